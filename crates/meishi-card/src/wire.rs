@@ -1,0 +1,310 @@
+//! The signed card's canonical bytes. proto-spec/card.md#encoding
+//!
+//! A signed card is `body || signature`: `body` is the bincode 2.0.1 standard encoding
+//! (little-endian, varint lengths and integers) of [`BodyV1`], `signature` the 64-byte ed25519
+//! signature over [`CARD_LABEL`] followed by `body`. The wire structs are private and separate
+//! from [`Card`]; decoders reject every non-canonical form by re-encoding and comparing.
+
+use bincode::config::{self, Config};
+use serde::{Deserialize, Serialize};
+
+use crate::key::{Identity, PublicKey, SignatureError};
+use crate::limits::{MAX_CARD_BYTES, MAX_EXTENSIONS, MAX_EXTENSION_BYTES};
+use crate::model::{Card, FieldError, Social, SocialKind};
+
+/// Domain-separation label of the card signature. proto-spec/card.md#signature
+pub const CARD_LABEL: &[u8] = b"meishi/card/v1\0";
+/// The only body format this version reads. proto-spec/card.md#versioning
+pub const FORMAT_V1: u8 = 1;
+/// Length of the trailing signature.
+pub const SIGNATURE_LEN: usize = 64;
+
+fn bincode_config() -> impl Config {
+    config::standard().with_little_endian().with_variable_int_encoding().with_limit::<MAX_CARD_BYTES>()
+}
+
+/// An extension field: data a later version adds. Even tags are optional (a reader that does
+/// not know one keeps and ignores it); odd tags are critical (a reader that does not know one
+/// rejects the card). proto-spec/card.md#extensions
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension {
+    pub tag: u32,
+    pub data: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SocialV1 {
+    kind: u8,
+    handle: String,
+}
+
+/// Field order is the byte layout: never reorder. proto-spec/card.md#body
+#[derive(Serialize, Deserialize)]
+struct BodyV1 {
+    format: u8,
+    key: [u8; 32],
+    seq: u64,
+    issued_at: u64,
+    name: String,
+    title: Option<String>,
+    org: Option<String>,
+    emails: Vec<String>,
+    phones: Vec<String>,
+    urls: Vec<String>,
+    socials: Vec<SocialV1>,
+    note: Option<String>,
+    tags: Vec<String>,
+    avatar: Option<String>,
+    extensions: Vec<Extension>,
+}
+
+/// Why bytes are not a valid signed card. Each variant is one `expect:` outcome of the test
+/// vectors in proto-spec/vectors/card/.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    #[error("card is {len} bytes; the limit is {max}")]
+    TooLarge { len: usize, max: usize },
+    #[error("card is empty")]
+    Empty,
+    #[error("card format {0} is not supported by this version (it reads format 1); update meishi")]
+    UnsupportedFormat(u8),
+    #[error("card body is malformed: {0}")]
+    Malformed(String),
+    #[error("card is truncated: the 64-byte signature is incomplete")]
+    Truncated,
+    #[error("card has {0} bytes after the signature")]
+    TrailingBytes(usize),
+    #[error("card encoding is not canonical (a non-minimal integer or length)")]
+    NonCanonical,
+    #[error("card has an invalid field: {0}")]
+    Field(#[from] FieldError),
+    #[error("card extensions are not in strictly increasing tag order")]
+    ExtensionOrder,
+    #[error("card has {count} extensions or one over {max_bytes} bytes; too large")]
+    ExtensionTooLarge { count: usize, max_bytes: usize },
+    #[error("card carries critical extension {0} that this version does not understand; update meishi")]
+    UnknownCriticalExtension(u32),
+    #[error("card signature is invalid: {0}")]
+    Signature(#[from] SignatureError),
+}
+
+/// Why a card could not be signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error("the signed card would be {len} bytes; the limit is {max}: shorten the note, URLs or lists")]
+    TooLarge { len: usize, max: usize },
+    #[error("extensions must have strictly increasing tags and no critical (odd) tags in this version")]
+    BadExtensions,
+}
+
+/// A verified signed card and its exact bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedCard {
+    key: PublicKey,
+    seq: u64,
+    issued_at: u64,
+    card: Card,
+    extensions: Vec<Extension>,
+    bytes: Vec<u8>,
+}
+
+/// How an incoming card relates to a stored one of the same key. proto-spec/card.md#replacement
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replacement {
+    /// Higher seq: replaces the stored card.
+    Newer,
+    /// Exactly the same bytes: nothing to do.
+    Same,
+    /// Lower seq: a replay of an old card; refused.
+    Older,
+    /// Same seq, different bytes: the key signed two cards with one seq. Evidence of misuse.
+    Equivocation,
+    /// Different keys: not comparable.
+    OtherKey,
+}
+
+impl SignedCard {
+    /// Signs `card` as version `seq` at `issued_at` (Unix seconds).
+    pub fn sign(identity: &Identity, seq: u64, issued_at: u64, card: &Card) -> Result<Self, SignError> {
+        Self::sign_with_extensions(identity, seq, issued_at, card, Vec::new())
+    }
+
+    /// Signs with extension fields; only optional (even) tags, strictly increasing.
+    pub fn sign_with_extensions(
+        identity: &Identity,
+        seq: u64,
+        issued_at: u64,
+        card: &Card,
+        extensions: Vec<Extension>,
+    ) -> Result<Self, SignError> {
+        card.validate()?;
+        if check_extensions(&extensions).is_err() {
+            return Err(SignError::BadExtensions);
+        }
+        let key = identity.public();
+        let mut bytes = encode_body(&key, seq, issued_at, card, &extensions)
+            .map_err(|_| SignError::TooLarge { len: usize::MAX, max: MAX_CARD_BYTES })?;
+        let sig = identity.sign(CARD_LABEL, &bytes);
+        bytes.extend_from_slice(&sig);
+        if bytes.len() > MAX_CARD_BYTES {
+            return Err(SignError::TooLarge { len: bytes.len(), max: MAX_CARD_BYTES });
+        }
+        let mut card = card.clone();
+        card.comment = None;
+        Ok(Self { key, seq, issued_at, card, extensions, bytes })
+    }
+
+    /// Decodes and verifies a signed card, enforcing every rule of proto-spec/card.md.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.is_empty() {
+            return Err(DecodeError::Empty);
+        }
+        if bytes.len() > MAX_CARD_BYTES {
+            return Err(DecodeError::TooLarge { len: bytes.len(), max: MAX_CARD_BYTES });
+        }
+        // The format byte comes first and is a plain byte (serde u8 is never a varint).
+        if bytes[0] != FORMAT_V1 {
+            return Err(DecodeError::UnsupportedFormat(bytes[0]));
+        }
+        let (body, used): (BodyV1, usize) = bincode::serde::decode_from_slice(bytes, bincode_config())
+            .map_err(|e| match e {
+                bincode::error::DecodeError::UnexpectedEnd { .. } => DecodeError::Truncated,
+                bincode::error::DecodeError::LimitExceeded => {
+                    DecodeError::TooLarge { len: bytes.len(), max: MAX_CARD_BYTES }
+                }
+                other => DecodeError::Malformed(other.to_string()),
+            })?;
+        let rest = &bytes[used..];
+        if rest.len() < SIGNATURE_LEN {
+            return Err(DecodeError::Truncated);
+        }
+        if rest.len() > SIGNATURE_LEN {
+            return Err(DecodeError::TrailingBytes(rest.len() - SIGNATURE_LEN));
+        }
+        let body_bytes = &bytes[..used];
+        let card = body_to_card(&body);
+        let key = PublicKey(body.key);
+        let reencoded = encode_body(&key, body.seq, body.issued_at, &card, &body.extensions)
+            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        if reencoded != body_bytes {
+            return Err(DecodeError::NonCanonical);
+        }
+        card.validate()?;
+        check_extensions(&body.extensions)?;
+        let sig: [u8; 64] = rest.try_into().map_err(|_| DecodeError::Truncated)?;
+        key.verify(CARD_LABEL, body_bytes, &sig)?;
+        Ok(Self { key, seq: body.seq, issued_at: body.issued_at, card, extensions: body.extensions, bytes: bytes.to_vec() })
+    }
+
+    pub fn key(&self) -> PublicKey {
+        self.key
+    }
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+    pub fn issued_at(&self) -> u64 {
+        self.issued_at
+    }
+    pub fn card(&self) -> &Card {
+        &self.card
+    }
+    pub fn extensions(&self) -> &[Extension] {
+        &self.extensions
+    }
+    /// The exact signed bytes, as received or as signed.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// The 64-byte signature at the end of the bytes.
+    pub fn signature(&self) -> &[u8] {
+        &self.bytes[self.bytes.len() - SIGNATURE_LEN..]
+    }
+
+    /// Decides whether `incoming` replaces `self` (the stored card).
+    pub fn compare(&self, incoming: &SignedCard) -> Replacement {
+        use std::cmp::Ordering::*;
+        if self.key != incoming.key {
+            return Replacement::OtherKey;
+        }
+        match incoming.seq.cmp(&self.seq) {
+            Greater => Replacement::Newer,
+            Less => Replacement::Older,
+            Equal if incoming.bytes == self.bytes => Replacement::Same,
+            Equal => Replacement::Equivocation,
+        }
+    }
+}
+
+fn check_extensions(exts: &[Extension]) -> Result<(), DecodeError> {
+    if exts.len() > MAX_EXTENSIONS || exts.iter().any(|e| e.data.len() > MAX_EXTENSION_BYTES) {
+        return Err(DecodeError::ExtensionTooLarge { count: exts.len(), max_bytes: MAX_EXTENSION_BYTES });
+    }
+    if exts.windows(2).any(|w| w[0].tag >= w[1].tag) {
+        return Err(DecodeError::ExtensionOrder);
+    }
+    // This version knows no extension, so every odd (critical) tag is unknown.
+    if let Some(e) = exts.iter().find(|e| e.tag % 2 == 1) {
+        return Err(DecodeError::UnknownCriticalExtension(e.tag));
+    }
+    Ok(())
+}
+
+fn body_to_card(b: &BodyV1) -> Card {
+    Card {
+        name: b.name.clone(),
+        title: b.title.clone(),
+        org: b.org.clone(),
+        emails: b.emails.clone(),
+        phones: b.phones.clone(),
+        urls: b.urls.clone(),
+        socials: b.socials.iter().map(|s| Social { kind: SocialKind(s.kind), handle: s.handle.clone() }).collect(),
+        note: b.note.clone(),
+        tags: b.tags.clone(),
+        avatar: b.avatar.clone(),
+        comment: None,
+    }
+}
+
+fn encode_body(
+    key: &PublicKey,
+    seq: u64,
+    issued_at: u64,
+    card: &Card,
+    extensions: &[Extension],
+) -> Result<Vec<u8>, bincode::error::EncodeError> {
+    let body = BodyV1 {
+        format: FORMAT_V1,
+        key: key.0,
+        seq,
+        issued_at,
+        name: card.name.clone(),
+        title: card.title.clone(),
+        org: card.org.clone(),
+        emails: card.emails.clone(),
+        phones: card.phones.clone(),
+        urls: card.urls.clone(),
+        socials: card.socials.iter().map(|s| SocialV1 { kind: s.kind.0, handle: s.handle.clone() }).collect(),
+        note: card.note.clone(),
+        tags: card.tags.clone(),
+        avatar: card.avatar.clone(),
+        extensions: extensions.to_vec(),
+    };
+    bincode::serde::encode_to_vec(&body, bincode_config())
+}
+
+/// Encodes an unsigned body for `key` without signing: for tests and vector generators that
+/// build deliberately broken cards. Not for production use.
+#[doc(hidden)]
+pub fn encode_body_for_tests(
+    key: &PublicKey,
+    seq: u64,
+    issued_at: u64,
+    card: &Card,
+    extensions: &[Extension],
+) -> Vec<u8> {
+    encode_body(key, seq, issued_at, card, extensions).unwrap_or_default()
+}

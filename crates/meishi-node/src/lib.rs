@@ -1,0 +1,1 @@
+//! meishi-node
