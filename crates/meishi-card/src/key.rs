@@ -36,7 +36,9 @@ impl Identity {
 
     /// The identity for a 32-byte ed25519 seed.
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        Self { key: SigningKey::from_bytes(seed) }
+        Self {
+            key: SigningKey::from_bytes(seed),
+        }
     }
 
     /// The seed, for saving to the key file or handing (as a copy) to libp2p.
@@ -79,6 +81,17 @@ pub enum SignatureError {
     BadSignature,
 }
 
+impl SignatureError {
+    /// The error's name in the `expect:` line of the test vectors (proto-spec/card.md#verification).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidKey => "invalid-key",
+            Self::WeakKey => "weak-key",
+            Self::BadSignature => "bad-signature",
+        }
+    }
+}
+
 /// Why a peer id string could not be read as a meishi key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -105,7 +118,9 @@ impl PublicKey {
 
     /// Reads a base58 libp2p peer id of an ed25519 key.
     pub fn from_peer_id(s: &str) -> Result<Self, PeerIdError> {
-        let bytes = bs58::decode(s.trim()).into_vec().map_err(|e| PeerIdError::Base58(e.to_string()))?;
+        let bytes = bs58::decode(s.trim())
+            .into_vec()
+            .map_err(|e| PeerIdError::Base58(e.to_string()))?;
         Self::from_peer_id_bytes(&bytes)
     }
 
@@ -136,7 +151,12 @@ impl PublicKey {
 
     /// Checks an ed25519 signature over `label || message` with `verify_strict`, rejecting
     /// invalid and weak keys.
-    pub fn verify(&self, label: &[u8], message: &[u8], signature: &[u8; 64]) -> Result<(), SignatureError> {
+    pub fn verify(
+        &self,
+        label: &[u8],
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> Result<(), SignatureError> {
         let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::InvalidKey)?;
         if vk.is_weak() {
             return Err(SignatureError::WeakKey);
@@ -145,7 +165,8 @@ impl PublicKey {
         let mut input = Vec::with_capacity(label.len() + message.len());
         input.extend_from_slice(label);
         input.extend_from_slice(message);
-        vk.verify_strict(&input, &sig).map_err(|_| SignatureError::BadSignature)
+        vk.verify_strict(&input, &sig)
+            .map_err(|_| SignatureError::BadSignature)
     }
 }
 
@@ -159,7 +180,10 @@ mod tests {
         let pid = id.public().peer_id();
         assert!(pid.starts_with("12D3KooW"), "{pid}");
         assert_eq!(PublicKey::from_peer_id(&pid), Ok(id.public()));
-        assert_eq!(PublicKey::from_peer_id("QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"), Err(PeerIdError::NotEd25519));
+        assert_eq!(
+            PublicKey::from_peer_id("QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"),
+            Err(PeerIdError::NotEd25519)
+        );
     }
 
     #[test]
@@ -167,7 +191,9 @@ mod tests {
         let fp = Identity::from_seed(&[1; 32]).public().fingerprint();
         let groups: Vec<&str> = fp.split(' ').collect();
         assert_eq!(groups.len(), 6);
-        assert!(groups.iter().all(|g| g.len() == 5 && g.bytes().all(|b| b.is_ascii_digit())));
+        assert!(groups
+            .iter()
+            .all(|g| g.len() == 5 && g.bytes().all(|b| b.is_ascii_digit())));
         assert_ne!(fp, Identity::from_seed(&[2; 32]).public().fingerprint());
     }
 
@@ -176,6 +202,9 @@ mod tests {
         let id = Identity::from_seed(&[3; 32]);
         let sig = id.sign(b"a\0", b"msg");
         assert_eq!(id.public().verify(b"a\0", b"msg", &sig), Ok(()));
-        assert_eq!(id.public().verify(b"b\0", b"msg", &sig), Err(SignatureError::BadSignature));
+        assert_eq!(
+            id.public().verify(b"b\0", b"msg", &sig),
+            Err(SignatureError::BadSignature)
+        );
     }
 }

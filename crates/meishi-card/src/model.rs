@@ -148,9 +148,17 @@ pub enum FieldError {
     #[error("the name is empty; a card needs a display name")]
     EmptyName,
     #[error("field `{field}` is {len} bytes; the limit is {max}")]
-    TooLong { field: &'static str, len: usize, max: usize },
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
     #[error("field `{field}` has {count} values; the limit is {max}")]
-    TooMany { field: &'static str, count: usize, max: usize },
+    TooMany {
+        field: &'static str,
+        count: usize,
+        max: usize,
+    },
     #[error("field `{field}` has an empty value")]
     EmptyValue { field: &'static str },
     #[error("field `{field}` contains a control character (U+{code:04X})")]
@@ -159,22 +167,52 @@ pub enum FieldError {
     ReservedSocialKind,
 }
 
+impl FieldError {
+    /// The error's name in the `expect:` line of the test vectors (proto-spec/card.md#limits).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::EmptyName => "empty-name",
+            Self::TooLong { .. } => "field-too-long",
+            Self::TooMany { .. } => "too-many-values",
+            Self::EmptyValue { .. } => "empty-value",
+            Self::ControlCharacter { .. } => "control-character",
+            Self::ReservedSocialKind => "reserved-social-kind",
+        }
+    }
+}
+
 fn check_text(field: &'static str, s: &str, max: usize) -> Result<(), FieldError> {
     if s.len() > max {
-        return Err(FieldError::TooLong { field, len: s.len(), max });
+        return Err(FieldError::TooLong {
+            field,
+            len: s.len(),
+            max,
+        });
     }
     if s.trim().is_empty() {
         return Err(FieldError::EmptyValue { field });
     }
     if let Some(c) = s.chars().find(|c| c.is_control()) {
-        return Err(FieldError::ControlCharacter { field, code: c as u32 });
+        return Err(FieldError::ControlCharacter {
+            field,
+            code: c as u32,
+        });
     }
     Ok(())
 }
 
-fn check_list(field: &'static str, v: &[String], max_count: usize, max_len: usize) -> Result<(), FieldError> {
+fn check_list(
+    field: &'static str,
+    v: &[String],
+    max_count: usize,
+    max_len: usize,
+) -> Result<(), FieldError> {
     if v.len() > max_count {
-        return Err(FieldError::TooMany { field, count: v.len(), max: max_count });
+        return Err(FieldError::TooMany {
+            field,
+            count: v.len(),
+            max: max_count,
+        });
     }
     v.iter().try_for_each(|s| check_text(field, s, max_len))
 }
@@ -182,7 +220,10 @@ fn check_list(field: &'static str, v: &[String], max_count: usize, max_len: usiz
 impl Card {
     /// A card with just a name.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), ..Self::default() }
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
     }
 
     /// Checks every per-field rule of proto-spec/card.md#limits.
@@ -192,7 +233,9 @@ impl Card {
             return Err(FieldError::EmptyName);
         }
         check_text("name", &self.name, MAX_NAME)?;
-        let opt = |field, v: &Option<String>, max| v.as_deref().map_or(Ok(()), |s| check_text(field, s, max));
+        let opt = |field, v: &Option<String>, max| {
+            v.as_deref().map_or(Ok(()), |s| check_text(field, s, max))
+        };
         opt("title", &self.title, MAX_SHORT)?;
         opt("org", &self.org, MAX_SHORT)?;
         opt("note", &self.note, MAX_NOTE)?;
@@ -202,7 +245,11 @@ impl Card {
         check_list("urls", &self.urls, MAX_VALUES, MAX_URL)?;
         check_list("tags", &self.tags, MAX_TAGS, MAX_TAG)?;
         if self.socials.len() > MAX_SOCIALS {
-            return Err(FieldError::TooMany { field: "socials", count: self.socials.len(), max: MAX_SOCIALS });
+            return Err(FieldError::TooMany {
+                field: "socials",
+                count: self.socials.len(),
+                max: MAX_SOCIALS,
+            });
         }
         for s in &self.socials {
             if s.kind.0 == 0 {

@@ -19,8 +19,17 @@ pub const FORMAT_V1: u8 = 1;
 /// Length of the trailing signature.
 pub const SIGNATURE_LEN: usize = 64;
 
+/// bincode's decode limit counts the in-memory size of each value read, not input bytes: every
+/// varint (one byte for a small seq or length) claims 8, so a card within [`MAX_CARD_BYTES`]
+/// claims up to 8 times its length. The limit only stops a declared length from allocating
+/// more than that; the input size itself is checked before decoding.
+const DECODE_LIMIT: usize = 8 * MAX_CARD_BYTES;
+
 fn bincode_config() -> impl Config {
-    config::standard().with_little_endian().with_variable_int_encoding().with_limit::<MAX_CARD_BYTES>()
+    config::standard()
+        .with_little_endian()
+        .with_variable_int_encoding()
+        .with_limit::<DECODE_LIMIT>()
 }
 
 /// An extension field: data a later version adds. Even tags are optional (a reader that does
@@ -71,7 +80,7 @@ pub enum DecodeError {
     UnsupportedFormat(u8),
     #[error("card body is malformed: {0}")]
     Malformed(String),
-    #[error("card is truncated: the 64-byte signature is incomplete")]
+    #[error("card is truncated: it ends inside the body or the 64-byte signature")]
     Truncated,
     #[error("card has {0} bytes after the signature")]
     TrailingBytes(usize),
@@ -83,10 +92,33 @@ pub enum DecodeError {
     ExtensionOrder,
     #[error("card has {count} extensions or one over {max_bytes} bytes; too large")]
     ExtensionTooLarge { count: usize, max_bytes: usize },
-    #[error("card carries critical extension {0} that this version does not understand; update meishi")]
+    #[error(
+        "card carries critical extension {0} that this version does not understand; update meishi"
+    )]
     UnknownCriticalExtension(u32),
     #[error("card signature is invalid: {0}")]
     Signature(#[from] SignatureError),
+}
+
+impl DecodeError {
+    /// The error's name in the `expect:` line of the test vectors (proto-spec/card.md#test-vectors):
+    /// one name per variant, and per variant of the nested [`FieldError`] and [`SignatureError`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "too-large",
+            Self::Empty => "empty",
+            Self::UnsupportedFormat(_) => "unsupported-format",
+            Self::Malformed(_) => "malformed",
+            Self::Truncated => "truncated",
+            Self::TrailingBytes(_) => "trailing-bytes",
+            Self::NonCanonical => "non-canonical",
+            Self::Field(e) => e.kind(),
+            Self::ExtensionOrder => "extension-order",
+            Self::ExtensionTooLarge { .. } => "extension-too-large",
+            Self::UnknownCriticalExtension(_) => "unknown-critical-extension",
+            Self::Signature(e) => e.kind(),
+        }
+    }
 }
 
 /// Why a card could not be signed.
@@ -95,9 +127,13 @@ pub enum DecodeError {
 pub enum SignError {
     #[error(transparent)]
     Field(#[from] FieldError),
-    #[error("the signed card would be {len} bytes; the limit is {max}: shorten the note, URLs or lists")]
+    #[error(
+        "the signed card would be {len} bytes; the limit is {max}: shorten the note, URLs or lists"
+    )]
     TooLarge { len: usize, max: usize },
-    #[error("extensions must have strictly increasing tags and no critical (odd) tags in this version")]
+    #[error(
+        "extensions must have strictly increasing tags and no critical (odd) tags in this version"
+    )]
     BadExtensions,
 }
 
@@ -129,7 +165,12 @@ pub enum Replacement {
 
 impl SignedCard {
     /// Signs `card` as version `seq` at `issued_at` (Unix seconds).
-    pub fn sign(identity: &Identity, seq: u64, issued_at: u64, card: &Card) -> Result<Self, SignError> {
+    pub fn sign(
+        identity: &Identity,
+        seq: u64,
+        issued_at: u64,
+        card: &Card,
+    ) -> Result<Self, SignError> {
         Self::sign_with_extensions(identity, seq, issued_at, card, Vec::new())
     }
 
@@ -146,16 +187,30 @@ impl SignedCard {
             return Err(SignError::BadExtensions);
         }
         let key = identity.public();
-        let mut bytes = encode_body(&key, seq, issued_at, card, &extensions)
-            .map_err(|_| SignError::TooLarge { len: usize::MAX, max: MAX_CARD_BYTES })?;
+        let mut bytes = encode_body(&key, seq, issued_at, card, &extensions).map_err(|_| {
+            SignError::TooLarge {
+                len: usize::MAX,
+                max: MAX_CARD_BYTES,
+            }
+        })?;
         let sig = identity.sign(CARD_LABEL, &bytes);
         bytes.extend_from_slice(&sig);
         if bytes.len() > MAX_CARD_BYTES {
-            return Err(SignError::TooLarge { len: bytes.len(), max: MAX_CARD_BYTES });
+            return Err(SignError::TooLarge {
+                len: bytes.len(),
+                max: MAX_CARD_BYTES,
+            });
         }
         let mut card = card.clone();
         card.comment = None;
-        Ok(Self { key, seq, issued_at, card, extensions, bytes })
+        Ok(Self {
+            key,
+            seq,
+            issued_at,
+            card,
+            extensions,
+            bytes,
+        })
     }
 
     /// Decodes and verifies a signed card, enforcing every rule of proto-spec/card.md.
@@ -164,18 +219,21 @@ impl SignedCard {
             return Err(DecodeError::Empty);
         }
         if bytes.len() > MAX_CARD_BYTES {
-            return Err(DecodeError::TooLarge { len: bytes.len(), max: MAX_CARD_BYTES });
+            return Err(DecodeError::TooLarge {
+                len: bytes.len(),
+                max: MAX_CARD_BYTES,
+            });
         }
         // The format byte comes first and is a plain byte (serde u8 is never a varint).
         if bytes[0] != FORMAT_V1 {
             return Err(DecodeError::UnsupportedFormat(bytes[0]));
         }
-        let (body, used): (BodyV1, usize) = bincode::serde::decode_from_slice(bytes, bincode_config())
-            .map_err(|e| match e {
+        let (body, used): (BodyV1, usize) =
+            bincode::serde::decode_from_slice(bytes, bincode_config()).map_err(|e| match e {
                 bincode::error::DecodeError::UnexpectedEnd { .. } => DecodeError::Truncated,
-                bincode::error::DecodeError::LimitExceeded => {
-                    DecodeError::TooLarge { len: bytes.len(), max: MAX_CARD_BYTES }
-                }
+                // Claims stay within 8 bytes per byte read, so a length over DECODE_LIMIT runs
+                // past the end of an input within MAX_CARD_BYTES: the card is truncated.
+                bincode::error::DecodeError::LimitExceeded => DecodeError::Truncated,
                 other => DecodeError::Malformed(other.to_string()),
             })?;
         let rest = &bytes[used..];
@@ -197,7 +255,14 @@ impl SignedCard {
         check_extensions(&body.extensions)?;
         let sig: [u8; 64] = rest.try_into().map_err(|_| DecodeError::Truncated)?;
         key.verify(CARD_LABEL, body_bytes, &sig)?;
-        Ok(Self { key, seq: body.seq, issued_at: body.issued_at, card, extensions: body.extensions, bytes: bytes.to_vec() })
+        Ok(Self {
+            key,
+            seq: body.seq,
+            issued_at: body.issued_at,
+            card,
+            extensions: body.extensions,
+            bytes: bytes.to_vec(),
+        })
     }
 
     pub fn key(&self) -> PublicKey {
@@ -241,7 +306,10 @@ impl SignedCard {
 
 fn check_extensions(exts: &[Extension]) -> Result<(), DecodeError> {
     if exts.len() > MAX_EXTENSIONS || exts.iter().any(|e| e.data.len() > MAX_EXTENSION_BYTES) {
-        return Err(DecodeError::ExtensionTooLarge { count: exts.len(), max_bytes: MAX_EXTENSION_BYTES });
+        return Err(DecodeError::ExtensionTooLarge {
+            count: exts.len(),
+            max_bytes: MAX_EXTENSION_BYTES,
+        });
     }
     if exts.windows(2).any(|w| w[0].tag >= w[1].tag) {
         return Err(DecodeError::ExtensionOrder);
@@ -261,7 +329,14 @@ fn body_to_card(b: &BodyV1) -> Card {
         emails: b.emails.clone(),
         phones: b.phones.clone(),
         urls: b.urls.clone(),
-        socials: b.socials.iter().map(|s| Social { kind: SocialKind(s.kind), handle: s.handle.clone() }).collect(),
+        socials: b
+            .socials
+            .iter()
+            .map(|s| Social {
+                kind: SocialKind(s.kind),
+                handle: s.handle.clone(),
+            })
+            .collect(),
         note: b.note.clone(),
         tags: b.tags.clone(),
         avatar: b.avatar.clone(),
@@ -287,7 +362,14 @@ fn encode_body(
         emails: card.emails.clone(),
         phones: card.phones.clone(),
         urls: card.urls.clone(),
-        socials: card.socials.iter().map(|s| SocialV1 { kind: s.kind.0, handle: s.handle.clone() }).collect(),
+        socials: card
+            .socials
+            .iter()
+            .map(|s| SocialV1 {
+                kind: s.kind.0,
+                handle: s.handle.clone(),
+            })
+            .collect(),
         note: card.note.clone(),
         tags: card.tags.clone(),
         avatar: card.avatar.clone(),
