@@ -1,1 +1,269 @@
-//! meishi-store
+//! The meishi contact book: your own card, the signed cards of the people you met with the
+//! history of every version seen, and unverified contacts imported from vCards. SQLite (bundled)
+//! in WAL mode with `synchronous=FULL`, because a card received once at an event may never come
+//! again. The identity key file lives beside it ([`keyfile`]).
+//!
+//! Contacts are keyed by public key. A signed card replaces the stored one only with a higher
+//! seq; an older seq is a replay and is refused; a different card with a seq already seen is
+//! equivocation and is kept as evidence. An unverified contact becomes verified when a signed
+//! card with its key arrives; contacts are never merged by name.
+//!
+//! ```
+//! use meishi_card::{Card, Identity, SignedCard};
+//! use meishi_store::{ContactRef, PutOutcome, Store};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(&dir.path().join("contacts.db")).unwrap();
+//! let ada = Identity::from_seed(&[1; 32]);
+//! let card = SignedCard::sign(&ada, 1, 1_700_000_000, &Card::new("Ada")).unwrap();
+//! assert_eq!(store.put_signed(&card, "qr").unwrap(), PutOutcome::Added);
+//! assert_eq!(store.put_signed(&card, "qr").unwrap(), PutOutcome::Unchanged);
+//!
+//! let contact = store.get(&ContactRef::Key(ada.public())).unwrap().unwrap();
+//! assert!(contact.summary.verified);
+//! assert_eq!(contact.card.name, "Ada");
+//! ```
+
+mod contacts;
+mod error;
+pub mod keyfile;
+mod schema;
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use meishi_card::{Card, DecodeError, PublicKey, SignedCard};
+use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
+
+pub use contacts::{
+    Contact, ContactRef, ContactSummary, Equivocation, PutOutcome, RefError, MAX_VIA, MIN_PREFIX,
+};
+pub use error::{Result, StoreError};
+pub use keyfile::KeyError;
+pub use schema::SCHEMA_VERSION;
+
+/// How long a writer waits for another process (the CLI beside a running `meishi up`) to
+/// finish its transaction before giving up with [`StoreError::Busy`].
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One card to store in [`Store::put_all`].
+#[derive(Debug, Clone, Copy)]
+pub enum Import<'a> {
+    /// A signed card, already verified by [`SignedCard::decode`].
+    Signed(&'a SignedCard),
+    /// An unverified card (a vCard), with the meishi key it carried if any.
+    Unverified {
+        card: &'a Card,
+        key: Option<PublicKey>,
+    },
+}
+
+/// The contact book. One per process; it is `Send` (move it to a blocking thread) but not
+/// `Sync`. Several processes may open the same file.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// A write transaction spanning several puts: everything or nothing is stored. Get one from
+/// [`Store::transaction`].
+pub struct Tx<'a> {
+    tx: Transaction<'a>,
+}
+
+impl Store {
+    /// Opens (creating if needed, mode 0600) and migrates the contact book at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let io_err = |source: io::Error| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        // Create the file ourselves so it is 0600 from the first moment; SQLite gives the -wal
+        // and -shm files the same mode as the database file.
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false) // an existing contact book is opened, never emptied
+            .mode(0o600)
+            .open(path)
+            .map_err(io_err)?;
+        let meta = file.metadata().map_err(io_err)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io_err)?;
+        }
+        drop(file);
+        let not_db = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => StoreError::NotADatabase {
+                path: path.to_owned(),
+            },
+            _ => StoreError::from(e),
+        };
+        let mut conn = Connection::open(path).map_err(not_db)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(not_db)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(not_db)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Io {
+                path: path.to_owned(),
+                source: io::Error::other(format!(
+                    "the file system refused WAL journaling (got {mode})"
+                )),
+            });
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(not_db)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(not_db)?;
+        schema::migrate(&mut conn).map_err(|e| match e {
+            StoreError::Sqlite(e) => not_db(e),
+            other => other,
+        })?;
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` inside one write transaction: committed when `f` returns `Ok`, rolled back
+    /// (nothing stored) when it returns `Err`.
+    pub fn transaction<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let tx = Tx {
+            tx: self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?,
+        };
+        let out = f(&tx)?;
+        tx.tx.commit()?;
+        Ok(out)
+    }
+
+    /// One immediate transaction around `f`. IMMEDIATE takes the write lock up front, so two
+    /// processes never deadlock upgrading read locks; `busy_timeout` handles the waiting.
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Stores every item or none: the first error rolls everything back.
+    pub fn put_all(&mut self, items: &[Import<'_>], via: &str) -> Result<Vec<PutOutcome>> {
+        self.transaction(|tx| items.iter().map(|item| tx.put(*item, via)).collect())
+    }
+
+    /// Your own card, re-verified.
+    pub fn own_card(&self) -> Result<Option<SignedCard>> {
+        contacts::own_card(&self.conn)
+    }
+
+    /// Stores your own card; refuses a seq not above the stored one and a different key.
+    pub fn set_own_card(&self, card: &SignedCard) -> Result<()> {
+        self.write(|c| contacts::set_own_card(c, card))
+    }
+
+    /// Stores a verified signed card received `via` some channel; see [`PutOutcome`].
+    pub fn put_signed(&self, card: &SignedCard, via: &str) -> Result<PutOutcome> {
+        self.write(|c| contacts::put_signed(c, card, via))
+    }
+
+    /// Stores an unverified card (a vCard import). Never overwrites a verified contact.
+    pub fn put_unverified(
+        &self,
+        card: &Card,
+        key: Option<PublicKey>,
+        via: &str,
+    ) -> Result<PutOutcome> {
+        self.write(|c| contacts::put_unverified(c, card, key, via))
+    }
+
+    /// Every contact, sorted by name.
+    pub fn list(&self) -> Result<Vec<ContactSummary>> {
+        contacts::list(&self.conn)
+    }
+
+    /// One contact with its card (re-verified) and history. A stored card that no longer
+    /// verifies is an error ([`StoreError::CardNoLongerVerifies`]), never silently used.
+    pub fn get(&self, r: &ContactRef) -> Result<Option<Contact>> {
+        contacts::get(&self.conn, r)
+    }
+
+    /// The id `r` names, if any; an ambiguous prefix is an error.
+    pub fn resolve(&self, r: &ContactRef) -> Result<Option<i64>> {
+        contacts::resolve(&self.conn, r)
+    }
+
+    /// Every signed card seen for contact `id`, ascending by seq, each re-verified.
+    pub fn history(&self, id: i64) -> Result<Vec<SignedCard>> {
+        contacts::history_cards(&self.conn, id)
+    }
+
+    /// The recorded equivocation evidence.
+    pub fn equivocations(&self) -> Result<Vec<Equivocation>> {
+        contacts::equivocations(&self.conn)
+    }
+
+    /// Re-verifies every stored signed card; lists the contacts whose card fails.
+    pub fn verify_all(&self) -> Result<Vec<(i64, DecodeError)>> {
+        contacts::verify_all(&self.conn)
+    }
+
+    /// `PRAGMA integrity_check`: `Ok(())` when SQLite finds the file sound, else its report.
+    pub fn integrity_check(&self) -> Result<Result<(), Vec<String>>> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let lines = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(if lines == ["ok"] { Ok(()) } else { Err(lines) })
+    }
+}
+
+impl Tx<'_> {
+    /// [`Store::put_signed`] inside this transaction.
+    pub fn put_signed(&self, card: &SignedCard, via: &str) -> Result<PutOutcome> {
+        contacts::put_signed(&self.tx, card, via)
+    }
+
+    /// [`Store::put_unverified`] inside this transaction.
+    pub fn put_unverified(
+        &self,
+        card: &Card,
+        key: Option<PublicKey>,
+        via: &str,
+    ) -> Result<PutOutcome> {
+        contacts::put_unverified(&self.tx, card, key, via)
+    }
+
+    /// Either put, by kind.
+    pub fn put(&self, item: Import<'_>, via: &str) -> Result<PutOutcome> {
+        match item {
+            Import::Signed(card) => self.put_signed(card, via),
+            Import::Unverified { card, key } => self.put_unverified(card, key, via),
+        }
+    }
+
+    /// [`Store::set_own_card`] inside this transaction.
+    pub fn set_own_card(&self, card: &SignedCard) -> Result<()> {
+        contacts::set_own_card(&self.tx, card)
+    }
+
+    /// [`Store::get`] inside this transaction (sees its uncommitted writes).
+    pub fn get(&self, r: &ContactRef) -> Result<Option<Contact>> {
+        contacts::get(&self.tx, r)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+mod tests;

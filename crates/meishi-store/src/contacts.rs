@@ -1,0 +1,735 @@
+//! Contacts: who they are, how their card arrived, and what the store did with it.
+//!
+//! Every function here works on a connection that is already inside a transaction; the
+//! [`crate::Store`] and [`crate::Tx`] methods open and commit it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use meishi_card::{Card, FieldError, PublicKey, Replacement, SignedCard};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Result, StoreError};
+
+/// Longest `via` label ("import", "qr", "swap", ...).
+pub const MAX_VIA: usize = 32;
+/// Shortest peer-id prefix accepted as a contact reference.
+pub const MIN_PREFIX: usize = 6;
+
+/// What [`crate::Store::put_signed`] or [`crate::Store::put_unverified`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// A new contact.
+    Added,
+    /// A newer signed card replaced the stored one.
+    Updated { old_seq: u64, new_seq: u64 },
+    /// A signed card arrived for an unverified contact with the same key (a vCard carrying
+    /// `X-MEISHI-KEY`): the contact is now verified and keeps its notes and tags.
+    Merged { seq: u64 },
+    /// An imported vCard replaced the unverified contact with the same key.
+    UnverifiedUpdated,
+    /// Already known exactly as given (or a vCard for a contact whose signed card is stored,
+    /// which a vCard never overwrites): nothing changed.
+    Unchanged,
+    /// An older seq than the stored one: a replay. Refused; nothing was stored.
+    Older { stored_seq: u64, incoming_seq: u64 },
+    /// A different card with a seq already seen: the key signed two cards with one seq. Both
+    /// were recorded as evidence; the stored card is unchanged.
+    Equivocation { seq: u64 },
+}
+
+impl PutOutcome {
+    /// Whether the contact's card changed.
+    pub fn changed(self) -> bool {
+        matches!(
+            self,
+            Self::Added | Self::Updated { .. } | Self::Merged { .. } | Self::UnverifiedUpdated
+        )
+    }
+}
+
+impl fmt::Display for PutOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Added => f.write_str("added"),
+            Self::Updated { old_seq, new_seq } => write!(f, "updated from version {old_seq} to {new_seq}"),
+            Self::Merged { seq } => write!(f, "verified: signed card version {seq} merged into the imported contact"),
+            Self::UnverifiedUpdated => f.write_str("updated (unverified)"),
+            Self::Unchanged => f.write_str("already known, unchanged"),
+            Self::Older { stored_seq, incoming_seq } => write!(
+                f,
+                "refused: version {incoming_seq} is older than the stored version {stored_seq} (a replay)"
+            ),
+            Self::Equivocation { seq } => write!(
+                f,
+                "refused: a different card with the same version {seq} was seen before; the key may be misused \
+                 (recorded as evidence)"
+            ),
+        }
+    }
+}
+
+/// A row of the contact list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactSummary {
+    pub id: i64,
+    /// The meishi key; `None` for a vCard import without one.
+    pub key: Option<PublicKey>,
+    pub name: String,
+    pub org: Option<String>,
+    pub title: Option<String>,
+    /// Whether the card is a signed card checked against `key`.
+    pub verified: bool,
+    /// The signed card's seq; `None` when unverified.
+    pub seq: Option<u64>,
+    /// Unix seconds.
+    pub added_at: u64,
+    /// Unix seconds of the last card change.
+    pub updated_at: u64,
+}
+
+impl ContactSummary {
+    /// The libp2p peer id of `key`.
+    pub fn peer_id(&self) -> Option<String> {
+        self.key.map(|k| k.peer_id())
+    }
+}
+
+/// One contact with everything the store knows about them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub summary: ContactSummary,
+    /// The card's fields: from the signed card when verified.
+    pub card: Card,
+    /// The signed card, re-verified from its stored bytes.
+    pub signed: Option<SignedCard>,
+    /// Every signed seq seen for this contact, ascending.
+    pub history: Vec<u64>,
+    /// How the current card arrived ("import", "qr", "swap", ...).
+    pub via: String,
+}
+
+/// How a user names a contact on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactRef {
+    /// The contact number from `meishi contacts list`.
+    Id(i64),
+    /// A full peer id.
+    Key(PublicKey),
+    /// At least [`MIN_PREFIX`] leading characters of a peer id.
+    PeerIdPrefix(String),
+}
+
+/// A contact reference that is neither a number nor a peer id (prefix).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{input}` is not a contact: give its number from `meishi contacts list`, its peer id, or at least 6 \
+     leading characters of the peer id"
+)]
+pub struct RefError {
+    pub input: String,
+}
+
+impl ContactRef {
+    /// Reads a numeric id, a full peer id, or a peer-id prefix of at least 6 characters.
+    pub fn parse(s: &str) -> Result<Self, RefError> {
+        let s = s.trim();
+        let err = || RefError {
+            input: s.chars().take(64).collect(),
+        };
+        if s.is_empty() || s.len() > 64 {
+            return Err(err());
+        }
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            return s.parse().map(Self::Id).map_err(|_| err());
+        }
+        if let Ok(key) = PublicKey::from_peer_id(s) {
+            return Ok(Self::Key(key));
+        }
+        const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+        if s.len() >= MIN_PREFIX && s.chars().all(|c| BASE58.contains(c)) {
+            return Ok(Self::PeerIdPrefix(s.to_owned()));
+        }
+        Err(err())
+    }
+}
+
+impl FromStr for ContactRef {
+    type Err = RefError;
+    fn from_str(s: &str) -> Result<Self, RefError> {
+        Self::parse(s)
+    }
+}
+
+impl From<PublicKey> for ContactRef {
+    fn from(k: PublicKey) -> Self {
+        Self::Key(k)
+    }
+}
+
+impl fmt::Display for ContactRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "#{id}"),
+            Self::Key(k) => f.write_str(&k.peer_id()),
+            Self::PeerIdPrefix(p) => write!(f, "{p}…"),
+        }
+    }
+}
+
+// SQLite integers are i64; seqs and times are u64. They are stored bit for bit and compared
+// in Rust, never in SQL, so a seq above i64::MAX round-trips exactly.
+pub(crate) fn to_sql(v: u64) -> i64 {
+    i64::from_ne_bytes(v.to_ne_bytes())
+}
+pub(crate) fn from_sql(v: i64) -> u64 {
+    u64::from_ne_bytes(v.to_ne_bytes())
+}
+
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub(crate) fn check_text(what: &'static str, s: &str, max: usize) -> Result<()> {
+    if s.trim().is_empty() {
+        return Err(StoreError::Empty { what });
+    }
+    if s.len() > max {
+        return Err(StoreError::TooLong {
+            what,
+            len: s.len(),
+            max,
+        });
+    }
+    if s.chars().any(char::is_control) {
+        return Err(StoreError::ControlCharacter { what });
+    }
+    Ok(())
+}
+
+fn content_hash(card: &Card, key: Option<PublicKey>) -> Result<Vec<u8>> {
+    let mut card = card.clone();
+    card.comment = None;
+    let json =
+        serde_json::to_vec(&card).map_err(|source| StoreError::CardJson { id: 0, source })?;
+    let mut h = Sha256::new();
+    h.update(b"meishi-store/content/v1\0");
+    h.update(key.map_or([0u8; 32], |k| k.0));
+    h.update(json);
+    Ok(h.finalize().to_vec())
+}
+
+fn card_json(card: &Card) -> Result<String> {
+    let mut card = card.clone();
+    card.comment = None;
+    serde_json::to_string(&card).map_err(|source| StoreError::CardJson { id: 0, source })
+}
+
+fn key_from_blob(table: &'static str, id: i64, blob: Option<Vec<u8>>) -> Result<Option<PublicKey>> {
+    match blob {
+        None => Ok(None),
+        Some(b) => <[u8; 32]>::try_from(b.as_slice())
+            .map(|k| Some(PublicKey(k)))
+            .map_err(|_| StoreError::CorruptRow {
+                table,
+                id,
+                reason: "key is not 32 bytes",
+            }),
+    }
+}
+
+fn invalid_card(e: FieldError) -> StoreError {
+    StoreError::InvalidCard(e)
+}
+
+/// The own key, if an own card is stored.
+fn own_key(conn: &Connection) -> Result<Option<PublicKey>> {
+    let blob: Option<Vec<u8>> = conn
+        .query_row("SELECT key FROM own_card WHERE id = 1", [], |r| r.get(0))
+        .optional()?;
+    key_from_blob("own_card", 1, blob)
+}
+
+pub(crate) fn own_card(conn: &Connection) -> Result<Option<SignedCard>> {
+    let bytes: Option<Vec<u8>> = conn
+        .query_row("SELECT bytes FROM own_card WHERE id = 1", [], |r| r.get(0))
+        .optional()?;
+    bytes
+        .map(|b| SignedCard::decode(&b).map_err(StoreError::OwnCardNoLongerVerifies))
+        .transpose()
+}
+
+pub(crate) fn set_own_card(conn: &Connection, card: &SignedCard) -> Result<()> {
+    let stored: Option<(Vec<u8>, i64)> = conn
+        .query_row("SELECT key, seq FROM own_card WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    if let Some((key, seq)) = stored {
+        if key != card.key().0 {
+            return Err(StoreError::OwnKeyChanged);
+        }
+        let stored = from_sql(seq);
+        if card.seq() <= stored {
+            return Err(StoreError::StaleOwnCard {
+                stored,
+                given: card.seq(),
+            });
+        }
+    }
+    conn.execute(
+        "INSERT INTO own_card (id, key, seq, bytes, updated_at) VALUES (1, ?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, bytes = excluded.bytes, updated_at = excluded.updated_at",
+        params![&card.key().0[..], to_sql(card.seq()), card.as_bytes(), to_sql(now())],
+    )?;
+    Ok(())
+}
+
+struct Existing {
+    id: i64,
+    verified: bool,
+    signed_bytes: Option<Vec<u8>>,
+    content_hash: Vec<u8>,
+}
+
+fn existing_by_key(conn: &Connection, key: &PublicKey) -> Result<Option<Existing>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, verified, signed_bytes, content_hash FROM contacts WHERE key = ?1",
+            [&key.0[..]],
+            |r| {
+                Ok(Existing {
+                    id: r.get(0)?,
+                    verified: r.get(1)?,
+                    signed_bytes: r.get(2)?,
+                    content_hash: r.get(3)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+fn insert_history(conn: &Connection, id: i64, card: &SignedCard, via: &str, at: u64) -> Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO card_history (contact_id, seq, bytes, via, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, to_sql(card.seq()), card.as_bytes(), via, to_sql(at)],
+    )?;
+    Ok(())
+}
+
+fn record_equivocation(
+    conn: &Connection,
+    stored: &[u8],
+    incoming: &SignedCard,
+    via: &str,
+    at: u64,
+) -> Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO equivocations (key, seq, stored_bytes, incoming_bytes, via, seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            &incoming.key().0[..],
+            to_sql(incoming.seq()),
+            stored,
+            incoming.as_bytes(),
+            via,
+            to_sql(at)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Writes `signed` as the contact's current card (insert when `id` is `None`).
+fn write_signed(
+    conn: &Connection,
+    id: Option<i64>,
+    signed: &SignedCard,
+    via: &str,
+    at: u64,
+) -> Result<i64> {
+    let card = signed.card();
+    let json = card_json(card)?;
+    let hash = content_hash(card, Some(signed.key()))?;
+    let id = match id {
+        Some(id) => {
+            conn.execute(
+                "UPDATE contacts SET verified = 1, seq = ?2, signed_bytes = ?3, card_json = ?4, content_hash = ?5,
+                 name = ?6, org = ?7, title = ?8, via = ?9, updated_at = ?10 WHERE id = ?1",
+                params![
+                    id,
+                    to_sql(signed.seq()),
+                    signed.as_bytes(),
+                    json,
+                    hash,
+                    card.name,
+                    card.org,
+                    card.title,
+                    via,
+                    to_sql(at)
+                ],
+            )?;
+            id
+        }
+        None => {
+            conn.execute(
+                "INSERT INTO contacts (key, peer_id, verified, seq, signed_bytes, card_json, content_hash, name, org,
+                 title, via, added_at, updated_at) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                params![
+                    &signed.key().0[..],
+                    signed.key().peer_id(),
+                    to_sql(signed.seq()),
+                    signed.as_bytes(),
+                    json,
+                    hash,
+                    card.name,
+                    card.org,
+                    card.title,
+                    via,
+                    to_sql(at)
+                ],
+            )?;
+            conn.last_insert_rowid()
+        }
+    };
+    insert_history(conn, id, signed, via, at)?;
+    Ok(id)
+}
+
+pub(crate) fn put_signed(
+    conn: &Connection,
+    incoming: &SignedCard,
+    via: &str,
+) -> Result<PutOutcome> {
+    check_text("via", via, MAX_VIA)?;
+    let key = incoming.key();
+    if own_key(conn)? == Some(key) {
+        return Err(StoreError::OwnCard);
+    }
+    let at = now();
+    let Some(existing) = existing_by_key(conn, &key)? else {
+        write_signed(conn, None, incoming, via, at)?;
+        return Ok(PutOutcome::Added);
+    };
+    let Some(stored_bytes) = existing.signed_bytes.filter(|_| existing.verified) else {
+        write_signed(conn, Some(existing.id), incoming, via, at)?;
+        return Ok(PutOutcome::Merged {
+            seq: incoming.seq(),
+        });
+    };
+    let stored =
+        SignedCard::decode(&stored_bytes).map_err(|source| StoreError::CardNoLongerVerifies {
+            id: existing.id,
+            source,
+        })?;
+    match stored.compare(incoming) {
+        Replacement::Newer => {
+            write_signed(conn, Some(existing.id), incoming, via, at)?;
+            Ok(PutOutcome::Updated {
+                old_seq: stored.seq(),
+                new_seq: incoming.seq(),
+            })
+        }
+        Replacement::Same => Ok(PutOutcome::Unchanged),
+        Replacement::Older => {
+            // A replay of a seq seen before is refused; a *different* card with a seq seen
+            // before is also evidence of equivocation.
+            let seen: Option<Vec<u8>> = conn
+                .query_row(
+                    "SELECT bytes FROM card_history WHERE contact_id = ?1 AND seq = ?2",
+                    params![existing.id, to_sql(incoming.seq())],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match seen {
+                Some(old) if old != incoming.as_bytes() => {
+                    record_equivocation(conn, &old, incoming, via, at)?;
+                    Ok(PutOutcome::Equivocation {
+                        seq: incoming.seq(),
+                    })
+                }
+                _ => Ok(PutOutcome::Older {
+                    stored_seq: stored.seq(),
+                    incoming_seq: incoming.seq(),
+                }),
+            }
+        }
+        Replacement::Equivocation => {
+            record_equivocation(conn, &stored_bytes, incoming, via, at)?;
+            Ok(PutOutcome::Equivocation {
+                seq: incoming.seq(),
+            })
+        }
+        // Unreachable by construction (looked up by key), but never store a mismatched card.
+        Replacement::OtherKey => Err(StoreError::CorruptRow {
+            table: "contacts",
+            id: existing.id,
+            reason: "signed card has another key",
+        }),
+    }
+}
+
+pub(crate) fn put_unverified(
+    conn: &Connection,
+    card: &Card,
+    key: Option<PublicKey>,
+    via: &str,
+) -> Result<PutOutcome> {
+    check_text("via", via, MAX_VIA)?;
+    card.validate().map_err(invalid_card)?;
+    if key.is_some() && own_key(conn)? == key {
+        return Err(StoreError::OwnCard);
+    }
+    let at = now();
+    let json = card_json(card)?;
+    let hash = content_hash(card, key)?;
+    let existing = match key {
+        Some(k) => existing_by_key(conn, &k)?,
+        None => conn
+            .query_row(
+                "SELECT id FROM contacts WHERE key IS NULL AND content_hash = ?1",
+                [&hash],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(|id| Existing {
+                id,
+                verified: false,
+                signed_bytes: None,
+                content_hash: hash.clone(),
+            }),
+    };
+    match existing {
+        // A vCard never overwrites a signed card.
+        Some(e) if e.verified => Ok(PutOutcome::Unchanged),
+        Some(e) if e.content_hash == hash => Ok(PutOutcome::Unchanged),
+        Some(e) => {
+            conn.execute(
+                "UPDATE contacts SET card_json = ?2, content_hash = ?3, name = ?4, org = ?5, title = ?6, via = ?7,
+                 updated_at = ?8 WHERE id = ?1",
+                params![e.id, json, hash, card.name, card.org, card.title, via, to_sql(at)],
+            )?;
+            Ok(PutOutcome::UnverifiedUpdated)
+        }
+        None => {
+            conn.execute(
+                "INSERT INTO contacts (key, peer_id, verified, card_json, content_hash, name, org, title, via,
+                 added_at, updated_at) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                params![
+                    key.map(|k| k.0.to_vec()),
+                    key.map(|k| k.peer_id()),
+                    json,
+                    hash,
+                    card.name,
+                    card.org,
+                    card.title,
+                    via,
+                    to_sql(at)
+                ],
+            )?;
+            Ok(PutOutcome::Added)
+        }
+    }
+}
+
+pub(crate) const SUMMARY_COLUMNS: &str =
+    "contacts.id, contacts.key, contacts.name, contacts.org, contacts.title, contacts.verified, contacts.seq, \
+     contacts.added_at, contacts.updated_at";
+
+pub(crate) fn summary_from_row(r: &Row<'_>) -> Result<ContactSummary> {
+    let id: i64 = r.get(0)?;
+    Ok(ContactSummary {
+        id,
+        key: key_from_blob("contacts", id, r.get(1)?)?,
+        name: r.get(2)?,
+        org: r.get(3)?,
+        title: r.get(4)?,
+        verified: r.get(5)?,
+        seq: r.get::<_, Option<i64>>(6)?.map(from_sql),
+        added_at: from_sql(r.get(7)?),
+        updated_at: from_sql(r.get(8)?),
+    })
+}
+
+pub(crate) fn list(conn: &Connection) -> Result<Vec<ContactSummary>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM contacts ORDER BY name COLLATE NOCASE, id"
+    ))?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(summary_from_row(r)?);
+    }
+    Ok(out)
+}
+
+/// The id of the contact `r` names, `None` when there is none.
+pub(crate) fn resolve(conn: &Connection, r: &ContactRef) -> Result<Option<i64>> {
+    match r {
+        ContactRef::Id(id) => Ok(conn
+            .query_row("SELECT id FROM contacts WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?),
+        ContactRef::Key(k) => Ok(conn
+            .query_row("SELECT id FROM contacts WHERE key = ?1", [&k.0[..]], |r| {
+                r.get(0)
+            })
+            .optional()?),
+        ContactRef::PeerIdPrefix(p) => {
+            // substr, not LIKE: base58 is case-sensitive and LIKE is not.
+            let mut stmt = conn.prepare(
+                "SELECT id FROM contacts WHERE substr(peer_id, 1, length(?1)) = ?1 LIMIT 2",
+            )?;
+            let ids: Vec<i64> = stmt
+                .query_map([p], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            match ids.as_slice() {
+                [] => Ok(None),
+                [id] => Ok(Some(*id)),
+                _ => {
+                    let matches: usize = conn.query_row(
+                        "SELECT count(*) FROM contacts WHERE substr(peer_id, 1, length(?1)) = ?1",
+                        [p],
+                        |r| r.get(0),
+                    )?;
+                    Err(StoreError::AmbiguousRef {
+                        prefix: p.clone(),
+                        matches,
+                    })
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn get(conn: &Connection, r: &ContactRef) -> Result<Option<Contact>> {
+    let Some(id) = resolve(conn, r)? else {
+        return Ok(None);
+    };
+    let (summary, signed_bytes, json, via): (ContactSummary, Option<Vec<u8>>, String, String) = {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {SUMMARY_COLUMNS}, signed_bytes, card_json, via FROM contacts WHERE id = ?1"
+        ))?;
+        let mut rows = stmt.query([id])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        (
+            summary_from_row(row)?,
+            row.get(9)?,
+            row.get(10)?,
+            row.get(11)?,
+        )
+    };
+    let signed = match (summary.verified, signed_bytes) {
+        (true, Some(bytes)) => {
+            let s = SignedCard::decode(&bytes)
+                .map_err(|source| StoreError::CardNoLongerVerifies { id, source })?;
+            if Some(s.key()) != summary.key || Some(s.seq()) != summary.seq {
+                return Err(StoreError::CorruptRow {
+                    table: "contacts",
+                    id,
+                    reason: "signed card does not match the key or seq column",
+                });
+            }
+            Some(s)
+        }
+        (false, None) => None,
+        _ => {
+            return Err(StoreError::CorruptRow {
+                table: "contacts",
+                id,
+                reason: "verified flag and card disagree",
+            })
+        }
+    };
+    let card = match &signed {
+        Some(s) => s.card().clone(),
+        None => {
+            serde_json::from_str(&json).map_err(|source| StoreError::CardJson { id, source })?
+        }
+    };
+    let mut history: Vec<u64> = {
+        let mut stmt = conn.prepare("SELECT seq FROM card_history WHERE contact_id = ?1")?;
+        let seqs = stmt
+            .query_map([id], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        seqs.into_iter().map(from_sql).collect()
+    };
+    history.sort_unstable();
+    Ok(Some(Contact {
+        summary,
+        card,
+        signed,
+        history,
+        via,
+    }))
+}
+
+/// The signed cards of one contact's history, ascending by seq, each re-verified.
+pub(crate) fn history_cards(conn: &Connection, id: i64) -> Result<Vec<SignedCard>> {
+    let mut stmt = conn.prepare("SELECT bytes FROM card_history WHERE contact_id = ?1")?;
+    let blobs = stmt
+        .query_map([id], |r| r.get::<_, Vec<u8>>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut cards = blobs
+        .iter()
+        .map(|b| {
+            SignedCard::decode(b).map_err(|source| StoreError::CardNoLongerVerifies { id, source })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    cards.sort_by_key(SignedCard::seq);
+    Ok(cards)
+}
+
+/// Evidence of equivocation: two different signed cards for one key and seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Equivocation {
+    pub key: PublicKey,
+    pub seq: u64,
+    pub stored: Vec<u8>,
+    pub incoming: Vec<u8>,
+    pub via: String,
+    pub seen_at: u64,
+}
+
+pub(crate) fn equivocations(conn: &Connection) -> Result<Vec<Equivocation>> {
+    let mut stmt =
+        conn.prepare("SELECT id, key, seq, stored_bytes, incoming_bytes, via, seen_at FROM equivocations ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let key = key_from_blob("equivocations", id, r.get(1)?)?.ok_or(StoreError::CorruptRow {
+            table: "equivocations",
+            id,
+            reason: "missing key",
+        })?;
+        out.push(Equivocation {
+            key,
+            seq: from_sql(r.get(2)?),
+            stored: r.get(3)?,
+            incoming: r.get(4)?,
+            via: r.get(5)?,
+            seen_at: from_sql(r.get(6)?),
+        });
+    }
+    Ok(out)
+}
+
+/// Re-verifies every stored signed card; returns the contacts whose card no longer verifies.
+pub(crate) fn verify_all(conn: &Connection) -> Result<Vec<(i64, meishi_card::DecodeError)>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, signed_bytes FROM contacts WHERE signed_bytes IS NOT NULL ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+    let mut bad = Vec::new();
+    for row in rows {
+        let (id, bytes) = row?;
+        if let Err(e) = SignedCard::decode(&bytes) {
+            bad.push((id, e));
+        }
+    }
+    Ok(bad)
+}

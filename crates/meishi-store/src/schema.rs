@@ -1,0 +1,116 @@
+//! The database schema and its migrations, versioned by `PRAGMA user_version`.
+//!
+//! `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`. Each step runs in its own
+//! `BEGIN IMMEDIATE` transaction that re-reads the version first, so two processes opening the
+//! same fresh database (the CLI and `meishi up`) never apply a step twice. Steps are never
+//! edited once released; a change is a new step.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{Result, StoreError};
+
+/// Version 1: own card, contacts keyed by public key, the history of every signed card seen,
+/// equivocation evidence.
+const V1: &str = "
+CREATE TABLE own_card (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    key BLOB NOT NULL CHECK (length(key) = 32),
+    seq INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+-- One row per person. `key` is NULL only for vCard imports without a meishi key.
+-- Verified contacts keep the exact signed bytes (re-verified on every load); the parsed
+-- columns and `card_json` serve listing, search and unverified contacts.
+CREATE TABLE contacts (
+    id INTEGER PRIMARY KEY,
+    key BLOB UNIQUE CHECK (key IS NULL OR length(key) = 32),
+    peer_id TEXT UNIQUE,
+    verified INTEGER NOT NULL CHECK (verified IN (0, 1)),
+    seq INTEGER,
+    signed_bytes BLOB,
+    card_json TEXT NOT NULL,
+    content_hash BLOB NOT NULL,
+    name TEXT NOT NULL,
+    org TEXT,
+    title TEXT,
+    via TEXT NOT NULL,
+    added_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    CHECK ((verified = 1) = (signed_bytes IS NOT NULL)),
+    CHECK ((verified = 1) = (seq IS NOT NULL)),
+    CHECK (verified = 0 OR key IS NOT NULL),
+    CHECK ((key IS NULL) = (peer_id IS NULL))
+);
+-- Identical keyless vCard imports collapse into one contact.
+CREATE UNIQUE INDEX contacts_keyless_content ON contacts (content_hash) WHERE key IS NULL;
+
+-- Every signed card ever accepted for a contact, by seq.
+CREATE TABLE card_history (
+    contact_id INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    via TEXT NOT NULL,
+    seen_at INTEGER NOT NULL,
+    PRIMARY KEY (contact_id, seq)
+);
+
+-- Two different cards signed by one key with one seq: evidence of key misuse. Both signed
+-- cards are kept so anyone can check the claim.
+CREATE TABLE equivocations (
+    id INTEGER PRIMARY KEY,
+    key BLOB NOT NULL CHECK (length(key) = 32),
+    seq INTEGER NOT NULL,
+    stored_bytes BLOB NOT NULL,
+    incoming_bytes BLOB NOT NULL,
+    via TEXT NOT NULL,
+    seen_at INTEGER NOT NULL,
+    UNIQUE (key, seq, incoming_bytes)
+);
+";
+
+/// The migration steps, oldest first.
+pub(crate) const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`]; refuses a database from a newer meishi.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let found = user_version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let version = i as u32 + 1;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = user_version(&tx)?;
+        if now > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                found: now,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if now >= version {
+            continue; // another process applied this step meanwhile
+        }
+        let run = |tx: &rusqlite::Transaction<'_>| -> rusqlite::Result<()> {
+            tx.execute_batch(step)?;
+            tx.pragma_update(None, "user_version", version)
+        };
+        run(&tx).map_err(|source| match StoreError::from(source) {
+            StoreError::Sqlite(source) => StoreError::Migration { version, source },
+            other => other,
+        })?;
+        tx.commit()?;
+    }
+    Ok(())
+}
