@@ -108,6 +108,14 @@ pub struct Contact {
     pub history: Vec<u64>,
     /// How the current card arrived ("import", "qr", "swap", ...).
     pub via: String,
+    /// The user's notes, oldest first.
+    pub notes: Vec<crate::extras::Note>,
+    /// The user's tags, normalized, sorted.
+    pub tags: Vec<String>,
+    /// Follow-up date, `YYYY-MM-DD`.
+    pub follow_up: Option<String>,
+    /// Where and when you met (signed give envelopes), by time.
+    pub meetings: Vec<crate::extras::Meeting>,
 }
 
 /// How a user names a contact on the command line.
@@ -395,6 +403,7 @@ fn write_signed(
         }
     };
     insert_history(conn, id, signed, via, at)?;
+    crate::extras::reindex(conn, id)?;
     Ok(id)
 }
 
@@ -511,6 +520,7 @@ pub(crate) fn put_unverified(
                  updated_at = ?8 WHERE id = ?1",
                 params![e.id, json, hash, card.name, card.org, card.title, via, to_sql(at)],
             )?;
+            crate::extras::reindex(conn, e.id)?;
             Ok(PutOutcome::UnverifiedUpdated)
         }
         None => {
@@ -529,6 +539,7 @@ pub(crate) fn put_unverified(
                     to_sql(at)
                 ],
             )?;
+            crate::extras::reindex(conn, conn.last_insert_rowid())?;
             Ok(PutOutcome::Added)
         }
     }
@@ -603,6 +614,11 @@ pub(crate) fn resolve(conn: &Connection, r: &ContactRef) -> Result<Option<i64>> 
     }
 }
 
+/// Like [`resolve`], but a missing contact is an error.
+pub(crate) fn require(conn: &Connection, r: &ContactRef) -> Result<i64> {
+    resolve(conn, r)?.ok_or_else(|| StoreError::NoSuchContact(r.to_string()))
+}
+
 pub(crate) fn get(conn: &Connection, r: &ContactRef) -> Result<Option<Contact>> {
     let Some(id) = resolve(conn, r)? else {
         return Ok(None);
@@ -658,12 +674,17 @@ pub(crate) fn get(conn: &Connection, r: &ContactRef) -> Result<Option<Contact>> 
         seqs.into_iter().map(from_sql).collect()
     };
     history.sort_unstable();
+    let extras = crate::extras::load(conn, id)?;
     Ok(Some(Contact {
         summary,
         card,
         signed,
         history,
         via,
+        notes: extras.notes,
+        tags: extras.tags,
+        follow_up: extras.follow_up,
+        meetings: extras.meetings,
     }))
 }
 

@@ -83,8 +83,24 @@ pub enum StoreError {
     Empty { what: &'static str },
     #[error("{what} contains a control character")]
     ControlCharacter { what: &'static str },
-    #[error("a contact can have at most {max} tags")]
-    TooManyTags { max: usize },
+    #[error("too many {what}; the limit is {max}")]
+    TooMany { what: &'static str, max: usize },
+    #[error("the give envelope is neither from nor to this contact")]
+    MeetingNotWithContact,
+    #[error("no inbox item #{0}; see `meishi inbox`")]
+    NoSuchInboxItem(i64),
+    #[error("inbox item #{id} was already {status}")]
+    InboxAlreadyDecided { id: i64, status: crate::InboxStatus },
+    #[error("inbox item #{id}: the stored card no longer verifies ({source}); decline it")]
+    InboxCardInvalid {
+        id: i64,
+        #[source]
+        source: DecodeError,
+    },
+    #[error("the inbox holds {max} cards waiting for a decision; accept or decline some with `meishi inbox`")]
+    InboxFull { max: usize },
+    #[error("the card in a give is not the giver's own card")]
+    InboxCardNotFromGiver,
     #[error("`{0}` is not a date; use YYYY-MM-DD, e.g. 2026-03-14")]
     BadDate(String),
 }

@@ -22,10 +22,15 @@
 //! let contact = store.get(&ContactRef::Key(ada.public())).unwrap().unwrap();
 //! assert!(contact.summary.verified);
 //! assert_eq!(contact.card.name, "Ada");
+//!
+//! store.add_tag(&ContactRef::Key(ada.public()), "RustConf").unwrap();
+//! assert_eq!(store.search("rustc").unwrap()[0].name, "Ada");
 //! ```
 
 mod contacts;
 mod error;
+mod extras;
+mod inbox;
 pub mod keyfile;
 mod schema;
 
@@ -42,6 +47,12 @@ pub use contacts::{
     Contact, ContactRef, ContactSummary, Equivocation, PutOutcome, RefError, MAX_VIA, MIN_PREFIX,
 };
 pub use error::{Result, StoreError};
+pub use extras::{
+    check_date, fts_query, normalize_tag, Meeting, MeetingRecord, Note, MAX_ENVELOPE,
+    MAX_EVENT_NAME, MAX_MEETINGS, MAX_NOTES, MAX_NOTE_TEXT, MAX_QUERY, MAX_QUERY_TERMS,
+    MAX_RESULTS, MAX_TAGS, MAX_TAG_LEN,
+};
+pub use inbox::{InboxItem, InboxStatus, MAX_PENDING};
 pub use keyfile::KeyError;
 pub use schema::SCHEMA_VERSION;
 
@@ -219,6 +230,102 @@ impl Store {
         contacts::verify_all(&self.conn)
     }
 
+    /// Records where and when you met the contact with key `contact` (a signed give envelope,
+    /// from or to them). The contact must be stored first. Returns `false` when this envelope
+    /// was already recorded.
+    pub fn add_meeting(&self, contact: PublicKey, meeting: &MeetingRecord) -> Result<bool> {
+        self.write(|c| extras::add_meeting(c, contact, meeting))
+    }
+
+    /// Appends a timestamped note to a contact; returns the note's id.
+    pub fn add_note(&self, r: &ContactRef, text: &str) -> Result<i64> {
+        self.write(|c| extras::add_note(c, contacts::require(c, r)?, text))
+    }
+
+    /// Tags a contact (normalized with [`normalize_tag`]); `false` when it already had the tag.
+    pub fn add_tag(&self, r: &ContactRef, tag: &str) -> Result<bool> {
+        self.write(|c| extras::add_tag(c, contacts::require(c, r)?, tag))
+    }
+
+    /// Removes a tag; `false` when the contact did not have it.
+    pub fn remove_tag(&self, r: &ContactRef, tag: &str) -> Result<bool> {
+        self.write(|c| extras::remove_tag(c, contacts::require(c, r)?, tag))
+    }
+
+    /// Sets (`Some("YYYY-MM-DD")`) or clears (`None`) the follow-up date of a contact.
+    pub fn set_follow_up(&self, r: &ContactRef, date: Option<&str>) -> Result<()> {
+        self.write(|c| extras::set_follow_up(c, contacts::require(c, r)?, date))
+    }
+
+    /// Contacts with a follow-up date on or before `until` (`YYYY-MM-DD`; all when `None`),
+    /// soonest first, with their date.
+    pub fn follow_ups(&self, until: Option<&str>) -> Result<Vec<(ContactSummary, String)>> {
+        extras::follow_ups(&self.conn, until)
+    }
+
+    /// Full-text search over name, organization, title, headline, notes, interests and tags.
+    /// Every word must match (as a word prefix, case- and accent-insensitive); any user text is
+    /// safe (see [`fts_query`]). Best matches first, at most [`MAX_RESULTS`].
+    pub fn search(&self, query: &str) -> Result<Vec<ContactSummary>> {
+        extras::search(&self.conn, query)
+    }
+
+    /// Puts a card given under the `ask` policy in the inbox; returns the item id. One pending
+    /// item per giver (a repeated give updates it). Refused when the card is not the giver's.
+    pub fn inbox_add(
+        &self,
+        card: &SignedCard,
+        meeting: &MeetingRecord,
+        received_at: u64,
+    ) -> Result<i64> {
+        self.write(|c| inbox::add(c, card, meeting, received_at))
+    }
+
+    /// The items waiting for a decision, oldest first.
+    pub fn inbox_list(&self) -> Result<Vec<InboxItem>> {
+        inbox::list(&self.conn, InboxStatus::Pending)
+    }
+
+    /// One inbox item, whatever its status.
+    pub fn inbox_get(&self, id: i64) -> Result<Option<InboxItem>> {
+        inbox::get(&self.conn, id)
+    }
+
+    /// Accepts a pending item: stores the card and the meeting and marks it accepted, in one
+    /// transaction. A running node then gives my card back (see [`Store::inbox_accepted`]).
+    pub fn inbox_take(&self, id: i64) -> Result<(InboxItem, PutOutcome)> {
+        self.write(|c| inbox::take(c, id))
+    }
+
+    /// Declines a pending item: nothing is stored and nothing is given back.
+    pub fn inbox_decline(&self, id: i64) -> Result<()> {
+        self.write(|c| inbox::decline(c, id))
+    }
+
+    /// Accepted items whose giver has not yet received my card back: what the node must answer.
+    pub fn inbox_accepted(&self) -> Result<Vec<InboxItem>> {
+        inbox::list(&self.conn, InboxStatus::Accepted)
+    }
+
+    /// Records that the node gave my card back for an accepted item.
+    pub fn inbox_mark_given_back(&self, id: i64) -> Result<()> {
+        self.write(|c| inbox::mark_given_back(c, id))
+    }
+
+    /// Deletes declined and answered items decided before `before` (Unix seconds).
+    pub fn inbox_purge(&self, before: u64) -> Result<usize> {
+        self.write(|c| inbox::purge(c, before))
+    }
+
+    /// A number that changes whenever another connection commits to the database
+    /// (`PRAGMA data_version`): a cheap check before polling [`Store::inbox_accepted`].
+    pub fn data_version(&self) -> Result<u64> {
+        let v: i64 = self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        Ok(contacts::from_sql(v))
+    }
+
     /// `PRAGMA integrity_check`: `Ok(())` when SQLite finds the file sound, else its report.
     pub fn integrity_check(&self) -> Result<Result<(), Vec<String>>> {
         let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
@@ -256,6 +363,21 @@ impl Tx<'_> {
     /// [`Store::set_own_card`] inside this transaction.
     pub fn set_own_card(&self, card: &SignedCard) -> Result<()> {
         contacts::set_own_card(&self.tx, card)
+    }
+
+    /// [`Store::add_meeting`] inside this transaction.
+    pub fn add_meeting(&self, contact: PublicKey, meeting: &MeetingRecord) -> Result<bool> {
+        extras::add_meeting(&self.tx, contact, meeting)
+    }
+
+    /// [`Store::add_note`] inside this transaction.
+    pub fn add_note(&self, r: &ContactRef, text: &str) -> Result<i64> {
+        extras::add_note(&self.tx, contacts::require(&self.tx, r)?, text)
+    }
+
+    /// [`Store::add_tag`] inside this transaction.
+    pub fn add_tag(&self, r: &ContactRef, tag: &str) -> Result<bool> {
+        extras::add_tag(&self.tx, contacts::require(&self.tx, r)?, tag)
     }
 
     /// [`Store::get`] inside this transaction (sees its uncommitted writes).

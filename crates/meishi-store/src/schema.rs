@@ -70,8 +70,66 @@ CREATE TABLE equivocations (
 );
 ";
 
+/// Version 2 (issue 4): meetings (signed give envelopes), notes, tags, follow-up dates, the
+/// full-text index, and the inbox of the `ask` policy.
+const V2: &str = "
+ALTER TABLE contacts ADD COLUMN follow_up TEXT CHECK (follow_up IS NULL OR length(follow_up) = 10);
+
+CREATE TABLE meetings (
+    id INTEGER PRIMARY KEY,
+    contact_id INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    envelope_bytes BLOB NOT NULL,
+    from_key BLOB NOT NULL CHECK (length(from_key) = 32),
+    to_key BLOB NOT NULL CHECK (length(to_key) = 32),
+    at INTEGER NOT NULL,
+    event TEXT,
+    via TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    UNIQUE (contact_id, envelope_bytes)
+);
+
+CREATE TABLE notes (
+    id INTEGER PRIMARY KEY,
+    contact_id INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX notes_contact ON notes (contact_id);
+
+CREATE TABLE tags (
+    contact_id INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (contact_id, tag)
+) WITHOUT ROWID;
+CREATE INDEX tags_tag ON tags (tag);
+
+-- One row per contact, rowid = contacts.id; maintained by the store in the same transaction
+-- as every change (see extras::reindex).
+CREATE VIRTUAL TABLE contacts_fts USING fts5 (
+    name, org, title, notes, tags,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+
+-- Cards given to me under the `ask` policy, and the decision about each.
+CREATE TABLE inbox (
+    id INTEGER PRIMARY KEY,
+    card_bytes BLOB NOT NULL,
+    envelope_bytes BLOB NOT NULL,
+    from_key BLOB NOT NULL CHECK (length(from_key) = 32),
+    to_key BLOB NOT NULL CHECK (length(to_key) = 32),
+    at INTEGER NOT NULL,
+    event TEXT,
+    via TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'accepted', 'declined', 'given_back')),
+    decided_at INTEGER
+);
+CREATE UNIQUE INDEX inbox_one_pending_per_giver ON inbox (from_key) WHERE status = 'pending';
+CREATE INDEX inbox_status ON inbox (status);
+";
+
 /// The migration steps, oldest first.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -104,6 +162,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
         }
         let run = |tx: &rusqlite::Transaction<'_>| -> rusqlite::Result<()> {
             tx.execute_batch(step)?;
+            if version == 2 {
+                // Index the contacts that existed before search did.
+                tx.execute(crate::extras::REINDEX_SQL, [Option::<i64>::None])?;
+            }
             tx.pragma_update(None, "user_version", version)
         };
         run(&tx).map_err(|source| match StoreError::from(source) {

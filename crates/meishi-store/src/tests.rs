@@ -627,3 +627,441 @@ fn rusqlite_bundles_fts5() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+// ---- issue 4: meetings, notes, tags, follow-up, search, inbox ----
+
+fn meeting(from: &Identity, to: &Identity, at: u64, event: Option<&str>) -> MeetingRecord {
+    // The envelope is opaque to the store; any distinct bytes stand in for a signed one here.
+    let mut envelope = b"give-envelope:".to_vec();
+    envelope.extend_from_slice(&from.public().0);
+    envelope.extend_from_slice(&at.to_le_bytes());
+    MeetingRecord {
+        envelope,
+        from: from.public(),
+        to: to.public(),
+        at,
+        event: event.map(Into::into),
+        via: "swap".into(),
+    }
+}
+
+#[test]
+fn meetings_are_recorded_once_and_listed_by_time() {
+    let (_d, store) = tmp();
+    let (me, ada) = (person(1), person(2));
+    let who = ContactRef::Key(ada.public());
+    let m1 = meeting(&ada, &me, 2_000, Some("RustConf"));
+    // The contact must exist first.
+    assert!(matches!(
+        store.add_meeting(ada.public(), &m1),
+        Err(StoreError::NoSuchContact(_))
+    ));
+    store.put_signed(&signed(&ada, 1, "Ada"), "swap").unwrap();
+    assert!(store.add_meeting(ada.public(), &m1).unwrap());
+    assert!(
+        !store.add_meeting(ada.public(), &m1).unwrap(),
+        "the same envelope is recorded once"
+    );
+    let m0 = meeting(&me, &ada, 1_000, None); // my give to her counts too
+    assert!(store.add_meeting(ada.public(), &m0).unwrap());
+    let c = store.get(&who).unwrap().unwrap();
+    assert_eq!(
+        c.meetings
+            .iter()
+            .map(|m| m.record.clone())
+            .collect::<Vec<_>>(),
+        vec![m0, m1.clone()]
+    );
+
+    let stranger = person(3);
+    let err = store
+        .add_meeting(ada.public(), &meeting(&stranger, &me, 5, None))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::MeetingNotWithContact), "{err:?}");
+    let mut big = m1.clone();
+    big.envelope = vec![0; MAX_ENVELOPE + 1];
+    assert!(matches!(
+        store.add_meeting(ada.public(), &big),
+        Err(StoreError::TooLong { .. })
+    ));
+    let mut bad_event = m1;
+    bad_event.envelope.push(1);
+    bad_event.event = Some("a\u{1b}[2J".into());
+    assert!(matches!(
+        store.add_meeting(ada.public(), &bad_event),
+        Err(StoreError::ControlCharacter { .. })
+    ));
+    assert_eq!(store.get(&who).unwrap().unwrap().meetings.len(), 2);
+}
+
+#[test]
+fn notes_tags_and_follow_up() {
+    let (_d, store) = tmp();
+    store
+        .put_signed(&signed(&person(2), 1, "Ada"), "swap")
+        .unwrap();
+    let who = ContactRef::Key(person(2).public());
+    let n1 = store
+        .add_note(&who, "  talked about engines\nsend the paper ")
+        .unwrap();
+    let n2 = store.add_note(&who, "second").unwrap();
+    assert!(n2 > n1);
+    assert!(matches!(
+        store.add_note(&who, "   "),
+        Err(StoreError::Empty { .. })
+    ));
+    assert!(matches!(
+        store.add_note(&who, &"x".repeat(MAX_NOTE_TEXT + 1)),
+        Err(StoreError::TooLong { .. })
+    ));
+    assert!(matches!(
+        store.add_note(&who, "bell\u{7}"),
+        Err(StoreError::ControlCharacter { .. })
+    ));
+    assert!(matches!(
+        store.add_note(&ContactRef::Id(99), "x"),
+        Err(StoreError::NoSuchContact(_))
+    ));
+
+    assert_eq!(normalize_tag("  #Rust  Lang ").unwrap(), "rust-lang");
+    assert_eq!(normalize_tag("ÉCOLE").unwrap(), "école");
+    assert!(normalize_tag(" # ").is_err());
+    assert!(normalize_tag(&"t".repeat(MAX_TAG_LEN + 1)).is_err());
+    assert!(store.add_tag(&who, "Rust Lang").unwrap());
+    assert!(
+        !store.add_tag(&who, "#rust-lang").unwrap(),
+        "normalized duplicates are one tag"
+    );
+    assert!(store.add_tag(&who, "investor").unwrap());
+    assert!(store.remove_tag(&who, "INVESTOR").unwrap());
+    assert!(!store.remove_tag(&who, "investor").unwrap());
+    for i in 0..MAX_TAGS - 1 {
+        store.add_tag(&who, &format!("t{i}")).unwrap();
+    }
+    assert!(matches!(
+        store.add_tag(&who, "one-too-many"),
+        Err(StoreError::TooMany { .. })
+    ));
+
+    for good in ["2026-03-14", "2024-02-29", "2000-02-29", "9999-12-31"] {
+        assert!(check_date(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "2026-02-29",
+        "1900-02-29",
+        "2026-13-01",
+        "2026-00-10",
+        "2026-04-31",
+        "2026-1-01",
+        "26-01-01x",
+        "",
+        "2026-01-1a",
+        "+026-01-01",
+        "0999-01-01",
+    ] {
+        assert!(
+            matches!(check_date(bad), Err(StoreError::BadDate(_))),
+            "{bad}"
+        );
+    }
+    store.set_follow_up(&who, Some("2026-03-14")).unwrap();
+    assert!(matches!(
+        store.set_follow_up(&who, Some("tomorrow")),
+        Err(StoreError::BadDate(_))
+    ));
+    store
+        .put_signed(&signed(&person(3), 1, "Bob"), "swap")
+        .unwrap();
+    store
+        .set_follow_up(&ContactRef::Key(person(3).public()), Some("2026-01-02"))
+        .unwrap();
+    let due: Vec<_> = store
+        .follow_ups(None)
+        .unwrap()
+        .into_iter()
+        .map(|(s, d)| (s.name, d))
+        .collect();
+    assert_eq!(
+        due,
+        vec![
+            ("Bob".to_owned(), "2026-01-02".to_owned()),
+            ("Ada".to_owned(), "2026-03-14".to_owned())
+        ]
+    );
+    assert_eq!(store.follow_ups(Some("2026-02-01")).unwrap().len(), 1);
+
+    let c = store.get(&who).unwrap().unwrap();
+    assert_eq!(
+        c.notes.iter().map(|n| n.text.as_str()).collect::<Vec<_>>(),
+        ["talked about engines\nsend the paper", "second"]
+    );
+    assert!(c.notes.iter().all(|n| n.created_at > 0));
+    assert_eq!(c.tags.len(), MAX_TAGS);
+    assert!(c.tags.contains(&"rust-lang".to_owned()));
+    assert_eq!(c.follow_up.as_deref(), Some("2026-03-14"));
+    store.set_follow_up(&who, None).unwrap();
+    assert_eq!(store.get(&who).unwrap().unwrap().follow_up, None);
+}
+
+fn names(v: Vec<ContactSummary>) -> Vec<String> {
+    let mut n: Vec<String> = v.into_iter().map(|s| s.name).collect();
+    n.sort();
+    n
+}
+
+#[test]
+fn search_covers_name_org_title_notes_and_tags() {
+    let (_d, store) = tmp();
+    let mut card = Card::new("José Müller");
+    card.org = Some("Analytical Engines".into());
+    card.title = Some("Chief Engineer".into());
+    card.note = Some("Builds difference engines".into());
+    card.tags = vec!["steampunk".into()];
+    store
+        .put_signed(&SignedCard::sign(&person(2), 1, 1, &card).unwrap(), "swap")
+        .unwrap();
+    store
+        .put_signed(&signed(&person(3), 1, "Grace Hopper"), "swap")
+        .unwrap();
+    store
+        .put_unverified(&Card::new("Alan Turing"), None, "import")
+        .unwrap();
+    let grace = ContactRef::Key(person(3).public());
+    store
+        .add_note(&grace, "met at the compiler workshop")
+        .unwrap();
+    store.add_tag(&grace, "Navy").unwrap();
+
+    let check = |q: &str, expected: &[&str]| {
+        assert_eq!(names(store.search(q).unwrap()), expected, "query {q:?}")
+    };
+    check("jose", &["José Müller"]); // accents folded
+    check("MÜLL", &["José Müller"]); // prefix, case-insensitive
+    check("analytical", &["Grace Hopper", "José Müller"]); // both orgs
+    check("chief", &["José Müller"]);
+    check("difference", &["José Müller"]); // card headline
+    check("steampunk", &["José Müller"]); // card interests
+    check("compiler", &["Grace Hopper"]); // user note
+    check("navy", &["Grace Hopper"]); // user tag
+    check("turing", &["Alan Turing"]); // unverified contacts too
+    check("engine", &["Grace Hopper", "José Müller"]); // "Engineer" (title) and "engines"
+    check("engine grace", &["Grace Hopper"]); // every term must match
+    check("nobody", &[]);
+    check("", &[]);
+
+    // User text is never FTS syntax.
+    for hostile in [
+        "\"",
+        "\"\"\"",
+        "AND",
+        "OR",
+        "NOT",
+        "grace OR",
+        "NEAR(grace",
+        "*",
+        "^grace",
+        "name:grace",
+        "(grace",
+        "-grace",
+        "grace)",
+        "{name}: x",
+        "'",
+        "\\",
+        "🦀",
+        "gr\"ace",
+        "a:b:c",
+        "NEAR/3",
+        "+",
+        "$",
+        ";DROP TABLE contacts;--",
+    ] {
+        let r = store.search(hostile);
+        assert!(r.is_ok(), "{hostile:?}: {r:?}");
+    }
+    check("(grace)", &["Grace Hopper"]);
+    check("name:grace", &[]); // one phrase "name grace": no such words
+    assert!(matches!(
+        store.search(&"a".repeat(MAX_QUERY + 1)),
+        Err(StoreError::TooLong { .. })
+    ));
+    assert!(matches!(
+        store.search(&"a ".repeat(MAX_QUERY_TERMS + 1)),
+        Err(StoreError::TooMany { .. })
+    ));
+
+    // The index follows changes: a newer card, a removed tag, a merge.
+    store
+        .put_signed(&signed(&person(3), 2, "Grace Brewster Hopper"), "swap")
+        .unwrap();
+    check("brewster", &["Grace Brewster Hopper"]);
+    store.remove_tag(&grace, "navy").unwrap();
+    check("navy", &[]);
+    store
+        .put_unverified(&Card::new("Ada vCard"), Some(person(4).public()), "import")
+        .unwrap();
+    check("vcard", &["Ada vCard"]);
+    store
+        .put_signed(&signed(&person(4), 1, "Ada Lovelace"), "swap")
+        .unwrap();
+    check("vcard", &[]);
+    check("lovelace", &["Ada Lovelace"]);
+}
+
+#[test]
+fn upgrading_a_version_1_book_indexes_existing_contacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("contacts.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        tx.pragma_update(None, "user_version", 1).unwrap();
+        tx.commit().unwrap();
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let json = serde_json::to_string(&Card::new("Old Friend")).unwrap();
+        conn.execute(
+            "INSERT INTO contacts (verified, card_json, content_hash, name, via, added_at, updated_at)
+             VALUES (0, ?1, x'00', 'Old Friend', 'import', 1, 1)",
+            [json],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(names(store.search("friend").unwrap()), ["Old Friend"]);
+    let c = store.get(&ContactRef::Id(1)).unwrap().unwrap();
+    assert!(
+        c.notes.is_empty() && c.tags.is_empty() && c.meetings.is_empty() && c.follow_up.is_none()
+    );
+}
+
+#[test]
+fn inbox_accept_decline_and_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("contacts.db");
+    // Two processes: the node (`meishi up`) and the CLI (`meishi accept`).
+    let node = Store::open(&path).unwrap();
+    let cli = Store::open(&path).unwrap();
+    let (me, ada, bob) = (person(1), person(2), person(3));
+    node.set_own_card(&signed(&me, 1, "Me")).unwrap();
+
+    let ada1 = signed(&ada, 1, "Ada");
+    let m_ada = meeting(&ada, &me, 100, Some("RustConf"));
+    let id_ada = node.inbox_add(&ada1, &m_ada, 101).unwrap();
+    // A repeated give from the same person updates the one pending item.
+    let ada2 = signed(&ada, 2, "Ada L.");
+    assert_eq!(node.inbox_add(&ada2, &m_ada, 102).unwrap(), id_ada);
+    assert_eq!(
+        node.inbox_add(&ada1, &m_ada, 103).unwrap(),
+        id_ada,
+        "an older card does not replace a newer one"
+    );
+    let id_bob = node
+        .inbox_add(&signed(&bob, 1, "Bob"), &meeting(&bob, &me, 200, None), 201)
+        .unwrap();
+    // A card that is not the giver's own is refused.
+    let err = node
+        .inbox_add(&signed(&bob, 1, "Bob"), &m_ada, 1)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InboxCardNotFromGiver), "{err:?}");
+
+    let pending = cli.inbox_list().unwrap();
+    assert_eq!(
+        pending.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [id_ada, id_bob]
+    );
+    assert_eq!(pending[0].card, ada2);
+    assert_eq!(
+        (pending[0].received_at, pending[0].status),
+        (102, InboxStatus::Pending)
+    );
+    assert!(
+        cli.list().unwrap().is_empty(),
+        "nothing is a contact before a decision"
+    );
+
+    let version = node.data_version().unwrap();
+    let (item, outcome) = cli.inbox_take(id_ada).unwrap();
+    assert_eq!(
+        (outcome, item.status),
+        (PutOutcome::Added, InboxStatus::Accepted)
+    );
+    cli.inbox_decline(id_bob).unwrap();
+    assert!(matches!(
+        cli.inbox_take(id_ada),
+        Err(StoreError::InboxAlreadyDecided {
+            status: InboxStatus::Accepted,
+            ..
+        })
+    ));
+    assert!(matches!(
+        cli.inbox_take(id_bob),
+        Err(StoreError::InboxAlreadyDecided {
+            status: InboxStatus::Declined,
+            ..
+        })
+    ));
+    assert!(matches!(
+        cli.inbox_decline(999),
+        Err(StoreError::NoSuchInboxItem(999))
+    ));
+    assert!(cli.inbox_list().unwrap().is_empty());
+
+    // The node notices the other process's commit and answers the accepted give once.
+    assert_ne!(node.data_version().unwrap(), version);
+    let todo = node.inbox_accepted().unwrap();
+    assert_eq!(
+        todo.iter()
+            .map(|i| (i.id, i.meeting.from))
+            .collect::<Vec<_>>(),
+        [(id_ada, ada.public())]
+    );
+    node.inbox_mark_given_back(id_ada).unwrap();
+    assert!(node.inbox_accepted().unwrap().is_empty());
+    assert!(matches!(
+        node.inbox_mark_given_back(id_ada),
+        Err(StoreError::InboxAlreadyDecided { .. })
+    ));
+    assert_eq!(
+        node.inbox_get(id_ada).unwrap().unwrap().status,
+        InboxStatus::GivenBack
+    );
+
+    // Accepting stored the card and the meeting; declining stored nothing.
+    let c = node.get(&ContactRef::Key(ada.public())).unwrap().unwrap();
+    assert_eq!(c.signed.unwrap(), ada2);
+    assert_eq!(c.meetings.len(), 1);
+    assert_eq!(c.meetings[0].record.event.as_deref(), Some("RustConf"));
+    assert!(node.get(&ContactRef::Key(bob.public())).unwrap().is_none());
+
+    assert_eq!(node.inbox_purge(u64::MAX / 2).unwrap(), 2);
+    assert!(node.inbox_get(id_ada).unwrap().is_none());
+}
+
+#[test]
+fn the_inbox_is_bounded() {
+    let (_d, store) = tmp();
+    let me = person(1);
+    let mut tx_store = store;
+    tx_store
+        .transaction(|tx| {
+            for i in 0..MAX_PENDING as u64 {
+                let mut seed = [0u8; 32];
+                seed[..8].copy_from_slice(&(i + 1000).to_le_bytes());
+                let giver = Identity::from_seed(&seed);
+                contacts_inbox_add(tx, &signed(&giver, 1, "G"), &meeting(&giver, &me, i, None))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let extra = person(7);
+    let err = tx_store
+        .inbox_add(&signed(&extra, 1, "X"), &meeting(&extra, &me, 1, None), 1)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InboxFull { .. }), "{err:?}");
+}
+
+fn contacts_inbox_add(tx: &Tx<'_>, card: &SignedCard, m: &MeetingRecord) -> Result<i64> {
+    inbox::add(&tx.tx, card, m, 1)
+}
