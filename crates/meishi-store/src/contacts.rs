@@ -614,6 +614,16 @@ pub(crate) fn resolve(conn: &Connection, r: &ContactRef) -> Result<Option<i64>> 
     }
 }
 
+/// Deletes a contact with its history, notes, tags and meetings (equivocation evidence stays).
+pub(crate) fn remove(conn: &Connection, r: &ContactRef) -> Result<bool> {
+    let Some(id) = resolve(conn, r)? else {
+        return Ok(false);
+    };
+    conn.execute("DELETE FROM contacts_fts WHERE rowid = ?1", [id])?;
+    conn.execute("DELETE FROM contacts WHERE id = ?1", [id])?;
+    Ok(true)
+}
+
 /// Like [`resolve`], but a missing contact is an error.
 pub(crate) fn require(conn: &Connection, r: &ContactRef) -> Result<i64> {
     resolve(conn, r)?.ok_or_else(|| StoreError::NoSuchContact(r.to_string()))

@@ -381,7 +381,12 @@ pub fn fts_query(input: &str) -> Result<Option<String>> {
             max: MAX_QUERY,
         });
     }
-    let terms: Vec<String> = input
+    // Control characters (NUL ends an FTS5 query string early) separate terms like spaces.
+    let cleaned: String = input
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let terms: Vec<String> = cleaned
         .split_whitespace()
         .filter(|t| t.chars().any(char::is_alphanumeric))
         .map(|t| format!("\"{}\"*", t.replace('"', "\"\"")))

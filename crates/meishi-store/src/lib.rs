@@ -210,6 +210,12 @@ impl Store {
         contacts::get(&self.conn, r)
     }
 
+    /// Deletes a contact with its card history, notes, tags and meetings; `false` when there
+    /// was none. Recorded equivocation evidence is kept.
+    pub fn remove(&self, r: &ContactRef) -> Result<bool> {
+        self.write(|c| contacts::remove(c, r))
+    }
+
     /// The id `r` names, if any; an ambiguous prefix is an error.
     pub fn resolve(&self, r: &ContactRef) -> Result<Option<i64>> {
         contacts::resolve(&self.conn, r)
