@@ -1,0 +1,297 @@
+//! `meishi init`, `meishi id`, `meishi card show|edit|export`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use meishi_card::{vcard, Card, Identity, SignedCard, Social, SocialKind};
+
+use crate::home::{now, Home};
+use crate::output::{print_card, write_out};
+
+/// Card fields, as flags. Shared by `init` and `card edit`.
+#[derive(Args, Debug, Default)]
+pub struct CardFields {
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Job title.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Organization.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Email address (repeatable).
+    #[arg(long = "email", value_name = "EMAIL")]
+    pub emails: Vec<String>,
+    /// Phone number (repeatable).
+    #[arg(long = "phone", value_name = "PHONE")]
+    pub phones: Vec<String>,
+    /// Web address (repeatable).
+    #[arg(long = "url", value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Social handle as KIND:HANDLE, e.g. github:adalovelace (repeatable). Kinds: website,
+    /// linkedin, github, mastodon, x, bluesky, instagram, telegram, gitlab, youtube, threads,
+    /// matrix, signal, orcid, codeberg.
+    #[arg(long = "social", value_name = "KIND:HANDLE")]
+    pub socials: Vec<String>,
+    /// A one-line headline.
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Interest tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub fields: CardFields,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CardCmd {
+    /// Print your card.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change your card: sets the given values, adds list values, removes with --rm-* and
+    /// --clear; then re-signs it with the next seq.
+    Edit(EditArgs),
+    /// Write your card as a vCard (3.0 or 4.0) or as the signed meishi binary card.
+    Export {
+        #[arg(long, value_enum, default_value = "vcard")]
+        format: ExportFormat,
+        /// Output file; stdout without it.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    #[command(flatten)]
+    pub fields: CardFields,
+    /// Remove an email address (repeatable).
+    #[arg(long = "rm-email", value_name = "EMAIL")]
+    pub rm_emails: Vec<String>,
+    /// Remove a phone number (repeatable).
+    #[arg(long = "rm-phone", value_name = "PHONE")]
+    pub rm_phones: Vec<String>,
+    /// Remove a web address (repeatable).
+    #[arg(long = "rm-url", value_name = "URL")]
+    pub rm_urls: Vec<String>,
+    /// Remove a social handle, KIND:HANDLE or just KIND (repeatable).
+    #[arg(long = "rm-social", value_name = "KIND[:HANDLE]")]
+    pub rm_socials: Vec<String>,
+    /// Remove a tag (repeatable).
+    #[arg(long = "rm-tag", value_name = "TAG")]
+    pub rm_tags: Vec<String>,
+    /// Clear a whole field (repeatable).
+    #[arg(long = "clear", value_enum, value_name = "FIELD")]
+    pub clear: Vec<Field>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Title,
+    Org,
+    Note,
+    Emails,
+    Phones,
+    Urls,
+    Socials,
+    Tags,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// vCard 3.0, what phones import best.
+    Vcard,
+    /// vCard 4.0 (RFC 6350).
+    Vcard4,
+    /// The signed binary meishi card.
+    Meishi,
+}
+
+fn parse_social(s: &str) -> Result<Social> {
+    let (kind, handle) = s
+        .split_once(':')
+        .with_context(|| format!("--social {s:?}: write KIND:HANDLE, e.g. github:adalovelace"))?;
+    let kind = SocialKind::from_name(kind)
+        .with_context(|| format!("--social {s:?}: unknown kind {kind:?}; see `meishi card edit --help`"))?;
+    Ok(Social { kind, handle: handle.trim().to_owned() })
+}
+
+/// Applies flags to a card: scalars replace, list values are appended unless already present.
+fn apply(card: &mut Card, f: &CardFields) -> Result<()> {
+    if let Some(n) = &f.name {
+        card.name = n.trim().to_owned();
+    }
+    let set = |slot: &mut Option<String>, v: &Option<String>| {
+        if let Some(v) = v {
+            *slot = Some(v.trim().to_owned()).filter(|s| !s.is_empty());
+        }
+    };
+    set(&mut card.title, &f.title);
+    set(&mut card.org, &f.org);
+    set(&mut card.note, &f.note);
+    let add = |list: &mut Vec<String>, vals: &[String]| {
+        for v in vals {
+            let v = v.trim().to_owned();
+            if !list.contains(&v) {
+                list.push(v);
+            }
+        }
+    };
+    add(&mut card.emails, &f.emails);
+    add(&mut card.phones, &f.phones);
+    add(&mut card.urls, &f.urls);
+    add(&mut card.tags, &f.tags);
+    for s in &f.socials {
+        let s = parse_social(s)?;
+        if !card.socials.contains(&s) {
+            card.socials.push(s);
+        }
+    }
+    Ok(())
+}
+
+fn sign_next(id: &Identity, seq: u64, card: &Card) -> Result<SignedCard> {
+    // issued_at never goes backwards even if the clock does.
+    SignedCard::sign(id, seq, now(), card).map_err(|e| anyhow::anyhow!("cannot sign the card: {e}"))
+}
+
+pub fn init(home: &Home, args: InitArgs) -> Result<()> {
+    if home.is_initialized() {
+        bail!(
+            "{} already has an identity; your key is untouched. Use `meishi card edit` to change your card",
+            home.dir().display()
+        );
+    }
+    let Some(name) = args.fields.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) else {
+        bail!("a card needs a name: meishi init --name \"Your Name\"");
+    };
+    let mut card = Card::new(name);
+    apply(&mut card, &args.fields)?;
+    card.validate().map_err(|e| anyhow::anyhow!("invalid card: {e}"))?;
+    create_identity(home, &card)?;
+    let id = home.identity()?;
+    eprintln!("Created your identity and card in {}", home.dir().display());
+    eprintln!("peer id:     {}", id.public().peer_id());
+    eprintln!("fingerprint: {}", id.public().fingerprint());
+    Ok(())
+}
+
+/// Creates the key and signs the first card (seq 1). Used by `init` and by `up` on a fresh home.
+pub fn create_identity(home: &Home, card: &Card) -> Result<()> {
+    home.create_dir()?;
+    let store = home.store()?;
+    let id = meishi_store::keyfile::create(&home.key_path())
+        .with_context(|| format!("cannot create the key {}", home.key_path().display()))?;
+    let signed = sign_next(&id, 1, card)?;
+    store.set_own_card(&signed)?;
+    Ok(())
+}
+
+pub fn id(home: &Home, json: bool) -> Result<()> {
+    let key = home.identity()?.public();
+    if json {
+        let v = serde_json::json!({ "peer_id": key.peer_id(), "fingerprint": key.fingerprint() });
+        println!("{v}");
+    } else {
+        println!("peer id:     {}", key.peer_id());
+        println!("fingerprint: {}", key.fingerprint());
+    }
+    Ok(())
+}
+
+pub fn card(home: &Home, cmd: CardCmd) -> Result<()> {
+    let id = home.identity()?;
+    let store = home.store()?;
+    let own = home.own_card(&store)?;
+    match cmd {
+        CardCmd::Show { json } => {
+            if json {
+                println!("{}", crate::output::signed_card_json(&own));
+            } else {
+                print_card(own.card(), Some(own.key()), Some(own.seq()), true);
+            }
+        }
+        CardCmd::Edit(e) => {
+            let mut card = own.card().clone();
+            for f in &e.clear {
+                match f {
+                    Field::Title => card.title = None,
+                    Field::Org => card.org = None,
+                    Field::Note => card.note = None,
+                    Field::Emails => card.emails.clear(),
+                    Field::Phones => card.phones.clear(),
+                    Field::Urls => card.urls.clear(),
+                    Field::Socials => card.socials.clear(),
+                    Field::Tags => card.tags.clear(),
+                }
+            }
+            remove(&mut card.emails, &e.rm_emails, "--rm-email")?;
+            remove(&mut card.phones, &e.rm_phones, "--rm-phone")?;
+            remove(&mut card.urls, &e.rm_urls, "--rm-url")?;
+            remove(&mut card.tags, &e.rm_tags, "--rm-tag")?;
+            for r in &e.rm_socials {
+                let before = card.socials.len();
+                match r.split_once(':') {
+                    Some(_) => {
+                        let s = parse_social(r)?;
+                        card.socials.retain(|x| *x != s);
+                    }
+                    None => {
+                        let k = SocialKind::from_name(r).with_context(|| format!("--rm-social: unknown kind {r:?}"))?;
+                        card.socials.retain(|x| x.kind != k);
+                    }
+                }
+                if card.socials.len() == before {
+                    bail!("--rm-social {r:?}: your card has no such social handle");
+                }
+            }
+            apply(&mut card, &e.fields)?;
+            if card == *own.card() {
+                eprintln!("Nothing changed; your card stays at seq {}", own.seq());
+                return Ok(());
+            }
+            card.validate().map_err(|err| anyhow::anyhow!("invalid card: {err}"))?;
+            let next = own.seq().checked_add(1).context("seq is exhausted")?;
+            let signed = sign_next(&id, next, &card)?;
+            store.set_own_card(&signed)?;
+            eprintln!("Card updated and re-signed (seq {next})");
+        }
+        CardCmd::Export { format, output } => {
+            let bytes = match format {
+                ExportFormat::Meishi => own.as_bytes().to_vec(),
+                ExportFormat::Vcard => vcard::export(own.card(), Some(&own.key()), vcard::Version::V3).into_bytes(),
+                ExportFormat::Vcard4 => vcard::export(own.card(), Some(&own.key()), vcard::Version::V4).into_bytes(),
+            };
+            write_out(output.as_deref(), &bytes)?;
+        }
+    }
+    Ok(())
+}
+
+fn remove(list: &mut Vec<String>, vals: &[String], flag: &str) -> Result<()> {
+    for v in vals {
+        let before = list.len();
+        list.retain(|x| x != v.trim());
+        if list.len() == before {
+            bail!("{flag} {v:?}: your card has no such value");
+        }
+    }
+    Ok(())
+}
+
+/// Writes a whole buffer to stdout.
+pub fn stdout_all(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! One module per group of subcommands; each is glue over the library crates.
+
+pub mod card;
+pub mod contacts;

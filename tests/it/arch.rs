@@ -1,0 +1,80 @@
+//! The dependency graph is the architecture (ARCHITECTURE.md#invariants): checked here over
+//! `cargo metadata`, so a stray dependency fails the build instead of eroding the layering.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+/// Every package of the workspace with the names of its normal (non-dev) dependencies,
+/// direct and transitive.
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
+    let names: BTreeMap<String, String> = meta["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap_or_default().to_owned(), p["name"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    let nodes = meta["resolve"]["nodes"].as_array().expect("resolve graph");
+    let direct: BTreeMap<String, Vec<String>> = nodes
+        .iter()
+        .map(|n| {
+            let deps = n["deps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| d["dep_kinds"].as_array().into_iter().flatten().any(|k| k["kind"].is_null()))
+                .map(|d| d["pkg"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            (n["id"].as_str().unwrap_or_default().to_owned(), deps)
+        })
+        .collect();
+    let members: Vec<String> = meta["workspace_members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m.as_str().unwrap_or_default().to_owned())
+        .collect();
+    members
+        .iter()
+        .map(|m| {
+            let mut seen = BTreeSet::new();
+            let mut stack = direct.get(m).cloned().unwrap_or_default();
+            while let Some(id) = stack.pop() {
+                if seen.insert(id.clone()) {
+                    stack.extend(direct.get(&id).cloned().unwrap_or_default());
+                }
+            }
+            (names[m].clone(), seen.iter().map(|id| names[id].clone()).collect())
+        })
+        .collect()
+}
+
+fn check_absent(g: &BTreeMap<String, BTreeSet<String>>, krate: &str, forbidden: &[&str]) {
+    let Some(deps) = g.get(krate) else { panic!("{krate} is not a workspace member") };
+    for f in forbidden {
+        assert!(!deps.contains(*f), "{krate} must not depend on {f} (ARCHITECTURE.md#invariants)");
+    }
+}
+
+#[test]
+fn layering_holds() {
+    let g = graph();
+    // The card crate is the leaf: no I/O, no async, no database, no network.
+    check_absent(&g, "meishi-card", &["tokio", "libp2p", "rusqlite", "meishi-store", "meishi-qr", "meishi-node", "image"]);
+    // The store knows cards, not the network.
+    check_absent(&g, "meishi-store", &["tokio", "libp2p", "meishi-node", "meishi-qr", "meishi-relay"]);
+    // The node does not know the store: the binary wires node events into it.
+    check_absent(&g, "meishi-node", &["rusqlite", "meishi-store", "meishi-qr"]);
+    // QR handoff works offline: no network stack.
+    check_absent(&g, "meishi-qr", &["tokio", "libp2p", "rusqlite", "meishi-store", "meishi-node"]);
+    // The relay serves everyone's traffic and keeps no contact book.
+    check_absent(&g, "meishi-relay", &["rusqlite", "meishi-store"]);
+    // bincode stays pinned at 2.0.1 (3.0.0 is a tombstone, RUSTSEC-2025-0141).
+    assert!(g["meishi-card"].contains("bincode"));
+}

@@ -1,0 +1,226 @@
+//! The `meishi` binary as a user runs it: real processes, real files, real SQLite.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub struct Home {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("home");
+        Self { _dir: dir, path }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_meishi"));
+        c.arg("--home").arg(&self.path).args(args).env_remove("MEISHI_HOME");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("meishi runs")
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "meishi {args:?} failed ({:?}): {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).expect("JSON on stdout")
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self._dir.path().join(name)
+    }
+}
+
+fn ada(home: &Home) {
+    home.ok(&[
+        "init", "--name", "Ada Lovelace", "--title", "Principal Engineer", "--org", "Analytical Engines Ltd",
+        "--email", "ada@analytical.example", "--phone", "+44 20 7946 0958", "--url", "https://analytical.example/ada",
+        "--social", "github:adalovelace", "--social", "linkedin:ada-lovelace", "--note", "Ask me about difference engines",
+        "--tag", "rust", "--tag", "p2p",
+    ]);
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn init_creates_a_private_key_and_refuses_to_run_twice() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Home::new();
+    ada(&h);
+    let key = h.path.join("identity.key");
+    let mode = std::fs::metadata(&key).expect("key file").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let before = std::fs::read(&key).expect("key");
+    assert_eq!(before.len(), 32);
+
+    let again = h.run(&["init", "--name", "Mallory"]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("already has an identity"), "{}", stderr(&again));
+    assert_eq!(std::fs::read(&key).expect("key"), before, "the key must be untouched");
+
+    let id = h.json(&["id", "--json"]);
+    let pid = id["peer_id"].as_str().expect("peer_id");
+    assert!(pid.starts_with("12D3KooW"), "{pid}");
+    assert_eq!(id["fingerprint"].as_str().map(|f| f.len()), Some(35));
+    // The seed is never printed.
+    let all = h.ok(&["card", "show"]) + &h.ok(&["id"]);
+    assert!(!all.contains(&hex(&before)));
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn uninitialized_home_says_what_to_run() {
+    let h = Home::new();
+    let out = h.run(&["id"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("meishi init"), "{}", stderr(&out));
+    assert_eq!(stderr(&out).trim().lines().count(), 1);
+}
+
+#[test]
+fn edit_bumps_seq_and_resigns() {
+    let h = Home::new();
+    ada(&h);
+    let v1 = h.json(&["card", "show", "--json"]);
+    assert_eq!(v1["seq"], 1);
+    assert_eq!(v1["card"]["name"], "Ada Lovelace");
+    assert_eq!(v1["card"]["socials"][0]["kind"], "github");
+    h.ok(&["card", "edit", "--title", "Chief Engineer", "--rm-tag", "p2p", "--email", "ada2@analytical.example", "--clear", "note"]);
+    let v2 = h.json(&["card", "show", "--json"]);
+    assert_eq!(v2["seq"], 2);
+    assert_eq!(v2["card"]["title"], "Chief Engineer");
+    assert_eq!(v2["card"]["tags"], serde_json::json!(["rust"]));
+    assert_eq!(v2["card"]["emails"].as_array().map(Vec::len), Some(2));
+    assert!(v2["card"].get("note").is_none());
+    // Removing what is not there is an error that changes nothing.
+    let bad = h.run(&["card", "edit", "--rm-email", "nobody@example.com"]);
+    assert!(!bad.status.success());
+    assert_eq!(h.json(&["card", "show", "--json"])["seq"], 2);
+    // Invalid values are refused before signing.
+    let long = "x".repeat(400);
+    let bad = h.run(&["card", "edit", "--note", &long]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("note"), "{}", stderr(&bad));
+}
+
+#[test]
+fn signed_card_export_import_is_verified_and_vcard_merges_by_key() {
+    let ada_home = Home::new();
+    ada(&ada_home);
+    let pid = ada_home.json(&["id", "--json"])["peer_id"].as_str().expect("pid").to_owned();
+    let card_file = ada_home.file("ada.meishi");
+    let vcf_file = ada_home.file("ada.vcf");
+    ada_home.ok(&["card", "export", "--format", "meishi", "-o", card_file.to_str().expect("path")]);
+    ada_home.ok(&["card", "export", "--format", "vcard", "-o", vcf_file.to_str().expect("path")]);
+    let vcf = std::fs::read_to_string(&vcf_file).expect("vcf");
+    assert!(vcf.starts_with("BEGIN:VCARD\r\nVERSION:3.0\r\n"), "{vcf}");
+    assert!(vcf.contains(&pid), "vCard carries the meishi key");
+
+    let bob = Home::new();
+    bob.ok(&["init", "--name", "Bob"]);
+    // vCard first: an unverified contact.
+    bob.ok(&["import", vcf_file.to_str().expect("path")]);
+    let list = bob.json(&["contacts", "list", "--json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    assert_eq!(list[0]["verified"], false);
+    assert_eq!(list[0]["name"], "Ada Lovelace");
+    // Then the signed card: the same contact becomes verified.
+    bob.ok(&["import", card_file.to_str().expect("path")]);
+    let list = bob.json(&["contacts", "list", "--json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["verified"], true);
+    assert_eq!(list[0]["peer_id"], pid.as_str());
+    // Importing it again is not an error.
+    bob.ok(&["import", card_file.to_str().expect("path")]);
+    let shown = bob.json(&["contacts", "show", &pid, "--json"]);
+    assert_eq!(shown["card"]["org"], "Analytical Engines Ltd");
+    let by_prefix = bob.json(&["contacts", "show", &pid[..14], "--json"]);
+    assert_eq!(by_prefix["peer_id"], pid.as_str());
+}
+
+fn count(h: &Home) -> usize {
+    h.json(&["contacts", "list", "--json"]).as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn bad_files_exit_3_in_one_line_and_store_nothing() {
+    let ada_home = Home::new();
+    ada(&ada_home);
+    let good = ada_home.file("good.meishi");
+    ada_home.ok(&["card", "export", "--format", "meishi", "-o", good.to_str().expect("path")]);
+    let bytes = std::fs::read(&good).expect("card");
+
+    let bob = Home::new();
+    bob.ok(&["init", "--name", "Bob"]);
+    let check = |name: &str, content: &[u8], needle: &str| {
+        let p = bob.file(name);
+        std::fs::write(&p, content).expect("write");
+        // The good card first: a bad file later in the list must still store nothing.
+        let out = bob.run(&["import", good.to_str().expect("path"), p.to_str().expect("path")]);
+        assert_eq!(out.status.code(), Some(3), "{name}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "{name}: one line: {err}");
+        assert!(err.contains(needle), "{name}: {err:?} lacks {needle:?}");
+        assert_eq!(count(&bob), 0, "{name}: nothing stored");
+    };
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x01;
+    check("flipped.meishi", &flipped, "not a valid meishi card");
+    let mut sig = bytes.clone();
+    let last = sig.len() - 1;
+    sig[last] ^= 0x80;
+    check("badsig.meishi", &sig, "signature");
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    check("trailing.meishi", &trailing, "after the signature");
+    check("truncated.meishi", &bytes[..bytes.len() - 10], "truncated");
+    check("garbage.bin", b"\x01\xff\xff\xff\xff\xff\xff\xff\xff", "not a valid");
+    check("empty.meishi", b"", "empty");
+    check("broken.vcf", b"BEGIN:VCARD\r\nVERSION:3.0\r\nTEL:123\r\n", "");
+    check("huge.vcf", &vec![b'A'; 2 << 20], "larger than");
+    let missing = bob.run(&["import", "/nonexistent/file.meishi"]);
+    assert_eq!(missing.status.code(), Some(3));
+    assert_eq!(count(&bob), 0);
+}
+
+#[test]
+fn card_text_is_sanitized_when_shown() {
+    let h = Home::new();
+    // RLO and a zero-width space are allowed in signed text but never reach the terminal.
+    h.ok(&["init", "--name", "evil\u{202E}gnp.exe\u{200B}"]);
+    let shown = h.ok(&["card", "show"]);
+    assert!(!shown.contains('\u{202E}') && !shown.contains('\u{200B}'), "{shown:?}");
+    assert!(shown.contains("evil\u{FFFD}gnp.exe"), "{shown:?}");
+    // Control characters are refused outright.
+    let out = h.run(&["card", "edit", "--title", "a\x1b[2Jb"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("control character"), "{}", stderr(&out));
+}
+
+#[allow(dead_code)]
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
