@@ -68,7 +68,8 @@ impl Home {
     pub fn store(&self) -> Result<Store> {
         self.create_dir()?;
         let path = self.dir.join(DB_FILE);
-        Store::open(&path).with_context(|| format!("cannot open the contact book {}", path.display()))
+        Store::open(&path)
+            .with_context(|| format!("cannot open the contact book {}", path.display()))
     }
 
     /// The user's current signed card.

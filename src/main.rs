@@ -11,7 +11,11 @@ mod home;
 mod output;
 
 #[derive(Parser, Debug)]
-#[command(name = "meishi", version, about = "Swap signed contact cards: peer-to-peer, by QR code, or through a relay")]
+#[command(
+    name = "meishi",
+    version,
+    about = "Swap signed contact cards: peer-to-peer, by QR code, or through a relay"
+)]
 struct Cli {
     /// Folder holding your key, card and contact book [default: the platform data folder]
     #[arg(long, env = "MEISHI_HOME", global = true, value_name = "DIR")]

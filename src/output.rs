@@ -46,7 +46,15 @@ pub fn print_card(card: &Card, key: Option<PublicKey>, seq: Option<u64>, verifie
     if let Some(seq) = seq {
         println!("  {:<12}{seq}", "seq");
     }
-    println!("  {:<12}{}", "verified", if verified { "yes (signed card)" } else { "no (unsigned vCard)" });
+    println!(
+        "  {:<12}{}",
+        "verified",
+        if verified {
+            "yes (signed card)"
+        } else {
+            "no (unsigned vCard)"
+        }
+    );
 }
 
 /// The JSON form of a signed card (stable: documented in the README).
@@ -65,9 +73,17 @@ pub fn write_out(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
     match path {
         None => crate::cmd::card::stdout_all(bytes),
         Some(p) => {
-            let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let tmp = dir.join(format!(".{}.tmp{}", p.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
-            std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+            let dir = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let tmp = dir.join(format!(
+                ".{}.tmp{}",
+                p.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+                std::process::id()
+            ));
+            std::fs::write(&tmp, bytes)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
             std::fs::rename(&tmp, p).with_context(|| format!("cannot write {}", p.display()))?;
             eprintln!("Wrote {}", p.display());
             Ok(())
@@ -78,11 +94,48 @@ pub fn write_out(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
 /// Reads a file from outside with a size bound, so a huge or endless file is refused early.
 pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
     use std::io::Read;
-    let f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let f =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let mut buf = Vec::new();
-    f.take(max + 1).read_to_end(&mut buf).with_context(|| format!("{}: cannot read", path.display()))?;
+    f.take(max + 1)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     if buf.len() as u64 > max {
-        anyhow::bail!("{}: file is larger than {} bytes; not a meishi card or vCard", path.display(), max);
+        anyhow::bail!(
+            "{}: file is larger than {} bytes; not a meishi card or vCard",
+            path.display(),
+            max
+        );
     }
     Ok(buf)
+}
+
+/// `YYYY-MM-DD HH:MM` UTC for Unix seconds (civil-from-days, Howard Hinnant's algorithm).
+pub fn date_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn date_time_is_civil_utc() {
+        assert_eq!(super::date_time(0), "1970-01-01 00:00");
+        assert_eq!(super::date_time(1_700_000_000), "2023-11-14 22:13");
+        assert_eq!(super::date_time(951_782_400), "2000-02-29 00:00");
+    }
 }

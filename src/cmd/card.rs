@@ -120,9 +120,13 @@ fn parse_social(s: &str) -> Result<Social> {
     let (kind, handle) = s
         .split_once(':')
         .with_context(|| format!("--social {s:?}: write KIND:HANDLE, e.g. github:adalovelace"))?;
-    let kind = SocialKind::from_name(kind)
-        .with_context(|| format!("--social {s:?}: unknown kind {kind:?}; see `meishi card edit --help`"))?;
-    Ok(Social { kind, handle: handle.trim().to_owned() })
+    let kind = SocialKind::from_name(kind).with_context(|| {
+        format!("--social {s:?}: unknown kind {kind:?}; see `meishi card edit --help`")
+    })?;
+    Ok(Social {
+        kind,
+        handle: handle.trim().to_owned(),
+    })
 }
 
 /// Applies flags to a card: scalars replace, list values are appended unless already present.
@@ -171,12 +175,19 @@ pub fn init(home: &Home, args: InitArgs) -> Result<()> {
             home.dir().display()
         );
     }
-    let Some(name) = args.fields.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) else {
+    let Some(name) = args
+        .fields
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    else {
         bail!("a card needs a name: meishi init --name \"Your Name\"");
     };
     let mut card = Card::new(name);
     apply(&mut card, &args.fields)?;
-    card.validate().map_err(|e| anyhow::anyhow!("invalid card: {e}"))?;
+    card.validate()
+        .map_err(|e| anyhow::anyhow!("invalid card: {e}"))?;
     create_identity(home, &card)?;
     let id = home.identity()?;
     eprintln!("Created your identity and card in {}", home.dir().display());
@@ -246,7 +257,8 @@ pub fn card(home: &Home, cmd: CardCmd) -> Result<()> {
                         card.socials.retain(|x| *x != s);
                     }
                     None => {
-                        let k = SocialKind::from_name(r).with_context(|| format!("--rm-social: unknown kind {r:?}"))?;
+                        let k = SocialKind::from_name(r)
+                            .with_context(|| format!("--rm-social: unknown kind {r:?}"))?;
                         card.socials.retain(|x| x.kind != k);
                     }
                 }
@@ -259,7 +271,8 @@ pub fn card(home: &Home, cmd: CardCmd) -> Result<()> {
                 eprintln!("Nothing changed; your card stays at seq {}", own.seq());
                 return Ok(());
             }
-            card.validate().map_err(|err| anyhow::anyhow!("invalid card: {err}"))?;
+            card.validate()
+                .map_err(|err| anyhow::anyhow!("invalid card: {err}"))?;
             let next = own.seq().checked_add(1).context("seq is exhausted")?;
             let signed = sign_next(&id, next, &card)?;
             store.set_own_card(&signed)?;
@@ -268,8 +281,12 @@ pub fn card(home: &Home, cmd: CardCmd) -> Result<()> {
         CardCmd::Export { format, output } => {
             let bytes = match format {
                 ExportFormat::Meishi => own.as_bytes().to_vec(),
-                ExportFormat::Vcard => vcard::export(own.card(), Some(&own.key()), vcard::Version::V3).into_bytes(),
-                ExportFormat::Vcard4 => vcard::export(own.card(), Some(&own.key()), vcard::Version::V4).into_bytes(),
+                ExportFormat::Vcard => {
+                    vcard::export(own.card(), Some(&own.key()), vcard::Version::V3).into_bytes()
+                }
+                ExportFormat::Vcard4 => {
+                    vcard::export(own.card(), Some(&own.key()), vcard::Version::V4).into_bytes()
+                }
             };
             write_out(output.as_deref(), &bytes)?;
         }

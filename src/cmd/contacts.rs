@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use meishi_card::{display_safe, vcard, SignedCard};
-use meishi_store::{ContactRef, ContactSummary, PutOutcome};
+use meishi_store::{ContactRef, ContactSummary};
 use serde_json::{json, Value};
 
 use crate::exit::{Failure, BAD_INPUT, NOT_FOUND};
@@ -25,7 +25,12 @@ enum Found {
 fn classify(path: &PathBuf) -> Result<Found> {
     let bytes = read_bounded(path, MAX_IMPORT_BYTES)?;
     let text_start = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let head: Vec<u8> = text_start.iter().skip_while(|b| b.is_ascii_whitespace()).take(11).copied().collect();
+    let head: Vec<u8> = text_start
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take(11)
+        .copied()
+        .collect();
     if head.eq_ignore_ascii_case(b"BEGIN:VCARD") {
         let text = std::str::from_utf8(text_start)
             .map_err(|_| anyhow::anyhow!("{}: vCard is not UTF-8 text", path.display()))?;
@@ -52,16 +57,34 @@ pub fn import(home: &Home, files: &[PathBuf], json: bool) -> Result<()> {
             match item {
                 Found::Signed(card) => {
                     if Some(card.key()) == own_key {
-                        report.push((path.display().to_string(), card.card().name.clone(), Some(card.key()), true, "own card, skipped".to_owned()));
+                        report.push((
+                            path.display().to_string(),
+                            card.card().name.clone(),
+                            Some(card.key()),
+                            true,
+                            "own card, skipped".to_owned(),
+                        ));
                         continue;
                     }
                     let outcome = tx.put_signed(card, "import")?;
-                    report.push((path.display().to_string(), card.card().name.clone(), Some(card.key()), true, describe(&outcome)));
+                    report.push((
+                        path.display().to_string(),
+                        card.card().name.clone(),
+                        Some(card.key()),
+                        true,
+                        outcome.to_string(),
+                    ));
                 }
                 Found::Unverified(cards) => {
                     for c in cards {
                         let outcome = tx.put_unverified(&c.card, c.key, "import")?;
-                        report.push((path.display().to_string(), c.card.name.clone(), c.key, false, describe(&outcome)));
+                        report.push((
+                            path.display().to_string(),
+                            c.card.name.clone(),
+                            c.key,
+                            false,
+                            outcome.to_string(),
+                        ));
                     }
                 }
             }
@@ -70,30 +93,20 @@ pub fn import(home: &Home, files: &[PathBuf], json: bool) -> Result<()> {
     })?;
     for (file, name, key, verified, what) in &report {
         if json {
-            println!("{}", json!({"file": file, "name": name, "peer_id": key.map(|k| k.peer_id()), "verified": verified, "result": what}));
+            println!(
+                "{}",
+                json!({"file": file, "name": name, "peer_id": key.map(|k| k.peer_id()), "verified": verified, "result": what})
+            );
         } else {
             let v = if *verified { "verified" } else { "unverified" };
-            eprintln!("{}: {} ({v}): {what}", display_safe(file), display_safe(name));
+            eprintln!(
+                "{}: {} ({v}): {what}",
+                display_safe(file),
+                display_safe(name)
+            );
         }
     }
     Ok(())
-}
-
-/// One word a person or a script reads about what happened to a stored card.
-pub fn describe(o: &PutOutcome) -> String {
-    match o {
-        PutOutcome::Added => "added".into(),
-        PutOutcome::Updated { old_seq, new_seq } => format!("updated (seq {old_seq} -> {new_seq})"),
-        PutOutcome::Unchanged => "already known".into(),
-        PutOutcome::Older { stored_seq, incoming_seq } => {
-            format!("refused: seq {incoming_seq} is older than the stored seq {stored_seq} (a replay)")
-        }
-        PutOutcome::Equivocation { seq } => {
-            format!("refused: a different card with the same seq {seq} is stored; the key signed two cards (recorded)")
-        }
-        #[allow(unreachable_patterns)]
-        other => format!("{other:?}"),
-    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -109,6 +122,81 @@ pub enum ContactsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Full-text search over names, organizations, titles, notes and tags.
+    Search {
+        /// Words to look for; each matches as a prefix (`anal` finds "Analytical").
+        #[arg(required = true)]
+        query: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a note to a contact.
+    Note { id: String, text: String },
+    /// Add or remove tags on a contact.
+    Tag {
+        id: String,
+        /// Tags to add.
+        #[arg(required_unless_present = "remove")]
+        tags: Vec<String>,
+        /// Tags to remove (repeatable).
+        #[arg(long = "rm", value_name = "TAG")]
+        remove: Vec<String>,
+    },
+    /// Set (YYYY-MM-DD) or clear (`none`) a follow-up date; without ID, list due follow-ups.
+    FollowUp {
+        id: Option<String>,
+        date: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every contact (or the given ones) as one .vcf file, for a phone.
+    Export {
+        #[arg(long, value_enum, default_value = "vcard")]
+        format: VcardFormat,
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// Contacts to export; all without.
+        ids: Vec<String>,
+    },
+    /// Delete a contact and everything stored about it.
+    Remove { id: String },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum VcardFormat {
+    /// vCard 3.0 (what phones import best).
+    Vcard,
+    /// vCard 4.0.
+    Vcard4,
+}
+
+fn lookup(store: &meishi_store::Store, id: &str) -> Result<ContactRef> {
+    let r = ContactRef::parse(id).map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{e}")))?;
+    if store.resolve(&r)?.is_none() {
+        return Err(Failure::new(
+            NOT_FOUND,
+            anyhow::anyhow!("no contact {id:?}; see `meishi contacts list`"),
+        )
+        .into());
+    }
+    Ok(r)
+}
+
+fn print_list(list: &[ContactSummary], json: bool) {
+    if json {
+        println!("{}", Value::Array(list.iter().map(summary_json).collect()));
+        return;
+    }
+    for c in list {
+        let v = if c.verified { "✓" } else { "?" };
+        let org = c
+            .org
+            .as_deref()
+            .map(|o| format!(" — {}", display_safe(o)))
+            .unwrap_or_default();
+        let pid = c.key.map(|k| k.peer_id()).unwrap_or_else(|| "-".into());
+        println!("{:>4} {v} {}{org}  {pid}", c.id, display_safe(&c.name));
+    }
 }
 
 pub fn summary_json(c: &ContactSummary) -> Value {
@@ -128,38 +216,159 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
     match cmd {
         ContactsCmd::List { json } => {
             let list = store.list()?;
-            if json {
-                println!("{}", Value::Array(list.iter().map(summary_json).collect()));
-            } else if list.is_empty() {
+            if list.is_empty() && !json {
                 eprintln!("No contacts yet. Import a card with `meishi import FILE` or swap with `meishi swap`.");
+            }
+            print_list(&list, json);
+        }
+        ContactsCmd::Show { id, json } => {
+            let r = lookup(&store, &id)?;
+            let c = store
+                .get(&r)
+                .context("cannot look up the contact")?
+                .context("the contact vanished")?;
+            if json {
+                println!("{}", contact_json(&c)?);
             } else {
-                for c in &list {
-                    let v = if c.verified { "✓" } else { "?" };
-                    let org = c.org.as_deref().map(|o| format!(" — {}", display_safe(o))).unwrap_or_default();
-                    let pid = c.key.map(|k| k.peer_id()).unwrap_or_else(|| "-".into());
-                    println!("{:>4} {v} {}{org}  {pid}", c.id, display_safe(&c.name));
+                print_card(&c.card, c.summary.key, c.summary.seq, c.summary.verified);
+                if !c.tags.is_empty() {
+                    println!("  {:<12}{}", "my tags", display_safe(&c.tags.join(", ")));
+                }
+                if let Some(f) = &c.follow_up {
+                    println!("  {:<12}{}", "follow up", display_safe(f));
+                }
+                for m in &c.meetings {
+                    let ev = m
+                        .record
+                        .event
+                        .as_deref()
+                        .map(|e| format!(" at event {}", display_safe(e)))
+                        .unwrap_or_default();
+                    println!(
+                        "  {:<12}{} via {}{ev}",
+                        "met",
+                        crate::output::date_time(m.record.at),
+                        display_safe(&m.record.via)
+                    );
+                }
+                for n in &c.notes {
+                    println!(
+                        "  {:<12}{} {}",
+                        "note",
+                        crate::output::date_time(n.created_at),
+                        display_safe(&n.text)
+                    );
                 }
             }
         }
-        ContactsCmd::Show { id, json } => {
-            let r = ContactRef::parse(&id).map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{e}")))?;
-            let Some(c) = store.get(&r).context("cannot look up the contact")? else {
-                return Err(Failure::new(NOT_FOUND, anyhow::anyhow!("no contact {id:?}; see `meishi contacts list`")).into());
-            };
-            if json {
-                let mut v = summary_json(&c.summary);
-                v["card"] = serde_json::to_value(&c.card)?;
-                v["history"] = json!(c.history);
-                println!("{v}");
-            } else {
-                print_card(&c.card, c.summary.key, c.summary.seq, c.summary.verified);
+        ContactsCmd::Search { query, json } => {
+            let q = query.join(" ");
+            let found = store.search(&q)?;
+            if found.is_empty() && !json {
+                eprintln!("No contact matches {:?}", display_safe(&q));
             }
+            print_list(&found, json);
+        }
+        ContactsCmd::Note { id, text } => {
+            let r = lookup(&store, &id)?;
+            store.add_note(&r, &text)?;
+            eprintln!("Note added");
+        }
+        ContactsCmd::Tag { id, tags, remove } => {
+            let r = lookup(&store, &id)?;
+            for t in &tags {
+                store.add_tag(&r, t)?;
+            }
+            for t in &remove {
+                if !store.remove_tag(&r, t)? {
+                    eprintln!("(no tag {:?} to remove)", display_safe(t));
+                }
+            }
+        }
+        ContactsCmd::FollowUp { id: None, json, .. } => {
+            let due = store.follow_ups(None)?;
+            if json {
+                let v: Vec<Value> = due
+                    .iter()
+                    .map(|(c, d)| {
+                        let mut v = summary_json(c);
+                        v["follow_up"] = json!(d);
+                        v
+                    })
+                    .collect();
+                println!("{}", Value::Array(v));
+            } else {
+                for (c, d) in &due {
+                    println!("{d}  {:>4} {}", c.id, display_safe(&c.name));
+                }
+            }
+        }
+        ContactsCmd::FollowUp {
+            id: Some(id), date, ..
+        } => {
+            let r = lookup(&store, &id)?;
+            let date = date.context("give a date (YYYY-MM-DD) or `none`")?;
+            let d = (date != "none").then_some(date.as_str());
+            store
+                .set_follow_up(&r, d)
+                .map_err(|e| Failure::new(BAD_INPUT, e.into()))?;
+        }
+        ContactsCmd::Export {
+            format,
+            output,
+            ids,
+        } => {
+            let version = match format {
+                VcardFormat::Vcard => vcard::Version::V3,
+                VcardFormat::Vcard4 => vcard::Version::V4,
+            };
+            let refs: Vec<ContactRef> = if ids.is_empty() {
+                store.list()?.iter().map(|c| ContactRef::Id(c.id)).collect()
+            } else {
+                ids.iter()
+                    .map(|i| lookup(&store, i))
+                    .collect::<Result<_>>()?
+            };
+            let mut items = Vec::with_capacity(refs.len());
+            for r in &refs {
+                if let Some(c) = store.get(r)? {
+                    items.push((c.card, c.summary.key));
+                }
+            }
+            crate::output::write_out(
+                output.as_deref(),
+                vcard::export_many(&items, version).as_bytes(),
+            )?;
+            eprintln!("Exported {} contacts", items.len());
+        }
+        ContactsCmd::Remove { id } => {
+            let r = lookup(&store, &id)?;
+            store.remove(&r)?;
+            eprintln!("Contact removed");
         }
     }
     Ok(())
 }
 
-#[allow(dead_code)]
-fn unused() -> Result<()> {
-    bail!("")
+/// The JSON form of one contact (stable: documented in the README).
+pub fn contact_json(c: &meishi_store::Contact) -> Result<Value> {
+    let mut v = summary_json(&c.summary);
+    v["card"] = serde_json::to_value(&c.card)?;
+    v["history"] = json!(c.history);
+    v["via"] = json!(c.via);
+    v["tags"] = json!(c.tags);
+    v["follow_up"] = json!(c.follow_up);
+    v["notes"] = Value::Array(
+        c.notes
+            .iter()
+            .map(|n| json!({"text": n.text, "created_at": n.created_at}))
+            .collect(),
+    );
+    v["meetings"] = Value::Array(
+        c.meetings
+            .iter()
+            .map(|m| json!({"at": m.record.at, "event": m.record.event, "via": m.record.via, "from": m.record.from.peer_id(), "to": m.record.to.peer_id()}))
+            .collect(),
+    );
+    Ok(v)
 }

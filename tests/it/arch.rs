@@ -12,13 +12,22 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
     let names: BTreeMap<String, String> = meta["packages"]
         .as_array()
         .expect("packages")
         .iter()
-        .map(|p| (p["id"].as_str().unwrap_or_default().to_owned(), p["name"].as_str().unwrap_or_default().to_owned()))
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap_or_default().to_owned(),
+                p["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
     let nodes = meta["resolve"]["nodes"].as_array().expect("resolve graph");
     let direct: BTreeMap<String, Vec<String>> = nodes
@@ -28,7 +37,13 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter(|d| d["dep_kinds"].as_array().into_iter().flatten().any(|k| k["kind"].is_null()))
+                .filter(|d| {
+                    d["dep_kinds"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|k| k["kind"].is_null())
+                })
                 .map(|d| d["pkg"].as_str().unwrap_or_default().to_owned())
                 .collect();
             (n["id"].as_str().unwrap_or_default().to_owned(), deps)
@@ -50,15 +65,23 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
                     stack.extend(direct.get(&id).cloned().unwrap_or_default());
                 }
             }
-            (names[m].clone(), seen.iter().map(|id| names[id].clone()).collect())
+            (
+                names[m].clone(),
+                seen.iter().map(|id| names[id].clone()).collect(),
+            )
         })
         .collect()
 }
 
 fn check_absent(g: &BTreeMap<String, BTreeSet<String>>, krate: &str, forbidden: &[&str]) {
-    let Some(deps) = g.get(krate) else { panic!("{krate} is not a workspace member") };
+    let Some(deps) = g.get(krate) else {
+        panic!("{krate} is not a workspace member")
+    };
     for f in forbidden {
-        assert!(!deps.contains(*f), "{krate} must not depend on {f} (ARCHITECTURE.md#invariants)");
+        assert!(
+            !deps.contains(*f),
+            "{krate} must not depend on {f} (ARCHITECTURE.md#invariants)"
+        );
     }
 }
 
@@ -66,13 +89,43 @@ fn check_absent(g: &BTreeMap<String, BTreeSet<String>>, krate: &str, forbidden: 
 fn layering_holds() {
     let g = graph();
     // The card crate is the leaf: no I/O, no async, no database, no network.
-    check_absent(&g, "meishi-card", &["tokio", "libp2p", "rusqlite", "meishi-store", "meishi-qr", "meishi-node", "image"]);
+    check_absent(
+        &g,
+        "meishi-card",
+        &[
+            "tokio",
+            "libp2p",
+            "rusqlite",
+            "meishi-store",
+            "meishi-qr",
+            "meishi-node",
+            "image",
+        ],
+    );
     // The store knows cards, not the network.
-    check_absent(&g, "meishi-store", &["tokio", "libp2p", "meishi-node", "meishi-qr", "meishi-relay"]);
+    check_absent(
+        &g,
+        "meishi-store",
+        &[
+            "tokio",
+            "libp2p",
+            "meishi-node",
+            "meishi-qr",
+            "meishi-relay",
+        ],
+    );
     // The node does not know the store: the binary wires node events into it.
-    check_absent(&g, "meishi-node", &["rusqlite", "meishi-store", "meishi-qr"]);
+    check_absent(
+        &g,
+        "meishi-node",
+        &["rusqlite", "meishi-store", "meishi-qr"],
+    );
     // QR handoff works offline: no network stack.
-    check_absent(&g, "meishi-qr", &["tokio", "libp2p", "rusqlite", "meishi-store", "meishi-node"]);
+    check_absent(
+        &g,
+        "meishi-qr",
+        &["tokio", "libp2p", "rusqlite", "meishi-store", "meishi-node"],
+    );
     // The relay serves everyone's traffic and keeps no contact book.
     check_absent(&g, "meishi-relay", &["rusqlite", "meishi-store"]);
     // bincode stays pinned at 2.0.1 (3.0.0 is a tombstone, RUSTSEC-2025-0141).

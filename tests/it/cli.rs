@@ -19,7 +19,10 @@ impl Home {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_meishi"));
-        c.arg("--home").arg(&self.path).args(args).env_remove("MEISHI_HOME");
+        c.arg("--home")
+            .arg(&self.path)
+            .args(args)
+            .env_remove("MEISHI_HOME");
         c
     }
 
@@ -50,10 +53,29 @@ impl Home {
 
 fn ada(home: &Home) {
     home.ok(&[
-        "init", "--name", "Ada Lovelace", "--title", "Principal Engineer", "--org", "Analytical Engines Ltd",
-        "--email", "ada@analytical.example", "--phone", "+44 20 7946 0958", "--url", "https://analytical.example/ada",
-        "--social", "github:adalovelace", "--social", "linkedin:ada-lovelace", "--note", "Ask me about difference engines",
-        "--tag", "rust", "--tag", "p2p",
+        "init",
+        "--name",
+        "Ada Lovelace",
+        "--title",
+        "Principal Engineer",
+        "--org",
+        "Analytical Engines Ltd",
+        "--email",
+        "ada@analytical.example",
+        "--phone",
+        "+44 20 7946 0958",
+        "--url",
+        "https://analytical.example/ada",
+        "--social",
+        "github:adalovelace",
+        "--social",
+        "linkedin:ada-lovelace",
+        "--note",
+        "Ask me about difference engines",
+        "--tag",
+        "rust",
+        "--tag",
+        "p2p",
     ]);
 }
 
@@ -67,15 +89,27 @@ fn init_creates_a_private_key_and_refuses_to_run_twice() {
     let h = Home::new();
     ada(&h);
     let key = h.path.join("identity.key");
-    let mode = std::fs::metadata(&key).expect("key file").permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&key)
+        .expect("key file")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     let before = std::fs::read(&key).expect("key");
     assert_eq!(before.len(), 32);
 
     let again = h.run(&["init", "--name", "Mallory"]);
     assert!(!again.status.success());
-    assert!(stderr(&again).contains("already has an identity"), "{}", stderr(&again));
-    assert_eq!(std::fs::read(&key).expect("key"), before, "the key must be untouched");
+    assert!(
+        stderr(&again).contains("already has an identity"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        std::fs::read(&key).expect("key"),
+        before,
+        "the key must be untouched"
+    );
 
     let id = h.json(&["id", "--json"]);
     let pid = id["peer_id"].as_str().expect("peer_id");
@@ -107,7 +141,18 @@ fn edit_bumps_seq_and_resigns() {
     assert_eq!(v1["seq"], 1);
     assert_eq!(v1["card"]["name"], "Ada Lovelace");
     assert_eq!(v1["card"]["socials"][0]["kind"], "github");
-    h.ok(&["card", "edit", "--title", "Chief Engineer", "--rm-tag", "p2p", "--email", "ada2@analytical.example", "--clear", "note"]);
+    h.ok(&[
+        "card",
+        "edit",
+        "--title",
+        "Chief Engineer",
+        "--rm-tag",
+        "p2p",
+        "--email",
+        "ada2@analytical.example",
+        "--clear",
+        "note",
+    ]);
     let v2 = h.json(&["card", "show", "--json"]);
     assert_eq!(v2["seq"], 2);
     assert_eq!(v2["card"]["title"], "Chief Engineer");
@@ -129,11 +174,28 @@ fn edit_bumps_seq_and_resigns() {
 fn signed_card_export_import_is_verified_and_vcard_merges_by_key() {
     let ada_home = Home::new();
     ada(&ada_home);
-    let pid = ada_home.json(&["id", "--json"])["peer_id"].as_str().expect("pid").to_owned();
+    let pid = ada_home.json(&["id", "--json"])["peer_id"]
+        .as_str()
+        .expect("pid")
+        .to_owned();
     let card_file = ada_home.file("ada.meishi");
     let vcf_file = ada_home.file("ada.vcf");
-    ada_home.ok(&["card", "export", "--format", "meishi", "-o", card_file.to_str().expect("path")]);
-    ada_home.ok(&["card", "export", "--format", "vcard", "-o", vcf_file.to_str().expect("path")]);
+    ada_home.ok(&[
+        "card",
+        "export",
+        "--format",
+        "meishi",
+        "-o",
+        card_file.to_str().expect("path"),
+    ]);
+    ada_home.ok(&[
+        "card",
+        "export",
+        "--format",
+        "vcard",
+        "-o",
+        vcf_file.to_str().expect("path"),
+    ]);
     let vcf = std::fs::read_to_string(&vcf_file).expect("vcf");
     assert!(vcf.starts_with("BEGIN:VCARD\r\nVERSION:3.0\r\n"), "{vcf}");
     assert!(vcf.contains(&pid), "vCard carries the meishi key");
@@ -161,7 +223,9 @@ fn signed_card_export_import_is_verified_and_vcard_merges_by_key() {
 }
 
 fn count(h: &Home) -> usize {
-    h.json(&["contacts", "list", "--json"]).as_array().map_or(0, Vec::len)
+    h.json(&["contacts", "list", "--json"])
+        .as_array()
+        .map_or(0, Vec::len)
 }
 
 #[test]
@@ -169,7 +233,14 @@ fn bad_files_exit_3_in_one_line_and_store_nothing() {
     let ada_home = Home::new();
     ada(&ada_home);
     let good = ada_home.file("good.meishi");
-    ada_home.ok(&["card", "export", "--format", "meishi", "-o", good.to_str().expect("path")]);
+    ada_home.ok(&[
+        "card",
+        "export",
+        "--format",
+        "meishi",
+        "-o",
+        good.to_str().expect("path"),
+    ]);
     let bytes = std::fs::read(&good).expect("card");
 
     let bob = Home::new();
@@ -178,7 +249,11 @@ fn bad_files_exit_3_in_one_line_and_store_nothing() {
         let p = bob.file(name);
         std::fs::write(&p, content).expect("write");
         // The good card first: a bad file later in the list must still store nothing.
-        let out = bob.run(&["import", good.to_str().expect("path"), p.to_str().expect("path")]);
+        let out = bob.run(&[
+            "import",
+            good.to_str().expect("path"),
+            p.to_str().expect("path"),
+        ]);
         assert_eq!(out.status.code(), Some(3), "{name}: {}", stderr(&out));
         let err = stderr(&out);
         assert_eq!(err.trim().lines().count(), 1, "{name}: one line: {err}");
@@ -197,9 +272,17 @@ fn bad_files_exit_3_in_one_line_and_store_nothing() {
     trailing.push(0);
     check("trailing.meishi", &trailing, "after the signature");
     check("truncated.meishi", &bytes[..bytes.len() - 10], "truncated");
-    check("garbage.bin", b"\x01\xff\xff\xff\xff\xff\xff\xff\xff", "not a valid");
+    check(
+        "garbage.bin",
+        b"\x01\xff\xff\xff\xff\xff\xff\xff\xff",
+        "not a valid",
+    );
     check("empty.meishi", b"", "empty");
-    check("broken.vcf", b"BEGIN:VCARD\r\nVERSION:3.0\r\nTEL:123\r\n", "");
+    check(
+        "broken.vcf",
+        b"BEGIN:VCARD\r\nVERSION:3.0\r\nTEL:123\r\n",
+        "",
+    );
     check("huge.vcf", &vec![b'A'; 2 << 20], "larger than");
     let missing = bob.run(&["import", "/nonexistent/file.meishi"]);
     assert_eq!(missing.status.code(), Some(3));
@@ -212,15 +295,93 @@ fn card_text_is_sanitized_when_shown() {
     // RLO and a zero-width space are allowed in signed text but never reach the terminal.
     h.ok(&["init", "--name", "evil\u{202E}gnp.exe\u{200B}"]);
     let shown = h.ok(&["card", "show"]);
-    assert!(!shown.contains('\u{202E}') && !shown.contains('\u{200B}'), "{shown:?}");
+    assert!(
+        !shown.contains('\u{202E}') && !shown.contains('\u{200B}'),
+        "{shown:?}"
+    );
     assert!(shown.contains("evil\u{FFFD}gnp.exe"), "{shown:?}");
     // Control characters are refused outright.
     let out = h.run(&["card", "edit", "--title", "a\x1b[2Jb"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("control character"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("control character"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[allow(dead_code)]
 pub fn exists(p: &Path) -> bool {
     p.exists()
+}
+
+#[test]
+fn contacts_notes_tags_search_follow_up_and_phone_export() {
+    let ada_home = Home::new();
+    ada(&ada_home);
+    let card = ada_home.file("ada.meishi");
+    ada_home.ok(&[
+        "card",
+        "export",
+        "--format",
+        "meishi",
+        "-o",
+        card.to_str().expect("path"),
+    ]);
+    let h = Home::new();
+    h.ok(&["init", "--name", "Bob"]);
+    h.ok(&["import", card.to_str().expect("path")]);
+    let vcf = h.file("zoe.vcf");
+    std::fs::write(
+        &vcf,
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Zoë Ōkubo\r\nORG:Kōkan KK\r\nEND:VCARD\r\n",
+    )
+    .expect("write");
+    h.ok(&["import", vcf.to_str().expect("path")]);
+
+    h.ok(&[
+        "contacts",
+        "note",
+        "1",
+        "met at RustConf, wants the engine diagrams",
+    ]);
+    h.ok(&["contacts", "tag", "1", "Speaker", "rustconf"]);
+    h.ok(&["contacts", "follow-up", "1", "2026-12-01"]);
+    let shown = h.json(&["contacts", "show", "1", "--json"]);
+    assert_eq!(shown["tags"], serde_json::json!(["rustconf", "speaker"]));
+    assert_eq!(shown["follow_up"], "2026-12-01");
+    assert_eq!(
+        shown["notes"][0]["text"],
+        "met at RustConf, wants the engine diagrams"
+    );
+
+    let found = h.json(&["contacts", "search", "diagram", "--json"]);
+    assert_eq!(found.as_array().map(Vec::len), Some(1));
+    assert_eq!(found[0]["name"], "Ada Lovelace");
+    let found = h.json(&["contacts", "search", "kokan", "--json"]);
+    assert_eq!(found[0]["name"], "Zoë Ōkubo", "accent-insensitive search");
+    let none = h.json(&["contacts", "search", "\"unbalanced AND (", "--json"]);
+    assert_eq!(none.as_array().map(Vec::len), Some(0));
+    let bad_date = h.run(&["contacts", "follow-up", "1", "tomorrow"]);
+    assert_eq!(bad_date.status.code(), Some(3));
+    let missing = h.run(&["contacts", "note", "99", "x"]);
+    assert_eq!(missing.status.code(), Some(4));
+
+    let out = h.file("all.vcf");
+    h.ok(&[
+        "contacts",
+        "export",
+        "--format",
+        "vcard",
+        "-o",
+        out.to_str().expect("path"),
+    ]);
+    let text = std::fs::read_to_string(&out).expect("vcf");
+    assert_eq!(text.matches("BEGIN:VCARD").count(), 2, "{text}");
+    assert!(text.contains("FN:Zoë Ōkubo"), "{text}");
+    // The export imports back into a fresh book.
+    let h2 = Home::new();
+    h2.ok(&["init", "--name", "Carol"]);
+    h2.ok(&["import", out.to_str().expect("path")]);
+    assert_eq!(count(&h2), 2);
 }
