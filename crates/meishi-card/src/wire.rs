@@ -41,15 +41,20 @@ pub struct Extension {
     pub data: Vec<u8>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct SocialV1 {
     kind: u8,
     handle: String,
 }
 
 /// Field order is the byte layout: never reorder. proto-spec/card.md#body
-#[derive(Serialize, Deserialize)]
+/// Decoded owned; encoded through [`BodyV1Ref`], which must match it field for field.
+#[derive(Deserialize)]
 struct BodyV1 {
+    #[allow(
+        dead_code,
+        reason = "checked as the first byte before decoding; the field keeps the layout"
+    )]
     format: u8,
     key: [u8; 32],
     seq: u64,
@@ -65,6 +70,46 @@ struct BodyV1 {
     tags: Vec<String>,
     avatar: Option<String>,
     extensions: Vec<Extension>,
+}
+
+/// [`BodyV1`] borrowed from a [`Card`], so encoding (on signing, and the canonical check on
+/// every decode) copies nothing. Each field serializes to the same bytes as its owned twin:
+/// `&[u8; 32]` as a 32-byte tuple, `&str` as `String`, `&[T]` as `Vec<T>`.
+#[derive(Serialize)]
+struct BodyV1Ref<'a> {
+    format: u8,
+    key: &'a [u8; 32],
+    seq: u64,
+    issued_at: u64,
+    name: &'a str,
+    title: Option<&'a str>,
+    org: Option<&'a str>,
+    emails: &'a [String],
+    phones: &'a [String],
+    urls: &'a [String],
+    socials: SocialsRef<'a>,
+    note: Option<&'a str>,
+    tags: &'a [String],
+    avatar: Option<&'a str>,
+    extensions: &'a [Extension],
+}
+
+/// The socials as a sequence of [`SocialV1`]-shaped structs (kind byte, handle string).
+struct SocialsRef<'a>(&'a [Social]);
+
+#[derive(Serialize)]
+struct SocialV1Ref<'a> {
+    kind: u8,
+    handle: &'a str,
+}
+
+impl Serialize for SocialsRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|x| SocialV1Ref {
+            kind: x.kind.0,
+            handle: &x.handle,
+        }))
+    }
 }
 
 /// Why bytes are not a valid signed card. Each variant is one `expect:` outcome of the test
@@ -236,31 +281,27 @@ impl SignedCard {
                 bincode::error::DecodeError::LimitExceeded => DecodeError::Truncated,
                 other => DecodeError::Malformed(other.to_string()),
             })?;
-        let rest = &bytes[used..];
+        let (body_bytes, rest) = bytes.split_at(used);
         if rest.len() < SIGNATURE_LEN {
             return Err(DecodeError::Truncated);
         }
         if rest.len() > SIGNATURE_LEN {
             return Err(DecodeError::TrailingBytes(rest.len() - SIGNATURE_LEN));
         }
-        let body_bytes = &bytes[..used];
-        let card = body_to_card(&body);
-        let key = PublicKey(body.key);
-        let reencoded = encode_body(&key, body.seq, body.issued_at, &card, &body.extensions)
-            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        if reencoded != body_bytes {
+        let (key, seq, issued_at, card, extensions) = body_into_card(body);
+        if !encodes_to(&key, seq, issued_at, &card, &extensions, body_bytes) {
             return Err(DecodeError::NonCanonical);
         }
         card.validate()?;
-        check_extensions(&body.extensions)?;
-        let sig: [u8; 64] = rest.try_into().map_err(|_| DecodeError::Truncated)?;
+        check_extensions(&extensions)?;
+        let sig: [u8; SIGNATURE_LEN] = rest.try_into().map_err(|_| DecodeError::Truncated)?;
         key.verify(CARD_LABEL, body_bytes, &sig)?;
         Ok(Self {
             key,
-            seq: body.seq,
-            issued_at: body.issued_at,
+            seq,
+            issued_at,
             card,
-            extensions: body.extensions,
+            extensions,
             bytes: bytes.to_vec(),
         })
     }
@@ -321,26 +362,54 @@ fn check_extensions(exts: &[Extension]) -> Result<(), DecodeError> {
     Ok(())
 }
 
-fn body_to_card(b: &BodyV1) -> Card {
-    Card {
-        name: b.name.clone(),
-        title: b.title.clone(),
-        org: b.org.clone(),
-        emails: b.emails.clone(),
-        phones: b.phones.clone(),
-        urls: b.urls.clone(),
+/// Moves the decoded fields into the domain types; nothing is copied.
+fn body_into_card(b: BodyV1) -> (PublicKey, u64, u64, Card, Vec<Extension>) {
+    let card = Card {
+        name: b.name,
+        title: b.title,
+        org: b.org,
+        emails: b.emails,
+        phones: b.phones,
+        urls: b.urls,
         socials: b
             .socials
-            .iter()
+            .into_iter()
             .map(|s| Social {
                 kind: SocialKind(s.kind),
-                handle: s.handle.clone(),
+                handle: s.handle,
             })
             .collect(),
-        note: b.note.clone(),
-        tags: b.tags.clone(),
-        avatar: b.avatar.clone(),
+        note: b.note,
+        tags: b.tags,
+        avatar: b.avatar,
         comment: None,
+    };
+    (PublicKey(b.key), b.seq, b.issued_at, card, b.extensions)
+}
+
+fn body_ref<'a>(
+    key: &'a PublicKey,
+    seq: u64,
+    issued_at: u64,
+    card: &'a Card,
+    extensions: &'a [Extension],
+) -> BodyV1Ref<'a> {
+    BodyV1Ref {
+        format: FORMAT_V1,
+        key: &key.0,
+        seq,
+        issued_at,
+        name: &card.name,
+        title: card.title.as_deref(),
+        org: card.org.as_deref(),
+        emails: &card.emails,
+        phones: &card.phones,
+        urls: &card.urls,
+        socials: SocialsRef(&card.socials),
+        note: card.note.as_deref(),
+        tags: &card.tags,
+        avatar: card.avatar.as_deref(),
+        extensions,
     }
 }
 
@@ -351,31 +420,45 @@ fn encode_body(
     card: &Card,
     extensions: &[Extension],
 ) -> Result<Vec<u8>, bincode::error::EncodeError> {
-    let body = BodyV1 {
-        format: FORMAT_V1,
-        key: key.0,
-        seq,
-        issued_at,
-        name: card.name.clone(),
-        title: card.title.clone(),
-        org: card.org.clone(),
-        emails: card.emails.clone(),
-        phones: card.phones.clone(),
-        urls: card.urls.clone(),
-        socials: card
-            .socials
-            .iter()
-            .map(|s| SocialV1 {
-                kind: s.kind.0,
-                handle: s.handle.clone(),
-            })
-            .collect(),
-        note: card.note.clone(),
-        tags: card.tags.clone(),
-        avatar: card.avatar.clone(),
-        extensions: extensions.to_vec(),
-    };
-    bincode::serde::encode_to_vec(&body, bincode_config())
+    bincode::serde::encode_to_vec(
+        body_ref(key, seq, issued_at, card, extensions),
+        bincode_config(),
+    )
+}
+
+/// Whether the canonical encoding of the fields is exactly `expected`: encodes straight into a
+/// comparison, without a buffer, and stops at the first differing byte.
+fn encodes_to(
+    key: &PublicKey,
+    seq: u64,
+    issued_at: u64,
+    card: &Card,
+    extensions: &[Extension],
+    expected: &[u8],
+) -> bool {
+    let mut cmp = CompareWriter { rest: expected };
+    let body = body_ref(key, seq, issued_at, card, extensions);
+    bincode::serde::encode_into_writer(body, &mut cmp, bincode_config()).is_ok()
+        && cmp.rest.is_empty()
+}
+
+/// A bincode writer that checks each written chunk against the expected bytes.
+struct CompareWriter<'a> {
+    rest: &'a [u8],
+}
+
+impl bincode::enc::write::Writer for &mut CompareWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        match self.rest.strip_prefix(bytes) {
+            Some(rest) => {
+                self.rest = rest;
+                Ok(())
+            }
+            None => Err(bincode::error::EncodeError::Other(
+                "differs from the received bytes",
+            )),
+        }
+    }
 }
 
 /// Encodes an unsigned body for `key` without signing: for tests and vector generators that
