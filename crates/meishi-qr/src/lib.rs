@@ -1,1 +1,99 @@
-//! meishi-qr
+//! QR handoff for meishi cards: the compact signed payload (proto-spec/qr.md), rendering to the
+//! terminal, SVG and PNG, a plain vCard QR for people without meishi, and scanning of photos.
+//!
+//! ```
+//! use meishi_card::{Card, Identity, SignedCard};
+//! use meishi_qr::{decode_payload, encode_payload, qr_version, Ecc};
+//!
+//! let me = Identity::from_seed(&[42; 32]);
+//! let card = SignedCard::sign(&me, 1, 1_700_000_000, &Card::new("Ada Lovelace")).unwrap();
+//! let text = encode_payload(&card).unwrap();
+//! assert!(text.starts_with("MEISHI1:"));
+//! assert!(qr_version(&text, Ecc::M).unwrap() <= 10);
+//! assert_eq!(decode_payload(&text).unwrap(), card);
+//! ```
+
+pub mod base45;
+pub mod deflate;
+mod dict;
+mod mecard;
+mod payload;
+mod vcard_qr;
+
+pub use deflate::InflateError;
+pub use dict::DICTIONARY;
+pub use mecard::{mecard_text, parse_mecard, MeCardError, MAX_MECARD_TEXT, MECARD_PREFIX};
+pub use payload::{
+    decode_binary, decode_fields, decode_payload, encode_binary, encode_fields, encode_payload,
+    PayloadError, FLAG_DEFLATE, FLAG_STORED, MAX_PAYLOAD_TEXT, MAX_VERSION_AT_L, PHONE_NIBBLES,
+    PREFIX,
+};
+
+pub use vcard_qr::vcard_qr_text;
+
+use qrcode::{EcLevel, QrCode, Version};
+
+/// QR error correction level: the share of the symbol that may be damaged (about 7, 15, 25 and
+/// 30 percent). Higher levels need larger symbols for the same text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Ecc {
+    L,
+    #[default]
+    M,
+    Q,
+    H,
+}
+
+impl Ecc {
+    pub const ALL: [Ecc; 4] = [Ecc::L, Ecc::M, Ecc::Q, Ecc::H];
+
+    fn level(self) -> EcLevel {
+        match self {
+            Ecc::L => EcLevel::L,
+            Ecc::M => EcLevel::M,
+            Ecc::Q => EcLevel::Q,
+            Ecc::H => EcLevel::H,
+        }
+    }
+}
+
+/// An ECC level name other than L, M, Q or H.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error correction level {0:?}: use L, M, Q or H")]
+pub struct ParseEccError(pub String);
+
+impl std::str::FromStr for Ecc {
+    type Err = ParseEccError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "L" => Ok(Ecc::L),
+            "M" => Ok(Ecc::M),
+            "Q" => Ok(Ecc::Q),
+            "H" => Ok(Ecc::H),
+            _ => Err(ParseEccError(s.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for Ecc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Ecc::L => "L",
+            Ecc::M => "M",
+            Ecc::Q => "Q",
+            Ecc::H => "H",
+        })
+    }
+}
+
+/// The smallest QR version (1..=40) that holds `text` at `ecc`, with the encoder's optimal mode
+/// segmentation (alphanumeric for a payload), or `None` when it does not fit at all.
+pub fn qr_version(text: &str, ecc: Ecc) -> Option<u8> {
+    match QrCode::with_error_correction_level(text.as_bytes(), ecc.level())
+        .ok()?
+        .version()
+    {
+        Version::Normal(v) => u8::try_from(v).ok(),
+        Version::Micro(_) => None,
+    }
+}

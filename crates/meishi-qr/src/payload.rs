@@ -1,0 +1,598 @@
+//! The QR payload: a signed card as QR-alphanumeric text. proto-spec/qr.md#payload
+//!
+//! `MEISHI1:` followed by base45 of
+//! `flag || varint(seq) || varint(issued_at) || key(32) || signature(64) || fields`, where
+//! `fields` is a compact, lossless re-encoding of the card's fields (raw, or raw deflate with the
+//! preset [`DICTIONARY`] when that is shorter). The signature covers the canonical card bytes of
+//! proto-spec/card.md, which the decoder rebuilds from these parts and verifies, so a decoded
+//! payload is always a verified [`SignedCard`].
+
+use meishi_card::limits::MAX_CARD_BYTES;
+use meishi_card::{
+    encode_body_for_tests, Card, DecodeError, Extension, PublicKey, SignedCard, Social, SocialKind,
+};
+
+use crate::base45::{self, Base45Error};
+use crate::deflate::{self, InflateError};
+use crate::dict::DICTIONARY;
+use crate::{qr_version, Ecc};
+
+/// The text every meishi payload starts with; `1` is the payload version.
+/// proto-spec/qr.md#prefix
+pub const PREFIX: &str = "MEISHI1:";
+/// Largest QR version a payload may need at ECC level L (the SMART Health Cards ceiling: larger
+/// symbols are hard to scan from a screen). proto-spec/qr.md#limits
+pub const MAX_VERSION_AT_L: u8 = 22;
+/// Longest payload text a reader looks at: the alphanumeric capacity of a version 40-L symbol.
+pub const MAX_PAYLOAD_TEXT: usize = 4296;
+
+/// Flag byte: the field stream is stored as is. proto-spec/qr.md#binary-layout
+pub const FLAG_STORED: u8 = 0x00;
+/// Flag byte: the field stream is raw deflate with the preset dictionary.
+pub const FLAG_DEFLATE: u8 = 0x01;
+
+/// Field stream tags. proto-spec/qr.md#field-stream
+mod tag {
+    pub const TITLE: u8 = 0x01;
+    pub const ORG: u8 = 0x02;
+    pub const EMAIL: u8 = 0x03;
+    pub const PHONE_TEXT: u8 = 0x04;
+    pub const PHONE_PACKED: u8 = 0x05;
+    pub const URL: u8 = 0x06;
+    pub const NOTE: u8 = 0x07;
+    pub const TAG: u8 = 0x08;
+    pub const AVATAR: u8 = 0x09;
+    pub const SOCIAL: u8 = 0x0A;
+    pub const EXTENSION: u8 = 0x0B;
+    /// `SOCIAL_BASE + k` is a social handle of kind `k` for `k` in 1..=15.
+    pub const SOCIAL_BASE: u8 = 0x10;
+}
+
+/// The 16 characters of a packed phone number, by nibble value. proto-spec/qr.md#phones
+pub const PHONE_NIBBLES: &[u8; 16] = b"0123456789+ -().";
+
+/// Why a payload could not be made or read. The decoding variants are the `expect:` outcomes of
+/// proto-spec/vectors/qr/.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    #[error("{}", too_large_message(*.needed, .largest))]
+    TooLarge {
+        /// Version the payload needs at ECC L; `None` when it exceeds even version 40.
+        needed: Option<u8>,
+        /// The largest fields, (name, bytes), largest first: what to shorten.
+        largest: Vec<(&'static str, usize)>,
+    },
+    #[error("not a meishi payload (it does not start with {PREFIX})")]
+    NotMeishi,
+    #[error("meishi payload version {0:?} is not supported by this version (it reads MEISHI1); update meishi")]
+    UnsupportedVersion(String),
+    #[error("payload text is {len} characters; the limit is {max}")]
+    TextTooLong { len: usize, max: usize },
+    #[error("payload is not valid base45: {0}")]
+    Base45(#[from] Base45Error),
+    #[error("payload is truncated: its fixed header needs {needed} bytes, it has {len}")]
+    Truncated { needed: usize, len: usize },
+    #[error("payload flag byte {0:#04x} is unknown")]
+    UnknownFlag(u8),
+    #[error("payload integer is malformed (overlong, too large or truncated)")]
+    BadVarint,
+    #[error("payload fields: {0}")]
+    Inflate(#[from] InflateError),
+    #[error("payload field stream has unknown tag {tag:#04x} at offset {offset}")]
+    UnknownTag { tag: u8, offset: usize },
+    #[error("payload field stream is truncated at offset {0}")]
+    FieldsTruncated(usize),
+    #[error("payload field text at offset {0} is not UTF-8")]
+    InvalidUtf8(usize),
+    #[error(
+        "payload fields are not in canonical form (order, duplicates, or a choice of encoding)"
+    )]
+    NonCanonical,
+    #[error("payload fields exceed the card size limit of {MAX_CARD_BYTES} bytes")]
+    CardTooLarge,
+    #[error("payload card is invalid: {0}")]
+    Card(#[from] DecodeError),
+}
+
+impl PayloadError {
+    /// The error's name in the `expect:` line of proto-spec/vectors/qr/: one per variant; errors
+    /// of the rebuilt card keep the names of proto-spec/card.md#test-vectors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "payload-too-large",
+            Self::NotMeishi => "not-meishi",
+            Self::UnsupportedVersion(_) => "unsupported-version",
+            Self::TextTooLong { .. } => "text-too-long",
+            Self::Base45(_) => "base45",
+            Self::Truncated { .. } => "header-truncated",
+            Self::UnknownFlag(_) => "unknown-flag",
+            Self::BadVarint => "bad-varint",
+            Self::Inflate(InflateError::TooLarge { .. }) => "inflate-too-large",
+            Self::Inflate(InflateError::Truncated) => "inflate-truncated",
+            Self::Inflate(InflateError::Malformed) => "inflate-malformed",
+            Self::Inflate(InflateError::TrailingBytes(_)) => "inflate-trailing-bytes",
+            Self::UnknownTag { .. } => "unknown-tag",
+            Self::FieldsTruncated(_) => "fields-truncated",
+            Self::InvalidUtf8(_) => "fields-invalid-utf8",
+            Self::NonCanonical => "fields-non-canonical",
+            Self::CardTooLarge => "fields-too-large",
+            Self::Card(e) => e.kind(),
+        }
+    }
+}
+
+fn too_large_message(needed: Option<u8>, largest: &[(&'static str, usize)]) -> String {
+    let needed = needed.map_or_else(
+        || "more than version 40".to_owned(),
+        |v| format!("version {v}"),
+    );
+    let fields: Vec<String> = largest
+        .iter()
+        .map(|(f, n)| format!("{f} ({n} bytes)"))
+        .collect();
+    format!(
+        "the card is too large for a QR code: it needs {needed} at ECC L, the limit is version {MAX_VERSION_AT_L}; \
+         shorten or remove some of: {}",
+        fields.join(", ")
+    )
+}
+
+/// Encodes a signed card as QR payload text: only QR-alphanumeric characters.
+///
+/// Refuses a card whose payload would need a QR version above [`MAX_VERSION_AT_L`] at ECC L,
+/// naming the largest fields.
+pub fn encode_payload(card: &SignedCard) -> Result<String, PayloadError> {
+    let text = encode_unchecked(card);
+    match qr_version(&text, Ecc::L) {
+        Some(v) if v <= MAX_VERSION_AT_L => Ok(text),
+        needed => Err(PayloadError::TooLarge {
+            needed,
+            largest: largest_fields(card.card()),
+        }),
+    }
+}
+
+/// The binary payload (before base45) of a signed card. Exposed for the size report.
+pub fn encode_binary(card: &SignedCard) -> Vec<u8> {
+    let fields = encode_fields(card.card(), card.extensions());
+    let deflated = deflate::compress(DICTIONARY.as_bytes(), &fields);
+    let (flag, body) = if deflated.len() < fields.len() {
+        (FLAG_DEFLATE, deflated)
+    } else {
+        (FLAG_STORED, fields)
+    };
+    let mut out = Vec::with_capacity(1 + 20 + 96 + body.len());
+    out.push(flag);
+    put_varint(&mut out, card.seq());
+    put_varint(&mut out, card.issued_at());
+    out.extend_from_slice(&card.key().0);
+    out.extend_from_slice(card.signature());
+    out.extend_from_slice(&body);
+    out
+}
+
+fn encode_unchecked(card: &SignedCard) -> String {
+    format!("{PREFIX}{}", base45::encode(&encode_binary(card)))
+}
+
+fn largest_fields(card: &Card) -> Vec<(&'static str, usize)> {
+    let sum = |v: &[String]| v.iter().map(String::len).sum::<usize>();
+    let opt = |v: &Option<String>| v.as_deref().map_or(0, str::len);
+    let mut all = vec![
+        ("name", card.name.len()),
+        ("title", opt(&card.title)),
+        ("org", opt(&card.org)),
+        ("emails", sum(&card.emails)),
+        ("phones", sum(&card.phones)),
+        ("urls", sum(&card.urls)),
+        ("socials", card.socials.iter().map(|s| s.handle.len()).sum()),
+        ("note", opt(&card.note)),
+        ("tags", sum(&card.tags)),
+        ("avatar", opt(&card.avatar)),
+    ];
+    all.retain(|&(_, n)| n > 0);
+    all.sort_by_key(|f| std::cmp::Reverse(f.1));
+    all.truncate(3);
+    all
+}
+
+/// Decodes payload text into a verified signed card.
+pub fn decode_payload(text: &str) -> Result<SignedCard, PayloadError> {
+    if text.len() > MAX_PAYLOAD_TEXT {
+        return Err(PayloadError::TextTooLong {
+            len: text.len(),
+            max: MAX_PAYLOAD_TEXT,
+        });
+    }
+    let Some(b45) = text.strip_prefix(PREFIX) else {
+        return Err(match payload_version(text) {
+            Some(v) => PayloadError::UnsupportedVersion(v.to_owned()),
+            None => PayloadError::NotMeishi,
+        });
+    };
+    let bytes = base45::decode(b45.as_bytes())?;
+    decode_binary(&bytes)
+}
+
+/// `MEISHIn` when `text` starts with `MEISHI`, one to three ASCII digits and `:`.
+pub(crate) fn payload_version(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("MEISHI")?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    ((1..=3).contains(&digits) && rest.as_bytes().get(digits) == Some(&b':'))
+        .then(|| &text[..6 + digits])
+}
+
+/// Decodes the binary payload (after base45) into a verified signed card.
+pub fn decode_binary(bytes: &[u8]) -> Result<SignedCard, PayloadError> {
+    const FIXED: usize = 1 + 1 + 1 + 32 + 64;
+    if bytes.len() < FIXED {
+        return Err(PayloadError::Truncated {
+            needed: FIXED,
+            len: bytes.len(),
+        });
+    }
+    let flag = bytes[0];
+    let mut r = Reader { bytes, pos: 1 };
+    let seq = r.varint()?;
+    let issued_at = r.varint()?;
+    let key = r.array::<32>().ok_or(PayloadError::Truncated {
+        needed: FIXED,
+        len: bytes.len(),
+    })?;
+    let sig = r.array::<64>().ok_or(PayloadError::Truncated {
+        needed: FIXED,
+        len: bytes.len(),
+    })?;
+    let rest = &bytes[r.pos..];
+    let fields = match flag {
+        FLAG_STORED if rest.len() > MAX_CARD_BYTES => return Err(PayloadError::CardTooLarge),
+        FLAG_STORED => rest.to_vec(),
+        FLAG_DEFLATE => deflate::decompress_bounded(DICTIONARY.as_bytes(), rest, MAX_CARD_BYTES)?,
+        other => return Err(PayloadError::UnknownFlag(other)),
+    };
+    let (card, extensions) = decode_fields(&fields)?;
+    if encode_fields(&card, &extensions) != fields {
+        return Err(PayloadError::NonCanonical);
+    }
+    // Rebuild the canonical signed bytes of proto-spec/card.md and verify them there.
+    let mut signed = encode_body_for_tests(&PublicKey(key), seq, issued_at, &card, &extensions);
+    if signed.is_empty() {
+        return Err(PayloadError::CardTooLarge);
+    }
+    signed.extend_from_slice(&sig);
+    Ok(SignedCard::decode(&signed)?)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let a = self.bytes.get(self.pos..self.pos + N)?.try_into().ok()?;
+        self.pos += N;
+        Some(a)
+    }
+
+    /// Unsigned LEB128, minimal: at most 10 bytes, no value bits beyond 64, no trailing zero
+    /// group.
+    fn varint(&mut self) -> Result<u64, PayloadError> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = self.byte().ok_or(PayloadError::BadVarint)?;
+            let part = u64::from(b & 0x7F);
+            if i == 9 && part > 1 {
+                return Err(PayloadError::BadVarint);
+            }
+            v |= part << (7 * i);
+            if b & 0x80 == 0 {
+                if i > 0 && part == 0 {
+                    return Err(PayloadError::BadVarint);
+                }
+                return Ok(v);
+            }
+        }
+        Err(PayloadError::BadVarint)
+    }
+
+    /// Text up to the next byte below 0x20 (a tag) or the end.
+    fn text(&mut self) -> Result<String, PayloadError> {
+        let start = self.pos;
+        let len = self.bytes[start..]
+            .iter()
+            .position(|&b| b < 0x20)
+            .unwrap_or(self.bytes.len() - start);
+        self.pos += len;
+        std::str::from_utf8(&self.bytes[start..start + len])
+            .map(str::to_owned)
+            .map_err(|_| PayloadError::InvalidUtf8(start))
+    }
+}
+
+fn pack_phone(phone: &str) -> Option<Vec<u8>> {
+    let nibbles: Vec<u8> = phone
+        .bytes()
+        .map(|c| PHONE_NIBBLES.iter().position(|&p| p == c).map(|p| p as u8))
+        .collect::<Option<_>>()?;
+    let count = u8::try_from(nibbles.len()).ok()?;
+    let mut out = vec![count];
+    out.extend(
+        nibbles
+            .chunks(2)
+            .map(|c| c[0] << 4 | c.get(1).copied().unwrap_or(0)),
+    );
+    Some(out)
+}
+
+/// The field stream of proto-spec/qr.md#field-stream: the name, then tagged values in a fixed
+/// order. Text values end at the next tag byte; field text never contains bytes below 0x20
+/// (control characters are invalid in every card field).
+pub fn encode_fields(card: &Card, extensions: &[Extension]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(card.name.as_bytes());
+    let text = |out: &mut Vec<u8>, t: u8, s: &str| {
+        out.push(t);
+        out.extend_from_slice(s.as_bytes());
+    };
+    if let Some(s) = &card.title {
+        text(&mut out, tag::TITLE, s);
+    }
+    if let Some(s) = &card.org {
+        text(&mut out, tag::ORG, s);
+    }
+    for s in &card.emails {
+        text(&mut out, tag::EMAIL, s);
+    }
+    for s in &card.phones {
+        match pack_phone(s) {
+            Some(packed) => {
+                out.push(tag::PHONE_PACKED);
+                out.extend_from_slice(&packed);
+            }
+            None => text(&mut out, tag::PHONE_TEXT, s),
+        }
+    }
+    for s in &card.urls {
+        text(&mut out, tag::URL, s);
+    }
+    for s in &card.socials {
+        match s.kind.0 {
+            k @ 1..=15 => text(&mut out, tag::SOCIAL_BASE + k, &s.handle),
+            k => {
+                out.extend_from_slice(&[tag::SOCIAL, k]);
+                out.extend_from_slice(s.handle.as_bytes());
+            }
+        }
+    }
+    if let Some(s) = &card.note {
+        text(&mut out, tag::NOTE, s);
+    }
+    for s in &card.tags {
+        text(&mut out, tag::TAG, s);
+    }
+    if let Some(s) = &card.avatar {
+        text(&mut out, tag::AVATAR, s);
+    }
+    for e in extensions {
+        out.push(tag::EXTENSION);
+        put_varint(&mut out, u64::from(e.tag));
+        put_varint(&mut out, e.data.len() as u64);
+        out.extend_from_slice(&e.data);
+    }
+    out
+}
+
+/// Parses a field stream. Order and duplicates are not checked here: the caller re-encodes and
+/// compares, which rejects every non-canonical stream at once.
+pub fn decode_fields(fields: &[u8]) -> Result<(Card, Vec<Extension>), PayloadError> {
+    let mut r = Reader {
+        bytes: fields,
+        pos: 0,
+    };
+    let mut card = Card::new(r.text()?);
+    let mut extensions = Vec::new();
+    while let Some(t) = r.byte() {
+        let offset = r.pos - 1;
+        match t {
+            tag::TITLE => card.title = Some(r.text()?),
+            tag::ORG => card.org = Some(r.text()?),
+            tag::EMAIL => card.emails.push(r.text()?),
+            tag::PHONE_TEXT => card.phones.push(r.text()?),
+            tag::PHONE_PACKED => {
+                let count = usize::from(r.byte().ok_or(PayloadError::FieldsTruncated(offset))?);
+                let packed = r
+                    .bytes
+                    .get(r.pos..r.pos + count.div_ceil(2))
+                    .ok_or(PayloadError::FieldsTruncated(offset))?;
+                r.pos += packed.len();
+                let phone: String = packed
+                    .iter()
+                    .flat_map(|b| [b >> 4, b & 0xF])
+                    .take(count)
+                    .map(|n| char::from(PHONE_NIBBLES[usize::from(n)]))
+                    .collect();
+                card.phones.push(phone);
+            }
+            tag::URL => card.urls.push(r.text()?),
+            tag::SOCIAL => {
+                let kind = r.byte().ok_or(PayloadError::FieldsTruncated(offset))?;
+                card.socials.push(Social {
+                    kind: SocialKind(kind),
+                    handle: r.text()?,
+                });
+            }
+            k @ 0x11..=0x1F => card.socials.push(Social {
+                kind: SocialKind(k - tag::SOCIAL_BASE),
+                handle: r.text()?,
+            }),
+            tag::NOTE => card.note = Some(r.text()?),
+            tag::TAG => card.tags.push(r.text()?),
+            tag::AVATAR => card.avatar = Some(r.text()?),
+            tag::EXTENSION => {
+                let ext_tag = u32::try_from(r.varint()?).map_err(|_| PayloadError::BadVarint)?;
+                let len = usize::try_from(r.varint()?).map_err(|_| PayloadError::BadVarint)?;
+                let data = r
+                    .bytes
+                    .get(r.pos..r.pos.saturating_add(len))
+                    .ok_or(PayloadError::FieldsTruncated(offset))?;
+                r.pos += len;
+                extensions.push(Extension {
+                    tag: ext_tag,
+                    data: data.to_vec(),
+                });
+            }
+            other => return Err(PayloadError::UnknownTag { tag: other, offset }),
+        }
+    }
+    Ok((card, extensions))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meishi_card::Identity;
+
+    pub(crate) fn ada() -> Card {
+        serde_json::from_str(include_str!("../testdata/ada.json")).expect("test")
+    }
+
+    fn signed(card: &Card) -> SignedCard {
+        SignedCard::sign(&Identity::from_seed(&[7; 32]), 3, 1_760_000_000, card).expect("test")
+    }
+
+    #[test]
+    fn ada_round_trip_and_size_goal() {
+        let s = signed(&ada());
+        let text = encode_payload(&s).expect("test");
+        assert!(text.starts_with(PREFIX));
+        assert!(text
+            .bytes()
+            .all(|c| base45::ALPHABET.contains(&c) || c == b':'));
+        assert_eq!(decode_payload(&text).expect("test"), s);
+        // proto-spec/qr.md#size: version 12 or lower at ECC M (the unsigned MeCard needs 13).
+        let v = qr_version(&text, Ecc::M).expect("test");
+        assert!(v <= 12, "ada needs version {v} at M");
+    }
+
+    #[test]
+    fn phones_pack_only_when_exact() {
+        assert_eq!(pack_phone("+44 20"), Some(vec![6, 0xA4, 0x4B, 0x20]));
+        assert_eq!(pack_phone("123"), Some(vec![3, 0x12, 0x30]));
+        assert_eq!(pack_phone("+1 555 CALL"), None);
+        assert_eq!(pack_phone("ext. 5"), None);
+    }
+
+    #[test]
+    fn varints_are_minimal() {
+        let check = |b: &[u8]| Reader { bytes: b, pos: 0 }.varint();
+        assert_eq!(check(&[0x00]), Ok(0));
+        assert_eq!(check(&[0x80, 0x01]), Ok(128));
+        assert_eq!(check(&[0x80, 0x00]), Err(PayloadError::BadVarint));
+        assert_eq!(
+            check(&[0xFF; 9].iter().copied().chain([0x01]).collect::<Vec<_>>()),
+            Ok(u64::MAX)
+        );
+        assert_eq!(
+            check(&[0xFF; 9].iter().copied().chain([0x02]).collect::<Vec<_>>()),
+            Err(PayloadError::BadVarint)
+        );
+        assert_eq!(check(&[0x80]), Err(PayloadError::BadVarint));
+    }
+
+    #[test]
+    fn refuses_oversized_card_naming_fields() {
+        let mut card = ada();
+        card.note = Some("n".repeat(280));
+        // Incompressible: hex digits of a simple generator's output.
+        let mut x = 1u64;
+        let mut noise = |n: usize| -> String {
+            (0..n)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    format!("{:x}", x >> 60)
+                })
+                .collect()
+        };
+        card.urls = (0..8)
+            .map(|i| format!("https://{i}.example/{}", noise(400)))
+            .collect();
+        let s = signed(&card);
+        let err = encode_payload(&s).expect_err("test");
+        let PayloadError::TooLarge { largest, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(largest[0].0, "urls");
+        assert!(err.to_string().contains("urls"), "{err}");
+    }
+
+    #[test]
+    fn version_prefix_errors() {
+        assert_eq!(
+            decode_payload("MEISHI2:ABC"),
+            Err(PayloadError::UnsupportedVersion("MEISHI2".into()))
+        );
+        assert_eq!(decode_payload("hello"), Err(PayloadError::NotMeishi));
+        assert_eq!(decode_payload("MEISHI:"), Err(PayloadError::NotMeishi));
+        assert!(matches!(
+            decode_payload("MEISHI1:A"),
+            Err(PayloadError::Base45(_))
+        ));
+        assert_eq!(
+            decode_payload("MEISHI1:"),
+            Err(PayloadError::Truncated { needed: 99, len: 0 })
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(128))]
+        #[test]
+        fn any_valid_card_round_trips(
+            name in "[A-Za-z\u{e9}\u{4e2d} .'-]{1,40}",
+            title in proptest::option::of("[A-Za-z &]{1,30}"),
+            emails in proptest::collection::vec("[a-z.]{1,10}@[a-z]{1,8}\\.(com|org)", 0..3),
+            phones in proptest::collection::vec("[0-9+ ()x.-]{1,20}", 0..3),
+            socials in proptest::collection::vec((1u8..=20, "[a-z@._-]{1,20}"), 0..4),
+            tags in proptest::collection::vec("[a-z0-9]{1,10}", 0..4),
+            seq: u64,
+            issued_at: u64,
+        ) {
+            let mut card = Card::new(name);
+            card.title = title;
+            card.emails = emails;
+            card.phones = phones;
+            card.socials = socials.into_iter().map(|(k, h)| Social { kind: SocialKind(k), handle: h }).collect();
+            card.tags = tags;
+            proptest::prop_assume!(card.validate().is_ok());
+            let s = SignedCard::sign(&Identity::from_seed(&[9; 32]), seq, issued_at, &card).expect("test");
+            let text = encode_payload(&s).expect("test");
+            proptest::prop_assert_eq!(decode_payload(&text).expect("test"), s);
+        }
+
+        #[test]
+        fn any_bit_flip_fails(bit in 0usize..4000) {
+            let s = signed(&ada());
+            let mut bin = encode_binary(&s);
+            let bit = bit % (bin.len() * 8);
+            bin[bit / 8] ^= 1 << (bit % 8);
+            proptest::prop_assert!(decode_binary(&bin).is_err());
+        }
+    }
+}
