@@ -18,6 +18,8 @@ pub mod deflate;
 mod dict;
 mod mecard;
 mod payload;
+mod render;
+mod scan;
 mod vcard_qr;
 
 pub use deflate::InflateError;
@@ -29,6 +31,11 @@ pub use payload::{
     PREFIX,
 };
 
+pub use render::{render_png, render_svg, render_terminal, RenderError, MAX_SCALE, QUIET_ZONE};
+pub use scan::{
+    classify, scan_gray, scan_image, ClassifyError, Pass, ScanError, Scanned, MAX_DECODE_ALLOC,
+    MAX_DIMENSION, MAX_IMAGE_BYTES, MAX_PIXELS, PASSES,
+};
 pub use vcard_qr::vcard_qr_text;
 
 use qrcode::{EcLevel, QrCode, Version};
@@ -47,7 +54,7 @@ pub enum Ecc {
 impl Ecc {
     pub const ALL: [Ecc; 4] = [Ecc::L, Ecc::M, Ecc::Q, Ecc::H];
 
-    fn level(self) -> EcLevel {
+    pub(crate) fn level(self) -> EcLevel {
         match self {
             Ecc::L => EcLevel::L,
             Ecc::M => EcLevel::M,

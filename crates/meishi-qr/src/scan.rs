@@ -1,0 +1,372 @@
+//! Reading QR codes from photos and screenshots, and telling what they hold.
+//!
+//! Images are checked before they are decoded: the byte size, the format (PNG or JPEG only),
+//! the width and height from the header, and the decoder's memory. The QR decoder (rqrr) runs
+//! under `catch_unwind` so a crafted image that trips a bug in it is an error, not a crash.
+//!
+//! Camera photos defeat any single binarization, so decoding runs in passes, cheapest first, and
+//! stops at the first pass that decodes every code it detects: rqrr's own row-average threshold
+//! on the grayscale image, then local-contrast (Sauvola) thresholds at two window sizes, then the
+//! same after a blur (noise, JPEG blocks), a contrast stretch (dim or washed-out photos), a
+//! downscale (blur spread over many pixels) and an upscale (tiny codes). The pass list and its
+//! order were chosen by measurement with `examples/decode-rate.rs`; see the crate README numbers
+//! in proto-spec/qr.md#scanning.
+
+use std::collections::BTreeSet;
+use std::io::Cursor;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use image::imageops::{self, FilterType};
+use image::{GrayImage, ImageFormat, ImageReader, Limits};
+use meishi_card::vcard::{self, ImportError, Imported};
+use meishi_card::SignedCard;
+
+use crate::mecard::{parse_mecard, MeCardError, MECARD_PREFIX};
+use crate::payload::{decode_payload, PayloadError};
+
+/// Largest image file read.
+pub const MAX_IMAGE_BYTES: usize = 64 << 20;
+/// Largest width or height, checked from the header before decoding.
+pub const MAX_DIMENSION: u32 = 8192;
+/// Largest pixel count (about a 40-megapixel photo).
+pub const MAX_PIXELS: u64 = 40_000_000;
+/// Most memory the image decoder may allocate.
+pub const MAX_DECODE_ALLOC: u64 = 512 << 20;
+/// Images are scaled down to at most this many pixels on the long side before the passes: more
+/// detail does not help a QR decoder and costs time.
+const WORK_SIDE: u32 = 1600;
+
+/// Why an image could not be scanned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScanError {
+    #[error("the image is {len} bytes; the limit is {max}")]
+    TooLarge { len: usize, max: usize },
+    #[error("the file is not a PNG or JPEG image")]
+    UnsupportedFormat,
+    #[error("the image is {width}×{height} pixels; the limit is {MAX_DIMENSION} on each side and {MAX_PIXELS} pixels")]
+    Dimensions { width: u32, height: u32 },
+    #[error("the image could not be decoded (damaged or truncated?)")]
+    Image(#[source] image::ImageError),
+    #[error("the image decoder failed on this file (it may be crafted to crash readers)")]
+    DecoderPanicked,
+}
+
+/// Decodes every QR code in a PNG or JPEG image and returns their texts, each once, in a
+/// stable order. An image without a readable code gives an empty list.
+pub fn scan_image(bytes: &[u8]) -> Result<Vec<String>, ScanError> {
+    let gray = load_gray(bytes)?;
+    Ok(scan_gray(&gray))
+}
+
+fn load_gray(bytes: &[u8]) -> Result<GrayImage, ScanError> {
+    if bytes.len() > MAX_IMAGE_BYTES {
+        return Err(ScanError::TooLarge {
+            len: bytes.len(),
+            max: MAX_IMAGE_BYTES,
+        });
+    }
+    let reader = || -> Result<ImageReader<Cursor<&[u8]>>, ScanError> {
+        let mut r = ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| ScanError::Image(e.into()))?;
+        if !matches!(r.format(), Some(ImageFormat::Png | ImageFormat::Jpeg)) {
+            return Err(ScanError::UnsupportedFormat);
+        }
+        let mut limits = Limits::default();
+        limits.max_image_width = Some(MAX_DIMENSION);
+        limits.max_image_height = Some(MAX_DIMENSION);
+        limits.max_alloc = Some(MAX_DECODE_ALLOC);
+        r.limits(limits);
+        Ok(r)
+    };
+    // Header first: refuse by dimensions before any pixel is decoded.
+    let (width, height) = catch_unwind(AssertUnwindSafe(|| {
+        reader()?.into_dimensions().map_err(ScanError::Image)
+    }))
+    .map_err(|_| ScanError::DecoderPanicked)??;
+    if width > MAX_DIMENSION
+        || height > MAX_DIMENSION
+        || u64::from(width) * u64::from(height) > MAX_PIXELS
+    {
+        return Err(ScanError::Dimensions { width, height });
+    }
+    let img = catch_unwind(AssertUnwindSafe(|| {
+        reader()?.decode().map_err(ScanError::Image)
+    }))
+    .map_err(|_| ScanError::DecoderPanicked)??;
+    Ok(img.into_luma8())
+}
+
+/// Runs the decoding passes over a grayscale image.
+pub fn scan_gray(img: &GrayImage) -> Vec<String> {
+    let img = fit(img, WORK_SIDE);
+    let mut found = BTreeSet::new();
+    for pass in PASSES {
+        let (texts, undecoded) = pass.run(&img);
+        found.extend(texts);
+        if !found.is_empty() && undecoded == 0 {
+            break;
+        }
+    }
+    found.into_iter().collect()
+}
+
+/// One way of turning the image into something rqrr can read.
+#[derive(Clone, Copy, Debug)]
+pub enum Pass {
+    /// rqrr's own threshold on the image as is.
+    Plain,
+    /// Sauvola threshold with a window of 1/`n` of the short side.
+    Sauvola(u32),
+    /// 3×3 box blur, then Sauvola with window 1/`n`.
+    BlurSauvola(u32),
+    /// Contrast stretch (1st to 99th percentile), then rqrr's threshold.
+    Stretch,
+    /// Scale by `n`/4, then Sauvola with window 1/8.
+    Scale(u32),
+}
+
+/// The passes, in order. proto-spec/qr.md#scanning
+pub const PASSES: &[Pass] = &[
+    Pass::Plain,
+    Pass::Sauvola(8),
+    Pass::Stretch,
+    Pass::BlurSauvola(8),
+    Pass::Sauvola(24),
+    Pass::Scale(2),
+    Pass::Scale(8),
+];
+
+impl Pass {
+    /// Decoded texts and the number of detected codes that did not decode.
+    pub fn run(self, img: &GrayImage) -> (Vec<String>, usize) {
+        let side = |n: u32| (img.width().min(img.height()) / n).max(3);
+        match self {
+            Pass::Plain => decode_gray(img),
+            Pass::Sauvola(n) => decode_bitmap(&sauvola(img, side(n))),
+            Pass::BlurSauvola(n) => decode_bitmap(&sauvola(&imageops::blur(img, 1.0), side(n))),
+            Pass::Stretch => decode_gray(&stretch(img)),
+            Pass::Scale(n) => {
+                let (w, h) = ((img.width() * n / 4).max(1), (img.height() * n / 4).max(1));
+                if w > 2 * WORK_SIDE || h > 2 * WORK_SIDE {
+                    return (Vec::new(), 0);
+                }
+                let scaled = imageops::resize(img, w, h, FilterType::Triangle);
+                let s = (w.min(h) / 8).max(3);
+                decode_bitmap(&sauvola(&scaled, s))
+            }
+        }
+    }
+}
+
+fn fit(img: &GrayImage, max_side: u32) -> GrayImage {
+    let (w, h) = img.dimensions();
+    if w.max(h) <= max_side {
+        return img.clone();
+    }
+    let f = f64::from(max_side) / f64::from(w.max(h));
+    let (nw, nh) = (
+        ((f64::from(w) * f).round() as u32).max(1),
+        ((f64::from(h) * f).round() as u32).max(1),
+    );
+    imageops::resize(img, nw, nh, FilterType::Triangle)
+}
+
+/// Prepares and decodes with rqrr under `catch_unwind`: (texts, detected codes that failed).
+/// A macro because rqrr does not export the type of its prepared image.
+macro_rules! run_rqrr {
+    ($prepare:expr) => {
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut prepared = $prepare;
+            let mut texts = Vec::new();
+            let mut failed = 0;
+            for g in prepared.detect_grids() {
+                match g.decode() {
+                    Ok((_, text)) => texts.push(text),
+                    Err(_) => failed += 1,
+                }
+            }
+            (texts, failed)
+        }))
+        .unwrap_or_default()
+    };
+}
+
+fn decode_gray(img: &GrayImage) -> (Vec<String>, usize) {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    run_rqrr!(rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+        img.as_raw()[y * w + x]
+    }))
+}
+
+/// `bits.0[i]` is true for a dark pixel.
+fn decode_bitmap(bits: &(Vec<bool>, u32, u32)) -> (Vec<String>, usize) {
+    let (data, w, h) = bits;
+    let w = *w as usize;
+    run_rqrr!(rqrr::PreparedImage::prepare_from_bitmap(
+        w,
+        *h as usize,
+        |x, y| data[y * w + x]
+    ))
+}
+
+/// Sauvola's local threshold: dark where `p < m·(1 + k·(s/128 − 1))` over a `win`-pixel window,
+/// with the window mean `m` and deviation `s` from integral images (constant time a pixel).
+fn sauvola(img: &GrayImage, win: u32) -> (Vec<bool>, u32, u32) {
+    const K: f64 = 0.2;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let px = img.as_raw();
+    let stride = w + 1;
+    let mut sum = vec![0u64; stride * (h + 1)];
+    let mut sq = vec![0u64; stride * (h + 1)];
+    for y in 0..h {
+        let (mut rs, mut rq) = (0u64, 0u64);
+        for x in 0..w {
+            let v = u64::from(px[y * w + x]);
+            rs += v;
+            rq += v * v;
+            sum[(y + 1) * stride + x + 1] = sum[y * stride + x + 1] + rs;
+            sq[(y + 1) * stride + x + 1] = sq[y * stride + x + 1] + rq;
+        }
+    }
+    let r = (win / 2).max(1) as usize;
+    let mut out = vec![false; w * h];
+    for y in 0..h {
+        let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
+        for x in 0..w {
+            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
+            let n = ((y1 - y0) * (x1 - x0)) as f64;
+            let rect = |t: &[u64]| {
+                (t[y1 * stride + x1] + t[y0 * stride + x0]
+                    - t[y0 * stride + x1]
+                    - t[y1 * stride + x0]) as f64
+            };
+            let m = rect(&sum) / n;
+            let var = (rect(&sq) / n - m * m).max(0.0);
+            let t = m * (1.0 + K * (var.sqrt() / 128.0 - 1.0));
+            out[y * w + x] = f64::from(px[y * w + x]) < t;
+        }
+    }
+    (out, w as u32, h as u32)
+}
+
+/// Maps the 1st..99th percentile of brightness onto 0..255.
+fn stretch(img: &GrayImage) -> GrayImage {
+    let mut hist = [0usize; 256];
+    img.as_raw().iter().for_each(|&p| hist[usize::from(p)] += 1);
+    let total = img.as_raw().len();
+    let pct = |q: usize| {
+        let mut acc = 0;
+        hist.iter().position(|&c| {
+            acc += c;
+            acc * 100 >= total * q
+        })
+    };
+    let (lo, hi) = (pct(1).unwrap_or(0) as i32, pct(99).unwrap_or(255) as i32);
+    if hi <= lo {
+        return img.clone();
+    }
+    let mut out = img.clone();
+    out.pixels_mut()
+        .for_each(|p| p.0[0] = ((i32::from(p.0[0]) - lo) * 255 / (hi - lo)).clamp(0, 255) as u8);
+    out
+}
+
+/// What a scanned QR code holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Scanned {
+    /// A meishi payload, decoded and verified.
+    Meishi(SignedCard),
+    /// A vCard: unverified contacts.
+    VCard(Vec<Imported>),
+    /// A MeCard: an unverified contact.
+    MeCard(Imported),
+    /// Anything else (a URL, Wi-Fi settings, text), as it was read.
+    Other(String),
+}
+
+/// Why a scanned code that claims to be a contact could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClassifyError {
+    /// A meishi payload that does not decode or verify: never downgraded to [`Scanned::Other`].
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error("the QR code holds a vCard that cannot be read: {0}")]
+    VCard(#[from] ImportError),
+    #[error("the QR code holds a MeCard that cannot be read: {0}")]
+    MeCard(#[from] MeCardError),
+}
+
+/// Tells what a QR code's text is. A text with a meishi prefix must verify; a `MEISHI2:` or later
+/// payload is an error that asks for an update.
+pub fn classify(text: &str) -> Result<Scanned, ClassifyError> {
+    match decode_payload(text) {
+        Ok(card) => return Ok(Scanned::Meishi(card)),
+        Err(PayloadError::NotMeishi) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let head = text.trim_start_matches('\u{feff}').trim_start();
+    let starts = |p: &str| {
+        head.get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
+    if starts("BEGIN:VCARD") {
+        return Ok(Scanned::VCard(vcard::import(head)?));
+    }
+    if starts(MECARD_PREFIX) {
+        return Ok(Scanned::MeCard(parse_mecard(head)?));
+    }
+    Ok(Scanned::Other(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meishi_card::{Card, Identity};
+
+    #[test]
+    fn classify_kinds() {
+        let card = SignedCard::sign(&Identity::from_seed(&[3; 32]), 1, 5, &Card::new("Ada"))
+            .expect("test");
+        let text = crate::encode_payload(&card).expect("test");
+        assert_eq!(classify(&text), Ok(Scanned::Meishi(card)));
+        let mut broken = text.clone().into_bytes();
+        let last = broken.len() - 5;
+        broken[last] = if broken[last] == b'0' { b'1' } else { b'0' };
+        let broken = String::from_utf8(broken).expect("test");
+        assert!(matches!(classify(&broken), Err(ClassifyError::Payload(_))));
+        assert!(matches!(
+            classify("MEISHI9:AB"),
+            Err(ClassifyError::Payload(PayloadError::UnsupportedVersion(_)))
+        ));
+        assert_eq!(
+            classify("https://example.org"),
+            Ok(Scanned::Other("https://example.org".into()))
+        );
+        assert!(
+            matches!(classify("MECARD:N:Doe,John;;"), Ok(Scanned::MeCard(i)) if i.card.name == "John Doe")
+        );
+        let v = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Jo\r\nEND:VCARD\r\n";
+        assert!(
+            matches!(classify(v), Ok(Scanned::VCard(c)) if c.len() == 1 && c[0].card.name == "Jo")
+        );
+        assert!(matches!(
+            classify("BEGIN:VCARD\r\nVERSION:3.0\r\n"),
+            Err(ClassifyError::VCard(_))
+        ));
+        assert!(matches!(
+            classify("MECARD:N:A"),
+            Err(ClassifyError::MeCard(_))
+        ));
+    }
+
+    #[test]
+    fn sauvola_separates_dark_from_light() {
+        let img = GrayImage::from_fn(40, 40, |x, _| image::Luma([if x < 20 { 30 } else { 220 }]));
+        let (bits, _, _) = sauvola(&img, 15);
+        assert!(bits[10 * 40 + 17] && !bits[10 * 40 + 22]);
+    }
+}

@@ -1,0 +1,227 @@
+//! Rendering and scanning end to end, interoperability with Debian's zbar and qrencode, and
+//! hostile images.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use meishi_card::{Card, Identity, SignedCard};
+use meishi_qr::{
+    classify, encode_payload, render_png, render_svg, scan_image, vcard_qr_text, Ecc, ScanError,
+    Scanned,
+};
+
+fn ada() -> SignedCard {
+    let card: Card =
+        serde_json::from_str(include_str!("../testdata/ada.json")).expect("reference card");
+    SignedCard::sign(&Identity::from_seed(&[5; 32]), 2, 1_760_000_000, &card).expect("signs")
+}
+
+fn have(tool: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        eprintln!("\n*** SKIP: `{tool}` is not installed; this interoperability check did not run. CI installs it (apt-get install -y zbar-tools qrencode). ***\n");
+    }
+    found
+}
+
+#[test]
+fn render_png_then_scan_every_ecc() {
+    let card = ada();
+    let text = encode_payload(&card).expect("payload");
+    for ecc in Ecc::ALL {
+        for scale in [2, 5] {
+            let png = render_png(&text, ecc, scale).expect("png");
+            let found = scan_image(&png).expect("scan");
+            assert_eq!(found, vec![text.clone()], "ecc {ecc} scale {scale}");
+            assert_eq!(classify(&found[0]), Ok(Scanned::Meishi(card.clone())));
+        }
+    }
+}
+
+#[test]
+fn vcard_qr_scans_back_to_a_contact() {
+    let card = ada();
+    let text = vcard_qr_text(card.card(), Some(&card.key()));
+    let found = scan_image(&render_png(&text, Ecc::M, 4).expect("png")).expect("scan");
+    assert_eq!(found, vec![text]);
+    let Ok(Scanned::VCard(contacts)) = classify(&found[0]) else {
+        panic!("not a vCard: {found:?}")
+    };
+    assert_eq!(contacts[0].key, Some(card.key()));
+    assert_eq!(contacts[0].card.name, "Ada Lovelace");
+}
+
+#[test]
+fn zbarimg_reads_meishi_png() {
+    if !have("zbarimg") {
+        return;
+    }
+    let text = encode_payload(&ada()).expect("payload");
+    let dir = tempdir();
+    let path = dir.join("card.png");
+    std::fs::write(&path, render_png(&text, Ecc::M, 4).expect("png")).expect("write");
+    let out = Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(&path)
+        .output()
+        .expect("run zbarimg");
+    assert!(
+        out.status.success(),
+        "zbarimg failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end_matches('\n'),
+        text
+    );
+    let _ = render_svg(&text, Ecc::M).expect("svg");
+}
+
+#[test]
+fn scan_reads_qrencode_png() {
+    if !have("qrencode") {
+        return;
+    }
+    let text = encode_payload(&ada()).expect("payload");
+    for (ecc, extra) in [("M", None), ("H", Some("-8")), ("L", None)] {
+        let mut cmd = Command::new("qrencode");
+        cmd.args(["-o", "-", "-t", "PNG", "-s", "3", "-l", ecc]);
+        if let Some(e) = extra {
+            // 8-bit mode: a different segmentation of the same text.
+            cmd.arg(e);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run qrencode");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("qrencode output");
+        assert!(out.status.success());
+        assert_eq!(
+            scan_image(&out.stdout).expect("scan"),
+            vec![text.clone()],
+            "qrencode -l {ecc} {extra:?}"
+        );
+    }
+    // A plain MeCard made by qrencode.
+    let mecard = "MECARD:N:Doe,John;TEL:+13035551212;EMAIL:john@example.org;;";
+    let mut child = Command::new("qrencode")
+        .args(["-o", "-", "-t", "PNG", "-s", "4"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run qrencode");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(mecard.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("output");
+    let found = scan_image(&out.stdout).expect("scan");
+    assert!(matches!(classify(&found[0]), Ok(Scanned::MeCard(c)) if c.card.name == "John Doe"));
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("meishi-qr-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A PNG header claiming `w`×`h` pixels, followed by nothing useful.
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    v.extend_from_slice(&13u32.to_be_bytes());
+    v.extend_from_slice(&ihdr);
+    v.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    // An IDAT with a few bytes of zlib, so readers get past the header.
+    let idat = b"IDAT\x78\x9c\x03\x00";
+    v.extend_from_slice(&4u32.to_be_bytes());
+    v.extend_from_slice(idat);
+    v.extend_from_slice(&crc32(idat).to_be_bytes());
+    v
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+#[test]
+fn hostile_images_are_errors() {
+    assert!(matches!(
+        scan_image(&png_header(100_000, 100_000)),
+        Err(ScanError::Dimensions { .. }) | Err(ScanError::Image(_))
+    ));
+    assert!(matches!(
+        scan_image(&png_header(8000, 8000)),
+        Err(ScanError::Dimensions { .. })
+    ));
+    assert!(matches!(
+        scan_image(&png_header(64, 64)),
+        Err(ScanError::Image(_))
+    ));
+    let png = render_png("HELLO", Ecc::M, 4).expect("png");
+    for cut in [8, 20, 40, png.len() / 2] {
+        assert!(scan_image(&png[..cut]).is_err(), "truncated at {cut}");
+    }
+    // Cut inside the trailing IEND chunk: the pixels are all there, the image crate accepts it.
+    let _ = scan_image(&png[..png.len() - 1]);
+    assert!(matches!(
+        scan_image(b"GIF89a\x01\x00\x01\x00"),
+        Err(ScanError::UnsupportedFormat)
+    ));
+    assert!(matches!(scan_image(b""), Err(ScanError::UnsupportedFormat)));
+    let mut x = 0x1234_5678u32;
+    for len in [1usize, 10, 100, 1000, 10_000] {
+        let noise: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        assert!(scan_image(&noise).is_err());
+        let mut jpeg = b"\xFF\xD8\xFF\xE0".to_vec();
+        jpeg.extend_from_slice(&noise);
+        assert!(scan_image(&jpeg).is_err());
+    }
+}
+
+#[test]
+fn blank_image_has_no_codes() {
+    let img = image::GrayImage::from_pixel(300, 200, image::Luma([255]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png)
+        .expect("png");
+    assert_eq!(
+        scan_image(png.get_ref()).expect("scan"),
+        Vec::<String>::new()
+    );
+}
