@@ -562,6 +562,14 @@ fn cases() -> Result<Vec<Case>> {
         sign_raw(&alice, CARD_LABEL, &body(&invalid, 1, &minimal, &[])),
     ));
 
+    let (y, alias) = non_canonical_key()?;
+    out.push(case(
+        "non-canonical-key",
+        "invalid-key",
+        format!("the key is y = {y} + p, a second encoding of a valid point of large order: keys must have y < p"),
+        sign_raw(&alice, CARD_LABEL, &body(&PublicKey(alias), 1, &minimal, &[])),
+    ));
+
     // Replacement: a stored card of seq 5 and an incoming one.
     let stored = signed(&alice, 5, &ada)?;
     let mut changed = ada.clone();
@@ -623,6 +631,22 @@ fn non_point() -> Result<[u8; 32]> {
         })
         .find(|p| VerifyingKey::from_bytes(p).is_err())
         .ok_or_else(|| "no invalid point found".into())
+}
+
+/// The smallest y whose point is valid and not weak, with the encoding of y + p (which
+/// decompression would reduce to the same point).
+fn non_canonical_key() -> Result<(u8, [u8; 32])> {
+    for y in 2u8..19 {
+        let mut canonical = [0; 32];
+        canonical[0] = y;
+        if VerifyingKey::from_bytes(&canonical).is_ok_and(|k| !k.is_weak()) {
+            let mut alias = [0xff; 32];
+            alias[31] = 0x7f;
+            alias[0] = 0xed + y; // p = 2^255 - 19 is ed ff .. ff 7f little-endian; y + p < 2^255
+            return Ok((y, alias));
+        }
+    }
+    Err("no y < 19 with a valid point of large order".into())
 }
 
 /// Adds the ed25519 group order L to a 32-byte little-endian scalar.

@@ -157,6 +157,9 @@ impl PublicKey {
         message: &[u8],
         signature: &[u8; 64],
     ) -> Result<(), SignatureError> {
+        if !is_canonical_y(&self.0) {
+            return Err(SignatureError::InvalidKey);
+        }
         let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::InvalidKey)?;
         if vk.is_weak() {
             return Err(SignatureError::WeakKey);
@@ -168,6 +171,14 @@ impl PublicKey {
         vk.verify_strict(&input, &sig)
             .map_err(|_| SignatureError::BadSignature)
     }
+}
+
+/// Whether the y coordinate of an encoded point (the low 255 bits) is below p = 2^255 - 19.
+/// Point decompression reduces y mod p, so without this check 19 points would have a second
+/// encoding and a key a second peer id. proto-spec/card.md#verification
+fn is_canonical_y(bytes: &[u8; 32]) -> bool {
+    // y >= p only if bits 8..255 are all ones and the low byte is at least 0xed.
+    !(bytes[31] & 0x7f == 0x7f && bytes[1..31].iter().all(|&b| b == 0xff) && bytes[0] >= 0xed)
 }
 
 #[cfg(test)]
@@ -195,6 +206,19 @@ mod tests {
             .iter()
             .all(|g| g.len() == 5 && g.bytes().all(|b| b.is_ascii_digit())));
         assert_ne!(fp, Identity::from_seed(&[2; 32]).public().fingerprint());
+    }
+
+    #[test]
+    fn y_at_or_above_p_is_not_canonical() {
+        let mut p = [0xff; 32];
+        p[31] = 0x7f;
+        p[0] = 0xed; // p itself
+        assert!(!is_canonical_y(&p));
+        p[31] = 0xff; // the sign bit does not count
+        assert!(!is_canonical_y(&p));
+        p[0] = 0xec; // p - 1
+        assert!(is_canonical_y(&p));
+        assert!(is_canonical_y(&Identity::from_seed(&[5; 32]).public().0));
     }
 
     #[test]
