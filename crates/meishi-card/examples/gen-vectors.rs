@@ -280,6 +280,18 @@ fn cases() -> Result<Vec<Case>> {
         huge_len,
     ));
 
+    let emails_at = name_len_at + 4 + 2; // after the name, title and org
+    let mut huge_count = min_body[..emails_at].to_vec();
+    huge_count.push(0xFD);
+    huge_count.extend_from_slice(&(1u64 << 60).to_le_bytes());
+    huge_count.extend_from_slice(&[0; 64]);
+    out.push(case(
+        "huge-list-count",
+        "truncated",
+        "2^60 emails claimed, then 64 zero bytes (64 empty emails) and the end: a reader must not reserve room for the count",
+        huge_count,
+    ));
+
     // Malformed bodies.
     let bad_utf8 = splice(&min_body, b"\x03Ada", b"\x03A\xFFa")?;
     out.push(case(

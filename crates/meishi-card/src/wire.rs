@@ -38,6 +38,7 @@ fn bincode_config() -> impl Config {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Extension {
     pub tag: u32,
+    #[serde(deserialize_with = "bounded_list")]
     pub data: Vec<u8>,
 }
 
@@ -62,14 +63,48 @@ struct BodyV1 {
     name: String,
     title: Option<String>,
     org: Option<String>,
+    #[serde(deserialize_with = "bounded_list")]
     emails: Vec<String>,
+    #[serde(deserialize_with = "bounded_list")]
     phones: Vec<String>,
+    #[serde(deserialize_with = "bounded_list")]
     urls: Vec<String>,
+    #[serde(deserialize_with = "bounded_list")]
     socials: Vec<SocialV1>,
     note: Option<String>,
+    #[serde(deserialize_with = "bounded_list")]
     tags: Vec<String>,
     avatar: Option<String>,
+    #[serde(deserialize_with = "bounded_list")]
     extensions: Vec<Extension>,
+}
+
+/// Most items a list reserves room for before they are decoded. proto-spec/card.md#encoding
+const PREALLOC_ITEMS: usize = 16;
+
+/// Decodes a list without trusting its claimed count for allocation: serde's own `Vec` would
+/// reserve up to 1 MiB for a count the input cannot hold. Items are stored as they decode, and
+/// each is bounded by the input, so memory stays proportional to the card.
+fn bounded_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct ListVisitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ListVisitor<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(PREALLOC_ITEMS));
+            while let Some(item) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok(items)
+        }
+    }
+    d.deserialize_seq(ListVisitor(std::marker::PhantomData))
 }
 
 /// [`BodyV1`] borrowed from a [`Card`], so encoding (on signing, and the canonical check on
