@@ -7,7 +7,11 @@ use meishi_card::SignedCard;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(card) = SignedCard::decode(data) {
-        assert_eq!(card.as_bytes(), data, "an accepted card keeps its exact bytes");
+        assert_eq!(
+            card.as_bytes(),
+            data,
+            "an accepted card keeps its exact bytes"
+        );
         let again = SignedCard::decode(card.as_bytes()).expect("an accepted card decodes again");
         assert_eq!(again, card, "decoding is deterministic");
     }
