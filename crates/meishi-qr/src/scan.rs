@@ -100,7 +100,7 @@ fn load_gray(bytes: &[u8]) -> Result<GrayImage, ScanError> {
 
 /// Runs the decoding passes over a grayscale image.
 pub fn scan_gray(img: &GrayImage) -> Vec<String> {
-    let img = fit(img, WORK_SIDE);
+    let img = prepare(img);
     let mut found = BTreeSet::new();
     for pass in PASSES {
         let (texts, undecoded) = pass.run(&img);
@@ -112,18 +112,18 @@ pub fn scan_gray(img: &GrayImage) -> Vec<String> {
     found.into_iter().collect()
 }
 
-/// One way of turning the image into something rqrr can read.
+/// One way of turning the image into something rqrr can read. Every pass starts from the
+/// image scaled to at most 1600 pixels a side and contrast-stretched.
 #[derive(Clone, Copy, Debug)]
 pub enum Pass {
-    /// rqrr's own threshold on the image as is.
+    /// rqrr's own row-average threshold.
     Plain,
-    /// Sauvola threshold with a window of 1/`n` of the short side.
+    /// Sauvola threshold with a window of 1/`0` of the short side.
     Sauvola(u32),
-    /// 3×3 box blur, then Sauvola with window 1/`n`.
-    BlurSauvola(u32),
-    /// Contrast stretch (1st to 99th percentile), then rqrr's threshold.
-    Stretch,
-    /// Scale by `n`/4, then Sauvola with window 1/8.
+    /// Gaussian blur of sigma `0`/10 pixels (noise, JPEG blocks), then Sauvola with window 1/`1`.
+    Blur(u32, u32),
+    /// Scale by `0`/4 (down for blur spread over many pixels, up for tiny modules), then Sauvola
+    /// with window 1/8.
     Scale(u32),
 }
 
@@ -131,33 +131,46 @@ pub enum Pass {
 pub const PASSES: &[Pass] = &[
     Pass::Plain,
     Pass::Sauvola(8),
-    Pass::Stretch,
-    Pass::BlurSauvola(8),
     Pass::Sauvola(24),
-    Pass::Scale(2),
+    Pass::Blur(10, 8),
     Pass::Scale(8),
+    Pass::Blur(20, 12),
+    Pass::Scale(2),
+    Pass::Scale(12),
 ];
 
 impl Pass {
-    /// Decoded texts and the number of detected codes that did not decode.
+    /// Decoded texts and the number of detected codes that did not decode. `img` is the prepared
+    /// image (see [`prepare`]).
     pub fn run(self, img: &GrayImage) -> (Vec<String>, usize) {
         let side = |n: u32| (img.width().min(img.height()) / n).max(3);
         match self {
             Pass::Plain => decode_gray(img),
             Pass::Sauvola(n) => decode_bitmap(&sauvola(img, side(n))),
-            Pass::BlurSauvola(n) => decode_bitmap(&sauvola(&imageops::blur(img, 1.0), side(n))),
-            Pass::Stretch => decode_gray(&stretch(img)),
+            Pass::Blur(sigma, n) => {
+                decode_bitmap(&sauvola(&imageops::blur(img, sigma as f32 / 10.0), side(n)))
+            }
             Pass::Scale(n) => {
                 let (w, h) = ((img.width() * n / 4).max(1), (img.height() * n / 4).max(1));
                 if w > 2 * WORK_SIDE || h > 2 * WORK_SIDE {
                     return (Vec::new(), 0);
                 }
-                let scaled = imageops::resize(img, w, h, FilterType::Triangle);
+                let filter = if n > 4 {
+                    FilterType::CatmullRom
+                } else {
+                    FilterType::Triangle
+                };
+                let scaled = imageops::resize(img, w, h, filter);
                 let s = (w.min(h) / 8).max(3);
                 decode_bitmap(&sauvola(&scaled, s))
             }
         }
     }
+}
+
+/// The image every pass starts from: at most [`WORK_SIDE`] pixels a side, contrast-stretched.
+pub fn prepare(img: &GrayImage) -> GrayImage {
+    stretch(&fit(img, WORK_SIDE))
 }
 
 fn fit(img: &GrayImage, max_side: u32) -> GrayImage {
