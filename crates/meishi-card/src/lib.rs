@@ -27,6 +27,7 @@ mod wire;
 pub use display::display_safe;
 pub use key::{Identity, PeerIdError, PublicKey, SignatureError, FINGERPRINT_LABEL};
 pub use model::{Card, FieldError, Social, SocialKind, SOCIAL_KINDS};
+pub use wire::Malformed;
 pub use wire::{
     encode_body_for_tests, DecodeError, Extension, Replacement, SignError, SignedCard, CARD_LABEL, FORMAT_V1,
     SIGNATURE_LEN,

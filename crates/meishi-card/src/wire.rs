@@ -159,7 +159,7 @@ pub enum DecodeError {
     #[error("card format {0} is not supported by this version (it reads format 1); update meishi")]
     UnsupportedFormat(u8),
     #[error("card body is malformed: {0}")]
-    Malformed(String),
+    Malformed(Malformed),
     #[error("card is truncated: it ends inside the body or the 64-byte signature")]
     Truncated,
     #[error("card has {0} bytes after the signature")]
@@ -178,6 +178,23 @@ pub enum DecodeError {
     UnknownCriticalExtension(u32),
     #[error("card signature is invalid: {0}")]
     Signature(#[from] SignatureError),
+}
+
+/// What is malformed in a card body: a value that cannot be read as its type.
+/// proto-spec/card.md#encoding
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Malformed {
+    #[error(
+        "an integer starts with a marker byte its type does not allow (FE, FF, or FD for a u32)"
+    )]
+    IntegerMarker,
+    #[error("an optional field's presence byte is {0}, not 0 or 1")]
+    OptionTag(u32),
+    #[error("a text field is not valid UTF-8")]
+    Utf8,
+    #[error("a value cannot be read as its type")]
+    Other,
 }
 
 impl DecodeError {
@@ -314,7 +331,16 @@ impl SignedCard {
                 // Claims stay within 8 bytes per byte read, so a length over DECODE_LIMIT runs
                 // past the end of an input within MAX_CARD_BYTES: the card is truncated.
                 bincode::error::DecodeError::LimitExceeded => DecodeError::Truncated,
-                other => DecodeError::Malformed(other.to_string()),
+                bincode::error::DecodeError::InvalidIntegerType { .. } => {
+                    DecodeError::Malformed(Malformed::IntegerMarker)
+                }
+                bincode::error::DecodeError::UnexpectedVariant { found, .. } => {
+                    DecodeError::Malformed(Malformed::OptionTag(found))
+                }
+                bincode::error::DecodeError::Utf8 { .. } => DecodeError::Malformed(Malformed::Utf8),
+                // A length above usize::MAX on a 32-bit target cannot fit in a 4 KiB card.
+                bincode::error::DecodeError::OutsideUsizeRange(_) => DecodeError::Truncated,
+                _ => DecodeError::Malformed(Malformed::Other),
             })?;
         let (body_bytes, rest) = bytes.split_at(used);
         if rest.len() < SIGNATURE_LEN {
@@ -507,4 +533,40 @@ pub fn encode_body_for_tests(
     extensions: &[Extension],
 ) -> Vec<u8> {
     encode_body(key, seq, issued_at, card, extensions).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `body` (patched by `edit`) signed correctly, then decoded.
+    fn decode_edited(edit: impl FnOnce(&mut Vec<u8>)) -> Result<SignedCard, DecodeError> {
+        let id = Identity::from_seed(&[1; 32]);
+        let mut body = encode_body(&id.public(), 1, 2, &Card::new("Ada"), &[]).expect("encodes");
+        edit(&mut body);
+        let sig = id.sign(CARD_LABEL, &body);
+        body.extend_from_slice(&sig);
+        SignedCard::decode(&body)
+    }
+
+    // format, key, seq (1 byte), issued_at (1 byte), then the name's length byte.
+    const NAME_LEN_AT: usize = 1 + 32 + 1 + 1;
+
+    #[test]
+    fn malformed_values_say_what_is_wrong() {
+        let check = |edit: fn(&mut Vec<u8>), want: Malformed| {
+            assert_eq!(decode_edited(edit), Err(DecodeError::Malformed(want)));
+        };
+        check(|b| b[33] = 0xFE, Malformed::IntegerMarker);
+        check(|b| b[33] = 0xFF, Malformed::IntegerMarker);
+        check(|b| b[NAME_LEN_AT + 1] = 0xFF, Malformed::Utf8);
+        check(|b| b[NAME_LEN_AT + 4] = 2, Malformed::OptionTag(2));
+    }
+
+    #[test]
+    fn the_unedited_body_decodes() {
+        let card = decode_edited(|_| {}).expect("valid");
+        assert_eq!(card.card().name, "Ada");
+        assert_eq!((card.seq(), card.issued_at()), (1, 2));
+    }
 }
