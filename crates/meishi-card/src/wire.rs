@@ -563,6 +563,50 @@ mod tests {
         check(|b| b[NAME_LEN_AT + 4] = 2, Malformed::OptionTag(2));
     }
 
+    /// Commented hex: on each line the leading hex tokens are bytes, the rest is a comment.
+    fn unhex(s: &str) -> Vec<u8> {
+        let digits: String = s
+            .lines()
+            .flat_map(|l| {
+                l.split_whitespace()
+                    .take_while(|t| t.bytes().all(|b| b.is_ascii_hexdigit()))
+            })
+            .collect();
+        (0..digits.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    /// The worked example of proto-spec/card.md#example, byte for byte.
+    #[test]
+    fn snapshot_of_the_spec_example() {
+        let signed = SignedCard::sign(
+            &Identity::from_seed(&[0xA1; 32]),
+            1,
+            1_700_000_000,
+            &Card::new("Ada"),
+        )
+        .expect("signs");
+        let expected = unhex(
+            "01                                  format 1
+             bc7cbcb5636375fa1d82434d466724d9    key
+             2377f53b980695dd49d26d0ce12205a5
+             01                                  seq = 1
+             fc 00f15365                         issued_at = 1700000000
+             03 416461                           name: 3 bytes, Ada
+             00 00                               title, org: absent
+             00 00 00 00                         emails, phones, urls, socials: empty
+             00 00 00 00                         note: absent, tags: empty, avatar: absent, extensions: empty
+             b45cef6c8308676496298b873c6e69ff    signature R
+             7a8430ae782c177f04994b1c04f2212a
+             e2daca3eb4de9f9ddc8cd5a6457762ac    signature S
+             c99df77ef5767cec18af0569a217fa07",
+        );
+        assert_eq!(signed.as_bytes(), &expected[..]);
+        assert_eq!(SignedCard::decode(&expected), Ok(signed));
+    }
+
     #[test]
     fn the_unedited_body_decodes() {
         let card = decode_edited(|_| {}).expect("valid");
