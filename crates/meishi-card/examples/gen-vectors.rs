@@ -191,6 +191,34 @@ fn cases() -> Result<Vec<Case>> {
         "even extension tags 2 and 1000 are unknown and optional: kept and ignored",
         sign_raw(&alice, CARD_LABEL, &body(&key, 1, &minimal, &even)),
     ));
+    let mut full = Card::new("N".repeat(128));
+    full.title = Some("T".repeat(128));
+    full.org = Some("O".repeat(128));
+    full.note = Some("n".repeat(280));
+    full.emails = (0..8).map(|i| format!("e{i}@example.org")).collect();
+    full.phones = vec!["+".to_owned() + &"1".repeat(31)];
+    full.tags = (0..16)
+        .map(|i| format!("{i:02}{}", "t".repeat(30)))
+        .collect();
+    full.socials = (0..16)
+        .map(|i| Social {
+            kind: SocialKind(i + 1),
+            handle: format!("h{i}"),
+        })
+        .collect();
+    let limit_exts: Vec<Extension> = (0..8u8)
+        .map(|i| Extension {
+            tag: 2 * (u32::from(i) + 1),
+            data: vec![i; if i == 0 { 1024 } else { 1 }],
+        })
+        .collect();
+    out.push(case(
+        "valid-at-limits",
+        "success",
+        "every limit reached, none passed: name, title, org 128 bytes, note 280, a phone of 32, 8 emails, \
+         16 tags of 32 bytes, 16 socials, 8 extensions, one with 1024 data bytes",
+        sign_raw(&alice, CARD_LABEL, &body(&key, 1, &full, &limit_exts)),
+    ));
     out.push(case(
         "valid-max-size",
         "success",
