@@ -18,6 +18,8 @@
 //! The byte layout and every rejection rule are specified in `proto-spec/card.md`.
 
 mod display;
+pub mod envelope;
+pub mod event;
 mod key;
 pub mod limits;
 mod model;
@@ -29,6 +31,6 @@ pub use key::{Identity, PeerIdError, PublicKey, SignatureError, FINGERPRINT_LABE
 pub use model::{Card, FieldError, Social, SocialKind, SOCIAL_KINDS};
 pub use wire::Malformed;
 pub use wire::{
-    encode_body_for_tests, DecodeError, Extension, Replacement, SignError, SignedCard, CARD_LABEL, FORMAT_V1,
-    SIGNATURE_LEN,
+    encode_body_for_tests, DecodeError, Extension, Replacement, SignError, SignedCard, CARD_LABEL,
+    FORMAT_V1, SIGNATURE_LEN,
 };
