@@ -1,1 +1,40 @@
-//! meishi-node
+//! The meishi peer node: one libp2p swarm (TCP and QUIC, noise, yamux, identify, ping, mDNS,
+//! connection limits, the meishi exchange protocol) behind a cloneable [`Node`] handle and a
+//! stream of [`Event`]s. It gives and receives signed cards, finds peers on the local network
+//! and shows their teasers. It keeps no records: the application stores what the events carry.
+//!
+//! ```no_run
+//! # async fn demo(card: meishi_card::SignedCard, identity: meishi_card::Identity) -> anyhow::Result<()> {
+//! use meishi_node::{Config, Event, Node};
+//!
+//! let mut config = Config::new(identity, card);
+//! config.listen = vec!["/ip4/0.0.0.0/tcp/0".parse()?];
+//! config.mdns = true;
+//! let (node, mut events) = Node::spawn(config)?;
+//! while let Some(event) = events.recv().await {
+//!     if let Event::CardReceived { from, envelope } = event {
+//!         println!("{from} gave me {}", envelope.card().card().name);
+//!     }
+//! }
+//! # drop(node); Ok(()) }
+//! ```
+//!
+//! The wire protocol is specified in `proto-spec/exchange.md`.
+
+mod behaviour;
+mod config;
+mod event;
+mod event_loop;
+mod guard;
+mod node;
+pub mod protocol;
+
+pub use behaviour::IDENTIFY_PROTOCOL_VERSION;
+pub use config::{Config, Limits, Policy, PolicyParseError, Teaser};
+pub use event::{Discovered, Event, InboxEntry, InboxId, Refusal};
+pub use libp2p::{Multiaddr, PeerId};
+pub use node::{
+    key_of, peer_id_of, split_p2p, DialError, FetchError, GiveError, GiveOutcome, InboxError, Node,
+    PingError, RequestError, SetCardError, Shutdown, SpawnError,
+};
+pub use protocol::{FrameError, RefuseCode, EXCHANGE_PROTOCOL, MAX_MESSAGE_BYTES};

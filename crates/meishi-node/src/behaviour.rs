@@ -1,0 +1,69 @@
+//! The composed network behaviour: stock libp2p behaviours plus the exchange protocol.
+//!
+//! The relay client, DCUtR and rendezvous client are part of the swarm already so that joining
+//! events across networks adds logic, not a different swarm; until then they stay idle.
+
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{
+    connection_limits, dcutr, identify, identity, mdns, ping, relay, rendezvous, request_response,
+};
+
+use crate::config::Limits;
+use crate::protocol::{Codec, EXCHANGE_PROTOCOL};
+
+/// Identify's protocol version: peers announce which meishi network they speak.
+/// proto-spec/exchange.md#protocol-id
+pub const IDENTIFY_PROTOCOL_VERSION: &str = "/meishi/1";
+
+/// Peers whose identify-reported addresses are cached for dialing them again.
+const IDENTIFY_CACHE: usize = 256;
+
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    /// First, so connections over the limits are denied before anything else sees them.
+    pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) relay_client: relay::client::Behaviour,
+    pub(crate) identify: identify::Behaviour,
+    pub(crate) ping: ping::Behaviour,
+    pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(crate) exchange: request_response::Behaviour<Codec>,
+    pub(crate) dcutr: dcutr::Behaviour,
+    pub(crate) rendezvous: rendezvous::client::Behaviour,
+}
+
+impl Behaviour {
+    pub(crate) fn new(
+        key: &identity::Keypair,
+        relay_client: relay::client::Behaviour,
+        limits: &Limits,
+        mdns: Option<mdns::tokio::Behaviour>,
+    ) -> Self {
+        let peer_id = key.public().to_peer_id();
+        let connection_limits = connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(limits.max_connections))
+            .with_max_established_per_peer(Some(limits.max_connections_per_peer))
+            .with_max_pending_incoming(Some(limits.max_pending_connections))
+            .with_max_pending_outgoing(Some(limits.max_pending_connections));
+        let identify = identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_owned(), key.public())
+            .with_agent_version(format!("meishi/{}", env!("CARGO_PKG_VERSION")))
+            .with_cache_size(IDENTIFY_CACHE);
+        let exchange = request_response::Behaviour::with_codec(
+            Codec,
+            [(EXCHANGE_PROTOCOL, request_response::ProtocolSupport::Full)],
+            request_response::Config::default()
+                .with_request_timeout(limits.request_timeout)
+                .with_max_concurrent_streams(limits.max_streams),
+        );
+        Self {
+            limits: connection_limits::Behaviour::new(connection_limits),
+            relay_client,
+            identify: identify::Behaviour::new(identify),
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(limits.ping_interval)),
+            mdns: mdns.into(),
+            exchange,
+            dcutr: dcutr::Behaviour::new(peer_id),
+            rendezvous: rendezvous::client::Behaviour::new(key.clone()),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! What a node is started with: identity, card, addresses, policy, limits.
+
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use meishi_card::envelope::DEFAULT_MAX_SKEW_SECS;
+use meishi_card::{Identity, PublicKey, SignedCard};
+
+/// Whether and when the node gives its card back to someone who gives theirs.
+/// Nobody gets the card unless the policy allows it. proto-spec/exchange.md#policy
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Policy {
+    /// Give back to anyone who gives.
+    #[default]
+    Auto,
+    /// Hold each incoming card in the inbox until the user accepts (then give back) or declines.
+    Ask,
+    /// Receive only: keep incoming cards, never give back.
+    Never,
+}
+
+impl Policy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Ask => "ask",
+            Self::Never => "never",
+        }
+    }
+}
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A policy name that is not `auto`, `ask` or `never`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown policy {0:?}: use auto, ask or never")]
+pub struct PolicyParseError(pub String);
+
+impl std::str::FromStr for Policy {
+    type Err = PolicyParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "ask" => Ok(Self::Ask),
+            "never" => Ok(Self::Never),
+            other => Err(PolicyParseError(other.to_owned())),
+        }
+    }
+}
+
+/// The opt-in teaser shown to people nearby: a name and a headline, never the whole card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Teaser {
+    pub name: String,
+    pub headline: Option<String>,
+}
+
+/// Bounds on everything a peer can make this node hold or do. The defaults suit a laptop at a
+/// conference; tests shrink them.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// How long an outbound request may take, dialing excluded; inbound streams too.
+    pub request_timeout: Duration,
+    /// How long a connection without any open stream stays open. Long enough that a user can
+    /// dial and then swap, and that a benchmark's connection stays open between rounds.
+    pub idle_timeout: Duration,
+    /// Envelopes signed further than this from the local clock are refused.
+    pub max_skew: Duration,
+    /// Inbound requests a single peer may send at once (token bucket size).
+    pub request_burst: u32,
+    /// One more inbound request is allowed per this interval (token bucket refill).
+    pub request_refill: Duration,
+    /// Peers whose request budget is tracked at once.
+    pub max_tracked_peers: usize,
+    /// Established connections, in total and per peer; pending connections each way.
+    pub max_connections: u32,
+    pub max_connections_per_peer: u32,
+    pub max_pending_connections: u32,
+    /// Concurrent exchange streams per connection.
+    pub max_streams: usize,
+    /// Cards waiting in the inbox (policy `ask`); more are refused as busy.
+    pub max_inbox: usize,
+    /// Peers found by mDNS that the node remembers.
+    pub max_nearby: usize,
+    /// Recent envelopes remembered to refuse replays.
+    pub max_replay_cache: usize,
+    /// Events buffered for the application before the node waits for it to catch up.
+    pub event_buffer: usize,
+    /// Commands buffered from `Node` handles.
+    pub command_buffer: usize,
+    /// How often ping measures each connection.
+    pub ping_interval: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_skew: Duration::from_secs(DEFAULT_MAX_SKEW_SECS),
+            request_burst: 8,
+            request_refill: Duration::from_secs(2),
+            max_tracked_peers: 4096,
+            max_connections: 256,
+            max_connections_per_peer: 2,
+            max_pending_connections: 64,
+            max_streams: 16,
+            max_inbox: 256,
+            max_nearby: 512,
+            max_replay_cache: 4096,
+            event_buffer: 256,
+            command_buffer: 64,
+            ping_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Everything [`crate::Node::spawn`] needs.
+#[derive(Debug)]
+pub struct Config {
+    /// The person's key: signs envelopes and teasers and is the libp2p identity.
+    pub identity: Identity,
+    /// The card given to others; its key must be the identity's.
+    pub card: SignedCard,
+    /// Addresses to listen on, e.g. `/ip4/0.0.0.0/tcp/0` and `/ip4/0.0.0.0/udp/0/quic-v1`.
+    pub listen: Vec<Multiaddr>,
+    pub policy: Policy,
+    /// Find and announce peers on the local network with mDNS.
+    pub mdns: bool,
+    /// The teaser shown to peers nearby; `None` shows nothing.
+    pub teaser: Option<Teaser>,
+    /// The event named in every envelope this node gives.
+    pub event: Option<String>,
+    /// Keys of peers that hold this card (the application knows them from its records): only
+    /// they may fetch it. Peers the node gives the card to are added as it runs.
+    pub holders: Vec<PublicKey>,
+    pub limits: Limits,
+}
+
+impl Config {
+    /// A configuration with no listen address, policy `auto`, no mDNS, no teaser, no event.
+    pub fn new(identity: Identity, card: SignedCard) -> Self {
+        Self {
+            identity,
+            card,
+            listen: Vec::new(),
+            policy: Policy::Auto,
+            mdns: false,
+            teaser: None,
+            event: None,
+            holders: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+}

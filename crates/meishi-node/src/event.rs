@@ -1,0 +1,105 @@
+//! What the node tells the application.
+
+use libp2p::{Multiaddr, PeerId};
+use meishi_card::envelope::{CheckError, Envelope, EnvelopeError, SignedTeaser};
+
+use crate::protocol::{FrameError, RefuseCode};
+
+/// An event from the node. The application must keep reading them: when the buffer is full the
+/// node waits (it never drops a card).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// The node listens on `addr` (append `/p2p/<peer id>` to share it).
+    Listening { addr: Multiaddr },
+    /// A peer on the local network was found by mDNS; its teaser, if it publishes one, was
+    /// fetched and verified.
+    PeerDiscovered {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        teaser: Option<SignedTeaser>,
+    },
+    /// A peer found by mDNS is no longer announced.
+    PeerExpired { peer: PeerId },
+    /// A card was received and verified: store `envelope.card()` with the envelope, the record
+    /// of where and when the two met. Emitted for every card, including the one a
+    /// [`crate::Node::give`] returns.
+    CardReceived { from: PeerId, envelope: Envelope },
+    /// This node's card was given to `to`, in `envelope`.
+    CardGiven { to: PeerId, envelope: Envelope },
+    /// A card waits in the inbox (policy `ask`): answer with [`crate::Node::respond_inbox`].
+    /// `addrs` are the giver's addresses known now, to give back later from another process.
+    InboxItem {
+        id: InboxId,
+        from: PeerId,
+        envelope: Envelope,
+        addrs: Vec<Multiaddr>,
+    },
+    /// A peer's request was refused: nothing it sent was passed on.
+    Refused { from: PeerId, reason: Refusal },
+}
+
+/// Identifies a card waiting in the inbox, unique while the node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InboxId(pub u64);
+
+impl std::fmt::Display for InboxId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A card waiting in the inbox.
+#[derive(Debug, Clone)]
+pub struct InboxEntry {
+    pub id: InboxId,
+    pub from: PeerId,
+    pub envelope: Envelope,
+    pub addrs: Vec<Multiaddr>,
+}
+
+/// A peer found on the local network.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    pub peer: PeerId,
+    pub addrs: Vec<Multiaddr>,
+    /// `None` until fetched, or when the peer publishes none.
+    pub teaser: Option<SignedTeaser>,
+}
+
+/// Why an inbound request was refused. proto-spec/exchange.md#refusals
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    #[error("the request is unreadable: {0}")]
+    Unreadable(FrameError),
+    #[error("the envelope is invalid: {0}")]
+    Envelope(#[from] EnvelopeError),
+    #[error("{0}")]
+    Check(#[from] CheckError),
+    #[error("the envelope was already received (a replay)")]
+    Replay,
+    #[error("too many requests from this peer")]
+    RateLimited,
+    #[error("the inbox is full")]
+    InboxFull,
+    #[error("the peer asked for the card but does not hold it")]
+    NotAHolder,
+}
+
+impl Refusal {
+    /// The code sent to the peer.
+    pub fn code(&self) -> RefuseCode {
+        match self {
+            Self::Unreadable(_) => RefuseCode::Malformed,
+            Self::Envelope(_) => RefuseCode::BadEnvelope,
+            Self::Check(CheckError::WrongSender { .. }) => RefuseCode::WrongSender,
+            Self::Check(CheckError::WrongRecipient { .. }) => RefuseCode::WrongRecipient,
+            Self::Check(_) => RefuseCode::BadTime,
+            Self::Replay => RefuseCode::Replay,
+            Self::RateLimited => RefuseCode::RateLimited,
+            Self::InboxFull => RefuseCode::Busy,
+            Self::NotAHolder => RefuseCode::NotAHolder,
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! The `Node` handle: typed async commands to the event loop that owns the swarm.
+//!
+//! Every command is a message with a `oneshot` reply over a bounded channel. All async methods
+//! are cancel-safe: dropping the future drops the reply; the loop notices and moves on (a give
+//! already on the wire still completes and still yields its events).
+
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
+use meishi_card::envelope::{CheckError, Envelope, EnvelopeError, SignError};
+use meishi_card::{DecodeError, PublicKey, SignedCard};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::{Config, Policy};
+use crate::event::{Discovered, Event, InboxEntry, InboxId};
+use crate::event_loop;
+use crate::protocol::RefuseCode;
+
+/// The event loop has stopped (after [`Node::shutdown`] or a fatal error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the node has shut down")]
+pub struct Shutdown;
+
+/// Why the node could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    #[error("the card belongs to another key than the identity")]
+    NotOwnCard,
+    #[error("the identity key is not usable by libp2p: {0}")]
+    Key(#[source] libp2p::identity::DecodingError),
+    #[error("could not set up the transports: {0}")]
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("could not start mDNS: {0}")]
+    Mdns(#[source] std::io::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: Multiaddr,
+        #[source]
+        source: libp2p::TransportError<std::io::Error>,
+    },
+    #[error("the teaser is invalid: {0}")]
+    Teaser(#[source] SignError),
+    #[error("the event name is invalid: {0}")]
+    Event(#[source] SignError),
+    #[error("must be called inside a tokio runtime")]
+    NoRuntime,
+}
+
+/// Why a dial failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DialError {
+    #[error(transparent)]
+    Shutdown(#[from] Shutdown),
+    #[error("could not connect: {0}")]
+    Failed(#[source] libp2p::swarm::DialError),
+}
+
+/// Why a request to a peer did not get an answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    #[error("could not connect to the peer (no address known, or nobody answers there)")]
+    Unreachable,
+    #[error("the peer did not answer in time")]
+    Timeout,
+    #[error("the connection closed before the peer answered")]
+    ConnectionClosed,
+    #[error("the peer does not speak the meishi exchange protocol")]
+    UnsupportedProtocol,
+    #[error("the exchange failed: {0}")]
+    Io(std::io::ErrorKind),
+}
+
+/// The result of giving my card.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one outcome per give, moved once; boxing the envelope buys nothing"
+)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GiveOutcome {
+    /// Both cards were exchanged: here is theirs, in their envelope addressed to me.
+    Mutual { envelope: Envelope },
+    /// They kept my card and give none back (policy `never`, or an answer to a give-back).
+    ReceivedOnly,
+    /// My card waits in their inbox; theirs arrives later as [`Event::CardReceived`] if they
+    /// accept.
+    Pending,
+}
+
+/// Why giving my card failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GiveError {
+    #[error(transparent)]
+    Shutdown(#[from] Shutdown),
+    #[error("peer id {0} is not a meishi (ed25519) peer id")]
+    NotMeishiPeer(PeerId),
+    #[error("cannot give to myself")]
+    Myself,
+    #[error("could not sign the envelope: {0}")]
+    Sign(#[from] SignError),
+    #[error("the operating system's random source failed")]
+    Random,
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("the peer refused: {0}")]
+    Refused(RefuseCode),
+    #[error("the peer's card is invalid: {0}")]
+    BadEnvelope(#[from] EnvelopeError),
+    #[error("the peer's envelope is not acceptable: {0}")]
+    BadCheck(#[from] CheckError),
+    #[error("the peer answered with an unexpected message")]
+    UnexpectedResponse,
+}
+
+/// Why fetching a contact's current card failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    #[error(transparent)]
+    Shutdown(#[from] Shutdown),
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("the peer refused: {0}")]
+    Refused(RefuseCode),
+    #[error("the peer's card is invalid: {0}")]
+    BadCard(#[from] DecodeError),
+    #[error("the peer sent a card of another key")]
+    WrongKey,
+    #[error("the peer answered with an unexpected message")]
+    UnexpectedResponse,
+}
+
+/// Why answering an inbox item failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InboxError {
+    #[error(transparent)]
+    Shutdown(#[from] Shutdown),
+    #[error("no inbox item {0}")]
+    NotFound(InboxId),
+    #[error("the card was accepted but giving mine back failed: {0}")]
+    GiveBack(GiveError),
+}
+
+/// Why the card could not be replaced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetCardError {
+    #[error(transparent)]
+    Shutdown(#[from] Shutdown),
+    #[error("the card belongs to another key than the node's identity")]
+    NotOwnCard,
+}
+
+/// Why a ping measurement failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PingError {
+    #[error(transparent)]
+    Shutdown(#[from] Shutdown),
+    #[error("not connected to the peer")]
+    NotConnected,
+    #[error("the ping failed")]
+    Failed,
+    #[error("too many ping requests waiting")]
+    Busy,
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<T>;
+
+/// One message per command; the loop answers on `reply`.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "commands are rare and short-lived in a bounded channel"
+)]
+pub(crate) enum Command {
+    /// The addresses the node listens on now.
+    ListenAddrs { reply: Reply<Vec<Multiaddr>> },
+    /// Connect to `addr`; answers with the peer id once connected.
+    Dial {
+        addr: Multiaddr,
+        reply: Reply<Result<PeerId, DialError>>,
+    },
+    /// Give my card (`back`: as a give-back that asks for nothing in return).
+    Give {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        back: bool,
+        reply: Reply<Result<GiveOutcome, GiveError>>,
+    },
+    /// Ask a peer for their current card.
+    Fetch {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        reply: Reply<Result<SignedCard, FetchError>>,
+    },
+    /// The peers found on the local network.
+    Nearby { reply: Reply<Vec<Discovered>> },
+    /// The cards waiting in the inbox.
+    Inbox { reply: Reply<Vec<InboxEntry>> },
+    /// Accept (keep and give back) or decline (drop) an inbox item.
+    RespondInbox {
+        id: InboxId,
+        accept: bool,
+        reply: Reply<Result<(), InboxError>>,
+    },
+    /// Replace my card (a new seq after an edit).
+    SetCard {
+        card: SignedCard,
+        reply: Reply<Result<(), SetCardError>>,
+    },
+    /// Replace the set of keys allowed to fetch my card.
+    SetHolders {
+        holders: Vec<PublicKey>,
+        reply: Reply<()>,
+    },
+    /// Change the give-back policy.
+    SetPolicy { policy: Policy, reply: Reply<()> },
+    /// The next ping round trip measured on the connection to `peer`.
+    Ping {
+        peer: PeerId,
+        reply: Reply<Result<Duration, PingError>>,
+    },
+    /// Stop the event loop and close every connection.
+    Shutdown { reply: Reply<()> },
+}
+
+/// A cloneable handle to a running node. The node stops when [`Node::shutdown`] is called or
+/// every handle is dropped.
+#[derive(Debug, Clone)]
+pub struct Node {
+    peer_id: PeerId,
+    commands: mpsc::Sender<Command>,
+}
+
+impl Node {
+    /// Starts the node on the current tokio runtime: builds the swarm, starts listening, and
+    /// spawns the event loop. Returns the handle and the node's events.
+    pub fn spawn(config: Config) -> Result<(Node, mpsc::Receiver<Event>), SpawnError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| SpawnError::NoRuntime)?;
+        let (command_tx, command_rx) = mpsc::channel(config.limits.command_buffer.max(1));
+        let (event_tx, event_rx) = mpsc::channel(config.limits.event_buffer.max(1));
+        let (event_loop, peer_id) = event_loop::EventLoop::new(config, command_rx, event_tx)?;
+        runtime.spawn(event_loop.run());
+        Ok((
+            Node {
+                peer_id,
+                commands: command_tx,
+            },
+            event_rx,
+        ))
+    }
+
+    /// This node's peer id: the card key's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Shutdown> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.map_err(|_| Shutdown)?;
+        rx.await.map_err(|_| Shutdown)
+    }
+
+    /// The addresses the node listens on now (without `/p2p`). Empty until the first
+    /// [`Event::Listening`].
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, Shutdown> {
+        self.call(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    /// Connects to `addr` (with or without `/p2p/<id>`) and returns the peer id.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, DialError> {
+        self.call(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    /// Gives my card to `peer` in an envelope addressed to them, dialing `addrs` if not
+    /// connected (addresses learned by mDNS or identify are tried too). Their answer says
+    /// whether their card came back. Bound it with a timeout: dialing a dead address can take
+    /// as long as the operating system's connect timeout.
+    pub async fn give(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    ) -> Result<GiveOutcome, GiveError> {
+        self.call(|reply| Command::Give {
+            peer,
+            addrs,
+            back: false,
+            reply,
+        })
+        .await?
+    }
+
+    /// Gives my card back to `peer` without asking for theirs: for a card accepted from an
+    /// inbox kept outside this node (another process).
+    pub async fn give_back(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    ) -> Result<GiveOutcome, GiveError> {
+        self.call(|reply| Command::Give {
+            peer,
+            addrs,
+            back: true,
+            reply,
+        })
+        .await?
+    }
+
+    /// Asks `peer` for their current card (answered only if they gave it to me before). Compare
+    /// it with the stored card with [`SignedCard::compare`]: only a newer seq replaces it.
+    pub async fn fetch(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    ) -> Result<SignedCard, FetchError> {
+        self.call(|reply| Command::Fetch { peer, addrs, reply })
+            .await?
+    }
+
+    /// Peers found on the local network, with the teasers fetched so far.
+    pub async fn nearby(&self) -> Result<Vec<Discovered>, Shutdown> {
+        self.call(|reply| Command::Nearby { reply }).await
+    }
+
+    /// The cards waiting in the inbox (policy `ask`).
+    pub async fn inbox(&self) -> Result<Vec<InboxEntry>, Shutdown> {
+        self.call(|reply| Command::Inbox { reply }).await
+    }
+
+    /// Accepts an inbox item (emits [`Event::CardReceived`], then gives my card back and waits
+    /// for that to finish) or declines it (drops the card).
+    pub async fn respond_inbox(&self, id: InboxId, accept: bool) -> Result<(), InboxError> {
+        self.call(|reply| Command::RespondInbox { id, accept, reply })
+            .await?
+    }
+
+    /// Replaces the card given from now on.
+    pub async fn set_card(&self, card: SignedCard) -> Result<(), SetCardError> {
+        self.call(|reply| Command::SetCard { card, reply }).await?
+    }
+
+    /// Replaces the keys allowed to fetch my card (peers given the card later are added).
+    pub async fn set_holders(&self, holders: Vec<PublicKey>) -> Result<(), Shutdown> {
+        self.call(|reply| Command::SetHolders { holders, reply })
+            .await
+    }
+
+    /// Changes the give-back policy for cards arriving from now on.
+    pub async fn set_policy(&self, policy: Policy) -> Result<(), Shutdown> {
+        self.call(|reply| Command::SetPolicy { policy, reply })
+            .await
+    }
+
+    /// Waits for the next libp2p ping on the connection to `peer` and returns its round-trip
+    /// time (pings run every `Limits::ping_interval`).
+    pub async fn ping(&self, peer: PeerId) -> Result<Duration, PingError> {
+        self.call(|reply| Command::Ping { peer, reply }).await?
+    }
+
+    /// Stops the node: closes every connection and ends the event stream.
+    pub async fn shutdown(&self) -> Result<(), Shutdown> {
+        self.call(|reply| Command::Shutdown { reply }).await
+    }
+}
+
+/// The peer id of a meishi key (the same as [`PublicKey::peer_id`], as a libp2p type). The
+/// bytes are an identity multihash by construction, so this is `None` only if libp2p changed.
+pub fn peer_id_of(key: &PublicKey) -> Option<PeerId> {
+    PeerId::from_bytes(&key.peer_id_bytes()).ok()
+}
+
+/// The meishi key behind a peer id, if it is an ed25519 peer id.
+pub fn key_of(peer: &PeerId) -> Option<PublicKey> {
+    PublicKey::from_peer_id_bytes(&peer.to_bytes()).ok()
+}
+
+/// Splits `/…/p2p/<id>` into the peer id and the address without it.
+pub fn split_p2p(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
+    let mut base = addr.clone();
+    match base.pop() {
+        Some(libp2p::multiaddr::Protocol::P2p(peer)) => Some((peer, base)),
+        _ => None,
+    }
+}

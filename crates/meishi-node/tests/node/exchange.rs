@@ -1,0 +1,209 @@
+//! Give, give back, ask, never and fetch between nodes on 127.0.0.1.
+
+use meishi_card::Replacement;
+use meishi_node::{
+    key_of, peer_id_of, Event, FetchError, GiveOutcome, InboxError, Policy, RefuseCode,
+};
+
+use crate::{card, identity, spawn, TestNode, PATIENCE};
+
+async fn give(from: &TestNode, to: &TestNode) -> GiveOutcome {
+    tokio::time::timeout(PATIENCE, from.node.give(to.peer, vec![to.addr.clone()]))
+        .await
+        .expect("give timed out")
+        .expect("give")
+}
+
+#[tokio::test]
+async fn peer_id_is_the_card_key() {
+    let a = spawn(1, "Ada", Policy::Auto).await;
+    let key = identity(1).public();
+    assert_eq!(a.node.peer_id().to_string(), key.peer_id());
+    assert_eq!(peer_id_of(&key), Some(a.node.peer_id()));
+    assert_eq!(key_of(&a.node.peer_id()), Some(key));
+    let addrs = a.node.listen_addrs().await.expect("addrs");
+    assert!(addrs.contains(&a.addr));
+    a.node.shutdown().await.expect("shutdown");
+    assert!(
+        a.node.listen_addrs().await.is_err(),
+        "a stopped node answers Shutdown"
+    );
+}
+
+#[tokio::test]
+async fn auto_gives_back() {
+    let mut a = spawn(1, "Ada", Policy::Auto).await;
+    let mut b = spawn(2, "Bob", Policy::Auto).await;
+    let GiveOutcome::Mutual { envelope } = give(&a, &b).await else {
+        panic!("expected a mutual exchange")
+    };
+    assert_eq!(envelope.card().card().name, "Bob");
+    assert_eq!(envelope.recipient(), identity(1).public());
+    assert_eq!(envelope.event(), Some("Test Conf"));
+
+    // B received A's card, addressed to B, and gave its own.
+    let got = b
+        .wait_for(|e| match e {
+            Event::CardReceived { from, envelope } => Some((*from, envelope.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(got.0, a.peer);
+    assert_eq!(got.1.card().card().name, "Ada");
+    assert_eq!(got.1.recipient(), identity(2).public());
+    let given = b
+        .wait_for(|e| match e {
+            Event::CardGiven { to, envelope } => Some((*to, envelope.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(given.0, a.peer);
+    // What A got is exactly what B says it gave: two envelopes, one each way.
+    assert_eq!(given.1, envelope);
+
+    // A sees the same exchange as events too.
+    let received = a
+        .wait_for(|e| match e {
+            Event::CardReceived { from, envelope } => Some((*from, envelope.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(received, (b.peer, envelope));
+}
+
+#[tokio::test]
+async fn never_receives_only() {
+    let a = spawn(1, "Ada", Policy::Auto).await;
+    let mut b = spawn(2, "Bob", Policy::Never).await;
+    assert_eq!(give(&a, &b).await, GiveOutcome::ReceivedOnly);
+    b.wait_for(|e| matches!(e, Event::CardReceived { .. }).then_some(()))
+        .await;
+    assert!(
+        !b.drain()
+            .iter()
+            .any(|e| matches!(e, Event::CardGiven { .. })),
+        "a `never` node must not give its card"
+    );
+}
+
+#[tokio::test]
+async fn ask_holds_then_gives_back_on_accept() {
+    let mut a = spawn(1, "Ada", Policy::Auto).await;
+    let mut b = spawn(2, "Bob", Policy::Ask).await;
+    let c = spawn(3, "Cy", Policy::Auto).await;
+
+    assert_eq!(give(&a, &b).await, GiveOutcome::Pending);
+    let (id, from) = b
+        .wait_for(|e| match e {
+            Event::InboxItem {
+                id, from, envelope, ..
+            } => {
+                assert_eq!(envelope.card().card().name, "Ada");
+                Some((*id, *from))
+            }
+            Event::CardReceived { .. } => panic!("an `ask` node must hold the card first"),
+            _ => None,
+        })
+        .await;
+    assert_eq!(from, a.peer);
+    assert_eq!(give(&c, &b).await, GiveOutcome::Pending);
+    let inbox = b.node.inbox().await.expect("inbox");
+    assert_eq!(inbox.len(), 2);
+    let c_id = inbox
+        .iter()
+        .find(|i| i.from == c.peer)
+        .expect("c in inbox")
+        .id;
+
+    // Accept A: B keeps A's card and gives its own back; A receives it as an event.
+    b.node.respond_inbox(id, true).await.expect("accept");
+    let got = a
+        .wait_for(|e| match e {
+            Event::CardReceived { from, envelope } => {
+                Some((*from, envelope.card().card().name.clone()))
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(got, (b.peer, "Bob".to_string()));
+    b.wait_for(|e| match e {
+        Event::CardReceived { from, .. } if *from == a.peer => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // Decline C: dropped, nothing given.
+    b.node.respond_inbox(c_id, false).await.expect("decline");
+    assert!(b.node.inbox().await.expect("inbox").is_empty());
+    assert_eq!(
+        b.node.respond_inbox(c_id, true).await,
+        Err(InboxError::NotFound(c_id))
+    );
+    let events = b.drain();
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::CardReceived { from, .. } if *from == c.peer)));
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::CardGiven { to, .. } if *to == c.peer)));
+}
+
+#[tokio::test]
+async fn fetch_picks_up_newer_and_older_is_detected() {
+    let a = spawn(1, "Ada", Policy::Auto).await;
+    let b = spawn(2, "Bob", Policy::Auto).await;
+    let c = spawn(3, "Cy", Policy::Auto).await;
+    let GiveOutcome::Mutual { envelope } = give(&a, &b).await else {
+        panic!("mutual")
+    };
+    let stored = envelope.card().clone();
+    assert_eq!(stored.seq(), 1);
+
+    // B edits its card; A (a holder: B gave it the card) fetches the update.
+    let v2 = card(&identity(2), 2, "Bob Newer");
+    b.node.set_card(v2.clone()).await.expect("set card");
+    let fetched = a
+        .node
+        .fetch(b.peer, vec![b.addr.clone()])
+        .await
+        .expect("fetch");
+    assert_eq!(fetched, v2);
+    assert_eq!(stored.compare(&fetched), Replacement::Newer);
+
+    // B goes back to an older seq: the fetch delivers it, and the comparison refuses it.
+    b.node.set_card(stored.clone()).await.expect("set card");
+    let older = a
+        .node
+        .fetch(b.peer, vec![b.addr.clone()])
+        .await
+        .expect("fetch");
+    assert_eq!(fetched.compare(&older), Replacement::Older);
+
+    // C never received B's card: B does not answer.
+    let err = c
+        .node
+        .fetch(b.peer, vec![b.addr.clone()])
+        .await
+        .unwrap_err();
+    assert_eq!(err, FetchError::Refused(RefuseCode::NotAHolder));
+    // B cannot set a card of another key.
+    assert!(b
+        .node
+        .set_card(card(&identity(9), 5, "Mallory"))
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn give_to_a_dead_address_fails() {
+    let a = spawn(1, "Ada", Policy::Auto).await;
+    let b = spawn(2, "Bob", Policy::Auto).await;
+    let addr = b.addr.clone();
+    b.node.shutdown().await.expect("shutdown");
+    drop(b);
+    let peer = peer_id_of(&identity(2).public()).expect("peer id");
+    let err = tokio::time::timeout(PATIENCE, a.node.give(peer, vec![addr]))
+        .await
+        .expect("no hang");
+    assert!(err.is_err(), "{err:?}");
+}
