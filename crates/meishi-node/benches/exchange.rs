@@ -2,11 +2,15 @@
 //! the same connection, in the same run. Goal: the swap takes at most 1.5× the ping RTT.
 //!
 //! `cargo bench -p meishi-node --bench exchange` prints criterion's numbers for both and, at the
-//! end, the ratio of their medians from a direct interleaved measurement.
+//! end, the ratio of their medians from a direct interleaved measurement. Two more numbers
+//! explain the gap: `fetch` (one request-response round trip on a new stream, one signature
+//! verified) and `crypto`, the signing and verification work of one swap without any network
+//! (two envelopes signed, each decoded and verified: card and envelope signature).
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use meishi_card::envelope::Envelope;
 use meishi_card::{Card, Identity, SignedCard};
 use meishi_node::{Config, GiveOutcome, Limits, Node, PeerId, Policy};
 
@@ -62,6 +66,30 @@ async fn give_round_trip(p: &Pair) -> Duration {
     d
 }
 
+fn test_card(seed: u8, name: &str) -> (Identity, SignedCard) {
+    let id = Identity::from_seed(&[seed; 32]);
+    let mut card = Card::new(name);
+    card.org = Some("Benchmark Ltd".into());
+    card.emails = vec![format!("{}@example.com", name.to_lowercase())];
+    let card = SignedCard::sign(&id, 1, 1_700_000_000, &card).expect("sign");
+    (id, card)
+}
+
+/// The CPU work of one swap, without the network: what the two peers sign and verify.
+fn crypto_round(a: &(Identity, SignedCard), b: &(Identity, SignedCard)) -> Duration {
+    let start = Instant::now();
+    let now = 1_700_000_000;
+    let mine = Envelope::sign(&a.0, &a.1, b.0.public(), now, None, [1; 16]).expect("sign");
+    let got = Envelope::decode(mine.as_bytes()).expect("decode");
+    got.check(&a.0.public(), &b.0.public(), now, 600)
+        .expect("check");
+    let back = Envelope::sign(&b.0, &b.1, a.0.public(), now, None, [2; 16]).expect("sign");
+    let got = Envelope::decode(back.as_bytes()).expect("decode");
+    got.check(&b.0.public(), &a.0.public(), now, 600)
+        .expect("check");
+    start.elapsed()
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -104,21 +132,43 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    group.bench_function("fetch", |bch| {
+        bch.to_async(&rt).iter(|| async {
+            p.a.fetch(p.b_peer, vec![]).await.expect("fetch");
+        })
+    });
+    let (ka, kb) = (test_card(1, "Ada"), test_card(2, "Bob"));
+    group.bench_function("crypto_only", |bch| {
+        bch.iter_custom(|iters| (0..iters).map(|_| crypto_round(&ka, &kb)).sum())
+    });
     group.finish();
 
-    // The ratio, from interleaved samples so both see the same machine load.
-    let (pings, gives) = rt.block_on(async {
-        let (mut pings, mut gives) = (Vec::new(), Vec::new());
+    // The ratios, from interleaved samples so all see the same machine load.
+    let (mut pings, mut gives, mut fetches, mut cryptos) = (vec![], vec![], vec![], vec![]);
+    let mut hops = vec![];
+    rt.block_on(async {
         for _ in 0..300 {
             pings.push(p.a.ping(p.b_peer).await.expect("ping"));
             gives.push(give_round_trip(&p).await);
+            let start = Instant::now();
+            p.a.fetch(p.b_peer, vec![]).await.expect("fetch");
+            fetches.push(start.elapsed());
+            cryptos.push(crypto_round(&ka, &kb));
+            let start = Instant::now();
+            p.a.listen_addrs().await.expect("addrs");
+            hops.push(start.elapsed());
         }
-        (pings, gives)
     });
     let (ping, give) = (median(pings), median(gives));
+    let (fetch, crypto, hop) = (median(fetches), median(cryptos), median(hops));
+    let ratio = |d: Duration| d.as_secs_f64() / ping.as_secs_f64();
     eprintln!(
-        "\nmedian libp2p ping RTT {ping:?}, median give-and-give-back {give:?}: ratio {:.2} (goal <= 1.5)\n",
-        give.as_secs_f64() / ping.as_secs_f64()
+        "\nmedians over 300 interleaved rounds: libp2p ping RTT {ping:?}; give-and-give-back {give:?} \
+         = {:.2}x ping (goal <= 1.5); fetch {fetch:?} = {:.2}x ping; crypto of one swap alone \
+         {crypto:?} = {:.2}x ping; one command to the event loop and back {hop:?}\n",
+        ratio(give),
+        ratio(fetch),
+        ratio(crypto)
     );
     rt.block_on(async {
         let _ = p.a.shutdown().await;

@@ -207,3 +207,30 @@ async fn give_to_a_dead_address_fails() {
         .expect("no hang");
     assert!(err.is_err(), "{err:?}");
 }
+
+#[tokio::test]
+async fn swap_over_quic() {
+    let id = identity(5);
+    let mut config = meishi_node::Config::new(identity(5), card(&id, 1, "Quinn"));
+    config.listen = vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().expect("addr")];
+    let (node, mut events) = meishi_node::Node::spawn(config).expect("spawn");
+    let addr = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(Event::Listening { addr }) = events.recv().await {
+                break addr;
+            }
+        }
+    })
+    .await
+    .expect("listening");
+    assert!(addr.to_string().contains("/quic-v1"), "{addr}");
+    let a = spawn(1, "Ada", Policy::Auto).await;
+    let out = tokio::time::timeout(PATIENCE, a.node.give(node.peer_id(), vec![addr]))
+        .await
+        .expect("no hang")
+        .expect("give over QUIC");
+    let GiveOutcome::Mutual { envelope } = out else {
+        panic!("mutual")
+    };
+    assert_eq!(envelope.card().card().name, "Quinn");
+}
