@@ -660,4 +660,49 @@ mod tests {
         assert!(Envelope::decode(t.as_bytes()).is_err());
         assert!(SignedTeaser::decode(envelope().as_bytes()).is_err());
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// Any envelope signs, decodes to itself, and checks only for its own recipient
+            /// within the window.
+            #[test]
+            fn envelope_round_trip(
+                time in 0u64..(u64::MAX / 2),
+                event in proptest::option::of("[a-zA-Z0-9 ]{1,64}"),
+                nonce in proptest::array::uniform16(any::<u8>()),
+                seq in 0u64..1_000_000,
+            ) {
+                prop_assume!(event.as_deref().is_none_or(|e| !e.trim().is_empty()));
+                let card = SignedCard::sign(&ada(), seq, T0, &Card::new("Ada")).unwrap();
+                let env = Envelope::sign(&ada(), &card, bob().public(), time, event.as_deref(), nonce).unwrap();
+                let got = Envelope::decode(env.as_bytes()).unwrap();
+                prop_assert_eq!(&got, &env);
+                prop_assert_eq!(got.check(&ada().public(), &bob().public(), time, 0), Ok(()));
+                prop_assert!(got.check(&ada().public(), &ada().public(), time, 0).is_err());
+                prop_assert!(got.check(&ada().public(), &bob().public(), time + 601, 600).is_err());
+            }
+
+            /// Arbitrary bytes never panic the decoders.
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+                let _ = Envelope::decode(&bytes);
+                let _ = SignedTeaser::decode(&bytes);
+            }
+
+            /// Any change to a valid envelope's bytes is rejected.
+            #[test]
+            fn any_byte_change_fails(pos in any::<prop::sample::Index>(), delta in 1u8..=255) {
+                let env = envelope();
+                let mut b = env.as_bytes().to_vec();
+                let i = pos.index(b.len());
+                b[i] = b[i].wrapping_add(delta);
+                prop_assert!(Envelope::decode(&b).is_err());
+            }
+        }
+    }
 }
