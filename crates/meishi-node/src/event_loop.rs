@@ -25,6 +25,8 @@ use crate::protocol::{Request, Response};
 
 /// Addresses remembered per peer.
 const MAX_ADDRS_PER_PEER: usize = 8;
+/// Keys of card holders kept in memory (32 bytes each).
+const MAX_HOLDERS: usize = 100_000;
 /// Ping measurements waited for at once, per peer.
 const MAX_PING_WAITERS: usize = 16;
 /// How long the higher peer id waits for the lower one to dial after both found each other by
@@ -238,6 +240,14 @@ impl EventLoop {
             self.event_name.as_deref(),
             nonce,
         )?)
+    }
+
+    /// Remembers that `key` holds my card, up to [`MAX_HOLDERS`] keys learned while running
+    /// (beyond that a peer must give again before it may fetch).
+    fn add_holder(&mut self, key: PublicKey) {
+        if self.holders.len() < MAX_HOLDERS {
+            self.holders.insert(key);
+        }
     }
 
     fn known_addrs(&self, peer: &PeerId, mut addrs: Vec<Multiaddr>) -> Vec<Multiaddr> {
@@ -713,7 +723,7 @@ impl EventLoop {
                     Policy::Auto => match self.sign_for(&peer) {
                         Ok(mine) => {
                             let response = Response::GiveBack(mine.as_bytes().to_vec());
-                            self.holders.insert(envelope.giver());
+                            self.add_holder(envelope.giver());
                             events.push(Event::CardReceived {
                                 from: peer,
                                 envelope,
@@ -863,7 +873,7 @@ impl EventLoop {
             _ => return Err(GiveError::UnexpectedResponse),
         };
         if let Some(k) = key_of(&peer) {
-            self.holders.insert(k);
+            self.add_holder(k);
         }
         self.emit(Event::CardGiven {
             to: peer,
