@@ -66,6 +66,9 @@ enum TeaserState {
     Done,
 }
 
+/// A caller waiting for a peer's teaser.
+type TeaserFetch = (PeerId, Reply<Result<Option<SignedTeaser>, FetchError>>);
+
 struct Nearby {
     addrs: Vec<Multiaddr>,
     teaser: Option<SignedTeaser>,
@@ -90,6 +93,7 @@ pub(crate) struct EventLoop {
     gives: HashMap<OutboundRequestId, PendingGive>,
     fetches: HashMap<OutboundRequestId, (PeerId, Reply<Result<SignedCard, FetchError>>)>,
     teaser_requests: HashMap<OutboundRequestId, PeerId>,
+    teaser_fetches: HashMap<OutboundRequestId, TeaserFetch>,
     dials: HashMap<ConnectionId, Reply<Result<PeerId, DialError>>>,
     pings: HashMap<PeerId, Vec<Reply<Result<Duration, PingError>>>>,
     inbox: BTreeMap<InboxId, InboxEntry>,
@@ -191,6 +195,7 @@ impl EventLoop {
             gives: HashMap::new(),
             fetches: HashMap::new(),
             teaser_requests: HashMap::new(),
+            teaser_fetches: HashMap::new(),
             dials: HashMap::new(),
             pings: HashMap::new(),
             inbox: BTreeMap::new(),
@@ -304,6 +309,15 @@ impl EventLoop {
                     .exchange
                     .send_request_with_addresses(&peer, Request::Fetch, addrs);
                 self.fetches.insert(id, (peer, reply));
+            }
+            Command::Teaser { peer, addrs, reply } => {
+                let addrs = self.known_addrs(&peer, addrs);
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .exchange
+                    .send_request_with_addresses(&peer, Request::Teaser, addrs);
+                self.teaser_fetches.insert(id, (peer, reply));
             }
             Command::Nearby { reply } => {
                 let list = self
@@ -822,6 +836,19 @@ impl EventLoop {
                     Ok(_) => Err(FetchError::WrongKey),
                     Err(e) => Err(FetchError::BadCard(e)),
                 },
+                Ok(Response::Refused(code)) => Err(FetchError::Refused(code)),
+                Ok(_) => Err(FetchError::UnexpectedResponse),
+                Err(e) => Err(FetchError::Request(e)),
+            };
+            let _ = reply.send(result);
+        } else if let Some((peer, reply)) = self.teaser_fetches.remove(&id) {
+            let result = match response {
+                Ok(Response::Teaser(bytes)) => match SignedTeaser::decode(&bytes) {
+                    Ok(t) if Some(t.key()) == key_of(&peer) => Ok(Some(t)),
+                    Ok(_) => Err(FetchError::WrongKey),
+                    Err(e) => Err(FetchError::BadTeaser(e)),
+                },
+                Ok(Response::NoTeaser) => Ok(None),
                 Ok(Response::Refused(code)) => Err(FetchError::Refused(code)),
                 Ok(_) => Err(FetchError::UnexpectedResponse),
                 Err(e) => Err(FetchError::Request(e)),

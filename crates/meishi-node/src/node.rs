@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
-use meishi_card::envelope::{CheckError, Envelope, EnvelopeError, SignError};
+use meishi_card::envelope::{CheckError, Envelope, EnvelopeError, SignError, SignedTeaser};
 use meishi_card::{DecodeError, PublicKey, SignedCard};
 use tokio::sync::{mpsc, oneshot};
 
@@ -127,7 +127,9 @@ pub enum FetchError {
     Refused(RefuseCode),
     #[error("the peer's card is invalid: {0}")]
     BadCard(#[from] DecodeError),
-    #[error("the peer sent a card of another key")]
+    #[error("the peer's teaser is invalid: {0}")]
+    BadTeaser(EnvelopeError),
+    #[error("the peer sent a card or teaser of another key")]
     WrongKey,
     #[error("the peer answered with an unexpected message")]
     UnexpectedResponse,
@@ -197,6 +199,12 @@ pub(crate) enum Command {
         peer: PeerId,
         addrs: Vec<Multiaddr>,
         reply: Reply<Result<SignedCard, FetchError>>,
+    },
+    /// Ask a peer for their teaser.
+    Teaser {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        reply: Reply<Result<Option<SignedTeaser>, FetchError>>,
     },
     /// The peers found on the local network.
     Nearby { reply: Reply<Vec<Discovered>> },
@@ -319,6 +327,17 @@ impl Node {
         addrs: Vec<Multiaddr>,
     ) -> Result<SignedCard, FetchError> {
         self.call(|reply| Command::Fetch { peer, addrs, reply })
+            .await?
+    }
+
+    /// Asks `peer` for their signed teaser (`None`: they publish none). The teaser's key is
+    /// checked against the peer id. Anyone may ask; the teaser is public by the peer's choice.
+    pub async fn teaser(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    ) -> Result<Option<SignedTeaser>, FetchError> {
+        self.call(|reply| Command::Teaser { peer, addrs, reply })
             .await?
     }
 

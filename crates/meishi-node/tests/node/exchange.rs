@@ -234,3 +234,36 @@ async fn swap_over_quic() {
     };
     assert_eq!(envelope.card().card().name, "Quinn");
 }
+
+#[tokio::test]
+async fn teasers_are_opt_in_and_signed() {
+    let a = spawn(1, "Ada", Policy::Auto).await;
+    let b = spawn(2, "Bob", Policy::Never).await;
+    // No teaser configured: none is shown.
+    assert_eq!(a.node.teaser(b.peer, vec![b.addr.clone()]).await, Ok(None));
+    let id = identity(4);
+    let mut config = meishi_node::Config::new(identity(4), card(&id, 1, "Dee"));
+    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")];
+    config.teaser = Some(meishi_node::Teaser {
+        name: "Dee".into(),
+        headline: Some("hello".into()),
+    });
+    let (dee, mut events) = meishi_node::Node::spawn(config).expect("spawn");
+    let addr = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(Event::Listening { addr }) = events.recv().await {
+                break addr;
+            }
+        }
+    })
+    .await
+    .expect("listening");
+    let t = a
+        .node
+        .teaser(dee.peer_id(), vec![addr])
+        .await
+        .expect("teaser")
+        .expect("some");
+    assert_eq!((t.name(), t.headline()), ("Dee", Some("hello")));
+    assert_eq!(t.key(), identity(4).public());
+}
