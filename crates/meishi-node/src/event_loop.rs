@@ -163,7 +163,15 @@ impl EventLoop {
                 Behaviour::new(key, relay_client, &behaviour_limits, mdns)
             })
             .map_err(|e| transport(e.into()))?
-            .with_swarm_config(|c| c.with_idle_connection_timeout(limits.idle_timeout))
+            .with_swarm_config(|c| {
+                // Every meishi peer speaks every protocol of this swarm, so an outbound stream
+                // sends its first message with the protocol proposal instead of waiting a round
+                // trip for the confirmation (multistream-select V1Lazy).
+                c.with_idle_connection_timeout(limits.idle_timeout)
+                    .with_substream_upgrade_protocol_override(
+                        libp2p::core::upgrade::Version::V1Lazy,
+                    )
+            })
             .build();
         for addr in listen {
             swarm
