@@ -46,6 +46,25 @@ enum Cmd {
     /// Your contact book.
     #[command(subcommand)]
     Contacts(cmd::contacts::ContactsCmd),
+    /// Show your signed card as a QR code (terminal, PNG or SVG), or a plain vCard QR.
+    Qr(cmd::qr::QrArgs),
+    /// Read QR codes from photos into verified (meishi) or unverified (vCard, MeCard) contacts.
+    Scan(cmd::qr::ScanArgs),
+    /// Run your node: swap with people nearby or who reach you, until Ctrl-C.
+    Up(cmd::net::UpArgs),
+    /// Give your card to someone and get theirs.
+    Swap(cmd::net::SwapArgs),
+    /// List people on the local network who run meishi.
+    Nearby(cmd::net::NearbyArgs),
+    /// Cards waiting for your decision (policy `ask`).
+    Inbox {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept an inbox card: keep it and give yours back.
+    Accept { id: i64 },
+    /// Decline an inbox card: they do not get yours.
+    Decline { id: i64 },
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -56,6 +75,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Card(c) => cmd::card::card(&home, c),
         Cmd::Import { files, json } => cmd::contacts::import(&home, &files, json),
         Cmd::Contacts(c) => cmd::contacts::contacts(&home, c),
+        Cmd::Qr(a) => cmd::qr::qr(&home, a),
+        Cmd::Scan(a) => cmd::qr::scan(&home, a),
+        Cmd::Up(a) => cmd::net::up(&home, a),
+        Cmd::Swap(a) => cmd::net::swap(&home, a),
+        Cmd::Nearby(a) => cmd::net::nearby(&home, a),
+        Cmd::Inbox { json } => cmd::net::inbox(&home, json),
+        Cmd::Accept { id } => cmd::net::decide(&home, id, true),
+        Cmd::Decline { id } => cmd::net::decide(&home, id, false),
     }
 }
 

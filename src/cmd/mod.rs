@@ -2,3 +2,5 @@
 
 pub mod card;
 pub mod contacts;
+pub mod net;
+pub mod qr;

@@ -2,3 +2,5 @@
 
 mod arch;
 mod cli;
+mod net;
+mod qr;

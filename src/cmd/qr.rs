@@ -1,0 +1,206 @@
+//! `meishi qr` and `meishi scan`: offline handoff by QR code.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use meishi_card::display_safe;
+use meishi_qr::{classify, scan_image, Ecc, Scanned};
+use serde_json::json;
+
+use crate::exit::{Failure, BAD_INPUT};
+use crate::home::Home;
+use crate::output::{read_bounded, write_out};
+
+#[derive(Args, Debug)]
+pub struct QrArgs {
+    /// Write a PNG image instead of printing to the terminal.
+    #[arg(long, value_name = "FILE", conflicts_with = "svg")]
+    pub png: Option<PathBuf>,
+    /// Write an SVG image instead of printing to the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Error correction level: L, M, Q or H (more survives damage, but the code grows).
+    #[arg(long, default_value = "M")]
+    pub ecc: Ecc,
+    /// A plain vCard 3.0 QR that phone cameras turn into a contact (unsigned).
+    #[arg(long)]
+    pub vcard: bool,
+    /// Pixels per module in the PNG.
+    #[arg(long, default_value_t = 8)]
+    pub scale: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// PNG or JPEG images, each with one or more QR codes.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn qr(home: &Home, args: QrArgs) -> Result<()> {
+    let store = home.store()?;
+    let own = home.own_card(&store)?;
+    let text = if args.vcard {
+        meishi_qr::vcard_qr_text(own.card(), Some(&own.key()))
+    } else {
+        meishi_qr::encode_payload(&own).map_err(|e| anyhow::anyhow!("{e}"))?
+    };
+    let version = meishi_qr::qr_version(&text, args.ecc);
+    if let Some(p) = &args.png {
+        let png = meishi_qr::render_png(&text, args.ecc, args.scale)?;
+        write_out(Some(p), &png)?;
+    } else if let Some(p) = &args.svg {
+        write_out(Some(p), meishi_qr::render_svg(&text, args.ecc)?.as_bytes())?;
+    } else {
+        print!("{}", meishi_qr::render_terminal(&text, args.ecc)?);
+    }
+    if let Some(v) = version {
+        let what = if args.vcard {
+            "plain vCard (unsigned)"
+        } else {
+            "signed meishi card"
+        };
+        eprintln!(
+            "QR version {v}, ECC {:?}: {what}, {} characters",
+            args.ecc,
+            text.len()
+        );
+    }
+    Ok(())
+}
+
+/// What one image held, checked before anything is stored.
+struct Found {
+    image: String,
+    scanned: Scanned,
+}
+
+pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
+    let mut found = Vec::new();
+    for path in &args.images {
+        let bytes = read_bounded(path, meishi_qr::MAX_IMAGE_BYTES as u64)
+            .map_err(|e| Failure::new(BAD_INPUT, e))?;
+        let texts = scan_image(&bytes)
+            .map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
+        if texts.is_empty() {
+            return Err(Failure::new(
+                BAD_INPUT,
+                anyhow::anyhow!(
+                    "{}: no QR code found; try a sharper, closer, evenly lit photo",
+                    path.display()
+                ),
+            )
+            .into());
+        }
+        for t in texts {
+            // A meishi payload whose signature fails is an error for the whole scan.
+            let scanned = classify(&t)
+                .map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
+            found.push(Found {
+                image: path.display().to_string(),
+                scanned,
+            });
+        }
+    }
+    let usable = found
+        .iter()
+        .filter(|f| !matches!(f.scanned, Scanned::Other(_)))
+        .count();
+    if usable == 0 {
+        let shown: Vec<String> = found
+            .iter()
+            .filter_map(|f| match &f.scanned {
+                Scanned::Other(t) => Some(display_safe(&t.chars().take(60).collect::<String>())),
+                _ => None,
+            })
+            .collect();
+        return Err(Failure::new(
+            BAD_INPUT,
+            anyhow::anyhow!("no contact in the QR codes (found: {})", shown.join(" | ")),
+        )
+        .into());
+    }
+    let own_key = home.identity().ok().map(|i| i.public());
+    let mut store = home.store()?;
+    let mut report = Vec::new();
+    store
+        .transaction(|tx| {
+            for f in &found {
+                match &f.scanned {
+                    Scanned::Meishi(card) => {
+                        if Some(card.key()) == own_key {
+                            report.push((
+                                f.image.clone(),
+                                card.card().name.clone(),
+                                Some(card.key()),
+                                true,
+                                "your own card, skipped".to_owned(),
+                            ));
+                            continue;
+                        }
+                        let o = tx.put_signed(card, "qr")?;
+                        report.push((
+                            f.image.clone(),
+                            card.card().name.clone(),
+                            Some(card.key()),
+                            true,
+                            o.to_string(),
+                        ));
+                    }
+                    Scanned::VCard(cards) => {
+                        for c in cards {
+                            let o = tx.put_unverified(&c.card, c.key, "qr")?;
+                            report.push((
+                                f.image.clone(),
+                                c.card.name.clone(),
+                                c.key,
+                                false,
+                                o.to_string(),
+                            ));
+                        }
+                    }
+                    Scanned::MeCard(c) => {
+                        let o = tx.put_unverified(&c.card, c.key, "qr")?;
+                        report.push((
+                            f.image.clone(),
+                            c.card.name.clone(),
+                            c.key,
+                            false,
+                            o.to_string(),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+        .context("cannot store the scanned contacts")?;
+    for (image, name, key, verified, result) in &report {
+        if args.json {
+            println!(
+                "{}",
+                json!({"image": image, "name": name, "peer_id": key.map(|k| k.peer_id()), "verified": verified, "result": result})
+            );
+        } else {
+            let v = if *verified { "verified" } else { "unverified" };
+            eprintln!(
+                "{}: {} ({v}): {result}",
+                display_safe(image),
+                display_safe(name)
+            );
+        }
+    }
+    for f in &found {
+        if let Scanned::Other(t) = &f.scanned {
+            eprintln!(
+                "{}: skipped a QR code that is not a contact: {}",
+                display_safe(&f.image),
+                display_safe(&t.chars().take(60).collect::<String>())
+            );
+        }
+    }
+    Ok(())
+}
