@@ -1,1 +1,636 @@
-//! meishi-relay
+//! The meishi relay: a small public server that lets attendees of an event find each other
+//! and swap cards when they are on different networks.
+//!
+//! It runs a circuit relay v2 server (so peers behind NATs can be reached, and upgrade to a
+//! direct connection with DCUtR), a rendezvous server (attendees register under a namespace
+//! derived from the event code), the teaser board (sealed teasers, one request per page of
+//! attendees), identify, ping and an AutoNAT server, over TCP and QUIC. Every store and rate
+//! is bounded ([`config::Limits`]); metrics are served as Prometheus text.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use meishi_relay::{Config, Relay};
+//!
+//! let mut config = Config::default();
+//! config.listen = vec!["/ip4/0.0.0.0/tcp/4001".into()];
+//! config.external_addresses = vec!["/ip4/203.0.113.7/tcp/4001".into()];
+//! config.key_file = Some("/var/lib/meishi-relay/relay.key".into());
+//! let relay = Relay::spawn(config).await?;
+//! for a in relay.listen_addrs() {
+//!     println!("{a}/p2p/{}", relay.peer_id());
+//! }
+//! relay.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! How nodes use it is specified in `proto-spec/relay.md`; operating it in `docs/relay.md`.
+
+pub mod board;
+pub mod config;
+mod frame;
+pub mod iplimit;
+pub mod key;
+pub mod metrics;
+pub mod ratelimit;
+pub mod registry;
+pub mod rendezvous;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::metrics::Recorder;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    autonat, connection_limits, identify, noise, ping, relay, request_response, tcp, yamux,
+    Multiaddr, PeerId, Swarm, SwarmBuilder,
+};
+use prometheus_client::registry::Registry as PromRegistry;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{Config, ConfigError, Limits};
+pub use key::KeyError;
+
+/// Identify protocol version the relay announces.
+pub const AGENT: &str = concat!("meishi-relay/", env!("CARGO_PKG_VERSION"));
+pub const IDENTIFY_PROTOCOL: &str = "/meishi/relay/1";
+/// How often expired registrations and board entries are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How long [`Relay::spawn`] waits for its listeners to come up.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("cannot build the transport: {0}")]
+    Transport(String),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: Multiaddr, reason: String },
+    #[error("cannot bind the metrics endpoint {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    limits: connection_limits::Behaviour,
+    relay: relay::Behaviour,
+    rendezvous: request_response::Behaviour<rendezvous::Codec>,
+    board: request_response::Behaviour<board::Codec>,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    autonat: autonat::v2::server::Behaviour,
+    // Last: counts only connections every other behaviour accepted.
+    per_ip: iplimit::Behaviour,
+}
+
+fn relay_config(l: &Limits) -> relay::Config {
+    // libp2p-relay 0.22 denies a peer's new reservation (circuit) only when it already holds
+    // MORE than the configured number, so it allows one more than configured. Our limits mean
+    // "at most N": pass N - 1 (validation keeps N >= 1).
+    let mut c = relay::Config {
+        max_reservations: l.max_reservations,
+        max_reservations_per_peer: l.max_reservations_per_peer.saturating_sub(1),
+        reservation_duration: Duration::from_secs(l.reservation_duration_secs),
+        reservation_rate_limiters: Vec::new(),
+        max_circuits: l.max_circuits,
+        max_circuits_per_peer: l.max_circuits_per_peer.saturating_sub(1),
+        max_circuit_duration: Duration::from_secs(l.max_circuit_duration_secs),
+        max_circuit_bytes: l.max_circuit_bytes,
+        circuit_src_rate_limiters: Vec::new(),
+    };
+    let (n, i) = l.reservation_rate_per_peer.parts();
+    c = c.reservation_rate_per_peer(n, i);
+    let (n, i) = l.reservation_rate_per_ip.parts();
+    c = c.reservation_rate_per_ip(n, i);
+    let (n, i) = l.circuit_rate_per_peer.parts();
+    c = c.circuit_src_per_peer(n, i);
+    let (n, i) = l.circuit_rate_per_ip.parts();
+    c.circuit_src_per_ip(n, i)
+}
+
+fn caps(s: &config::StoreLimits) -> registry::Caps {
+    registry::Caps {
+        total: s.max_total,
+        per_namespace: s.max_per_namespace,
+        per_peer: s.max_per_peer,
+        min_ttl: s.min_ttl_secs,
+        max_ttl: s.max_ttl_secs,
+    }
+}
+
+fn build_swarm(
+    keypair: libp2p::identity::Keypair,
+    l: &Limits,
+) -> Result<Swarm<Behaviour>, SpawnError> {
+    let t = |e: &dyn std::fmt::Display| SpawnError::Transport(e.to_string());
+    let rr = request_response::Config::default()
+        .with_request_timeout(Duration::from_secs(10))
+        .with_max_concurrent_streams(l.max_streams_per_connection);
+    let swarm = SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| t(&e))?
+        .with_quic()
+        .with_behaviour(|key| {
+            let id = key.public().to_peer_id();
+            Behaviour {
+                limits: connection_limits::Behaviour::new(
+                    connection_limits::ConnectionLimits::default()
+                        .with_max_established(Some(l.max_connections))
+                        .with_max_established_per_peer(Some(l.max_connections_per_peer))
+                        .with_max_pending_incoming(Some(l.max_pending_incoming)),
+                ),
+                relay: relay::Behaviour::new(id, relay_config(l)),
+                rendezvous: request_response::Behaviour::with_codec(
+                    rendezvous::Codec::default(),
+                    [(
+                        rendezvous::PROTOCOL,
+                        request_response::ProtocolSupport::Inbound,
+                    )],
+                    rr.clone(),
+                ),
+                board: request_response::Behaviour::with_codec(
+                    board::Codec::default(),
+                    [(board::PROTOCOL, request_response::ProtocolSupport::Inbound)],
+                    rr,
+                ),
+                identify: identify::Behaviour::new(
+                    identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
+                        .with_agent_version(AGENT.into()),
+                ),
+                ping: ping::Behaviour::default(),
+                autonat: autonat::v2::server::Behaviour::default(),
+                per_ip: iplimit::Behaviour::new(l.max_connections_per_ip),
+            }
+        })
+        .map_err(|e| t(&e))?
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(Duration::from_secs(l.idle_timeout_secs))
+        })
+        .build();
+    Ok(swarm)
+}
+
+/// Starts relays.
+pub struct Relay;
+
+impl Relay {
+    /// Validates `config`, loads (or creates) the key, listens, and runs the relay on the
+    /// current tokio runtime until [`RelayHandle::shutdown`] or the handle is dropped.
+    /// Returns once every listen address is bound, so [`RelayHandle::listen_addrs`] holds the
+    /// actual ports.
+    pub async fn spawn(config: Config) -> Result<RelayHandle, SpawnError> {
+        config.validate()?;
+        let keypair = match &config.key_file {
+            Some(p) => key::load_or_create(p)?,
+            None => libp2p::identity::Keypair::generate_ed25519(),
+        };
+        let peer_id = keypair.public().to_peer_id();
+        let l = config.limits.clone();
+        let mut swarm = build_swarm(keypair, &l)?;
+
+        let mut registry = PromRegistry::default();
+        let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
+        let relay_metrics = metrics::RelayMetrics::register(&mut registry);
+        let registry = Arc::new(Mutex::new(registry));
+
+        let mut pending = Vec::new();
+        for addr in config.listen_addrs()? {
+            let id = swarm
+                .listen_on(addr.clone())
+                .map_err(|e| SpawnError::Listen {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
+            pending.push((id, addr));
+        }
+        // The relay serves reservations only with a confirmed external address.
+        for addr in config.external_addrs()? {
+            swarm.add_external_address(addr);
+        }
+        let mut listen_addrs = Vec::new();
+        let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
+        while !pending.is_empty() {
+            let ev = tokio::time::timeout_at(deadline, swarm.select_next_some()).await;
+            match ev {
+                Ok(SwarmEvent::NewListenAddr {
+                    listener_id,
+                    address,
+                }) => {
+                    pending.retain(|(id, _)| *id != listener_id);
+                    listen_addrs.push(address);
+                }
+                Ok(SwarmEvent::ListenerClosed {
+                    listener_id,
+                    reason,
+                    ..
+                }) => {
+                    if let Some((_, addr)) = pending.iter().find(|(id, _)| *id == listener_id) {
+                        return Err(SpawnError::Listen {
+                            addr: addr.clone(),
+                            reason: match reason {
+                                Ok(()) => "closed".into(),
+                                Err(e) => e.to_string(),
+                            },
+                        });
+                    }
+                }
+                Ok(SwarmEvent::ListenerError { listener_id, error }) => {
+                    if let Some((_, addr)) = pending.iter().find(|(id, _)| *id == listener_id) {
+                        return Err(SpawnError::Listen {
+                            addr: addr.clone(),
+                            reason: error.to_string(),
+                        });
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    let addr = pending
+                        .first()
+                        .map(|(_, a)| a.clone())
+                        .unwrap_or_else(Multiaddr::empty);
+                    return Err(SpawnError::Listen {
+                        addr,
+                        reason: "timed out waiting for the listener".into(),
+                    });
+                }
+            }
+        }
+
+        let (metrics_stop, metrics_addr) = match config.metrics {
+            Some(addr) => {
+                let listener = metrics::bind(addr)
+                    .await
+                    .map_err(|source| SpawnError::Metrics { addr, source })?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|source| SpawnError::Metrics { addr, source })?;
+                let (tx, rx) = oneshot::channel();
+                tokio::spawn(metrics::serve(listener, registry.clone(), rx));
+                (Some(tx), Some(bound))
+            }
+            None => (None, None),
+        };
+
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let event_loop = EventLoop {
+            swarm,
+            rendezvous: rendezvous::Server::new(
+                registry::Registry::new(caps(&l.rendezvous)),
+                rendezvous::Limits {
+                    max_discover: l.max_discover,
+                },
+            ),
+            board: board::Board::new(registry::Registry::new(caps(&l.board))),
+            requests: ratelimit::PerPeer::new(
+                l.request_rate_per_peer.burst,
+                Duration::from_millis(l.request_rate_per_peer.interval_ms),
+            ),
+            p2p_metrics,
+            metrics: relay_metrics,
+            reservations: 0,
+            circuits: 0,
+        };
+        let task = tokio::spawn(event_loop.run(stop_rx, metrics_stop));
+        Ok(RelayHandle {
+            peer_id,
+            listen_addrs,
+            metrics_addr,
+            registry,
+            stop: Some(stop_tx),
+            task: Some(task),
+        })
+    }
+}
+
+/// A running relay. Dropping it stops the relay too (without waiting).
+pub struct RelayHandle {
+    peer_id: PeerId,
+    listen_addrs: Vec<Multiaddr>,
+    metrics_addr: Option<SocketAddr>,
+    registry: Arc<Mutex<PromRegistry>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RelayHandle {
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The bound listen addresses (ports resolved), without `/p2p/<peer id>`.
+    pub fn listen_addrs(&self) -> &[Multiaddr] {
+        &self.listen_addrs
+    }
+
+    /// Where the metrics endpoint listens, if enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The Prometheus registry holding every metric of this relay.
+    pub fn metrics_registry(&self) -> Arc<Mutex<PromRegistry>> {
+        self.registry.clone()
+    }
+
+    /// The metrics as Prometheus text, as `GET /metrics` serves them.
+    pub fn metrics_text(&self) -> String {
+        metrics::render(&self.registry)
+    }
+
+    /// Stops the relay and waits for its event loop to end. Cancel-safe: dropping the future
+    /// still stops the relay.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Resolves when the relay's event loop has ended (it only ends on shutdown).
+    pub async fn wait(&mut self) {
+        if let Some(task) = self.task.as_mut() {
+            let _ = task.await;
+            self.task = None;
+        }
+    }
+}
+
+impl Drop for RelayHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    rendezvous: rendezvous::Server,
+    board: board::Board,
+    requests: ratelimit::PerPeer,
+    p2p_metrics: libp2p::metrics::Metrics,
+    metrics: metrics::RelayMetrics,
+    reservations: i64,
+    circuits: i64,
+}
+
+fn count(m: &metrics::RelayMetrics, service: &'static str, outcome: &'static str) {
+    m.requests
+        .get_or_create(&metrics::Outcome { service, outcome })
+        .inc();
+}
+
+impl EventLoop {
+    async fn run(
+        mut self,
+        mut stop: oneshot::Receiver<()>,
+        metrics_stop: Option<oneshot::Sender<()>>,
+    ) {
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = sweep.tick() => self.sweep(),
+                ev = self.swarm.select_next_some() => self.on_event(ev),
+            }
+        }
+        if let Some(tx) = metrics_stop {
+            let _ = tx.send(());
+        }
+        tracing::info!("relay stopped");
+    }
+
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        let r = self.rendezvous.expire(now);
+        let b = self.board.expire(now);
+        if r + b > 0 {
+            tracing::debug!(registrations = r, board_entries = b, "expired");
+        }
+        self.update_gauges();
+    }
+
+    fn update_gauges(&self) {
+        let reg = self.rendezvous.registry();
+        self.metrics.registrations.set(reg.len() as i64);
+        self.metrics.namespaces.set(reg.namespace_count() as i64);
+        self.metrics
+            .board_entries
+            .set(self.board.registry().len() as i64);
+        self.metrics.reservations.set(self.reservations.max(0));
+        self.metrics.circuits.set(self.circuits.max(0));
+    }
+
+    fn on_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        self.p2p_metrics.record(&ev);
+        match ev {
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(e)) => self.on_relay(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Rendezvous(e)) => self.on_rendezvous(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Board(e)) => self.on_board(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.p2p_metrics.record(&e),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => self.p2p_metrics.record(&e),
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(e)) => {
+                tracing::debug!(client = %e.client, addr = %e.tested_addr, ok = e.result.is_ok(), "autonat test");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::PerIp(never)) => match never {},
+            SwarmEvent::Behaviour(BehaviourEvent::Limits(never)) => match never {},
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                ..
+            } => {
+                self.metrics.connections_denied.inc();
+                tracing::debug!(%send_back_addr, %error, "inbound connection refused");
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.requests.forget(&peer_id);
+            }
+            _ => {}
+        }
+    }
+
+    #[allow(
+        deprecated,
+        reason = "the relay still emits the deprecated failure variants"
+    )]
+    fn on_relay(&mut self, e: relay::Event) {
+        self.p2p_metrics.record(&e);
+        match &e {
+            relay::Event::ReservationReqAccepted {
+                src_peer_id,
+                renewed,
+            } => {
+                if !renewed {
+                    self.reservations += 1;
+                }
+                tracing::debug!(peer = %src_peer_id, renewed, "reservation accepted");
+            }
+            relay::Event::ReservationReqDenied {
+                src_peer_id,
+                status,
+            } => {
+                tracing::info!(peer = %src_peer_id, ?status, "reservation denied");
+            }
+            relay::Event::ReservationClosed { .. } | relay::Event::ReservationTimedOut { .. } => {
+                self.reservations -= 1;
+            }
+            relay::Event::CircuitReqAccepted {
+                src_peer_id,
+                dst_peer_id,
+            } => {
+                self.circuits += 1;
+                tracing::debug!(src = %src_peer_id, dst = %dst_peer_id, "circuit opened");
+            }
+            relay::Event::CircuitReqDenied {
+                src_peer_id,
+                dst_peer_id,
+                status,
+            } => {
+                tracing::info!(src = %src_peer_id, dst = %dst_peer_id, ?status, "circuit denied");
+            }
+            relay::Event::CircuitClosed { .. } => self.circuits -= 1,
+            _ => {}
+        }
+        self.update_gauges();
+    }
+
+    fn on_rendezvous(&mut self, e: request_response::Event<rendezvous::Request, Vec<u8>>) {
+        match e {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let now = Instant::now();
+                if !self.requests.try_take(peer, now) {
+                    count(&self.metrics, "rendezvous", "rate_limited");
+                    let resp = match request {
+                        rendezvous::Request::Register { .. } => Some(
+                            rendezvous::register_response(rendezvous::Status::Unavailable, None),
+                        ),
+                        rendezvous::Request::Discover { .. } => {
+                            Some(rendezvous::discover_response(
+                                rendezvous::Status::Unavailable,
+                                &[],
+                                None,
+                            ))
+                        }
+                        rendezvous::Request::Unregister { .. } => None,
+                    };
+                    if let Some(resp) = resp {
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .rendezvous
+                            .send_response(channel, resp);
+                    }
+                    return;
+                }
+                let (outcome, resp) = self.rendezvous.handle(peer, request, now);
+                let label = match outcome {
+                    rendezvous::Outcome::Registered => "registered",
+                    rendezvous::Outcome::Unregistered => "unregistered",
+                    rendezvous::Outcome::Discovered(_) => "discovered",
+                    rendezvous::Outcome::Refused(_) => "refused",
+                };
+                count(&self.metrics, "rendezvous", label);
+                tracing::debug!(%peer, ?outcome, "rendezvous");
+                if let Some(resp) = resp {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .rendezvous
+                        .send_response(channel, resp);
+                }
+                self.update_gauges();
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                count(&self.metrics, "rendezvous", "malformed");
+                tracing::debug!(%peer, %error, "rendezvous request failed");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_board(
+        &mut self,
+        e: request_response::Event<
+            meishi_card::event::BoardRequest,
+            meishi_card::event::BoardResponse,
+        >,
+    ) {
+        match e {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let now = Instant::now();
+                if !self.requests.try_take(peer, now) {
+                    count(&self.metrics, "board", "rate_limited");
+                    let resp = meishi_card::event::BoardResponse::Error(
+                        meishi_card::event::BoardErrorCode::RateLimited,
+                    );
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .board
+                        .send_response(channel, resp);
+                    return;
+                }
+                let (outcome, resp) = self.board.handle(peer, request, now);
+                let label = match outcome {
+                    board::Outcome::Stored => "stored",
+                    board::Outcome::Removed => "removed",
+                    board::Outcome::Listed(_) => "listed",
+                    board::Outcome::Refused(_) => "refused",
+                };
+                count(&self.metrics, "board", label);
+                tracing::debug!(%peer, ?outcome, "teaser board");
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .board
+                    .send_response(channel, resp);
+                self.update_gauges();
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                count(&self.metrics, "board", "malformed");
+                tracing::debug!(%peer, %error, "board request failed");
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,842 @@
+//! Events: what an event code turns into on a relay, without the relay learning the code.
+//!
+//! An attendee who knows the event code derives, with [`EventKey::derive`]:
+//! - the rendezvous namespace ([`EventKey::namespace`]), a domain-separated SHA-256 of the
+//!   normalized code, under which the node registers its peer record and discovers others;
+//! - a ChaCha20-Poly1305 key that seals its signed teaser before the teaser is posted to the
+//!   relay's teaser board ([`EventKey::seal`], [`EventKey::open`]).
+//!
+//! The relay stores namespaces and sealed blobs; without the code it can neither name the event
+//! nor read a teaser. This module also holds the teaser-board wire messages ([`BoardRequest`],
+//! [`BoardResponse`]), so the relay and the node share one codec. No I/O happens here.
+//!
+//! Specified in `proto-spec/relay.md`.
+//!
+//! ```
+//! use meishi_card::event::EventKey;
+//!
+//! let ev = EventKey::derive("Rust Meetup 2026").unwrap();
+//! assert!(ev.namespace().starts_with("meishi-ev1-"));
+//! let sealed = ev.seal_with_nonce(b"signed teaser bytes", [7; 12]).unwrap();
+//! assert_eq!(ev.open(&sealed).unwrap(), b"signed teaser bytes");
+//! // Another code cannot open it.
+//! assert!(EventKey::derive("rust meetup 2025").unwrap().open(&sealed).is_err());
+//! ```
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hkdf::Hkdf;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Domain label hashed before the normalized code to form the namespace.
+/// proto-spec/relay.md#namespace
+pub const NAMESPACE_LABEL: &[u8] = b"meishi/event/v1/namespace\0";
+/// HKDF salt and info for the teaser key. proto-spec/relay.md#sealed-teasers
+pub const TEASER_KEY_SALT: &[u8] = b"meishi/event/v1";
+pub const TEASER_KEY_INFO: &[u8] = b"meishi/event/v1/teaser-key\0";
+/// Associated data prefix of a sealed teaser; the namespace follows it.
+pub const TEASER_AAD_LABEL: &[u8] = b"meishi/event/v1/teaser\0";
+/// Every derived namespace starts with this; the relay accepts no other board namespace.
+pub const NAMESPACE_PREFIX: &str = "meishi-ev1-";
+/// Length of a derived namespace: the prefix and 64 lowercase hex digits.
+pub const NAMESPACE_LEN: usize = NAMESPACE_PREFIX.len() + 64;
+// Rendezvous namespaces are at most 255 bytes.
+const _: () = assert!(NAMESPACE_LEN <= 255);
+/// Longest event code accepted, in bytes of UTF-8 after normalization.
+pub const MAX_CODE: usize = 128;
+/// Version byte of a sealed teaser.
+pub const SEALED_V1: u8 = 1;
+pub const NONCE_LEN: usize = 12;
+pub const TAG_LEN: usize = 16;
+/// Largest plaintext sealed (a signed teaser is at most 640 bytes).
+pub const MAX_SEALED_PLAINTEXT: usize = 1024;
+/// Largest sealed blob: version, nonce, ciphertext, tag.
+pub const MAX_SEALED: usize = 1 + NONCE_LEN + MAX_SEALED_PLAINTEXT + TAG_LEN;
+
+/// Why an event code was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodeError {
+    #[error("the event code is empty")]
+    Empty,
+    #[error("the event code is {len} bytes long; at most {max} are allowed")]
+    TooLong { len: usize, max: usize },
+    #[error("the event code contains a control character")]
+    Control,
+}
+
+/// Why a sealed teaser could not be made or opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    #[error("the teaser is {len} bytes long; at most {max} can be sealed")]
+    TooLarge { len: usize, max: usize },
+    #[error("the sealed teaser is malformed (length {len})")]
+    Malformed { len: usize },
+    #[error("unknown sealed teaser version {0}")]
+    Version(u8),
+    #[error("the sealed teaser does not open with this event code")]
+    WrongKey,
+    #[error("no randomness for a nonce")]
+    Random,
+}
+
+/// Normalizes an event code: trims surrounding white space, lowercases ASCII letters, and
+/// drops ASCII spaces, hyphens and underscores, so `"ABCD-efgh"` and `"abcd efgh"` are one code.
+/// Other characters are kept as they are (no Unicode normalization).
+pub fn normalize(code: &str) -> Result<String, CodeError> {
+    let mut out = String::with_capacity(code.len().min(MAX_CODE * 4));
+    for c in code.trim().chars() {
+        if c.is_control() {
+            return Err(CodeError::Control);
+        }
+        if matches!(c, ' ' | '-' | '_') {
+            continue;
+        }
+        out.push(c.to_ascii_lowercase());
+        if out.len() > MAX_CODE {
+            return Err(CodeError::TooLong {
+                len: code.trim().len(),
+                max: MAX_CODE,
+            });
+        }
+    }
+    if out.is_empty() {
+        return Err(CodeError::Empty);
+    }
+    Ok(out)
+}
+
+/// The rendezvous namespace of an event code: `meishi-ev1-` and the lowercase hex of
+/// SHA-256(NAMESPACE_LABEL || normalized code).
+pub fn namespace(code: &str) -> Result<String, CodeError> {
+    Ok(EventKey::derive(code)?.namespace)
+}
+
+/// True if `ns` has the shape of a derived namespace (the relay's teaser board checks this).
+pub fn is_namespace(ns: &str) -> bool {
+    ns.len() == NAMESPACE_LEN
+        && ns.starts_with(NAMESPACE_PREFIX)
+        && ns[NAMESPACE_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
+}
+
+/// What an attendee derives from an event code: the namespace and the teaser key.
+#[derive(Clone)]
+pub struct EventKey {
+    namespace: String,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for EventKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventKey")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventKey {
+    /// Derives the namespace and the teaser key from an event code.
+    pub fn derive(code: &str) -> Result<Self, CodeError> {
+        let code = Zeroizing::new(normalize(code)?);
+        let mut h = Sha256::new();
+        h.update(NAMESPACE_LABEL);
+        h.update(code.as_bytes());
+        let namespace = format!("{NAMESPACE_PREFIX}{}", hex(&h.finalize()));
+        let mut key = Zeroizing::new([0u8; 32]);
+        Hkdf::<Sha256>::new(Some(TEASER_KEY_SALT), code.as_bytes())
+            .expand(TEASER_KEY_INFO, &mut key[..])
+            .map_err(|_| CodeError::Empty)?; // 32 bytes is always a valid HKDF-SHA256 length
+        Ok(Self { namespace, key })
+    }
+
+    /// The rendezvous and teaser-board namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn aad(&self) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(TEASER_AAD_LABEL.len() + self.namespace.len());
+        aad.extend_from_slice(TEASER_AAD_LABEL);
+        aad.extend_from_slice(self.namespace.as_bytes());
+        aad
+    }
+
+    /// Seals `teaser` (the bytes of a signed teaser) with a fresh random nonce.
+    pub fn seal(&self, teaser: &[u8]) -> Result<Vec<u8>, SealError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|_| SealError::Random)?;
+        self.seal_with_nonce(teaser, nonce)
+    }
+
+    /// Seals with a given nonce: for test vectors. A nonce must never repeat under one code.
+    pub fn seal_with_nonce(
+        &self,
+        teaser: &[u8],
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<Vec<u8>, SealError> {
+        if teaser.len() > MAX_SEALED_PLAINTEXT {
+            return Err(SealError::TooLarge {
+                len: teaser.len(),
+                max: MAX_SEALED_PLAINTEXT,
+            });
+        }
+        let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.key[..]));
+        let aad = self.aad();
+        let ct = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: teaser,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| SealError::TooLarge {
+                len: teaser.len(),
+                max: MAX_SEALED_PLAINTEXT,
+            })?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
+        out.push(SEALED_V1);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// Opens a sealed teaser. The caller then decodes and verifies the signed teaser and checks
+    /// that its key is the peer that posted it.
+    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+        if sealed.len() < 1 + NONCE_LEN + TAG_LEN || sealed.len() > MAX_SEALED {
+            return Err(SealError::Malformed { len: sealed.len() });
+        }
+        if sealed[0] != SEALED_V1 {
+            return Err(SealError::Version(sealed[0]));
+        }
+        let (nonce, ct) = sealed[1..].split_at(NONCE_LEN);
+        let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.key[..]));
+        let aad = self.aad();
+        cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+            .map_err(|_| SealError::WrongKey)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Teaser board messages. proto-spec/relay.md#teaser-board
+
+/// Protocol id of the relay's teaser board. proto-spec/relay.md#teaser-board
+pub const BOARD_PROTOCOL: &str = "/meishi/teaser-board/1";
+/// Largest encoded request a relay reads.
+pub const MAX_BOARD_REQUEST: usize = 1 + 1 + NAMESPACE_LEN + 4 + 2 + MAX_SEALED;
+/// Most entries in one `Entries` response.
+pub const MAX_BOARD_PAGE: u16 = 256;
+/// Largest peer id in bytes (an identity-multihash ed25519 peer id is 38).
+pub const MAX_PEER_ID: usize = 64;
+/// Largest encoded response a node reads.
+pub const MAX_BOARD_RESPONSE: usize =
+    1 + 2 + MAX_BOARD_PAGE as usize * (1 + MAX_PEER_ID + 2 + MAX_SEALED) + 8 + 1;
+
+const REQ_PUT: u8 = 0x01;
+const REQ_GET: u8 = 0x02;
+const REQ_REMOVE: u8 = 0x03;
+const RESP_STORED: u8 = 0x81;
+const RESP_ENTRIES: u8 = 0x82;
+const RESP_REMOVED: u8 = 0x83;
+const RESP_ERROR: u8 = 0xff;
+
+/// A request to the teaser board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BoardRequest {
+    /// Post (or replace) my sealed teaser under `namespace` for `ttl` seconds.
+    Put {
+        namespace: String,
+        ttl: u32,
+        sealed: Vec<u8>,
+    },
+    /// Entries under `namespace` posted after `cursor` (0: from the start), at most `limit`.
+    Get {
+        namespace: String,
+        cursor: u64,
+        limit: u16,
+    },
+    /// Withdraw my teaser from `namespace`.
+    Remove { namespace: String },
+}
+
+/// One board entry: who posted it (the authenticated peer id, as bytes) and the sealed blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardEntry {
+    pub peer: Vec<u8>,
+    pub sealed: Vec<u8>,
+}
+
+/// Why the board refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BoardErrorCode {
+    /// Malformed request or namespace not of the derived shape.
+    BadRequest,
+    /// TTL outside the relay's bounds.
+    BadTtl,
+    /// A per-peer, per-namespace or total cap is reached; retry later.
+    Full,
+    /// Too many requests from this peer; retry later.
+    RateLimited,
+    /// A code this version does not know.
+    Other(u8),
+}
+
+impl BoardErrorCode {
+    fn to_byte(self) -> u8 {
+        match self {
+            Self::BadRequest => 1,
+            Self::BadTtl => 2,
+            Self::Full => 3,
+            Self::RateLimited => 4,
+            Self::Other(b) => b,
+        }
+    }
+    fn from_byte(b: u8) -> Self {
+        match b {
+            1 => Self::BadRequest,
+            2 => Self::BadTtl,
+            3 => Self::Full,
+            4 => Self::RateLimited,
+            b => Self::Other(b),
+        }
+    }
+}
+
+/// A teaser board response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BoardResponse {
+    /// The teaser is stored for `ttl` seconds.
+    Stored { ttl: u32 },
+    /// A page of entries in posting order; `cursor` is the position to ask from next, `more`
+    /// tells whether entries remain after this page.
+    Entries {
+        entries: Vec<BoardEntry>,
+        cursor: u64,
+        more: bool,
+    },
+    /// The teaser was withdrawn (or there was none).
+    Removed,
+    /// The request was refused.
+    Error(BoardErrorCode),
+}
+
+/// Why board bytes were rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BoardDecodeError {
+    #[error("board message of {len} bytes exceeds {max}")]
+    TooLarge { len: usize, max: usize },
+    #[error("board message truncated")]
+    Truncated,
+    #[error("unknown board message type {0:#04x}")]
+    UnknownType(u8),
+    #[error("board namespace is not a derived event namespace")]
+    BadNamespace,
+    #[error("board field exceeds its limit")]
+    FieldTooLarge,
+    #[error("board message has {0} trailing bytes")]
+    Trailing(usize),
+    #[error("board message is not canonical")]
+    NonCanonical,
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], BoardDecodeError> {
+        if self.b.len() < n {
+            return Err(BoardDecodeError::Truncated);
+        }
+        let (h, t) = self.b.split_at(n);
+        self.b = t;
+        Ok(h)
+    }
+    fn u8(&mut self) -> Result<u8, BoardDecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, BoardDecodeError> {
+        let s = self.take(2)?;
+        Ok(u16::from_be_bytes([s[0], s[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, BoardDecodeError> {
+        let s = self.take(4)?;
+        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, BoardDecodeError> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(u64::from_be_bytes(a))
+    }
+    fn namespace(&mut self) -> Result<String, BoardDecodeError> {
+        let n = usize::from(self.u8()?);
+        let s = std::str::from_utf8(self.take(n)?).map_err(|_| BoardDecodeError::BadNamespace)?;
+        if !is_namespace(s) {
+            return Err(BoardDecodeError::BadNamespace);
+        }
+        Ok(s.to_owned())
+    }
+    fn sealed(&mut self) -> Result<Vec<u8>, BoardDecodeError> {
+        let n = usize::from(self.u16()?);
+        if n > MAX_SEALED {
+            return Err(BoardDecodeError::FieldTooLarge);
+        }
+        Ok(self.take(n)?.to_vec())
+    }
+    fn end(self) -> Result<(), BoardDecodeError> {
+        if self.b.is_empty() {
+            Ok(())
+        } else {
+            Err(BoardDecodeError::Trailing(self.b.len()))
+        }
+    }
+}
+
+fn put_namespace(out: &mut Vec<u8>, ns: &str) {
+    // Namespaces are checked on decode; an overlong one is cut here so encoding cannot panic
+    // and the peer refuses it.
+    let b = &ns.as_bytes()[..ns.len().min(255)];
+    out.push(b.len() as u8);
+    out.extend_from_slice(b);
+}
+
+fn put_blob(out: &mut Vec<u8>, blob: &[u8]) {
+    let b = &blob[..blob.len().min(usize::from(u16::MAX))];
+    out.extend_from_slice(&(b.len() as u16).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+impl BoardRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Self::Put {
+                namespace,
+                ttl,
+                sealed,
+            } => {
+                out.push(REQ_PUT);
+                put_namespace(&mut out, namespace);
+                out.extend_from_slice(&ttl.to_be_bytes());
+                put_blob(&mut out, sealed);
+            }
+            Self::Get {
+                namespace,
+                cursor,
+                limit,
+            } => {
+                out.push(REQ_GET);
+                put_namespace(&mut out, namespace);
+                out.extend_from_slice(&cursor.to_be_bytes());
+                out.extend_from_slice(&limit.to_be_bytes());
+            }
+            Self::Remove { namespace } => {
+                out.push(REQ_REMOVE);
+                put_namespace(&mut out, namespace);
+            }
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, BoardDecodeError> {
+        if bytes.len() > MAX_BOARD_REQUEST {
+            return Err(BoardDecodeError::TooLarge {
+                len: bytes.len(),
+                max: MAX_BOARD_REQUEST,
+            });
+        }
+        let mut r = Reader { b: bytes };
+        let req = match r.u8()? {
+            REQ_PUT => Self::Put {
+                namespace: r.namespace()?,
+                ttl: r.u32()?,
+                sealed: r.sealed()?,
+            },
+            REQ_GET => {
+                let namespace = r.namespace()?;
+                let cursor = r.u64()?;
+                let limit = r.u16()?;
+                if limit == 0 || limit > MAX_BOARD_PAGE {
+                    return Err(BoardDecodeError::FieldTooLarge);
+                }
+                Self::Get {
+                    namespace,
+                    cursor,
+                    limit,
+                }
+            }
+            REQ_REMOVE => Self::Remove {
+                namespace: r.namespace()?,
+            },
+            t => return Err(BoardDecodeError::UnknownType(t)),
+        };
+        r.end()?;
+        Ok(req)
+    }
+}
+
+impl BoardResponse {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Self::Stored { ttl } => {
+                out.push(RESP_STORED);
+                out.extend_from_slice(&ttl.to_be_bytes());
+            }
+            Self::Entries {
+                entries,
+                cursor,
+                more,
+            } => {
+                out.push(RESP_ENTRIES);
+                let n = entries.len().min(usize::from(MAX_BOARD_PAGE));
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+                for e in &entries[..n] {
+                    let p = &e.peer[..e.peer.len().min(MAX_PEER_ID)];
+                    out.push(p.len() as u8);
+                    out.extend_from_slice(p);
+                    put_blob(&mut out, &e.sealed);
+                }
+                out.extend_from_slice(&cursor.to_be_bytes());
+                out.push(u8::from(*more));
+            }
+            Self::Removed => out.push(RESP_REMOVED),
+            Self::Error(code) => {
+                out.push(RESP_ERROR);
+                out.push(code.to_byte());
+            }
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, BoardDecodeError> {
+        if bytes.len() > MAX_BOARD_RESPONSE {
+            return Err(BoardDecodeError::TooLarge {
+                len: bytes.len(),
+                max: MAX_BOARD_RESPONSE,
+            });
+        }
+        let mut r = Reader { b: bytes };
+        let resp = match r.u8()? {
+            RESP_STORED => Self::Stored { ttl: r.u32()? },
+            RESP_ENTRIES => {
+                let n = r.u16()?;
+                if n > MAX_BOARD_PAGE {
+                    return Err(BoardDecodeError::FieldTooLarge);
+                }
+                let mut entries = Vec::with_capacity(usize::from(n));
+                for _ in 0..n {
+                    let plen = usize::from(r.u8()?);
+                    if plen == 0 || plen > MAX_PEER_ID {
+                        return Err(BoardDecodeError::FieldTooLarge);
+                    }
+                    let peer = r.take(plen)?.to_vec();
+                    let sealed = r.sealed()?;
+                    entries.push(BoardEntry { peer, sealed });
+                }
+                let cursor = r.u64()?;
+                let more = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(BoardDecodeError::NonCanonical),
+                };
+                Self::Entries {
+                    entries,
+                    cursor,
+                    more,
+                }
+            }
+            RESP_REMOVED => Self::Removed,
+            RESP_ERROR => Self::Error(BoardErrorCode::from_byte(r.u8()?)),
+            t => return Err(BoardDecodeError::UnknownType(t)),
+        };
+        r.end()?;
+        Ok(resp)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+mod tests {
+    use super::*;
+
+    fn check_ns(code: &str, expected: &str) {
+        assert_eq!(namespace(code).unwrap(), expected, "code {code:?}");
+    }
+
+    #[test]
+    fn namespace_is_domain_separated_sha256_of_normalized_code() {
+        // SHA-256("meishi/event/v1/namespace\0" || "rustmeetup2026")
+        let mut h = Sha256::new();
+        h.update(b"meishi/event/v1/namespace\0rustmeetup2026");
+        let want = format!("meishi-ev1-{}", hex(&h.finalize()));
+        check_ns("rustmeetup2026", &want);
+        check_ns("  Rust-Meetup 2026\n", &want);
+        check_ns("RUST_MEETUP_2026", &want);
+        assert_ne!(namespace("rustmeetup2027").unwrap(), want);
+        assert_eq!(want.len(), NAMESPACE_LEN);
+        assert!(is_namespace(&want));
+        // The code itself never appears in the namespace.
+        assert!(!want.contains("rust"));
+    }
+
+    #[test]
+    fn vectors_from_an_independent_implementation() {
+        // Computed with Python's hashlib, hmac (HKDF by hand, RFC 5869) and the `cryptography`
+        // package's ChaCha20Poly1305; the same values are in proto-spec/relay.md#test-vectors.
+        let ev = EventKey::derive("ABCD-efgh ijkl_mnop").unwrap();
+        assert_eq!(
+            ev.namespace(),
+            "meishi-ev1-5a0d01081495cdc3258c3995694cafbc7bbe254ea6e209419a4506238f9ebb7a"
+        );
+        assert_eq!(
+            hex(&ev.key[..]),
+            "f20113f2aa35e66e6ba38329e0a77ca5110275d595c1e460e3d4eb827429c1ee"
+        );
+        let nonce: [u8; 12] = std::array::from_fn(|i| i as u8);
+        let sealed = ev.seal_with_nonce(b"signed teaser bytes", nonce).unwrap();
+        assert_eq!(
+            hex(&sealed),
+            "01000102030405060708090a0b8d19eb3771367b32eb55433b45e492f8aacf1d55b49e867636e02d2e9c9b13a4f9ba2e"
+        );
+        assert_eq!(
+            hex(&Sha256::digest(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn bad_codes_are_refused() {
+        assert_eq!(normalize("   "), Err(CodeError::Empty));
+        assert_eq!(normalize("- _"), Err(CodeError::Empty));
+        assert_eq!(normalize("ab\u{7}c"), Err(CodeError::Control));
+        assert!(matches!(
+            normalize(&"x".repeat(MAX_CODE + 1)),
+            Err(CodeError::TooLong { .. })
+        ));
+        assert!(normalize(&"x".repeat(MAX_CODE)).is_ok());
+        // Non-ASCII letters are kept, not folded.
+        assert_ne!(namespace("Über").unwrap(), namespace("über").unwrap());
+    }
+
+    #[test]
+    fn is_namespace_rejects_other_shapes() {
+        let ns = namespace("x").unwrap();
+        assert!(is_namespace(&ns));
+        assert!(!is_namespace("rustmeetup"));
+        assert!(!is_namespace(&ns.to_uppercase()));
+        assert!(!is_namespace(&ns[..ns.len() - 1]));
+        assert!(!is_namespace(&format!("{ns}0")));
+        assert!(!is_namespace(&ns.replace("meishi-ev1-", "meishi-ev2-")));
+    }
+
+    #[test]
+    fn seal_round_trip_and_rejections() {
+        let ev = EventKey::derive("abcd-efgh").unwrap();
+        let other = EventKey::derive("abcd-efgi").unwrap();
+        let sealed = ev.seal(b"teaser").unwrap();
+        assert_eq!(sealed.len(), 1 + NONCE_LEN + 6 + TAG_LEN);
+        assert_eq!(ev.open(&sealed).unwrap(), b"teaser");
+        assert_eq!(other.open(&sealed), Err(SealError::WrongKey));
+        // Two seals of one teaser differ (random nonce).
+        assert_ne!(ev.seal(b"teaser").unwrap(), sealed);
+        // Every bit flip fails.
+        for i in 0..sealed.len() {
+            for bit in 0..8 {
+                let mut m = sealed.clone();
+                m[i] ^= 1 << bit;
+                assert!(ev.open(&m).is_err(), "flip {i}:{bit} opened");
+            }
+        }
+        assert!(matches!(
+            ev.open(&sealed[..20]),
+            Err(SealError::Malformed { .. })
+        ));
+        assert!(matches!(
+            ev.seal(&[0; MAX_SEALED_PLAINTEXT + 1]),
+            Err(SealError::TooLarge { .. })
+        ));
+        let max = ev.seal(&[0; MAX_SEALED_PLAINTEXT]).unwrap();
+        assert_eq!(max.len(), MAX_SEALED);
+        let mut v2 = sealed.clone();
+        v2[0] = 2;
+        assert_eq!(ev.open(&v2), Err(SealError::Version(2)));
+    }
+
+    #[test]
+    fn sealed_teaser_is_bound_to_the_namespace() {
+        // Same key material cannot be moved to another namespace: the AAD names it.
+        let ev = EventKey::derive("code").unwrap();
+        let sealed = ev.seal_with_nonce(b"t", [1; 12]).unwrap();
+        let mut moved = ev.clone();
+        moved.namespace = namespace("other").unwrap();
+        assert_eq!(moved.open(&sealed), Err(SealError::WrongKey));
+    }
+
+    fn ns() -> String {
+        namespace("board").unwrap()
+    }
+
+    #[test]
+    fn board_messages_round_trip() {
+        let reqs = [
+            BoardRequest::Put {
+                namespace: ns(),
+                ttl: 600,
+                sealed: vec![1; MAX_SEALED],
+            },
+            BoardRequest::Get {
+                namespace: ns(),
+                cursor: 42,
+                limit: MAX_BOARD_PAGE,
+            },
+            BoardRequest::Remove { namespace: ns() },
+        ];
+        for r in reqs {
+            let b = r.encode();
+            assert!(b.len() <= MAX_BOARD_REQUEST);
+            assert_eq!(BoardRequest::decode(&b).unwrap(), r);
+            for cut in 0..b.len() {
+                assert!(BoardRequest::decode(&b[..cut]).is_err());
+            }
+            let mut t = b.clone();
+            t.push(0);
+            let want = if t.len() > MAX_BOARD_REQUEST {
+                BoardDecodeError::TooLarge {
+                    len: t.len(),
+                    max: MAX_BOARD_REQUEST,
+                }
+            } else {
+                BoardDecodeError::Trailing(1)
+            };
+            assert_eq!(BoardRequest::decode(&t), Err(want));
+        }
+        let full = BoardResponse::Entries {
+            entries: (0..MAX_BOARD_PAGE)
+                .map(|i| BoardEntry {
+                    peer: vec![i as u8; MAX_PEER_ID],
+                    sealed: vec![7; MAX_SEALED],
+                })
+                .collect(),
+            cursor: 9,
+            more: true,
+        };
+        let resps = [
+            BoardResponse::Stored { ttl: 60 },
+            BoardResponse::Removed,
+            BoardResponse::Error(BoardErrorCode::Full),
+            BoardResponse::Entries {
+                entries: vec![],
+                cursor: 0,
+                more: false,
+            },
+            full,
+        ];
+        for r in resps {
+            let b = r.encode();
+            assert!(b.len() <= MAX_BOARD_RESPONSE, "{} bytes", b.len());
+            assert_eq!(BoardResponse::decode(&b).unwrap(), r);
+            for cut in 0..b.len().min(300) {
+                assert!(BoardResponse::decode(&b[..cut]).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn limits_match_the_spec() {
+        // proto-spec/relay.md#teaser-board states these numbers.
+        assert_eq!(NAMESPACE_LEN, 75);
+        assert_eq!(MAX_SEALED, 1053);
+        assert_eq!(MAX_BOARD_REQUEST, 1136);
+        assert_eq!(MAX_BOARD_RESPONSE, 286_732);
+    }
+
+    #[test]
+    fn board_rejects_malformed() {
+        // Raw namespace (not derived) is refused: the board is not general storage.
+        let mut b = vec![REQ_REMOVE, 5];
+        b.extend_from_slice(b"hello");
+        assert_eq!(
+            BoardRequest::decode(&b),
+            Err(BoardDecodeError::BadNamespace)
+        );
+        assert_eq!(
+            BoardRequest::decode(&[0x09]),
+            Err(BoardDecodeError::UnknownType(9))
+        );
+        assert_eq!(BoardRequest::decode(&[]), Err(BoardDecodeError::Truncated));
+        // limit 0 and over the page cap.
+        for limit in [0, MAX_BOARD_PAGE + 1] {
+            let mut g = BoardRequest::Get {
+                namespace: ns(),
+                cursor: 0,
+                limit: 1,
+            }
+            .encode();
+            let n = g.len();
+            g[n - 2..].copy_from_slice(&limit.to_be_bytes());
+            assert_eq!(
+                BoardRequest::decode(&g),
+                Err(BoardDecodeError::FieldTooLarge)
+            );
+        }
+        // Oversized blob length.
+        let mut p = BoardRequest::Put {
+            namespace: ns(),
+            ttl: 1,
+            sealed: vec![],
+        }
+        .encode();
+        let n = p.len();
+        p[n - 2..].copy_from_slice(&((MAX_SEALED + 1) as u16).to_be_bytes());
+        assert_eq!(
+            BoardRequest::decode(&p),
+            Err(BoardDecodeError::FieldTooLarge)
+        );
+        assert!(matches!(
+            BoardRequest::decode(&vec![REQ_PUT; MAX_BOARD_REQUEST + 1]),
+            Err(BoardDecodeError::TooLarge { .. })
+        ));
+        // `more` must be 0 or 1; a zero-length peer id is refused.
+        let mut e = BoardResponse::Entries {
+            entries: vec![],
+            cursor: 0,
+            more: false,
+        }
+        .encode();
+        let n = e.len();
+        e[n - 1] = 2;
+        assert_eq!(
+            BoardResponse::decode(&e),
+            Err(BoardDecodeError::NonCanonical)
+        );
+        let z = [RESP_ENTRIES, 0, 1, 0, 0, 0];
+        assert_eq!(
+            BoardResponse::decode(&z),
+            Err(BoardDecodeError::FieldTooLarge)
+        );
+        // Unknown error codes survive a round trip.
+        assert_eq!(
+            BoardResponse::decode(&[RESP_ERROR, 77]).unwrap(),
+            BoardResponse::Error(BoardErrorCode::Other(77))
+        );
+    }
+}

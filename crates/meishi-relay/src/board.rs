@@ -1,0 +1,166 @@
+//! The teaser board: sealed teasers posted under an event namespace, listed in pages.
+//! proto-spec/relay.md#teaser-board
+//!
+//! An attendee posts its teaser sealed with a key derived from the event code
+//! ([`meishi_card::event::EventKey::seal`]) and reads everyone else's in one request per page
+//! of up to 256, instead of opening a relayed circuit to each attendee. The relay stores
+//! opaque blobs: it cannot read them, and it lists a namespace only to someone who names it.
+
+use std::io;
+use std::time::Instant;
+
+use futures::{AsyncRead, AsyncWrite};
+use libp2p::{request_response, PeerId, StreamProtocol};
+use meishi_card::event::{
+    BoardEntry, BoardErrorCode, BoardRequest, BoardResponse, MAX_BOARD_PAGE, MAX_BOARD_REQUEST,
+};
+
+use crate::frame;
+use crate::registry::{Refusal, Registry};
+
+/// The teaser board protocol id. proto-spec/relay.md#teaser-board
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new(meishi_card::event::BOARD_PROTOCOL);
+
+/// Outcome of one request, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Stored,
+    Removed,
+    Listed(usize),
+    Refused(BoardErrorCode),
+}
+
+/// The board's state.
+pub struct Board {
+    registry: Registry<Vec<u8>>,
+}
+
+impl Board {
+    pub fn new(registry: Registry<Vec<u8>>) -> Self {
+        Self { registry }
+    }
+
+    pub fn registry(&self) -> &Registry<Vec<u8>> {
+        &self.registry
+    }
+
+    pub fn expire(&mut self, now: Instant) -> usize {
+        self.registry.expire(now)
+    }
+
+    /// Handles a request from `peer` (the authenticated remote of the connection).
+    pub fn handle(
+        &mut self,
+        peer: PeerId,
+        req: BoardRequest,
+        now: Instant,
+    ) -> (Outcome, BoardResponse) {
+        match req {
+            BoardRequest::Put {
+                namespace,
+                ttl,
+                sealed,
+            } => match self
+                .registry
+                .put(&namespace, peer, sealed, u64::from(ttl), now)
+            {
+                Ok(_) => (Outcome::Stored, BoardResponse::Stored { ttl }),
+                Err(r) => {
+                    let code = match r {
+                        Refusal::Ttl { .. } => BoardErrorCode::BadTtl,
+                        _ => BoardErrorCode::Full,
+                    };
+                    (Outcome::Refused(code), BoardResponse::Error(code))
+                }
+            },
+            BoardRequest::Remove { namespace } => {
+                self.registry.remove(&namespace, &peer);
+                (Outcome::Removed, BoardResponse::Removed)
+            }
+            BoardRequest::Get {
+                namespace,
+                cursor,
+                limit,
+            } => {
+                let limit = usize::from(limit.min(MAX_BOARD_PAGE));
+                let (page, cursor, more) = self.registry.page(&namespace, cursor, limit, now);
+                let entries: Vec<BoardEntry> = page
+                    .into_iter()
+                    .map(|l| BoardEntry {
+                        peer: l.peer.to_bytes(),
+                        sealed: l.value.clone(),
+                    })
+                    .collect();
+                (
+                    Outcome::Listed(entries.len()),
+                    BoardResponse::Entries {
+                        entries,
+                        cursor,
+                        more,
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// Request-response codec of the board: varint-framed [`BoardRequest`]/[`BoardResponse`].
+/// Clients (the node) write requests and read responses with the same framing.
+#[derive(Debug, Clone, Default)]
+pub struct Codec {
+    _private: (),
+}
+
+fn bad<E: std::error::Error + Send + Sync + 'static>(e: E) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+impl request_response::Codec for Codec {
+    type Protocol = StreamProtocol;
+    type Request = BoardRequest;
+    type Response = BoardResponse;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<BoardRequest>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let bytes = frame::read(io, MAX_BOARD_REQUEST).await?;
+        BoardRequest::decode(&bytes).map_err(bad)
+    }
+
+    async fn read_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<BoardResponse>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let bytes = frame::read(io, meishi_card::event::MAX_BOARD_RESPONSE).await?;
+        BoardResponse::decode(&bytes).map_err(bad)
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: BoardRequest,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        frame::write(io, &req.encode()).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: BoardResponse,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        frame::write(io, &res.encode()).await
+    }
+}

@@ -1,0 +1,344 @@
+//! Relay configuration: read from a TOML file, overridden by command-line flags.
+//!
+//! Every limit has a default sized for events of up to a few thousand attendees on a small
+//! server; `docs/relay.md` explains each number.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use serde::Deserialize;
+
+/// Everything the relay needs to start.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Addresses to listen on, e.g. `/ip4/0.0.0.0/tcp/4001`, `/ip4/0.0.0.0/udp/4001/quic-v1`.
+    pub listen: Vec<String>,
+    /// Public addresses attendees dial. The relay refuses every reservation without one.
+    pub external_addresses: Vec<String>,
+    /// Where `GET /metrics` is served; none turns the endpoint off.
+    pub metrics: Option<SocketAddr>,
+    /// The identity key file; none means a fresh key on every start (tests only).
+    pub key_file: Option<PathBuf>,
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/4001".into(),
+                "/ip4/0.0.0.0/udp/4001/quic-v1".into(),
+            ],
+            external_addresses: Vec::new(),
+            metrics: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+            key_file: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A token bucket: `burst` at once, then one more every `interval_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    pub burst: u32,
+    pub interval_ms: u64,
+}
+
+/// Caps of one namespaced store (rendezvous or the teaser board).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreLimits {
+    pub max_total: usize,
+    pub max_per_namespace: usize,
+    pub max_per_peer: usize,
+    pub min_ttl_secs: u64,
+    pub max_ttl_secs: u64,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            max_total: 16_384,
+            max_per_namespace: 4_096,
+            max_per_peer: 8,
+            min_ttl_secs: 60,
+            max_ttl_secs: 24 * 60 * 60,
+        }
+    }
+}
+
+/// All limits. Field names match the TOML keys under `[limits]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_connections: u32,
+    pub max_connections_per_peer: u32,
+    pub max_connections_per_ip: usize,
+    pub max_pending_incoming: u32,
+    pub idle_timeout_secs: u64,
+
+    pub max_reservations: usize,
+    pub max_reservations_per_peer: usize,
+    pub reservation_duration_secs: u64,
+    pub reservation_rate_per_peer: Rate,
+    pub reservation_rate_per_ip: Rate,
+
+    pub max_circuits: usize,
+    pub max_circuits_per_peer: usize,
+    pub max_circuit_duration_secs: u64,
+    pub max_circuit_bytes: u64,
+    pub circuit_rate_per_peer: Rate,
+    pub circuit_rate_per_ip: Rate,
+
+    pub rendezvous: StoreLimits,
+    /// Most registrations in one DISCOVER response.
+    pub max_discover: u64,
+    pub board: StoreLimits,
+    /// Concurrent rendezvous or board streams on one connection.
+    pub max_streams_per_connection: usize,
+    /// Rendezvous and board requests of one peer, together.
+    pub request_rate_per_peer: Rate,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 8_192,
+            max_connections_per_peer: 8,
+            max_connections_per_ip: 1_024,
+            max_pending_incoming: 512,
+            idle_timeout_secs: 60,
+
+            max_reservations: 2_048,
+            max_reservations_per_peer: 4,
+            reservation_duration_secs: 60 * 60,
+            reservation_rate_per_peer: Rate {
+                burst: 8,
+                interval_ms: 30_000,
+            },
+            reservation_rate_per_ip: Rate {
+                burst: 1_024,
+                interval_ms: 1_000,
+            },
+
+            max_circuits: 512,
+            max_circuits_per_peer: 16,
+            max_circuit_duration_secs: 2 * 60,
+            max_circuit_bytes: 1 << 20,
+            circuit_rate_per_peer: Rate {
+                burst: 128,
+                interval_ms: 1_000,
+            },
+            circuit_rate_per_ip: Rate {
+                burst: 2_048,
+                interval_ms: 50,
+            },
+
+            rendezvous: StoreLimits::default(),
+            max_discover: 256,
+            board: StoreLimits::default(),
+            max_streams_per_connection: 8,
+            request_rate_per_peer: Rate {
+                burst: 64,
+                interval_ms: 250,
+            },
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot parse the configuration: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("`{addr}` is not a multiaddr: {source}")]
+    Multiaddr {
+        addr: String,
+        #[source]
+        source: libp2p::multiaddr::Error,
+    },
+    #[error("no listen address: give at least one with --listen")]
+    NoListen,
+    #[error("limit `{0}` must be greater than zero")]
+    Zero(&'static str),
+    #[error("limit `{0}` is too large")]
+    TooLarge(&'static str),
+}
+
+fn parse_all(v: &[String]) -> Result<Vec<Multiaddr>, ConfigError> {
+    v.iter()
+        .map(|a| {
+            a.parse().map_err(|source| ConfigError::Multiaddr {
+                addr: a.clone(),
+                source,
+            })
+        })
+        .collect()
+}
+
+impl Config {
+    /// Parses a TOML configuration; absent keys keep their defaults.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let c: Self = toml::from_str(text)?;
+        Ok(c)
+    }
+
+    /// Listen addresses, parsed.
+    pub fn listen_addrs(&self) -> Result<Vec<Multiaddr>, ConfigError> {
+        let v = parse_all(&self.listen)?;
+        if v.is_empty() {
+            return Err(ConfigError::NoListen);
+        }
+        Ok(v)
+    }
+
+    /// External addresses, parsed.
+    pub fn external_addrs(&self) -> Result<Vec<Multiaddr>, ConfigError> {
+        parse_all(&self.external_addresses)
+    }
+
+    /// Checks every limit; the relay calls this before it starts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addrs()?;
+        self.external_addrs()?;
+        let l = &self.limits;
+        let nonzero: [(&'static str, u64); 16] = [
+            ("max_connections", l.max_connections.into()),
+            (
+                "max_connections_per_peer",
+                l.max_connections_per_peer.into(),
+            ),
+            ("max_connections_per_ip", l.max_connections_per_ip as u64),
+            ("max_pending_incoming", l.max_pending_incoming.into()),
+            ("idle_timeout_secs", l.idle_timeout_secs),
+            ("max_reservations", l.max_reservations as u64),
+            (
+                "max_reservations_per_peer",
+                l.max_reservations_per_peer as u64,
+            ),
+            ("reservation_duration_secs", l.reservation_duration_secs),
+            ("max_circuits", l.max_circuits as u64),
+            ("max_circuits_per_peer", l.max_circuits_per_peer as u64),
+            ("max_circuit_duration_secs", l.max_circuit_duration_secs),
+            ("max_circuit_bytes", l.max_circuit_bytes),
+            ("max_discover", l.max_discover),
+            (
+                "max_streams_per_connection",
+                l.max_streams_per_connection as u64,
+            ),
+            ("rendezvous.max_total", l.rendezvous.max_total as u64),
+            ("board.max_total", l.board.max_total as u64),
+        ];
+        for (name, v) in nonzero {
+            if v == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        for (name, r) in [
+            ("reservation_rate_per_peer", l.reservation_rate_per_peer),
+            ("reservation_rate_per_ip", l.reservation_rate_per_ip),
+            ("circuit_rate_per_peer", l.circuit_rate_per_peer),
+            ("circuit_rate_per_ip", l.circuit_rate_per_ip),
+            ("request_rate_per_peer", l.request_rate_per_peer),
+        ] {
+            if r.burst == 0 || r.interval_ms == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        for (name, s) in [("rendezvous", l.rendezvous), ("board", l.board)] {
+            if s.max_per_namespace == 0 || s.max_per_peer == 0 || s.min_ttl_secs == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+            if s.min_ttl_secs > s.max_ttl_secs || s.max_ttl_secs > u64::from(u32::MAX) {
+                return Err(ConfigError::TooLarge(name));
+            }
+        }
+        // libp2p's relay panics on circuit durations above u32::MAX seconds.
+        if l.max_circuit_duration_secs > u64::from(u32::MAX)
+            || l.reservation_duration_secs > u64::from(u32::MAX)
+        {
+            return Err(ConfigError::TooLarge("max_circuit_duration_secs"));
+        }
+        if l.max_discover > u64::from(meishi_card::event::MAX_BOARD_PAGE) * 16 {
+            return Err(ConfigError::TooLarge("max_discover"));
+        }
+        Ok(())
+    }
+}
+
+impl Rate {
+    pub(crate) fn parts(self) -> (NonZeroU32, Duration) {
+        (
+            NonZeroU32::new(self.burst).unwrap_or(NonZeroU32::MIN),
+            Duration::from_millis(self.interval_ms.max(1)),
+        )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_toml_overrides_some_keys() {
+        Config::default().validate().unwrap();
+        let c = Config::from_toml(
+            r#"
+            listen = ["/ip4/127.0.0.1/tcp/0"]
+            external_addresses = ["/ip4/203.0.113.5/tcp/4001"]
+            metrics = "127.0.0.1:9999"
+            [limits]
+            max_reservations = 10
+            reservation_rate_per_ip = { burst = 3, interval_ms = 60000 }
+            [limits.rendezvous]
+            min_ttl_secs = 30
+            "#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.limits.max_reservations, 10);
+        assert_eq!(c.limits.reservation_rate_per_ip.burst, 3);
+        assert_eq!(c.limits.rendezvous.min_ttl_secs, 30);
+        assert_eq!(c.limits.rendezvous.max_total, 16_384);
+        assert_eq!(c.limits.max_circuits, 512);
+        assert_eq!(c.metrics, Some(SocketAddr::from(([127, 0, 0, 1], 9999))));
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        assert!(matches!(
+            Config::from_toml("lisen = []"),
+            Err(ConfigError::Toml(_))
+        ));
+        assert!(matches!(
+            Config::from_toml("[limits]\nmax_circuits = -1"),
+            Err(ConfigError::Toml(_))
+        ));
+        let mut c = Config {
+            listen: vec!["not an addr".into()],
+            ..Config::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::Multiaddr { .. })));
+        c.listen.clear();
+        assert!(matches!(c.validate(), Err(ConfigError::NoListen)));
+        let mut c = Config::default();
+        c.limits.max_circuits = 0;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Zero("max_circuits"))
+        ));
+        let mut c = Config::default();
+        c.limits.max_circuit_duration_secs = u64::MAX;
+        assert!(matches!(c.validate(), Err(ConfigError::TooLarge(_))));
+        let mut c = Config::default();
+        c.limits.board.min_ttl_secs = 100_000;
+        assert!(matches!(c.validate(), Err(ConfigError::TooLarge("board"))));
+    }
+}

@@ -1,0 +1,200 @@
+//! Prometheus metrics: libp2p's own (relay, identify, ping, swarm) and the relay's
+//! (registrations, board entries, refusals), served as text on `GET /metrics`.
+//!
+//! The HTTP responder is deliberately tiny: it reads at most [`MAX_REQUEST_HEAD`] bytes of
+//! request head within [`REQUEST_TIMEOUT`], answers `GET /metrics` and nothing else, serves at
+//! most [`MAX_CONCURRENT`] clients at once, and closes every connection after one response.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, Semaphore};
+
+pub const MAX_REQUEST_HEAD: usize = 4096;
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub const MAX_CONCURRENT: usize = 16;
+
+/// Label set of the request counters: which service and what came of it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Outcome {
+    pub service: &'static str,
+    pub outcome: &'static str,
+}
+
+/// The relay's own metrics, registered under the `meishi_relay` prefix.
+#[derive(Clone)]
+pub struct RelayMetrics {
+    /// Rendezvous and board requests by outcome.
+    pub requests: Family<Outcome, Counter>,
+    /// Live rendezvous registrations.
+    pub registrations: Gauge,
+    /// Live teaser board entries.
+    pub board_entries: Gauge,
+    /// Namespaces with at least one registration or board entry.
+    pub namespaces: Gauge,
+    /// Active circuit relay reservations.
+    pub reservations: Gauge,
+    /// Open relayed circuits.
+    pub circuits: Gauge,
+    /// Connections refused by the per-IP cap and other connection limits.
+    pub connections_denied: Counter,
+}
+
+impl RelayMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            requests: Family::default(),
+            registrations: Gauge::default(),
+            board_entries: Gauge::default(),
+            namespaces: Gauge::default(),
+            reservations: Gauge::default(),
+            circuits: Gauge::default(),
+            connections_denied: Counter::default(),
+        };
+        let r = registry.sub_registry_with_prefix("meishi_relay");
+        r.register(
+            "requests",
+            "Rendezvous and teaser board requests by outcome",
+            m.requests.clone(),
+        );
+        r.register(
+            "registrations",
+            "Live rendezvous registrations",
+            m.registrations.clone(),
+        );
+        r.register(
+            "board_entries",
+            "Live sealed teasers on the board",
+            m.board_entries.clone(),
+        );
+        r.register(
+            "namespaces",
+            "Event namespaces in use (rendezvous)",
+            m.namespaces.clone(),
+        );
+        r.register(
+            "reservations",
+            "Active circuit relay reservations",
+            m.reservations.clone(),
+        );
+        r.register("circuits", "Open relayed circuits", m.circuits.clone());
+        r.register(
+            "connections_denied",
+            "Inbound connections refused by connection limits",
+            m.connections_denied.clone(),
+        );
+        m
+    }
+}
+
+/// Renders the registry as Prometheus text.
+pub fn render(registry: &Mutex<Registry>) -> String {
+    let mut out = String::new();
+    if let Ok(r) = registry.lock() {
+        if prometheus_client::encoding::text::encode(&mut out, &r).is_err() {
+            out.clear();
+        }
+    }
+    out
+}
+
+/// Serves `GET /metrics` on `listener` until `stop` fires.
+pub async fn serve(
+    listener: TcpListener,
+    registry: Arc<Mutex<Registry>>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONCURRENT));
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                // Over the concurrency cap the connection is dropped at once.
+                let Ok(permit) = slots.clone().try_acquire_owned() else { continue };
+                let registry = registry.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let _ = tokio::time::timeout(REQUEST_TIMEOUT, answer(stream, &registry)).await;
+                });
+            }
+        }
+    }
+}
+
+async fn answer(mut stream: TcpStream, registry: &Mutex<Registry>) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 512];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        if head.len() >= MAX_REQUEST_HEAD {
+            return respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "",
+            )
+            .await;
+        }
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let mut parts = line.split(|b| *b == b' ');
+    let (method, path) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    match (method, path) {
+        (b"GET", b"/metrics") => {
+            let body = render(registry);
+            respond(
+                &mut stream,
+                "200 OK",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                &body,
+            )
+            .await
+        }
+        (b"GET", _) => respond(&mut stream, "404 Not Found", "text/plain", "not found\n").await,
+        _ => {
+            respond(
+                &mut stream,
+                "405 Method Not Allowed",
+                "text/plain",
+                "GET only\n",
+            )
+            .await
+        }
+    }
+}
+
+async fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    ctype: &str,
+    body: &str,
+) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Binds the metrics listener.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}

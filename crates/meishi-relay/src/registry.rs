@@ -1,0 +1,346 @@
+//! A bounded, expiring store of one value per (namespace, peer), read in pages by cursor.
+//!
+//! Both the rendezvous server (values: signed peer records) and the teaser board (values:
+//! sealed teasers) keep their data here, so both get the same caps: per peer, per namespace
+//! and in total. Every write gets a fresh sequence number; a page lists the entries of one
+//! namespace with a sequence number above the cursor, so a client that keeps its cursor sees
+//! only what is new. Nothing lists namespaces.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+
+/// Caps of one registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Entries in all namespaces together.
+    pub total: usize,
+    /// Entries in one namespace (attendees of one event).
+    pub per_namespace: usize,
+    /// Namespaces one peer may be in at once.
+    pub per_peer: usize,
+    /// Shortest and longest TTL accepted, in seconds.
+    pub min_ttl: u64,
+    pub max_ttl: u64,
+}
+
+/// Why a write was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("TTL {ttl} s is outside {min}..={max} s")]
+    Ttl { ttl: u64, min: u64, max: u64 },
+    #[error("this peer is already in {0} namespaces")]
+    PeerFull(usize),
+    #[error("this namespace already holds {0} entries")]
+    NamespaceFull(usize),
+    #[error("the relay already holds {0} entries")]
+    TotalFull(usize),
+}
+
+#[derive(Debug)]
+struct Entry<V> {
+    namespace: String,
+    peer: PeerId,
+    value: V,
+    expires: Instant,
+    ttl: u64,
+}
+
+#[derive(Debug, Default)]
+struct Namespace {
+    by_seq: BTreeSet<u64>,
+    by_peer: HashMap<PeerId, u64>,
+}
+
+/// The store. Not thread-safe: owned by the relay's event loop.
+#[derive(Debug)]
+pub struct Registry<V> {
+    caps: Caps,
+    next_seq: u64,
+    entries: HashMap<u64, Entry<V>>,
+    namespaces: HashMap<String, Namespace>,
+    peers: HashMap<PeerId, usize>,
+    expiry: BTreeMap<(Instant, u64), ()>,
+}
+
+/// One listed entry.
+#[derive(Debug)]
+pub struct Listed<'a, V> {
+    pub peer: PeerId,
+    pub value: &'a V,
+    /// Seconds left before it expires (at least 1).
+    pub ttl_left: u64,
+}
+
+impl<V> Registry<V> {
+    pub fn new(caps: Caps) -> Self {
+        Self {
+            caps,
+            next_seq: 1,
+            entries: HashMap::new(),
+            namespaces: HashMap::new(),
+            peers: HashMap::new(),
+            expiry: BTreeMap::new(),
+        }
+    }
+
+    pub fn caps(&self) -> Caps {
+        self.caps
+    }
+
+    /// Entries held now (some may have expired since the last [`Registry::expire`]).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Namespaces holding at least one entry.
+    pub fn namespace_count(&self) -> usize {
+        self.namespaces.len()
+    }
+
+    /// Stores or replaces `peer`'s value in `namespace`. A replacement (a refresh) is never
+    /// refused for being over a cap, only for its TTL.
+    pub fn put(
+        &mut self,
+        namespace: &str,
+        peer: PeerId,
+        value: V,
+        ttl: u64,
+        now: Instant,
+    ) -> Result<u64, Refusal> {
+        let c = self.caps;
+        if ttl < c.min_ttl || ttl > c.max_ttl {
+            return Err(Refusal::Ttl {
+                ttl,
+                min: c.min_ttl,
+                max: c.max_ttl,
+            });
+        }
+        let old = self
+            .namespaces
+            .get(namespace)
+            .and_then(|ns| ns.by_peer.get(&peer).copied());
+        match old {
+            Some(seq) => {
+                self.remove_seq(seq);
+            }
+            None => {
+                let in_peer = self.peers.get(&peer).copied().unwrap_or(0);
+                if in_peer >= c.per_peer {
+                    return Err(Refusal::PeerFull(in_peer));
+                }
+                let in_ns = self.namespaces.get(namespace).map_or(0, |n| n.by_seq.len());
+                if in_ns >= c.per_namespace {
+                    return Err(Refusal::NamespaceFull(in_ns));
+                }
+                if self.entries.len() >= c.total {
+                    return Err(Refusal::TotalFull(self.entries.len()));
+                }
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let expires = now + Duration::from_secs(ttl);
+        let ns = self.namespaces.entry(namespace.to_owned()).or_default();
+        ns.by_seq.insert(seq);
+        ns.by_peer.insert(peer, seq);
+        *self.peers.entry(peer).or_insert(0) += 1;
+        self.expiry.insert((expires, seq), ());
+        self.entries.insert(
+            seq,
+            Entry {
+                namespace: namespace.to_owned(),
+                peer,
+                value,
+                expires,
+                ttl,
+            },
+        );
+        Ok(seq)
+    }
+
+    /// Removes `peer`'s entry from `namespace`; true if there was one.
+    pub fn remove(&mut self, namespace: &str, peer: &PeerId) -> bool {
+        let seq = self
+            .namespaces
+            .get(namespace)
+            .and_then(|ns| ns.by_peer.get(peer).copied());
+        match seq {
+            Some(seq) => self.remove_seq(seq),
+            None => false,
+        }
+    }
+
+    fn remove_seq(&mut self, seq: u64) -> bool {
+        let Some(e) = self.entries.remove(&seq) else {
+            return false;
+        };
+        self.expiry.remove(&(e.expires, seq));
+        if let Some(ns) = self.namespaces.get_mut(&e.namespace) {
+            ns.by_seq.remove(&seq);
+            ns.by_peer.remove(&e.peer);
+            if ns.by_seq.is_empty() {
+                self.namespaces.remove(&e.namespace);
+            }
+        }
+        if let Some(n) = self.peers.get_mut(&e.peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.peers.remove(&e.peer);
+            }
+        }
+        true
+    }
+
+    /// Drops every entry whose time is up; returns how many.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let due: Vec<u64> = self
+            .expiry
+            .range(..=(now, u64::MAX))
+            .map(|((_, seq), ())| *seq)
+            .collect();
+        for seq in &due {
+            self.remove_seq(*seq);
+        }
+        due.len()
+    }
+
+    /// Up to `limit` live entries of `namespace` written after `cursor`, in write order.
+    /// Returns them, the cursor to ask from next, and whether more remain.
+    pub fn page(
+        &self,
+        namespace: &str,
+        cursor: u64,
+        limit: usize,
+        now: Instant,
+    ) -> (Vec<Listed<'_, V>>, u64, bool) {
+        let Some(ns) = self.namespaces.get(namespace) else {
+            return (Vec::new(), cursor, false);
+        };
+        let mut out = Vec::new();
+        let mut next = cursor;
+        let mut more = false;
+        for seq in ns.by_seq.range(cursor.saturating_add(1)..) {
+            let Some(e) = self.entries.get(seq) else {
+                continue;
+            };
+            if e.expires <= now {
+                continue;
+            }
+            if out.len() == limit {
+                more = true;
+                break;
+            }
+            let left = e.expires.saturating_duration_since(now).as_secs().max(1);
+            out.push(Listed {
+                peer: e.peer,
+                value: &e.value,
+                ttl_left: left.min(e.ttl),
+            });
+            next = *seq;
+        }
+        (out, next, more)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+mod tests {
+    use super::*;
+
+    fn caps() -> Caps {
+        Caps {
+            total: 5,
+            per_namespace: 3,
+            per_peer: 2,
+            min_ttl: 60,
+            max_ttl: 600,
+        }
+    }
+
+    #[test]
+    fn caps_hold_and_refresh_is_always_allowed() {
+        let now = Instant::now();
+        let mut r = Registry::new(caps());
+        let p: Vec<PeerId> = (0..6).map(|_| PeerId::random()).collect();
+        assert_eq!(
+            r.put("a", p[0], 1, 59, now),
+            Err(Refusal::Ttl {
+                ttl: 59,
+                min: 60,
+                max: 600
+            })
+        );
+        assert!(r.put("a", p[0], 1, 601, now).is_err());
+        r.put("a", p[0], 1, 60, now).unwrap();
+        r.put("b", p[0], 1, 60, now).unwrap();
+        assert_eq!(r.put("c", p[0], 1, 60, now), Err(Refusal::PeerFull(2)));
+        // A refresh at the per-peer cap is fine and replaces the value.
+        r.put("a", p[0], 2, 120, now).unwrap();
+        assert_eq!(r.len(), 2);
+        r.put("a", p[1], 1, 60, now).unwrap();
+        r.put("a", p[2], 1, 60, now).unwrap();
+        assert_eq!(r.put("a", p[3], 1, 60, now), Err(Refusal::NamespaceFull(3)));
+        r.put("c", p[3], 1, 60, now).unwrap();
+        assert_eq!(r.put("d", p[4], 1, 60, now), Err(Refusal::TotalFull(5)));
+        assert!(r.remove("c", &p[3]));
+        assert!(!r.remove("c", &p[3]));
+        r.put("d", p[4], 1, 60, now).unwrap();
+    }
+
+    #[test]
+    fn pages_follow_write_order_and_skip_what_was_seen() {
+        let now = Instant::now();
+        let mut r = Registry::new(Caps {
+            total: 100,
+            per_namespace: 100,
+            per_peer: 1,
+            min_ttl: 1,
+            max_ttl: 600,
+        });
+        let p: Vec<PeerId> = (0..5).map(|_| PeerId::random()).collect();
+        for (i, peer) in p.iter().enumerate() {
+            r.put("ns", *peer, i, 60, now).unwrap();
+        }
+        r.put("other", PeerId::random(), 99, 60, now).unwrap();
+        let (page, c, more) = r.page("ns", 0, 2, now);
+        assert_eq!(page.iter().map(|l| *l.value).collect::<Vec<_>>(), [0, 1]);
+        assert!(more);
+        let (page, c, more) = r.page("ns", c, 10, now);
+        assert_eq!(page.iter().map(|l| *l.value).collect::<Vec<_>>(), [2, 3, 4]);
+        assert!(!more);
+        let (page, c2, _) = r.page("ns", c, 10, now);
+        assert!(page.is_empty());
+        assert_eq!(c2, c);
+        // A refresh shows up again after the cursor.
+        r.put("ns", p[1], 11, 60, now).unwrap();
+        let (page, _, _) = r.page("ns", c, 10, now);
+        assert_eq!(page.iter().map(|l| *l.value).collect::<Vec<_>>(), [11]);
+        assert_eq!(r.page("nope", 0, 10, now).0.len(), 0);
+    }
+
+    #[test]
+    fn entries_expire() {
+        let now = Instant::now();
+        let mut r = Registry::new(caps());
+        let a = PeerId::random();
+        r.put("ns", a, 1, 60, now).unwrap();
+        r.put("ns", PeerId::random(), 2, 120, now).unwrap();
+        let later = now + Duration::from_secs(61);
+        // Hidden from pages before the sweep, gone after it.
+        assert_eq!(r.page("ns", 0, 10, later).0.len(), 1);
+        assert_eq!(r.expire(later), 1);
+        assert_eq!(r.len(), 1);
+        // The slot it held is free again.
+        r.put("x", a, 1, 60, later).unwrap();
+        r.put("y", a, 1, 60, later).unwrap();
+        assert_eq!(r.expire(now + Duration::from_secs(10_000)), 3);
+        assert!(r.is_empty());
+        assert_eq!(r.namespace_count(), 0);
+    }
+}

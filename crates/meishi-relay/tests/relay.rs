@@ -1,0 +1,538 @@
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+//! In-process tests of the relay over loopback: reservations, circuits, rendezvous, the teaser
+//! board, the abuse caps and the metrics endpoint. Clients are stock rust-libp2p swarms.
+//! Distinct source IPs come from 127.0.0.0/8: a QUIC client listening on 127.0.0.2 dials from
+//! that socket, so the relay sees 127.0.0.2.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    noise, ping, relay, rendezvous, request_response, tcp, yamux, Multiaddr, PeerId, Swarm,
+    SwarmBuilder,
+};
+use meishi_card::event::{BoardRequest, BoardResponse, EventKey};
+use meishi_relay::{board, Config, Relay, RelayHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const STEP: Duration = Duration::from_secs(20);
+
+#[derive(NetworkBehaviour)]
+struct Client {
+    relay: relay::client::Behaviour,
+    rendezvous: rendezvous::client::Behaviour,
+    board: request_response::Behaviour<board::Codec>,
+    ping: ping::Behaviour,
+}
+
+fn client() -> Swarm<Client> {
+    client_with(libp2p::identity::Keypair::generate_ed25519())
+}
+
+fn client_with(key: libp2p::identity::Keypair) -> Swarm<Client> {
+    SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_quic()
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|key, relay| Client {
+            relay,
+            rendezvous: rendezvous::client::Behaviour::new(key.clone()),
+            board: request_response::Behaviour::with_codec(
+                board::Codec::default(),
+                [(board::PROTOCOL, request_response::ProtocolSupport::Outbound)],
+                request_response::Config::default(),
+            ),
+            ping: ping::Behaviour::default(),
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
+
+/// A relay on 127.0.0.1 (TCP and QUIC) whose external addresses are its listen addresses.
+async fn relay_with(f: impl FnOnce(&mut Config)) -> (RelayHandle, Multiaddr, Multiaddr) {
+    let mut c = Config {
+        listen: vec![
+            "/ip4/127.0.0.1/tcp/0".into(),
+            "/ip4/127.0.0.1/udp/0/quic-v1".into(),
+        ],
+        metrics: Some(([127, 0, 0, 1], 0).into()),
+        ..Config::default()
+    };
+    f(&mut c);
+    // First spawn to learn the ports, then tell the relay those are its public addresses.
+    let probe = Relay::spawn(c.clone()).await.unwrap();
+    let addrs = probe.listen_addrs().to_vec();
+    probe.shutdown().await;
+    c.listen = addrs.iter().map(|a| a.to_string()).collect();
+    c.external_addresses = c.listen.clone();
+    let h = Relay::spawn(c).await.unwrap();
+    let id = h.peer_id();
+    let with_id = |quic: bool| {
+        let a = h
+            .listen_addrs()
+            .iter()
+            .find(|a| a.iter().any(|p| matches!(p, Protocol::QuicV1)) == quic)
+            .unwrap()
+            .clone();
+        a.with(Protocol::P2p(id))
+    };
+    let (tcp, quic) = (with_id(false), with_id(true));
+    (h, tcp, quic)
+}
+
+/// Drives `swarm` until `f` returns Some, or fails after STEP.
+async fn until<T>(
+    swarm: &mut Swarm<Client>,
+    mut f: impl FnMut(SwarmEvent<ClientEvent>) -> Option<T>,
+) -> T {
+    tokio::time::timeout(STEP, async {
+        loop {
+            if let Some(t) = f(swarm.select_next_some().await) {
+                return t;
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for a swarm event")
+}
+
+/// Runs other swarms in the background so they answer while one is driven.
+fn background(swarms: Vec<Swarm<Client>>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut all = futures::stream::select_all(swarms.into_iter().map(|s| s.boxed()));
+        while all.next().await.is_some() {}
+    })
+}
+
+/// Asks for a reservation over QUIC and reports whether it was accepted.
+async fn reserve(swarm: &mut Swarm<Client>, relay_quic: &Multiaddr) -> bool {
+    let l = swarm
+        .listen_on(relay_quic.clone().with(Protocol::P2pCircuit))
+        .unwrap();
+    until(swarm, |ev| match ev {
+        SwarmEvent::Behaviour(ClientEvent::Relay(
+            relay::client::Event::ReservationReqAccepted { .. },
+        )) => Some(true),
+        SwarmEvent::ListenerClosed { listener_id, .. } if listener_id == l => Some(false),
+        SwarmEvent::ListenerError { listener_id, .. } if listener_id == l => Some(false),
+        _ => None,
+    })
+    .await
+}
+
+async fn quic_client_from(ip: [u8; 4]) -> Swarm<Client> {
+    quic_client_with(ip, libp2p::identity::Keypair::generate_ed25519()).await
+}
+
+async fn quic_client_with(ip: [u8; 4], key: libp2p::identity::Keypair) -> Swarm<Client> {
+    let mut c = client_with(key);
+    let a: Multiaddr = format!("/ip4/{}.{}.{}.{}/udp/0/quic-v1", ip[0], ip[1], ip[2], ip[3])
+        .parse()
+        .unwrap();
+    c.listen_on(a).unwrap();
+    until(&mut c, |ev| {
+        matches!(ev, SwarmEvent::NewListenAddr { .. }).then_some(())
+    })
+    .await;
+    c
+}
+
+#[tokio::test]
+async fn reservation_then_circuit_between_two_clients() {
+    let (relay, relay_tcp, _) = relay_with(|_| {}).await;
+    let mut a = client();
+    let a_id = *a.local_peer_id();
+    a.listen_on(relay_tcp.clone().with(Protocol::P2pCircuit))
+        .unwrap();
+    until(&mut a, |ev| match ev {
+        SwarmEvent::Behaviour(ClientEvent::Relay(
+            relay::client::Event::ReservationReqAccepted { .. },
+        )) => Some(()),
+        _ => None,
+    })
+    .await;
+    let bg = background(vec![a]);
+    let mut b = client();
+    let target = relay_tcp
+        .with(Protocol::P2pCircuit)
+        .with(Protocol::P2p(a_id));
+    b.dial(target).unwrap();
+    let endpoint = until(&mut b, |ev| match ev {
+        SwarmEvent::ConnectionEstablished {
+            peer_id, endpoint, ..
+        } if peer_id == a_id => Some(endpoint),
+        SwarmEvent::OutgoingConnectionError {
+            peer_id: Some(p),
+            error,
+            ..
+        } if p == a_id => {
+            panic!("circuit failed: {error}")
+        }
+        _ => None,
+    })
+    .await;
+    assert!(endpoint
+        .get_remote_address()
+        .iter()
+        .any(|p| p == Protocol::P2pCircuit));
+    bg.abort();
+    let text = relay.metrics_text();
+    assert!(text.contains("meishi_relay_reservations 1"), "{text}");
+    relay.shutdown().await;
+}
+
+#[tokio::test]
+async fn rendezvous_register_discover_and_refusals() {
+    let (relay, relay_tcp, _) = relay_with(|_| {}).await;
+    let relay_id = relay.peer_id();
+    let ns = rendezvous::Namespace::new(
+        EventKey::derive("rust-meetup-2026")
+            .unwrap()
+            .namespace()
+            .to_owned(),
+    )
+    .unwrap();
+
+    let mut a = client();
+    let a_id = *a.local_peer_id();
+    a.add_external_address("/ip4/192.0.2.10/tcp/4001".parse().unwrap());
+    a.dial(relay_tcp.clone()).unwrap();
+    until(&mut a, |ev| {
+        matches!(ev, SwarmEvent::ConnectionEstablished { .. }).then_some(())
+    })
+    .await;
+    // Too short a TTL is refused; 120 s is accepted (the stock server wants 2 h).
+    a.behaviour_mut()
+        .rendezvous
+        .register(ns.clone(), relay_id, Some(59))
+        .unwrap();
+    let err = until(&mut a, |ev| match ev {
+        SwarmEvent::Behaviour(ClientEvent::Rendezvous(
+            rendezvous::client::Event::RegisterFailed { error, .. },
+        )) => Some(error),
+        _ => None,
+    })
+    .await;
+    assert_eq!(err, rendezvous::ErrorCode::InvalidTtl);
+    a.behaviour_mut()
+        .rendezvous
+        .register(ns.clone(), relay_id, Some(120))
+        .unwrap();
+    let ttl = until(&mut a, |ev| match ev {
+        SwarmEvent::Behaviour(ClientEvent::Rendezvous(rendezvous::client::Event::Registered {
+            ttl,
+            ..
+        })) => Some(ttl),
+        SwarmEvent::Behaviour(ClientEvent::Rendezvous(
+            rendezvous::client::Event::RegisterFailed { error, .. },
+        )) => panic!("{error:?}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(ttl, 120);
+    // A raw, non-derived namespace is refused.
+    a.behaviour_mut()
+        .rendezvous
+        .register(
+            rendezvous::Namespace::from_static("rust-meetup-2026"),
+            relay_id,
+            Some(120),
+        )
+        .unwrap();
+    let err = until(&mut a, |ev| match ev {
+        SwarmEvent::Behaviour(ClientEvent::Rendezvous(
+            rendezvous::client::Event::RegisterFailed { error, .. },
+        )) => Some(error),
+        _ => None,
+    })
+    .await;
+    assert_eq!(err, rendezvous::ErrorCode::InvalidNamespace);
+    let bg = background(vec![a]);
+
+    let mut b = client();
+    b.dial(relay_tcp.clone()).unwrap();
+    until(&mut b, |ev| {
+        matches!(ev, SwarmEvent::ConnectionEstablished { .. }).then_some(())
+    })
+    .await;
+    b.behaviour_mut()
+        .rendezvous
+        .discover(Some(ns.clone()), None, None, relay_id);
+    let regs = until(&mut b, |ev| match ev {
+        SwarmEvent::Behaviour(ClientEvent::Rendezvous(rendezvous::client::Event::Discovered {
+            registrations,
+            ..
+        })) => Some(registrations),
+        SwarmEvent::Behaviour(ClientEvent::Rendezvous(
+            rendezvous::client::Event::DiscoverFailed { error, .. },
+        )) => panic!("{error:?}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(regs.len(), 1);
+    assert_eq!(regs[0].record.peer_id(), a_id);
+    // Without a namespace the relay reveals nothing.
+    b.behaviour_mut()
+        .rendezvous
+        .discover(None, None, None, relay_id);
+    let err = until(&mut b, |ev| match ev {
+        SwarmEvent::Behaviour(ClientEvent::Rendezvous(rendezvous::client::Event::Discovered {
+            registrations,
+            ..
+        })) => {
+            panic!(
+                "discover without namespace listed {} registrations",
+                registrations.len()
+            )
+        }
+        SwarmEvent::Behaviour(ClientEvent::Rendezvous(
+            rendezvous::client::Event::DiscoverFailed { error, .. },
+        )) => Some(error),
+        _ => None,
+    })
+    .await;
+    assert_eq!(err, rendezvous::ErrorCode::InvalidNamespace);
+    // Another event's namespace lists nobody.
+    let other = rendezvous::Namespace::new(
+        EventKey::derive("rust-meetup-2025")
+            .unwrap()
+            .namespace()
+            .to_owned(),
+    )
+    .unwrap();
+    b.behaviour_mut()
+        .rendezvous
+        .discover(Some(other), None, None, relay_id);
+    let regs = until(&mut b, |ev| match ev {
+        SwarmEvent::Behaviour(ClientEvent::Rendezvous(rendezvous::client::Event::Discovered {
+            registrations,
+            ..
+        })) => Some(registrations),
+        _ => None,
+    })
+    .await;
+    assert!(regs.is_empty());
+    bg.abort();
+    relay.shutdown().await;
+}
+
+#[tokio::test]
+async fn teaser_board_stores_sealed_blobs_per_namespace() {
+    let (relay, relay_tcp, _) = relay_with(|_| {}).await;
+    let relay_id = relay.peer_id();
+    let ev = EventKey::derive("board-test").unwrap();
+    let mut a = client();
+    let a_id = *a.local_peer_id();
+    a.dial(relay_tcp).unwrap();
+    until(&mut a, |e| {
+        matches!(e, SwarmEvent::ConnectionEstablished { .. }).then_some(())
+    })
+    .await;
+    let sealed = ev.seal(b"signed teaser").unwrap();
+    let ask = |a: &mut Swarm<Client>, req| a.behaviour_mut().board.send_request(&relay_id, req);
+    let answer = |e: SwarmEvent<ClientEvent>| match e {
+        SwarmEvent::Behaviour(ClientEvent::Board(request_response::Event::Message {
+            message: request_response::Message::Response { response, .. },
+            ..
+        })) => Some(response),
+        SwarmEvent::Behaviour(ClientEvent::Board(request_response::Event::OutboundFailure {
+            error,
+            ..
+        })) => {
+            panic!("board request failed: {error}")
+        }
+        _ => None,
+    };
+    ask(
+        &mut a,
+        BoardRequest::Put {
+            namespace: ev.namespace().into(),
+            ttl: 120,
+            sealed: sealed.clone(),
+        },
+    );
+    assert_eq!(
+        until(&mut a, answer).await,
+        BoardResponse::Stored { ttl: 120 }
+    );
+    ask(
+        &mut a,
+        BoardRequest::Put {
+            namespace: ev.namespace().into(),
+            ttl: 10,
+            sealed: sealed.clone(),
+        },
+    );
+    assert!(matches!(
+        until(&mut a, answer).await,
+        BoardResponse::Error(_)
+    ));
+    ask(
+        &mut a,
+        BoardRequest::Get {
+            namespace: ev.namespace().into(),
+            cursor: 0,
+            limit: 10,
+        },
+    );
+    match until(&mut a, answer).await {
+        BoardResponse::Entries { entries, more, .. } => {
+            assert!(!more);
+            assert_eq!(entries.len(), 1);
+            assert_eq!(PeerId::from_bytes(&entries[0].peer).unwrap(), a_id);
+            assert_eq!(ev.open(&entries[0].sealed).unwrap(), b"signed teaser");
+        }
+        other => panic!("{other:?}"),
+    }
+    let other = EventKey::derive("board-test-2").unwrap();
+    ask(
+        &mut a,
+        BoardRequest::Get {
+            namespace: other.namespace().into(),
+            cursor: 0,
+            limit: 10,
+        },
+    );
+    assert!(
+        matches!(until(&mut a, answer).await, BoardResponse::Entries { entries, .. } if entries.is_empty())
+    );
+    relay.shutdown().await;
+}
+
+#[tokio::test]
+async fn per_ip_and_per_peer_reservation_caps() {
+    // Two reservations per IP address, then one per hour; one reservation per peer.
+    let (relay, _, relay_quic) = relay_with(|c| {
+        c.limits.reservation_rate_per_ip = meishi_relay::config::Rate {
+            burst: 2,
+            interval_ms: 3_600_000,
+        };
+        c.limits.max_reservations_per_peer = 1;
+    })
+    .await;
+    let mut crowd = Vec::new();
+    for _ in 0..2 {
+        let mut c = quic_client_from([127, 0, 0, 3]).await;
+        assert!(
+            reserve(&mut c, &relay_quic).await,
+            "the first two from one IP are served"
+        );
+        crowd.push(c);
+    }
+    let mut third = quic_client_from([127, 0, 0, 3]).await;
+    assert!(
+        !reserve(&mut third, &relay_quic).await,
+        "the third from that IP is refused"
+    );
+    // Someone on another address is still served.
+    let mut other = quic_client_from([127, 0, 0, 4]).await;
+    assert!(
+        reserve(&mut other, &relay_quic).await,
+        "another IP is not locked out"
+    );
+    // One peer holding a reservation cannot take a second slot over another connection: the
+    // same identity in a second swarm (the stock client reuses a connection it already has).
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let mut first = quic_client_with([127, 0, 0, 5], key.clone()).await;
+    assert!(reserve(&mut first, &relay_quic).await);
+    let bg = background(vec![first]);
+    let mut second = quic_client_with([127, 0, 0, 6], key).await;
+    assert!(
+        !reserve(&mut second, &relay_quic).await,
+        "a second reservation by one peer is refused"
+    );
+    bg.abort();
+    drop(crowd);
+    relay.shutdown().await;
+}
+
+#[tokio::test]
+async fn per_ip_connection_cap() {
+    let (relay, _, relay_quic) = relay_with(|c| c.limits.max_connections_per_ip = 2).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = quic_client_from([127, 0, 0, 6]).await;
+        c.dial(relay_quic.clone()).unwrap();
+        until(&mut c, |ev| {
+            matches!(ev, SwarmEvent::ConnectionEstablished { .. }).then_some(())
+        })
+        .await;
+        held.push(c);
+    }
+    let bg = background(held);
+    let mut c = quic_client_from([127, 0, 0, 6]).await;
+    c.dial(relay_quic.clone()).unwrap();
+    // The relay closes the connection at once: it never stays up.
+    let refused = until(&mut c, |ev| match ev {
+        SwarmEvent::OutgoingConnectionError { .. } | SwarmEvent::ConnectionClosed { .. } => {
+            Some(true)
+        }
+        _ => None,
+    })
+    .await;
+    assert!(refused);
+    let mut d = quic_client_from([127, 0, 0, 7]).await;
+    d.dial(relay_quic).unwrap();
+    until(&mut d, |ev| {
+        matches!(ev, SwarmEvent::ConnectionEstablished { .. }).then_some(())
+    })
+    .await;
+    bg.abort();
+    let text = relay.metrics_text();
+    let denied = text
+        .lines()
+        .find_map(|l| l.strip_prefix("meishi_relay_connections_denied_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(denied.is_some_and(|n| n >= 1), "{text}");
+    relay.shutdown().await;
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test]
+async fn metrics_endpoint_serves_prometheus_text() {
+    let (relay, relay_tcp, _) = relay_with(|_| {}).await;
+    let mut a = client();
+    a.listen_on(relay_tcp.with(Protocol::P2pCircuit)).unwrap();
+    until(&mut a, |ev| match ev {
+        SwarmEvent::Behaviour(ClientEvent::Relay(
+            relay::client::Event::ReservationReqAccepted { .. },
+        )) => Some(()),
+        _ => None,
+    })
+    .await;
+    let addr = relay.metrics_addr().unwrap();
+    assert!(addr.ip().is_loopback());
+    let body = http_get(addr, "/metrics").await;
+    assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
+    assert!(body.contains("meishi_relay_reservations 1"), "{body}");
+    assert!(body.contains("libp2p_relay_events_total"), "{body}");
+    assert!(body.contains("# EOF"));
+    assert!(http_get(addr, "/").await.starts_with("HTTP/1.1 404"));
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // An endless header is cut off, not buffered.
+    let _ = s.write_all(&vec![b'a'; 8192]).await;
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out).await;
+    assert!(out.starts_with("HTTP/1.1 431"), "{out}");
+    drop(a);
+    relay.shutdown().await;
+}
