@@ -33,8 +33,8 @@ pub use payload::{
 
 pub use render::{render_png, render_svg, render_terminal, RenderError, MAX_SCALE, QUIET_ZONE};
 pub use scan::{
-    classify, prepare, scan_gray, scan_image, ClassifyError, Pass, ScanError, Scanned,
-    MAX_DECODE_ALLOC, MAX_DIMENSION, MAX_IMAGE_BYTES, MAX_PIXELS, PASSES,
+    classify, prepare, scan_gray, scan_image, ClassifyError, Pass, ScanError, Scanned, Threshold,
+    CANDIDATE_PASSES, MAX_DECODE_ALLOC, MAX_DIMENSION, MAX_IMAGE_BYTES, MAX_PIXELS, PASSES,
 };
 pub use vcard_qr::vcard_qr_text;
 

@@ -4,13 +4,12 @@
 //! the width and height from the header, and the decoder's memory. The QR decoder (rqrr) runs
 //! under `catch_unwind` so a crafted image that trips a bug in it is an error, not a crash.
 //!
-//! Camera photos defeat any single binarization, so decoding runs in passes, cheapest first, and
-//! stops at the first pass that decodes every code it detects: rqrr's own row-average threshold
-//! on the grayscale image, then local-contrast (Sauvola) thresholds at two window sizes, then the
-//! same after a blur (noise, JPEG blocks), a contrast stretch (dim or washed-out photos), a
-//! downscale (blur spread over many pixels) and an upscale (tiny codes). The pass list and its
-//! order were chosen by measurement with `examples/decode-rate.rs`; see the crate README numbers
-//! in proto-spec/qr.md#scanning.
+//! Camera photos defeat any single binarization, so decoding runs in passes (see [`PASSES`]),
+//! cheapest first, and stops at the first pass that decodes every code it detects. Each pass
+//! resizes (up, for small modules), optionally blurs (noise, JPEG blocks), and binarizes with
+//! rqrr's own threshold, Sauvola's local threshold or Otsu's global one. The list was chosen by
+//! measurement with `examples/decode-rate.rs` on `examples/distort.rs` images; the numbers are in
+//! proto-spec/qr.md#scanning.
 
 use std::collections::BTreeSet;
 use std::io::Cursor;
@@ -34,7 +33,7 @@ pub const MAX_PIXELS: u64 = 40_000_000;
 pub const MAX_DECODE_ALLOC: u64 = 512 << 20;
 /// Images are scaled down to at most this many pixels on the long side before the passes: more
 /// detail does not help a QR decoder and costs time.
-const WORK_SIDE: u32 = 1600;
+const WORK_SIDE: u32 = 2400;
 
 /// Why an image could not be scanned.
 #[derive(Debug, thiserror::Error)]
@@ -112,60 +111,144 @@ pub fn scan_gray(img: &GrayImage) -> Vec<String> {
     found.into_iter().collect()
 }
 
-/// One way of turning the image into something rqrr can read. Every pass starts from the
-/// image scaled to at most 1600 pixels a side and contrast-stretched.
-#[derive(Clone, Copy, Debug)]
-pub enum Pass {
-    /// rqrr's own row-average threshold.
-    Plain,
-    /// Sauvola threshold with a window of 1/`0` of the short side.
-    Sauvola(u32),
-    /// Gaussian blur of sigma `0`/10 pixels (noise, JPEG blocks), then Sauvola with window 1/`1`.
-    Blur(u32, u32),
-    /// Scale by `0`/4 (down for blur spread over many pixels, up for tiny modules), then Sauvola
-    /// with window 1/8.
-    Scale(u32),
+/// One way of turning the image into something rqrr can read: an optional resize and blur, then
+/// a binarization. Every pass starts from the image scaled to at most 2400 pixels a side and
+/// contrast-stretched (see [`prepare`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pass {
+    /// Scale factor in quarters: 4 keeps the size, 8 doubles it, 2 halves it.
+    pub scale: u32,
+    /// Gaussian blur sigma in tenths of a pixel, after scaling; 0 for none.
+    pub blur: u32,
+    pub threshold: Threshold,
 }
 
-/// The passes, in order. proto-spec/qr.md#scanning
+/// How a pass decides which pixels are dark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threshold {
+    /// rqrr's own running row average.
+    Rqrr,
+    /// Sauvola's local threshold over a window of 1/`n` of the short side.
+    Sauvola(u32),
+    /// Otsu's global threshold: survives blur that smears local contrast.
+    Otsu,
+}
+
+const fn pass(scale: u32, blur: u32, threshold: Threshold) -> Pass {
+    Pass {
+        scale,
+        blur,
+        threshold,
+    }
+}
+
+/// The passes `scan_image` runs, in order, stopping at the first that decodes every code it
+/// detects. Picked greedily from [`CANDIDATE_PASSES`] by `examples/decode-rate.rs` (each next
+/// pass is the one that adds the most images no earlier pass decoded), with rqrr's plain pass
+/// moved first because it is the cheapest and reads every undistorted code.
+/// proto-spec/qr.md#scanning
 pub const PASSES: &[Pass] = &[
-    Pass::Plain,
-    Pass::Sauvola(8),
-    Pass::Sauvola(24),
-    Pass::Blur(10, 8),
-    Pass::Scale(8),
-    Pass::Blur(20, 12),
-    Pass::Scale(2),
-    Pass::Scale(12),
+    // Cheap, and enough for screenshots and clean prints: the usual case ends here.
+    pass(4, 0, Threshold::Rqrr),
+    pass(8, 0, Threshold::Sauvola(24)),
+    pass(8, 15, Threshold::Sauvola(8)),
+    pass(12, 0, Threshold::Otsu),
+    pass(12, 0, Threshold::Sauvola(8)),
+    pass(4, 15, Threshold::Otsu),
+    pass(8, 0, Threshold::Otsu),
 ];
+
+/// Every pass the benchmark measures.
+pub const CANDIDATE_PASSES: &[Pass] = &[
+    pass(4, 0, Threshold::Rqrr),
+    pass(4, 0, Threshold::Sauvola(8)),
+    pass(4, 0, Threshold::Sauvola(24)),
+    pass(4, 0, Threshold::Otsu),
+    pass(4, 10, Threshold::Sauvola(8)),
+    pass(4, 20, Threshold::Sauvola(8)),
+    pass(4, 15, Threshold::Otsu),
+    pass(4, 15, Threshold::Rqrr),
+    pass(2, 0, Threshold::Sauvola(8)),
+    pass(2, 0, Threshold::Rqrr),
+    pass(2, 0, Threshold::Otsu),
+    pass(8, 0, Threshold::Rqrr),
+    pass(8, 0, Threshold::Sauvola(8)),
+    pass(8, 0, Threshold::Sauvola(24)),
+    pass(8, 0, Threshold::Otsu),
+    pass(8, 15, Threshold::Sauvola(8)),
+    pass(12, 0, Threshold::Sauvola(8)),
+    pass(12, 0, Threshold::Rqrr),
+    pass(12, 0, Threshold::Otsu),
+    pass(16, 0, Threshold::Sauvola(8)),
+];
+
+/// Longest side a pass may scale the image to.
+const MAX_PASS_SIDE: u32 = 2400;
 
 impl Pass {
     /// Decoded texts and the number of detected codes that did not decode. `img` is the prepared
     /// image (see [`prepare`]).
     pub fn run(self, img: &GrayImage) -> (Vec<String>, usize) {
-        let side = |n: u32| (img.width().min(img.height()) / n).max(3);
-        match self {
-            Pass::Plain => decode_gray(img),
-            Pass::Sauvola(n) => decode_bitmap(&sauvola(img, side(n))),
-            Pass::Blur(sigma, n) => {
-                decode_bitmap(&sauvola(&imageops::blur(img, sigma as f32 / 10.0), side(n)))
-            }
-            Pass::Scale(n) => {
-                let (w, h) = ((img.width() * n / 4).max(1), (img.height() * n / 4).max(1));
-                if w > 2 * WORK_SIDE || h > 2 * WORK_SIDE {
-                    return (Vec::new(), 0);
-                }
-                let filter = if n > 4 {
-                    FilterType::CatmullRom
-                } else {
-                    FilterType::Triangle
-                };
-                let scaled = imageops::resize(img, w, h, filter);
-                let s = (w.min(h) / 8).max(3);
-                decode_bitmap(&sauvola(&scaled, s))
+        // Upscaling stops at MAX_PASS_SIDE: a large photo gets what headroom is left.
+        let long = img.width().max(img.height()).max(1);
+        let target = (long * self.scale / 4).min(MAX_PASS_SIDE.max(long));
+        let (w, h) = (
+            ((u64::from(img.width()) * u64::from(target) / u64::from(long)) as u32).max(1),
+            ((u64::from(img.height()) * u64::from(target) / u64::from(long)) as u32).max(1),
+        );
+        let scaled;
+        let mut img = img;
+        if (w, h) != img.dimensions() {
+            let filter = if target > long {
+                FilterType::CatmullRom
+            } else {
+                FilterType::Triangle
+            };
+            scaled = imageops::resize(img, w, h, filter);
+            img = &scaled;
+        }
+        let blurred;
+        if self.blur > 0 {
+            blurred = imageops::blur(img, self.blur as f32 / 10.0);
+            img = &blurred;
+        }
+        match self.threshold {
+            Threshold::Rqrr => decode_gray(img),
+            Threshold::Sauvola(n) => decode_bitmap(&sauvola(img, (w.min(h) / n).max(3))),
+            Threshold::Otsu => {
+                let t = otsu(img);
+                decode_bitmap(&(img.as_raw().iter().map(|&p| p <= t).collect(), w, h))
             }
         }
     }
+}
+
+/// Otsu's threshold: the level that maximizes the between-class variance of the histogram.
+fn otsu(img: &GrayImage) -> u8 {
+    let mut hist = [0u64; 256];
+    img.as_raw().iter().for_each(|&p| hist[usize::from(p)] += 1);
+    let total: u64 = hist.iter().sum();
+    let sum_all: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| i as f64 * c as f64)
+        .sum();
+    let (mut w0, mut sum0, mut best, mut best_t) = (0u64, 0f64, -1f64, 127u8);
+    for (t, &c) in hist.iter().enumerate() {
+        w0 += c;
+        sum0 += t as f64 * c as f64;
+        let w1 = total - w0;
+        if w0 == 0 || w1 == 0 {
+            continue;
+        }
+        let (m0, m1) = (sum0 / w0 as f64, (sum_all - sum0) / w1 as f64);
+        let between = w0 as f64 * w1 as f64 * (m0 - m1) * (m0 - m1);
+        if between > best {
+            best = between;
+            best_t = t as u8;
+        }
+    }
+    best_t
 }
 
 /// The image every pass starts from: at most [`WORK_SIDE`] pixels a side, contrast-stretched.

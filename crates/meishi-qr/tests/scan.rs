@@ -225,3 +225,21 @@ fn blank_image_has_no_codes() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn small_code_in_a_large_jpeg_photo() {
+    let text = encode_payload(&ada()).expect("payload");
+    let code = image::load_from_memory(&render_png(&text, Ecc::M, 4).expect("png"))
+        .expect("load")
+        .into_luma8();
+    let mut photo = image::GrayImage::from_fn(3000, 2000, |x, y| {
+        image::Luma([150 + ((x / 40 + y / 40) % 2 * 60) as u8])
+    });
+    image::imageops::overlay(&mut photo, &code, 1900, 700);
+    let photo = image::imageops::blur(&photo, 1.2);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 70)
+        .encode_image(&photo)
+        .expect("jpeg");
+    assert_eq!(scan_image(&jpeg).expect("scan"), vec![text]);
+}
