@@ -56,6 +56,8 @@ enum Cmd {
     Swap(cmd::net::SwapArgs),
     /// List people on the local network who run meishi.
     Nearby(cmd::net::NearbyArgs),
+    /// Run a relay node for events (circuit relay, rendezvous, metrics).
+    Relay(cmd::relay::RelayArgs),
     /// Cards waiting for your decision (policy `ask`).
     Inbox {
         #[arg(long)]
@@ -80,6 +82,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Up(a) => cmd::net::up(&home, a),
         Cmd::Swap(a) => cmd::net::swap(&home, a),
         Cmd::Nearby(a) => cmd::net::nearby(&home, a),
+        Cmd::Relay(a) => cmd::relay::run(&home, a),
         Cmd::Inbox { json } => cmd::net::inbox(&home, json),
         Cmd::Accept { id } => cmd::net::decide(&home, id, true),
         Cmd::Decline { id } => cmd::net::decide(&home, id, false),

@@ -4,3 +4,4 @@ pub mod card;
 pub mod contacts;
 pub mod net;
 pub mod qr;
+pub mod relay;
