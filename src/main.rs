@@ -58,6 +58,8 @@ enum Cmd {
     Nearby(cmd::net::NearbyArgs),
     /// Run a relay node for events (circuit relay, rendezvous, metrics).
     Relay(cmd::relay::RelayArgs),
+    /// Ask a contact for their current card (they answer if they hold yours).
+    Fetch(cmd::fetch::FetchArgs),
     /// Cards waiting for your decision (policy `ask`).
     Inbox {
         #[arg(long)]
@@ -83,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Swap(a) => cmd::net::swap(&home, a),
         Cmd::Nearby(a) => cmd::net::nearby(&home, a),
         Cmd::Relay(a) => cmd::relay::run(&home, a),
+        Cmd::Fetch(a) => cmd::fetch::fetch(&home, a),
         Cmd::Inbox { json } => cmd::net::inbox(&home, json),
         Cmd::Accept { id } => cmd::net::decide(&home, id, true),
         Cmd::Decline { id } => cmd::net::decide(&home, id, false),

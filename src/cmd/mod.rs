@@ -5,3 +5,4 @@ pub mod contacts;
 pub mod net;
 pub mod qr;
 pub mod relay;
+pub mod fetch;

@@ -58,7 +58,7 @@ pub struct NearbyArgs {
     pub json: bool,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -66,7 +66,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-fn default_listen() -> Vec<Multiaddr> {
+pub(crate) fn default_listen() -> Vec<Multiaddr> {
     ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
         .iter()
         .filter_map(|a| a.parse().ok())
@@ -94,7 +94,7 @@ fn holders(store: &Store, me: PublicKey) -> Result<Vec<PublicKey>> {
 }
 
 /// Starts a node for this home.
-fn start(
+pub(crate) fn start(
     home: &Home,
     store: &Store,
     listen: Vec<Multiaddr>,
@@ -350,7 +350,7 @@ fn starter_name(flag: Option<&str>) -> Result<String> {
 }
 
 /// Where to reach a swap target.
-fn parse_target(t: &str) -> Result<(PeerId, Vec<Multiaddr>)> {
+pub(crate) fn parse_target(t: &str) -> Result<(PeerId, Vec<Multiaddr>)> {
     if t.starts_with('/') {
         let addr: Multiaddr = t.parse().map_err(|e| {
             Failure::new(BAD_INPUT, anyhow::anyhow!("{t:?} is not a multiaddr: {e}"))

@@ -217,3 +217,25 @@ fn up_on_a_fresh_home_creates_an_identity() {
     assert_eq!(card["card"]["name"], "Fresh Person");
     assert_eq!(card["seq"], 1);
 }
+
+#[test]
+fn fetch_picks_up_an_edited_card_from_a_contact() {
+    let (a, b) = (Home::new(), Home::new());
+    let a_id = init(&a, "Ada");
+    init(&b, "Bob");
+    let up = Up::start(&a, &[]);
+    b.ok(&["swap", &up.addr]);
+    // Ada edits her card; the running node picks the new seq up from the book.
+    a.ok(&["card", "edit", "--title", "Countess"]);
+    up.wait_for("card_updated");
+    let out = b.json(&["fetch", &up.addr, "--json"]);
+    assert_eq!(out["seq"], 2, "{out}");
+    let shown = b.json(&["contacts", "show", &a_id, "--json"]);
+    assert_eq!(shown["card"]["title"], "Countess");
+    assert_eq!(shown["history"], serde_json::json!([1, 2]));
+    // A stranger who does not hold Ada's card is refused; nothing is stored.
+    let c = Home::new();
+    init(&c, "Carol");
+    let out = c.run(&["fetch", &up.addr]);
+    assert_eq!(out.status.code(), Some(4), "not a contact: {}", String::from_utf8_lossy(&out.stderr));
+}

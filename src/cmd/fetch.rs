@@ -1,0 +1,69 @@
+//! `meishi fetch`: ask a contact for their current card, to pick up their edits.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use meishi_card::display_safe;
+use meishi_node::{key_of, FetchError, Policy, RequestError};
+use meishi_store::{ContactRef, PutOutcome};
+use serde_json::json;
+
+use crate::cmd::net::{default_listen, parse_target, runtime, start};
+use crate::exit::{Failure, BAD_INPUT, NOT_FOUND, UNREACHABLE};
+use crate::home::Home;
+
+#[derive(Args, Debug)]
+pub struct FetchArgs {
+    /// The contact: a multiaddr ending in /p2p/<peer id>, or a peer id found on the local network.
+    pub target: String,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 15)]
+    pub timeout: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
+    let (peer, addrs) = parse_target(&args.target)?;
+    let key = key_of(&peer)
+        .ok_or_else(|| Failure::new(BAD_INPUT, anyhow::anyhow!("{peer} is not a meishi peer id")))?;
+    let store = home.store()?;
+    if store.resolve(&ContactRef::Key(key))?.is_none() {
+        return Err(Failure::new(NOT_FOUND, anyhow::anyhow!("{peer} is not in your contacts: swap with them first")).into());
+    }
+    let lan = addrs.is_empty();
+    let deadline = Duration::from_secs(args.timeout.max(1));
+    runtime()?.block_on(async {
+        let (node, _events, _) = start(home, &store, default_listen(), Policy::Never, lan)?;
+        let started = tokio::time::Instant::now();
+        let mut addrs = addrs;
+        while lan && addrs.is_empty() && started.elapsed() < deadline {
+            if let Some(d) = node.nearby().await?.into_iter().find(|d| d.peer == peer) {
+                addrs = d.addrs;
+            } else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let res = tokio::time::timeout(deadline.saturating_sub(started.elapsed()), node.fetch(peer, addrs)).await;
+        let _ = node.shutdown().await;
+        let card = match res {
+            Err(_) | Ok(Err(FetchError::Request(RequestError::Unreachable | RequestError::Timeout))) => {
+                return Err(Failure::new(UNREACHABLE, anyhow::anyhow!("{peer} did not answer")).into())
+            }
+            Ok(Err(e)) => return Err(Failure::new(BAD_INPUT, anyhow::anyhow!("fetch from {peer} failed: {e}")).into()),
+            Ok(Ok(card)) => card,
+        };
+        let outcome = store.put_signed(&card, "fetch").context("cannot store the fetched card")?;
+        let name = card.card().name.clone();
+        if let PutOutcome::Older { .. } | PutOutcome::Equivocation { .. } = outcome {
+            return Err(Failure::new(BAD_INPUT, anyhow::anyhow!("the card of {} was refused: {outcome}", display_safe(&name))).into());
+        }
+        if args.json {
+            println!("{}", json!({"peer_id": peer.to_string(), "name": name, "seq": card.seq(), "result": outcome.to_string()}));
+        } else {
+            eprintln!("{} (seq {}): {outcome}", display_safe(&name), card.seq());
+        }
+        Ok(())
+    })
+}
