@@ -15,7 +15,12 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 const BIN: &str = env!("CARGO_BIN_EXE_meishi");
 
 fn meishi(home: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN).arg("--home").arg(home).args(args).output().expect("meishi runs")
+    Command::new(BIN)
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()
+        .expect("meishi runs")
 }
 
 struct Up(Child);
@@ -29,12 +34,29 @@ impl Drop for Up {
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    assert!(meishi(&a, &["init", "--name", "Ada Lovelace", "--org", "Analytical Engines Ltd"]).status.success());
+    assert!(meishi(
+        &a,
+        &[
+            "init",
+            "--name",
+            "Ada Lovelace",
+            "--org",
+            "Analytical Engines Ltd"
+        ]
+    )
+    .status
+    .success());
     assert!(meishi(&b, &["init", "--name", "Bob"]).status.success());
     let mut child = Command::new(BIN)
         .arg("--home")
         .arg(&a)
-        .args(["up", "--listen", "/ip4/127.0.0.1/tcp/0", "--json", "--no-mdns"])
+        .args([
+            "up",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--json",
+            "--no-mdns",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -54,7 +76,9 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("cold_process");
     g.sample_size(20).measurement_time(Duration::from_secs(15));
-    g.bench_function("meishi_id (baseline)", |bch| bch.iter(|| assert!(meishi(&b, &["id"]).status.success())));
+    g.bench_function("meishi_id (baseline)", |bch| {
+        bch.iter(|| assert!(meishi(&b, &["id"]).status.success()))
+    });
     // Every swap comes from a fresh person: the running node rate-limits repeated gives from
     // one peer (8 at once, then one every 2 s), which is the behaviour under test elsewhere.
     let mut n = 0u32;
@@ -63,12 +87,18 @@ fn bench(c: &mut Criterion) {
             || {
                 n += 1;
                 let home = dir.path().join(format!("p{n}"));
-                assert!(meishi(&home, &["init", "--name", &format!("Person {n}")]).status.success());
+                assert!(meishi(&home, &["init", "--name", &format!("Person {n}")])
+                    .status
+                    .success());
                 home
             },
             |home| {
                 let out = meishi(&home, &["swap", &addr]);
-                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             },
             BatchSize::PerIteration,
         )

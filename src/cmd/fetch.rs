@@ -26,11 +26,16 @@ pub struct FetchArgs {
 
 pub fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
     let (peer, addrs) = parse_target(&args.target)?;
-    let key = key_of(&peer)
-        .ok_or_else(|| Failure::new(BAD_INPUT, anyhow::anyhow!("{peer} is not a meishi peer id")))?;
+    let key = key_of(&peer).ok_or_else(|| {
+        Failure::new(BAD_INPUT, anyhow::anyhow!("{peer} is not a meishi peer id"))
+    })?;
     let store = home.store()?;
     if store.resolve(&ContactRef::Key(key))?.is_none() {
-        return Err(Failure::new(NOT_FOUND, anyhow::anyhow!("{peer} is not in your contacts: swap with them first")).into());
+        return Err(Failure::new(
+            NOT_FOUND,
+            anyhow::anyhow!("{peer} is not in your contacts: swap with them first"),
+        )
+        .into());
     }
     let lan = addrs.is_empty();
     let deadline = Duration::from_secs(args.timeout.max(1));

@@ -2,6 +2,7 @@
 
 pub mod card;
 pub mod contacts;
+pub mod event;
 pub mod net;
 pub mod qr;
 pub mod relay;

@@ -237,5 +237,10 @@ fn fetch_picks_up_an_edited_card_from_a_contact() {
     let c = Home::new();
     init(&c, "Carol");
     let out = c.run(&["fetch", &up.addr]);
-    assert_eq!(out.status.code(), Some(4), "not a contact: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "not a contact: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
