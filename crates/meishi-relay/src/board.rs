@@ -106,9 +106,18 @@ impl Board {
 
 /// Request-response codec of the board: varint-framed [`BoardRequest`]/[`BoardResponse`].
 /// Clients (the node) write requests and read responses with the same framing.
+/// The relay's codec counts malformed and oversized requests (request-response drops such a
+/// stream without telling the behaviour).
 #[derive(Debug, Clone, Default)]
 pub struct Codec {
-    _private: (),
+    malformed: prometheus_client::metrics::counter::Counter,
+}
+
+impl Codec {
+    /// A codec that counts refused requests on `malformed` (clones share the count).
+    pub fn with_counter(malformed: prometheus_client::metrics::counter::Counter) -> Self {
+        Self { malformed }
+    }
 }
 
 fn bad<E: std::error::Error + Send + Sync + 'static>(e: E) -> io::Error {
@@ -124,8 +133,16 @@ impl request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let bytes = frame::read(io, MAX_BOARD_REQUEST).await?;
-        BoardRequest::decode(&bytes).map_err(bad)
+        let decoded = match frame::read(io, MAX_BOARD_REQUEST).await {
+            Ok(bytes) => BoardRequest::decode(&bytes).map_err(bad),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &decoded {
+            if e.kind() == io::ErrorKind::InvalidData {
+                self.malformed.inc();
+            }
+        }
+        decoded
     }
 
     async fn read_response<T>(

@@ -132,7 +132,16 @@ fn caps(s: &config::StoreLimits) -> registry::Caps {
 fn build_swarm(
     keypair: libp2p::identity::Keypair,
     l: &Limits,
+    m: &metrics::RelayMetrics,
 ) -> Result<Swarm<Behaviour>, SpawnError> {
+    let malformed = |service| {
+        m.requests
+            .get_or_create(&metrics::Outcome {
+                service,
+                outcome: "malformed",
+            })
+            .clone()
+    };
     let t = |e: &dyn std::fmt::Display| SpawnError::Transport(e.to_string());
     let rr = request_response::Config::default()
         .with_request_timeout(Duration::from_secs(10))
@@ -157,7 +166,7 @@ fn build_swarm(
                 ),
                 relay: relay::Behaviour::new(id, relay_config(l)),
                 rendezvous: request_response::Behaviour::with_codec(
-                    rendezvous::Codec::default(),
+                    rendezvous::Codec::with_counter(malformed("rendezvous")),
                     [(
                         rendezvous::PROTOCOL,
                         request_response::ProtocolSupport::Inbound,
@@ -165,7 +174,7 @@ fn build_swarm(
                     rr.clone(),
                 ),
                 board: request_response::Behaviour::with_codec(
-                    board::Codec::default(),
+                    board::Codec::with_counter(malformed("board")),
                     [(board::PROTOCOL, request_response::ProtocolSupport::Inbound)],
                     rr,
                 ),
@@ -202,12 +211,12 @@ impl Relay {
         };
         let peer_id = keypair.public().to_peer_id();
         let l = config.limits.clone();
-        let mut swarm = build_swarm(keypair, &l)?;
 
         let mut registry = PromRegistry::default();
         let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
         let relay_metrics = metrics::RelayMetrics::register(&mut registry);
         let registry = Arc::new(Mutex::new(registry));
+        let mut swarm = build_swarm(keypair, &l, &relay_metrics)?;
 
         let mut pending = Vec::new();
         for addr in config.listen_addrs()? {
@@ -574,7 +583,7 @@ impl EventLoop {
                 self.update_gauges();
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
-                count(&self.metrics, "rendezvous", "malformed");
+                count(&self.metrics, "rendezvous", "failed");
                 tracing::debug!(%peer, %error, "rendezvous request failed");
             }
             _ => {}
@@ -627,7 +636,7 @@ impl EventLoop {
                 self.update_gauges();
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
-                count(&self.metrics, "board", "malformed");
+                count(&self.metrics, "board", "failed");
                 tracing::debug!(%peer, %error, "board request failed");
             }
             _ => {}

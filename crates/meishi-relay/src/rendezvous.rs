@@ -375,10 +375,18 @@ impl Server {
 }
 
 /// The request-response codec: varint-framed protobuf, requests decoded and verified here.
+/// request-response drops a stream whose request fails to read without telling the behaviour,
+/// so the codec counts malformed and oversized requests itself.
 #[derive(Debug, Clone, Default)]
 pub struct Codec {
-    /// Largest response a client would read; the server never reads responses.
-    _private: (),
+    malformed: prometheus_client::metrics::counter::Counter,
+}
+
+impl Codec {
+    /// A codec that counts refused requests on `malformed` (clones share the count).
+    pub fn with_counter(malformed: prometheus_client::metrics::counter::Counter) -> Self {
+        Self { malformed }
+    }
 }
 
 fn bad(e: DecodeError) -> io::Error {
@@ -394,8 +402,16 @@ impl request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let bytes = frame::read(io, MAX_REQUEST).await?;
-        Request::decode(&bytes).map_err(bad)
+        let decoded = match frame::read(io, MAX_REQUEST).await {
+            Ok(bytes) => Request::decode(&bytes).map_err(bad),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &decoded {
+            if e.kind() == io::ErrorKind::InvalidData {
+                self.malformed.inc();
+            }
+        }
+        decoded
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, _: &mut T) -> io::Result<Vec<u8>>

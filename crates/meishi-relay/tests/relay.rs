@@ -536,3 +536,172 @@ async fn metrics_endpoint_serves_prometheus_text() {
     drop(a);
     relay.shutdown().await;
 }
+
+/// Writes raw bytes as a request and reads whatever comes back, to send the relay malformed
+/// and oversized messages that no well-behaved codec would produce.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl request_response::Codec for RawCodec {
+    type Protocol = libp2p::StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T>(&mut self, _: &Self::Protocol, _: &mut T) -> std::io::Result<Vec<u8>>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    async fn read_response<T>(&mut self, _: &Self::Protocol, io: &mut T) -> std::io::Result<Vec<u8>>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        use futures::AsyncReadExt;
+        let mut out = Vec::new();
+        io.take(1 << 20).read_to_end(&mut out).await?;
+        if out.is_empty() {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(out)
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        req: Vec<u8>,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        use futures::AsyncWriteExt;
+        io.write_all(&req).await?;
+        io.close().await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &Self::Protocol,
+        _: &mut T,
+        _: Vec<u8>,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+}
+
+fn counter(text: &str, service: &str, outcome: &str) -> u64 {
+    let want =
+        format!("meishi_relay_requests_total{{service=\"{service}\",outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(want.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn raw_swarm(proto: libp2p::StreamProtocol) -> Swarm<request_response::Behaviour<RawCodec>> {
+    SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::<RawCodec>::new(
+                [(proto, request_response::ProtocolSupport::Outbound)],
+                request_response::Config::default(),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_messages_are_refused() {
+    let (relay, relay_tcp, _) = relay_with(|_| {}).await;
+    let relay_id = relay.peer_id();
+    // A length prefix of 1 MiB (over the 8 KiB rendezvous cap and the board's 1,136 bytes),
+    // a frame of garbage, and a frame that parses as neither (protobuf type REGISTER with no
+    // registration; board type 0x09).
+    let cases: [&[u8]; 3] = [
+        &[0x80, 0x80, 0x40],
+        &[0x05, 0xff, 0xff, 0xff, 0xff, 0xff],
+        &[0x02, 0x08, 0x00],
+    ];
+    for (service, proto) in [
+        ("rendezvous", meishi_relay::rendezvous::PROTOCOL),
+        ("board", board::PROTOCOL),
+    ] {
+        let mut raw = raw_swarm(proto);
+        raw.dial(relay_tcp.clone()).unwrap();
+        for bytes in cases {
+            raw.behaviour_mut().send_request(&relay_id, bytes.to_vec());
+            let got = tokio::time::timeout(STEP, async {
+                loop {
+                    match raw.select_next_some().await {
+                        SwarmEvent::Behaviour(request_response::Event::Message {
+                            message: request_response::Message::Response { response, .. },
+                            ..
+                        }) => return Some(response),
+                        SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
+                            ..
+                        }) => return None,
+                        _ => {}
+                    }
+                }
+            })
+            .await
+            .expect("the relay neither answered nor closed the stream");
+            assert_eq!(
+                got, None,
+                "{service} answered the malformed request {bytes:02x?}"
+            );
+        }
+        // Counted once the relay's event loop has seen them.
+        let mut n = 0;
+        for _ in 0..50 {
+            n = counter(&relay.metrics_text(), service, "malformed");
+            if n >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(n, 3, "{service}");
+    }
+    // The relay still serves well-formed requests.
+    let mut ok = client();
+    ok.dial(relay_tcp).unwrap();
+    until(&mut ok, |e| {
+        matches!(e, SwarmEvent::ConnectionEstablished { .. }).then_some(())
+    })
+    .await;
+    let ns = EventKey::derive("still-works")
+        .unwrap()
+        .namespace()
+        .to_owned();
+    ok.behaviour_mut().board.send_request(
+        &relay_id,
+        BoardRequest::Get {
+            namespace: ns,
+            cursor: 0,
+            limit: 1,
+        },
+    );
+    let resp = until(&mut ok, |e| match e {
+        SwarmEvent::Behaviour(ClientEvent::Board(request_response::Event::Message {
+            message: request_response::Message::Response { response, .. },
+            ..
+        })) => Some(response),
+        _ => None,
+    })
+    .await;
+    assert!(matches!(resp, BoardResponse::Entries { .. }));
+    relay.shutdown().await;
+}
