@@ -296,16 +296,24 @@ impl Relay {
             None => (None, None),
         };
 
+        // Sequence numbers (board cursors, rendezvous cookies) start from the clock so that
+        // they keep increasing across restarts. proto-spec/relay.md#teaser-board
+        let first_seq = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2));
         let (stop_tx, stop_rx) = oneshot::channel();
         let event_loop = EventLoop {
             swarm,
             rendezvous: rendezvous::Server::new(
-                registry::Registry::new(caps(&l.rendezvous)),
+                registry::Registry::with_first_seq(caps(&l.rendezvous), first_seq),
                 rendezvous::Limits {
                     max_discover: l.max_discover,
                 },
             ),
-            board: board::Board::new(registry::Registry::new(caps(&l.board))),
+            board: board::Board::new(registry::Registry::with_first_seq(
+                caps(&l.board),
+                first_seq,
+            )),
             requests: ratelimit::PerPeer::new(
                 l.request_rate_per_peer.burst,
                 Duration::from_millis(l.request_rate_per_peer.interval_ms),

@@ -75,9 +75,16 @@ pub struct Listed<'a, V> {
 
 impl<V> Registry<V> {
     pub fn new(caps: Caps) -> Self {
+        Self::with_first_seq(caps, 1)
+    }
+
+    /// A registry whose first write gets sequence number `first` (at least 1). The relay starts
+    /// from its clock in microseconds, so sequence numbers keep growing across restarts and a
+    /// cursor a client kept from before a restart still sees every new entry.
+    pub fn with_first_seq(caps: Caps, first: u64) -> Self {
         Self {
             caps,
-            next_seq: 1,
+            next_seq: first.max(1),
             entries: HashMap::new(),
             namespaces: HashMap::new(),
             peers: HashMap::new(),
@@ -144,7 +151,7 @@ impl<V> Registry<V> {
             }
         }
         let seq = self.next_seq;
-        self.next_seq += 1;
+        self.next_seq = self.next_seq.saturating_add(1);
         let expires = now + Duration::from_secs(ttl);
         let ns = self.namespaces.entry(namespace.to_owned()).or_default();
         ns.by_seq.insert(seq);
@@ -322,6 +329,18 @@ mod tests {
         let (page, _, _) = r.page("ns", c, 10, now);
         assert_eq!(page.iter().map(|l| *l.value).collect::<Vec<_>>(), [11]);
         assert_eq!(r.page("nope", 0, 10, now).0.len(), 0);
+    }
+
+    #[test]
+    fn a_cursor_from_before_a_restart_sees_new_entries() {
+        let now = Instant::now();
+        let mut before = Registry::with_first_seq(caps(), 1_000);
+        before.put("ns", PeerId::random(), 1, 60, now).unwrap();
+        let (_, cursor, _) = before.page("ns", 0, 10, now);
+        assert_eq!(cursor, 1_000);
+        let mut after = Registry::with_first_seq(caps(), 2_000);
+        after.put("ns", PeerId::random(), 2, 60, now).unwrap();
+        assert_eq!(after.page("ns", cursor, 10, now).0.len(), 1);
     }
 
     #[test]
