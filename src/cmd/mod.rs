@@ -2,7 +2,6 @@
 
 pub mod card;
 pub mod contacts;
-pub mod event;
 pub mod net;
 pub mod qr;
 pub mod relay;
