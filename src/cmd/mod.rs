@@ -2,7 +2,7 @@
 
 pub mod card;
 pub mod contacts;
+pub mod fetch;
 pub mod net;
 pub mod qr;
 pub mod relay;
-pub mod fetch;
