@@ -1,7 +1,7 @@
 //! The composed network behaviour: stock libp2p behaviours plus the exchange protocol.
 //!
-//! The relay client, DCUtR and rendezvous client are part of the swarm already so that joining
-//! events across networks adds logic, not a different swarm; until then they stay idle.
+//! The relay client, DCUtR, the rendezvous client and the teaser board client serve events
+//! across networks (see the `attend` module); they stay idle when no relay is configured.
 
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
@@ -9,6 +9,7 @@ use libp2p::{
     connection_limits, dcutr, identify, identity, mdns, ping, relay, rendezvous, request_response,
 };
 
+use crate::attend::{BoardCodec, BOARD_PROTOCOL};
 use crate::config::Limits;
 use crate::protocol::{Codec, EXCHANGE_PROTOCOL};
 
@@ -30,6 +31,8 @@ pub(crate) struct Behaviour {
     pub(crate) exchange: request_response::Behaviour<Codec>,
     pub(crate) dcutr: dcutr::Behaviour,
     pub(crate) rendezvous: rendezvous::client::Behaviour,
+    /// The relays' teaser board (outbound only: relays serve it).
+    pub(crate) board: request_response::Behaviour<BoardCodec>,
 }
 
 impl Behaviour {
@@ -64,6 +67,13 @@ impl Behaviour {
             exchange,
             dcutr: dcutr::Behaviour::new(peer_id),
             rendezvous: rendezvous::client::Behaviour::new(key.clone()),
+            board: request_response::Behaviour::with_codec(
+                BoardCodec,
+                [(BOARD_PROTOCOL, request_response::ProtocolSupport::Outbound)],
+                request_response::Config::default()
+                    .with_request_timeout(limits.request_timeout)
+                    .with_max_concurrent_streams(limits.max_streams),
+            ),
         }
     }
 }

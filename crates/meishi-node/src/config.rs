@@ -94,6 +94,10 @@ pub struct Limits {
     pub command_buffer: usize,
     /// How often ping measures each connection.
     pub ping_interval: Duration,
+    /// How often the teaser board and rendezvous of each joined event are polled for newcomers.
+    pub event_poll: Duration,
+    /// Backoff between attempts to reach a relay again: first wait, doubled up to the last.
+    pub relay_backoff: (Duration, Duration),
 }
 
 impl Default for Limits {
@@ -115,6 +119,8 @@ impl Default for Limits {
             event_buffer: 256,
             command_buffer: 64,
             ping_interval: Duration::from_secs(15),
+            event_poll: Duration::from_secs(15),
+            relay_backoff: (Duration::from_secs(1), Duration::from_secs(30)),
         }
     }
 }
@@ -133,8 +139,13 @@ pub struct Config {
     pub mdns: bool,
     /// The teaser shown to peers nearby; `None` shows nothing.
     pub teaser: Option<Teaser>,
-    /// The event named in every envelope this node gives.
+    /// The event named in every envelope this node gives: a label the person chose (e.g.
+    /// "RustConf 2026"), never an event code (envelopes are stored and shown to others).
     pub event: Option<String>,
+    /// Relays to keep a reservation on, each ending in `/p2p/<relay peer id>` (at most 8).
+    pub relays: Vec<Multiaddr>,
+    /// Event codes to join on every relay (at most 8). proto-spec/relay.md
+    pub events: Vec<String>,
     /// Keys of peers that hold this card (the application knows them from its records): only
     /// they may fetch it. Peers the node gives the card to are added as it runs.
     pub holders: Vec<PublicKey>,
@@ -142,7 +153,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with no listen address, policy `auto`, no mDNS, no teaser, no event.
+    /// A configuration with no listen address, policy `auto`, no mDNS, no teaser, no event, no
+    /// relay.
     pub fn new(identity: Identity, card: SignedCard) -> Self {
         Self {
             identity,
@@ -152,6 +164,8 @@ impl Config {
             mdns: false,
             teaser: None,
             event: None,
+            relays: Vec::new(),
+            events: Vec::new(),
             holders: Vec::new(),
             limits: Limits::default(),
         }

@@ -37,6 +37,37 @@ pub enum Event {
     },
     /// A peer's request was refused: nothing it sent was passed on.
     Refused { from: PeerId, reason: Refusal },
+    /// An attendee of a joined event was found on a relay's teaser board: its sealed teaser
+    /// opened with the event key, verified, and is signed by `peer`. `addrs` reach it (its
+    /// circuit address on the relay first); give to it with [`crate::Node::give`]. Emitted again
+    /// when its teaser changes or it is seen under another event. `event` is the code as given
+    /// in [`crate::Config::events`]: keep it in memory, never store or send it.
+    AttendeeDiscovered {
+        peer: PeerId,
+        teaser: SignedTeaser,
+        addrs: Vec<Multiaddr>,
+        event: String,
+    },
+    /// A relay accepted a reservation: the node is reachable at `addr` (`<relay>/p2p-circuit`).
+    Reserved { relay: PeerId, addr: Multiaddr },
+    /// The connection to a relay closed; the node dials it again and reserves again.
+    RelayDisconnected { relay: PeerId },
+    /// DCUtR upgraded the relayed connection to `peer` to a direct one (hole punching worked).
+    DirectConnection { peer: PeerId },
+    /// DCUtR could not make the connection to `peer` direct: it stays relayed.
+    HolePunchFailed { peer: PeerId },
+}
+
+/// An attendee of a joined event, as found on a relay's teaser board.
+#[derive(Debug, Clone)]
+pub struct Attendee {
+    pub peer: PeerId,
+    /// Verified and signed by `peer`.
+    pub teaser: SignedTeaser,
+    /// Circuit addresses on the relays it was seen on.
+    pub addrs: Vec<Multiaddr>,
+    /// The codes (as configured) of the events it was seen under.
+    pub events: Vec<String>,
 }
 
 /// Identifies a card waiting in the inbox, unique while the node runs.

@@ -8,11 +8,15 @@ use futures::StreamExt;
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{identify, mdns, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm, SwarmBuilder};
+use libp2p::{
+    dcutr, identify, mdns, noise, ping, relay, rendezvous, tcp, yamux, Multiaddr, PeerId, Swarm,
+    SwarmBuilder,
+};
 use meishi_card::envelope::{Envelope, SignedTeaser, NONCE_LEN};
 use meishi_card::{Identity, PublicKey, SignedCard};
 use tokio::sync::mpsc;
 
+use crate::attend::Attend;
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::config::{Config, Limits, Policy};
 use crate::event::{Discovered, Event, InboxEntry, InboxId, Refusal};
@@ -101,6 +105,8 @@ pub(crate) struct EventLoop {
     nearby: HashMap<PeerId, Nearby>,
     /// Listen addresses peers reported through identify, to give back to them later.
     peer_addrs: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Relays and events joined on them.
+    attend: Attend,
 }
 
 impl EventLoop {
@@ -117,6 +123,8 @@ impl EventLoop {
             mdns,
             teaser,
             event,
+            relays,
+            events: codes,
             holders,
             limits,
         } = config;
@@ -179,6 +187,14 @@ impl EventLoop {
                 .map_err(|source| SpawnError::Listen { addr, source })?;
         }
         let local = *swarm.local_peer_id();
+        let attend = Attend::new(
+            local,
+            relays,
+            codes,
+            teaser.as_ref(),
+            limits.event_poll,
+            limits.relay_backoff,
+        )?;
         let rate = RateLimiter::new(
             limits.request_burst,
             limits.request_refill,
@@ -210,6 +226,7 @@ impl EventLoop {
             next_inbox: 1,
             nearby: HashMap::new(),
             peer_addrs: HashMap::new(),
+            attend,
         };
         Ok((this, local))
     }
@@ -270,13 +287,14 @@ impl EventLoop {
             .map(|n| n.addrs.iter())
             .into_iter()
             .flatten();
+        let attending = self.attend.addrs_of(peer);
         let reported = self
             .peer_addrs
             .get(peer)
             .map(|a| a.iter())
             .into_iter()
             .flatten();
-        for a in known.chain(reported) {
+        for a in known.chain(attending.iter()).chain(reported) {
             if !addrs.contains(a) {
                 addrs.push(a.clone());
             }
@@ -338,6 +356,9 @@ impl EventLoop {
                     })
                     .collect();
                 let _ = reply.send(list);
+            }
+            Command::Attendees { reply } => {
+                let _ = reply.send(self.attend.attendees());
             }
             Command::Inbox { reply } => {
                 let _ = reply.send(self.inbox.values().cloned().collect());
@@ -448,6 +469,7 @@ impl EventLoop {
         for (peer, addrs) in late {
             self.dial_nearby(peer, addrs);
         }
+        self.attend.tick(&mut self.swarm, now);
     }
 
     fn dial_nearby(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
@@ -475,6 +497,7 @@ impl EventLoop {
                 if let Some(reply) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Ok(peer_id));
                 }
+                self.attend.on_connected(&mut self.swarm, &peer_id);
                 self.request_teaser_if_nearby(peer_id);
             }
             SwarmEvent::OutgoingConnectionError {
@@ -486,6 +509,7 @@ impl EventLoop {
                     let _ = reply.send(Err(DialError::Failed(error)));
                 }
                 if let Some(peer) = peer_id {
+                    self.attend.on_dial_failed(&self.swarm, &peer);
                     // A nearby peer we could not reach is still listed, without a teaser.
                     if let Some(n) = self.nearby.get_mut(&peer) {
                         if matches!(n.state, TeaserState::Waiting { dialed: true, .. })
@@ -511,6 +535,12 @@ impl EventLoop {
                 for reply in self.pings.remove(&peer_id).unwrap_or_default() {
                     let _ = reply.send(Err(PingError::NotConnected));
                 }
+                if self.attend.on_disconnected(&mut self.swarm, &peer_id) {
+                    self.emit(Event::RelayDisconnected { relay: peer_id }).await;
+                }
+            }
+            SwarmEvent::ListenerClosed { listener_id, .. } => {
+                self.attend.on_listener_closed(listener_id);
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event).await,
             _ => {}
@@ -542,6 +572,70 @@ impl EventLoop {
                 let mut addrs = info.listen_addrs;
                 addrs.truncate(MAX_ADDRS_PER_PEER);
                 self.peer_addrs.insert(peer_id, addrs);
+            }
+            BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                renewal,
+                ..
+            }) => {
+                if let Some(addr) = self.attend.on_reserved(&relay_peer_id) {
+                    if !renewal {
+                        self.emit(Event::Reserved {
+                            relay: relay_peer_id,
+                            addr,
+                        })
+                        .await;
+                    }
+                }
+            }
+            BehaviourEvent::Rendezvous(rendezvous::client::Event::Discovered {
+                rendezvous_node,
+                registrations,
+                cookie,
+            }) => self
+                .attend
+                .on_discovered(&rendezvous_node, registrations, cookie),
+            BehaviourEvent::Rendezvous(event) => {
+                tracing::debug!(?event, "rendezvous");
+            }
+            BehaviourEvent::Board(event) => {
+                let (id, response) = match event {
+                    request_response::Event::Message {
+                        message:
+                            request_response::Message::Response {
+                                request_id,
+                                response,
+                            },
+                        ..
+                    } => (request_id, Some(response)),
+                    request_response::Event::OutboundFailure {
+                        request_id, error, ..
+                    } => {
+                        tracing::debug!(%error, "teaser board request failed");
+                        (request_id, None)
+                    }
+                    _ => return,
+                };
+                for event in self.attend.on_board(&mut self.swarm, id, response) {
+                    self.emit(event).await;
+                }
+            }
+            BehaviourEvent::Dcutr(dcutr::Event {
+                remote_peer_id,
+                result,
+            }) => {
+                let event = match result {
+                    Ok(_) => Event::DirectConnection {
+                        peer: remote_peer_id,
+                    },
+                    Err(e) => {
+                        tracing::debug!(peer = %remote_peer_id, error = %e, "hole punch failed");
+                        Event::HolePunchFailed {
+                            peer: remote_peer_id,
+                        }
+                    }
+                };
+                self.emit(event).await;
             }
             BehaviourEvent::Ping(ping::Event { peer, result, .. }) => {
                 let result = result.map_err(|_| PingError::Failed);

@@ -21,6 +21,7 @@
 //!
 //! The wire protocol is specified in `proto-spec/exchange.md`.
 
+mod attend;
 mod behaviour;
 mod config;
 mod event;
@@ -29,9 +30,10 @@ mod guard;
 mod node;
 pub mod protocol;
 
+pub use attend::{JoinError, BOARD_PROTOCOL, MAX_EVENTS, MAX_RELAYS, REGISTER_TTL};
 pub use behaviour::IDENTIFY_PROTOCOL_VERSION;
 pub use config::{Config, Limits, Policy, PolicyParseError, Teaser};
-pub use event::{Discovered, Event, InboxEntry, InboxId, Refusal};
+pub use event::{Attendee, Discovered, Event, InboxEntry, InboxId, Refusal};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{
     key_of, peer_id_of, split_p2p, DialError, FetchError, GiveError, GiveOutcome, InboxError, Node,

@@ -12,7 +12,7 @@ use meishi_card::{DecodeError, PublicKey, SignedCard};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Config, Policy};
-use crate::event::{Discovered, Event, InboxEntry, InboxId};
+use crate::event::{Attendee, Discovered, Event, InboxEntry, InboxId};
 use crate::event_loop;
 use crate::protocol::RefuseCode;
 
@@ -45,6 +45,8 @@ pub enum SpawnError {
     Event(#[source] SignError),
     #[error("must be called inside a tokio runtime")]
     NoRuntime,
+    #[error(transparent)]
+    Join(#[from] crate::attend::JoinError),
 }
 
 /// Why a dial failed.
@@ -208,6 +210,8 @@ pub(crate) enum Command {
     },
     /// The peers found on the local network.
     Nearby { reply: Reply<Vec<Discovered>> },
+    /// The attendees found on relays' teaser boards.
+    Attendees { reply: Reply<Vec<Attendee>> },
     /// The cards waiting in the inbox.
     Inbox { reply: Reply<Vec<InboxEntry>> },
     /// Accept (keep and give back) or decline (drop) an inbox item.
@@ -344,6 +348,11 @@ impl Node {
     /// Peers found on the local network, with the teasers fetched so far.
     pub async fn nearby(&self) -> Result<Vec<Discovered>, Shutdown> {
         self.call(|reply| Command::Nearby { reply }).await
+    }
+
+    /// Attendees of the joined events found so far, with their verified teasers.
+    pub async fn attendees(&self) -> Result<Vec<Attendee>, Shutdown> {
+        self.call(|reply| Command::Attendees { reply }).await
     }
 
     /// The cards waiting in the inbox (policy `ask`).

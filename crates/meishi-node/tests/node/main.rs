@@ -6,6 +6,7 @@ mod attacker;
 mod bad_input;
 mod exchange;
 mod lan;
+mod relay;
 mod vectors;
 
 use std::time::Duration;

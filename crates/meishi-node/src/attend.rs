@@ -1,0 +1,648 @@
+//! Joining events through relays. proto-spec/relay.md#node-behaviour
+//!
+//! For every relay the node keeps one connection and one reservation: it dials the relay,
+//! listens on `<relay>/p2p-circuit` (the reservation), and when the connection drops it dials
+//! again with exponential backoff and reserves again (rust-libp2p's relay client does not). For
+//! every event joined on a relay it registers under the event's namespace (TTL
+//! [`REGISTER_TTL`], refreshed every half TTL and after every reservation: the rendezvous client
+//! never refreshes on its own), posts its sealed teaser to the relay's teaser board with the
+//! same TTL, and polls both with cookies and cursors. Teasers read from the board are opened
+//! with the event key, verified, and checked against the peer that posted them before the
+//! application sees them.
+
+use std::collections::HashMap;
+use std::io;
+use std::time::{Duration, Instant};
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::core::transport::ListenerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::{rendezvous, Multiaddr, PeerId, StreamProtocol, Swarm};
+use meishi_card::envelope::SignedTeaser;
+use meishi_card::event::{
+    BoardRequest, BoardResponse, EventKey, MAX_BOARD_PAGE, MAX_BOARD_REQUEST, MAX_BOARD_RESPONSE,
+};
+
+use crate::behaviour::Behaviour;
+use crate::event::{Attendee, Event};
+use crate::node::key_of;
+
+/// The relay's teaser board. proto-spec/relay.md#teaser-board
+pub const BOARD_PROTOCOL: StreamProtocol = StreamProtocol::new(meishi_card::event::BOARD_PROTOCOL);
+/// TTL of registrations and board entries, in seconds. proto-spec/relay.md#rendezvous
+pub const REGISTER_TTL: u64 = 300;
+/// Registrations and board entries are refreshed after half their TTL.
+const REFRESH: Duration = Duration::from_secs(REGISTER_TTL / 2);
+/// Relays a node keeps reservations on.
+pub const MAX_RELAYS: usize = 8;
+/// Events a node joins at once (a relay accepts 8 namespaces per peer).
+pub const MAX_EVENTS: usize = 8;
+/// Attendees remembered across all events.
+const MAX_ATTENDEES: usize = 16_384;
+/// Addresses remembered per attendee.
+const MAX_ADDRS: usize = 8;
+/// Longest varint length prefix read (4 bytes carry up to 2^28 - 1).
+const MAX_VARINT_BYTES: usize = 4;
+
+// ---- board codec: varint(length) || message ----
+
+fn invalid(msg: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+async fn read_frame<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+    let mut len: usize = 0;
+    for i in 0..MAX_VARINT_BYTES {
+        let mut b = [0u8; 1];
+        io.read_exact(&mut b).await?;
+        len |= usize::from(b[0] & 0x7f) << (7 * i);
+        if b[0] & 0x80 == 0 {
+            if i > 0 && b[0] == 0 {
+                return Err(invalid("non-minimal length prefix"));
+            }
+            if len > max {
+                return Err(invalid("board message exceeds its size cap"));
+            }
+            let mut buf = vec![0u8; len];
+            io.read_exact(&mut buf).await?;
+            return Ok(buf);
+        }
+    }
+    Err(invalid("length prefix too long"))
+}
+
+async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
+    let mut frame = Vec::with_capacity(bytes.len() + MAX_VARINT_BYTES);
+    let mut n = bytes.len();
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            frame.push(b);
+            break;
+        }
+        frame.push(b | 0x80);
+    }
+    frame.extend_from_slice(bytes);
+    io.write_all(&frame).await?;
+    io.flush().await
+}
+
+/// The teaser board's request/response codec (client side; the relay serves it).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BoardCodec;
+
+impl request_response::Codec for BoardCodec {
+    type Protocol = StreamProtocol;
+    type Request = BoardRequest;
+    type Response = BoardResponse;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<BoardRequest>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let bytes = read_frame(io, MAX_BOARD_REQUEST).await?;
+        BoardRequest::decode(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    async fn read_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<BoardResponse>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let bytes = read_frame(io, MAX_BOARD_RESPONSE).await?;
+        BoardResponse::decode(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: BoardRequest,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &req.encode()).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: BoardResponse,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &res.encode()).await
+    }
+}
+
+// ---- state ----
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// Not connected; dial at `retry_at`.
+    Down { retry_at: Instant },
+    /// A dial is under way.
+    Dialing,
+    /// Connected.
+    Up,
+}
+
+/// One event on one relay.
+#[derive(Debug)]
+struct Joined {
+    cookie: Option<rendezvous::Cookie>,
+    cursor: u64,
+    next_refresh: Instant,
+    next_poll: Instant,
+    get_in_flight: bool,
+}
+
+#[derive(Debug)]
+struct RelaySlot {
+    /// The relay's address without `/p2p`.
+    base: Multiaddr,
+    peer: PeerId,
+    link: Link,
+    backoff: Duration,
+    listener: Option<ListenerId>,
+    reserved: bool,
+    joined: Vec<Joined>,
+}
+
+impl RelaySlot {
+    fn circuit(&self) -> Multiaddr {
+        self.base
+            .clone()
+            .with(Protocol::P2p(self.peer))
+            .with(Protocol::P2pCircuit)
+    }
+}
+
+struct EventSlot {
+    /// The code as the application gave it (kept in memory only, never sent).
+    code: String,
+    key: EventKey,
+    namespace: rendezvous::Namespace,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum BoardOp {
+    Put,
+    Get { relay: usize, event: usize },
+}
+
+/// Why a relay address or event code was refused at start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    #[error("the relay address {0} does not end in /p2p/<relay peer id>")]
+    RelayWithoutPeerId(Multiaddr),
+    #[error("at most {max} relays")]
+    TooManyRelays { max: usize },
+    #[error("at most {max} events")]
+    TooManyEvents { max: usize },
+    #[error("the event code is invalid: {0}")]
+    Code(#[from] meishi_card::event::CodeError),
+}
+
+/// Relays, events, and the attendees found so far.
+pub(crate) struct Attend {
+    relays: Vec<RelaySlot>,
+    events: Vec<EventSlot>,
+    /// My signed teaser's bytes; nothing is posted without one.
+    teaser: Option<Vec<u8>>,
+    board_ops: HashMap<OutboundRequestId, BoardOp>,
+    attendees: HashMap<PeerId, Attendee>,
+    /// Addresses of attendees learned from rendezvous peer records.
+    addrs: HashMap<PeerId, Vec<Multiaddr>>,
+    poll: Duration,
+    backoff_min: Duration,
+    backoff_max: Duration,
+    local: PeerId,
+}
+
+impl Attend {
+    pub(crate) fn new(
+        local: PeerId,
+        relays: Vec<Multiaddr>,
+        codes: Vec<String>,
+        teaser: Option<&SignedTeaser>,
+        poll: Duration,
+        backoff: (Duration, Duration),
+    ) -> Result<Self, JoinError> {
+        if relays.len() > MAX_RELAYS {
+            return Err(JoinError::TooManyRelays { max: MAX_RELAYS });
+        }
+        if codes.len() > MAX_EVENTS {
+            return Err(JoinError::TooManyEvents { max: MAX_EVENTS });
+        }
+        let mut events = Vec::new();
+        for code in codes {
+            let key = EventKey::derive(&code)?;
+            // A derived namespace is 75 bytes, within rendezvous' 255.
+            let namespace = rendezvous::Namespace::new(key.namespace().to_owned())
+                .map_err(|_| JoinError::Code(meishi_card::event::CodeError::Empty))?;
+            if events.iter().any(|e: &EventSlot| e.namespace == namespace) {
+                continue;
+            }
+            events.push(EventSlot {
+                code,
+                key,
+                namespace,
+            });
+        }
+        let now = Instant::now();
+        let mut slots: Vec<RelaySlot> = Vec::new();
+        for addr in relays {
+            let Some((peer, base)) = crate::node::split_p2p(&addr) else {
+                return Err(JoinError::RelayWithoutPeerId(addr));
+            };
+            if slots.iter().any(|s| s.peer == peer) {
+                continue;
+            }
+            slots.push(RelaySlot {
+                base,
+                peer,
+                link: Link::Down { retry_at: now },
+                backoff: backoff.0,
+                listener: None,
+                reserved: false,
+                joined: Vec::new(),
+            });
+        }
+        let mut this = Self {
+            relays: slots,
+            events,
+            teaser: teaser.map(|t| t.as_bytes().to_vec()),
+            board_ops: HashMap::new(),
+            attendees: HashMap::new(),
+            addrs: HashMap::new(),
+            poll,
+            backoff_min: backoff.0,
+            backoff_max: backoff.1.max(backoff.0),
+            local,
+        };
+        for i in 0..this.relays.len() {
+            this.reset_joined(i, now);
+        }
+        Ok(this)
+    }
+
+    fn reset_joined(&mut self, relay: usize, now: Instant) {
+        let n = self.events.len();
+        if let Some(slot) = self.relays.get_mut(relay) {
+            // A relay that restarted numbers its board from zero again: read it from the start.
+            slot.joined = (0..n)
+                .map(|_| Joined {
+                    cookie: None,
+                    cursor: 0,
+                    next_refresh: now,
+                    next_poll: now,
+                    get_in_flight: false,
+                })
+                .collect();
+        }
+    }
+
+    fn relay_index(&self, peer: &PeerId) -> Option<usize> {
+        self.relays.iter().position(|s| s.peer == *peer)
+    }
+
+    /// Addresses to reach an attendee: its circuit addresses on every relay it was seen on, and
+    /// the addresses of its rendezvous peer record.
+    pub(crate) fn addrs_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        let mut out: Vec<Multiaddr> = self
+            .attendees
+            .get(peer)
+            .map(|a| a.addrs.clone())
+            .unwrap_or_default();
+        for a in self.addrs.get(peer).into_iter().flatten() {
+            if !out.contains(a) {
+                out.push(a.clone());
+            }
+        }
+        out
+    }
+
+    pub(crate) fn attendees(&self) -> Vec<Attendee> {
+        self.attendees.values().cloned().collect()
+    }
+
+    /// Dials relays that are down and due; refreshes and polls events on relays that are up.
+    pub(crate) fn tick(&mut self, swarm: &mut Swarm<Behaviour>, now: Instant) {
+        for i in 0..self.relays.len() {
+            let slot = &mut self.relays[i];
+            match slot.link {
+                Link::Down { retry_at } if now >= retry_at => {
+                    if swarm.is_connected(&slot.peer) {
+                        let peer = slot.peer;
+                        slot.link = Link::Dialing;
+                        self.on_connected(swarm, &peer);
+                        continue;
+                    }
+                    let opts = DialOpts::peer_id(slot.peer)
+                        .addresses(vec![slot.base.clone()])
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build();
+                    slot.link = Link::Dialing;
+                    if let Err(e) = swarm.dial(opts) {
+                        tracing::debug!(relay = %slot.peer, error = %e, "dialing the relay failed");
+                        self.schedule_retry(i, now);
+                    }
+                }
+                Link::Up => self.service(swarm, i, now),
+                _ => {}
+            }
+        }
+    }
+
+    fn schedule_retry(&mut self, i: usize, now: Instant) {
+        let (min, max) = (self.backoff_min, self.backoff_max);
+        if let Some(slot) = self.relays.get_mut(i) {
+            slot.link = Link::Down {
+                retry_at: now + slot.backoff,
+            };
+            slot.backoff = (slot.backoff * 2).clamp(min, max);
+        }
+    }
+
+    /// Refreshes and polls every event on relay `i`, as due.
+    fn service(&mut self, swarm: &mut Swarm<Behaviour>, i: usize, now: Instant) {
+        let Some(slot) = self.relays.get_mut(i) else {
+            return;
+        };
+        let peer = slot.peer;
+        let reserved = slot.reserved;
+        for (e, joined) in slot.joined.iter_mut().enumerate() {
+            let Some(ev) = self.events.get(e) else {
+                continue;
+            };
+            if now >= joined.next_refresh && reserved {
+                joined.next_refresh = now + REFRESH;
+                if let Err(err) = swarm.behaviour_mut().rendezvous.register(
+                    ev.namespace.clone(),
+                    peer,
+                    Some(REGISTER_TTL),
+                ) {
+                    tracing::debug!(relay = %peer, error = %err, "cannot register yet");
+                    // No external address yet: try again at the next poll.
+                    joined.next_refresh = now + self.poll;
+                }
+                if let Some(teaser) = &self.teaser {
+                    match ev.key.seal(teaser) {
+                        Ok(sealed) => {
+                            let id = swarm.behaviour_mut().board.send_request(
+                                &peer,
+                                BoardRequest::Put {
+                                    namespace: ev.key.namespace().to_owned(),
+                                    ttl: REGISTER_TTL as u32,
+                                    sealed,
+                                },
+                            );
+                            self.board_ops.insert(id, BoardOp::Put);
+                        }
+                        Err(err) => tracing::warn!(error = %err, "cannot seal my teaser"),
+                    }
+                }
+            }
+            if now >= joined.next_poll && !joined.get_in_flight {
+                joined.next_poll = now + self.poll;
+                joined.get_in_flight = true;
+                let id = swarm.behaviour_mut().board.send_request(
+                    &peer,
+                    BoardRequest::Get {
+                        namespace: ev.key.namespace().to_owned(),
+                        cursor: joined.cursor,
+                        limit: MAX_BOARD_PAGE,
+                    },
+                );
+                self.board_ops
+                    .insert(id, BoardOp::Get { relay: i, event: e });
+                swarm.behaviour_mut().rendezvous.discover(
+                    Some(ev.namespace.clone()),
+                    joined.cookie.clone(),
+                    Some(u64::from(MAX_BOARD_PAGE)),
+                    peer,
+                );
+            }
+        }
+    }
+
+    pub(crate) fn on_connected(&mut self, swarm: &mut Swarm<Behaviour>, peer: &PeerId) {
+        let Some(i) = self.relay_index(peer) else {
+            return;
+        };
+        let now = Instant::now();
+        let fresh = self.relays[i].link != Link::Up;
+        if !fresh {
+            return;
+        }
+        self.reset_joined(i, now);
+        let slot = &mut self.relays[i];
+        slot.link = Link::Up;
+        slot.backoff = self.backoff_min;
+        slot.reserved = false;
+        if let Some(old) = slot.listener.take() {
+            swarm.remove_listener(old);
+        }
+        let circuit = slot.circuit();
+        match swarm.listen_on(circuit.clone()) {
+            Ok(id) => slot.listener = Some(id),
+            Err(e) => tracing::warn!(%circuit, error = %e, "cannot reserve on the relay"),
+        }
+    }
+
+    /// The last connection to `peer` closed (or a dial to it failed): if it is a relay, reserve
+    /// again after the backoff. Returns whether it was a relay.
+    pub(crate) fn on_disconnected(&mut self, swarm: &mut Swarm<Behaviour>, peer: &PeerId) -> bool {
+        let Some(i) = self.relay_index(peer) else {
+            return false;
+        };
+        let slot = &mut self.relays[i];
+        if let Some(old) = slot.listener.take() {
+            swarm.remove_listener(old);
+        }
+        slot.reserved = false;
+        self.schedule_retry(i, Instant::now());
+        true
+    }
+
+    /// A dial to `peer` failed; a relay is retried after the backoff.
+    pub(crate) fn on_dial_failed(&mut self, swarm: &Swarm<Behaviour>, peer: &PeerId) {
+        if let Some(i) = self.relay_index(peer) {
+            if !swarm.is_connected(peer) && self.relays[i].link == Link::Dialing {
+                self.schedule_retry(i, Instant::now());
+            }
+        }
+    }
+
+    /// A listener closed: if it was a reservation, reserve again (now if still connected).
+    pub(crate) fn on_listener_closed(&mut self, id: ListenerId) {
+        let Some(i) = self.relays.iter().position(|s| s.listener == Some(id)) else {
+            return;
+        };
+        let slot = &mut self.relays[i];
+        slot.listener = None;
+        slot.reserved = false;
+        // Reserve again after the backoff (through the connection if it is still open), so a
+        // relay that keeps refusing is not asked in a tight loop.
+        self.schedule_retry(i, Instant::now());
+    }
+
+    /// The relay accepted a reservation: registrations are due now.
+    pub(crate) fn on_reserved(&mut self, relay: &PeerId) -> Option<Multiaddr> {
+        let i = self.relay_index(relay)?;
+        let now = Instant::now();
+        let slot = &mut self.relays[i];
+        slot.reserved = true;
+        for j in &mut slot.joined {
+            j.next_refresh = now;
+        }
+        Some(slot.circuit())
+    }
+
+    pub(crate) fn on_discovered(
+        &mut self,
+        relay: &PeerId,
+        registrations: Vec<rendezvous::Registration>,
+        cookie: rendezvous::Cookie,
+    ) {
+        let Some(i) = self.relay_index(relay) else {
+            return;
+        };
+        if let Some(e) = cookie
+            .namespace()
+            .and_then(|ns| self.events.iter().position(|ev| ev.namespace == *ns))
+        {
+            if let Some(j) = self.relays[i].joined.get_mut(e) {
+                j.cookie = Some(cookie);
+            }
+        }
+        for r in registrations {
+            let peer = r.record.peer_id();
+            if peer == self.local {
+                continue;
+            }
+            if !self.addrs.contains_key(&peer) && self.addrs.len() >= MAX_ATTENDEES {
+                continue;
+            }
+            let list = self.addrs.entry(peer).or_default();
+            for a in r.record.addresses() {
+                if !list.contains(a) && list.len() < MAX_ADDRS {
+                    list.push(a.clone());
+                }
+            }
+        }
+    }
+
+    /// A board response (or failure). Returns the attendees to announce.
+    pub(crate) fn on_board(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        id: OutboundRequestId,
+        response: Option<BoardResponse>,
+    ) -> Vec<Event> {
+        let Some(op) = self.board_ops.remove(&id) else {
+            return Vec::new();
+        };
+        let (i, e) = match op {
+            BoardOp::Put => {
+                match response {
+                    Some(BoardResponse::Stored { .. }) => {}
+                    other => tracing::debug!(?other, "posting my teaser failed"),
+                }
+                return Vec::new();
+            }
+            BoardOp::Get { relay, event } => (relay, event),
+        };
+        let Some(joined) = self.relays.get_mut(i).and_then(|s| s.joined.get_mut(e)) else {
+            return Vec::new();
+        };
+        joined.get_in_flight = false;
+        let Some(BoardResponse::Entries {
+            entries,
+            cursor,
+            more,
+        }) = response
+        else {
+            tracing::debug!(?response, "reading the board failed");
+            return Vec::new();
+        };
+        if cursor < joined.cursor {
+            // A stale answer from before a relay restart: read again from the start.
+            return Vec::new();
+        }
+        joined.cursor = cursor;
+        let Some(ev) = self.events.get(e) else {
+            return Vec::new();
+        };
+        let relay = &self.relays[i];
+        let mut out = Vec::new();
+        for entry in entries {
+            let Ok(peer) = PeerId::from_bytes(&entry.peer) else {
+                continue;
+            };
+            if peer == self.local {
+                continue;
+            }
+            let Ok(plain) = ev.key.open(&entry.sealed) else {
+                continue;
+            };
+            let Ok(teaser) = SignedTeaser::decode(&plain) else {
+                continue;
+            };
+            if Some(teaser.key()) != key_of(&peer) {
+                continue;
+            }
+            let circuit = relay.circuit().with(Protocol::P2p(peer));
+            if !self.attendees.contains_key(&peer) && self.attendees.len() >= MAX_ATTENDEES {
+                continue;
+            }
+            let a = self.attendees.entry(peer).or_insert_with(|| Attendee {
+                peer,
+                teaser: teaser.clone(),
+                addrs: Vec::new(),
+                events: Vec::new(),
+            });
+            let mut changed = false;
+            if a.teaser.as_bytes() != teaser.as_bytes()
+                && teaser.issued_at() >= a.teaser.issued_at()
+            {
+                a.teaser = teaser;
+                changed = true;
+            }
+            if !a.addrs.contains(&circuit) && a.addrs.len() < MAX_ADDRS {
+                a.addrs.push(circuit);
+            }
+            if !a.events.contains(&ev.code) {
+                a.events.push(ev.code.clone());
+                changed = true;
+            }
+            if changed {
+                out.push(Event::AttendeeDiscovered {
+                    peer,
+                    teaser: a.teaser.clone(),
+                    addrs: a.addrs.clone(),
+                    event: ev.code.clone(),
+                });
+            }
+        }
+        if more {
+            // The rest of the board at once: one request per page.
+            if let Some(j) = self.relays.get_mut(i).and_then(|s| s.joined.get_mut(e)) {
+                j.next_poll = Instant::now();
+            }
+            self.service(swarm, i, Instant::now());
+        }
+        out
+    }
+}
