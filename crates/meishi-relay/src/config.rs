@@ -111,7 +111,7 @@ impl Default for Limits {
             max_connections: 8_192,
             max_connections_per_peer: 8,
             max_connections_per_ip: 1_024,
-            max_pending_incoming: 512,
+            max_pending_incoming: 2_048,
             idle_timeout_secs: 60,
 
             max_reservations: 2_048,
