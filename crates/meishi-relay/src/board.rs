@@ -7,6 +7,7 @@
 //! opaque blobs: it cannot read them, and it lists a namespace only to someone who names it.
 
 use std::io;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use futures::{AsyncRead, AsyncWrite};
@@ -52,6 +53,7 @@ impl Board {
     pub fn handle(
         &mut self,
         peer: PeerId,
+        ip: Option<IpAddr>,
         req: BoardRequest,
         now: Instant,
     ) -> (Outcome, BoardResponse) {
@@ -62,7 +64,7 @@ impl Board {
                 sealed,
             } => match self
                 .registry
-                .put(&namespace, peer, sealed, u64::from(ttl), now)
+                .put_from(&namespace, peer, ip, sealed, u64::from(ttl), now)
             {
                 Ok(_) => (Outcome::Stored, BoardResponse::Stored { ttl }),
                 Err(r) => {

@@ -56,6 +56,7 @@ pub struct StoreLimits {
     pub max_total: usize,
     pub max_per_namespace: usize,
     pub max_per_peer: usize,
+    pub max_per_ip: usize,
     pub min_ttl_secs: u64,
     pub max_ttl_secs: u64,
 }
@@ -66,6 +67,7 @@ impl Default for StoreLimits {
             max_total: 16_384,
             max_per_namespace: 4_096,
             max_per_peer: 8,
+            max_per_ip: 2_048,
             min_ttl_secs: 60,
             max_ttl_secs: 24 * 60 * 60,
         }
@@ -252,7 +254,11 @@ impl Config {
             }
         }
         for (name, s) in [("rendezvous", l.rendezvous), ("board", l.board)] {
-            if s.max_per_namespace == 0 || s.max_per_peer == 0 || s.min_ttl_secs == 0 {
+            if s.max_per_namespace == 0
+                || s.max_per_peer == 0
+                || s.max_per_ip == 0
+                || s.min_ttl_secs == 0
+            {
                 return Err(ConfigError::Zero(name));
             }
             if s.min_ttl_secs > s.max_ttl_secs || s.max_ttl_secs > u64::from(u32::MAX) {

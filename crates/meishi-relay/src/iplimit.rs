@@ -34,7 +34,8 @@ pub struct Behaviour {
     conns: HashMap<ConnectionId, IpAddr>,
 }
 
-fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+/// The IP address of a multiaddr, if it has one.
+pub fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     addr.iter().find_map(|p| match p {
         Protocol::Ip4(a) => Some(IpAddr::V4(a)),
         Protocol::Ip6(a) => Some(IpAddr::V6(a)),

@@ -35,13 +35,14 @@ pub mod ratelimit;
 pub mod registry;
 pub mod rendezvous;
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::metrics::Recorder;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{
     autonat, connection_limits, identify, noise, ping, relay, request_response, tcp, yamux,
     Multiaddr, PeerId, Swarm, SwarmBuilder,
@@ -124,6 +125,7 @@ fn caps(s: &config::StoreLimits) -> registry::Caps {
         total: s.max_total,
         per_namespace: s.max_per_namespace,
         per_peer: s.max_per_peer,
+        per_ip: s.max_per_ip,
         min_ttl: s.min_ttl_secs,
         max_ttl: s.max_ttl_secs,
     }
@@ -322,6 +324,7 @@ impl Relay {
             metrics: relay_metrics,
             reservations: 0,
             circuits: 0,
+            conn_ip: HashMap::new(),
         };
         let task = tokio::spawn(event_loop.run(stop_rx, metrics_stop));
         Ok(RelayHandle {
@@ -407,6 +410,8 @@ struct EventLoop {
     metrics: metrics::RelayMetrics,
     reservations: i64,
     circuits: i64,
+    /// Remote IP address of each open connection, for the per-IP store caps.
+    conn_ip: HashMap<ConnectionId, IpAddr>,
 }
 
 fn count(m: &metrics::RelayMetrics, service: &'static str, outcome: &'static str) {
@@ -481,12 +486,25 @@ impl EventLoop {
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
             }
-            SwarmEvent::ConnectionClosed {
-                peer_id,
-                num_established: 0,
+            SwarmEvent::ConnectionEstablished {
+                connection_id,
+                endpoint,
                 ..
             } => {
-                self.requests.forget(&peer_id);
+                if let Some(ip) = iplimit::ip_of(endpoint.get_remote_address()) {
+                    self.conn_ip.insert(connection_id, ip);
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                ..
+            } => {
+                self.conn_ip.remove(&connection_id);
+                if num_established == 0 {
+                    self.requests.forget(&peer_id);
+                }
             }
             _ => {}
         }
@@ -541,12 +559,13 @@ impl EventLoop {
         match e {
             request_response::Event::Message {
                 peer,
+                connection_id,
                 message:
                     request_response::Message::Request {
                         request, channel, ..
                     },
-                ..
             } => {
+                let ip = self.conn_ip.get(&connection_id).copied();
                 let now = Instant::now();
                 if !self.requests.try_take(peer, now) {
                     count(&self.metrics, "rendezvous", "rate_limited");
@@ -572,7 +591,7 @@ impl EventLoop {
                     }
                     return;
                 }
-                let (outcome, resp) = self.rendezvous.handle(peer, request, now);
+                let (outcome, resp) = self.rendezvous.handle(peer, ip, request, now);
                 let label = match outcome {
                     rendezvous::Outcome::Registered => "registered",
                     rendezvous::Outcome::Unregistered => "unregistered",
@@ -608,12 +627,13 @@ impl EventLoop {
         match e {
             request_response::Event::Message {
                 peer,
+                connection_id,
                 message:
                     request_response::Message::Request {
                         request, channel, ..
                     },
-                ..
             } => {
+                let ip = self.conn_ip.get(&connection_id).copied();
                 let now = Instant::now();
                 if !self.requests.try_take(peer, now) {
                     count(&self.metrics, "board", "rate_limited");
@@ -627,7 +647,7 @@ impl EventLoop {
                         .send_response(channel, resp);
                     return;
                 }
-                let (outcome, resp) = self.board.handle(peer, request, now);
+                let (outcome, resp) = self.board.handle(peer, ip, request, now);
                 let label = match outcome {
                     board::Outcome::Stored => "stored",
                     board::Outcome::Removed => "removed",

@@ -7,6 +7,7 @@
 //! only what is new. Nothing lists namespaces.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -20,6 +21,8 @@ pub struct Caps {
     pub per_namespace: usize,
     /// Namespaces one peer may be in at once.
     pub per_peer: usize,
+    /// Entries written from one IP address (all peers behind it together).
+    pub per_ip: usize,
     /// Shortest and longest TTL accepted, in seconds.
     pub min_ttl: u64,
     pub max_ttl: u64,
@@ -32,6 +35,8 @@ pub enum Refusal {
     Ttl { ttl: u64, min: u64, max: u64 },
     #[error("this peer is already in {0} namespaces")]
     PeerFull(usize),
+    #[error("this IP address already holds {0} entries")]
+    IpFull(usize),
     #[error("this namespace already holds {0} entries")]
     NamespaceFull(usize),
     #[error("the relay already holds {0} entries")]
@@ -42,6 +47,7 @@ pub enum Refusal {
 struct Entry<V> {
     namespace: String,
     peer: PeerId,
+    ip: Option<IpAddr>,
     value: V,
     expires: Instant,
     ttl: u64,
@@ -61,6 +67,7 @@ pub struct Registry<V> {
     entries: HashMap<u64, Entry<V>>,
     namespaces: HashMap<String, Namespace>,
     peers: HashMap<PeerId, usize>,
+    ips: HashMap<IpAddr, usize>,
     expiry: BTreeMap<(Instant, u64), ()>,
 }
 
@@ -88,6 +95,7 @@ impl<V> Registry<V> {
             entries: HashMap::new(),
             namespaces: HashMap::new(),
             peers: HashMap::new(),
+            ips: HashMap::new(),
             expiry: BTreeMap::new(),
         }
     }
@@ -110,12 +118,25 @@ impl<V> Registry<V> {
         self.namespaces.len()
     }
 
-    /// Stores or replaces `peer`'s value in `namespace`. A replacement (a refresh) is never
-    /// refused for being over a cap, only for its TTL.
+    /// Stores or replaces `peer`'s value in `namespace`, not counted against any IP address.
     pub fn put(
         &mut self,
         namespace: &str,
         peer: PeerId,
+        value: V,
+        ttl: u64,
+        now: Instant,
+    ) -> Result<u64, Refusal> {
+        self.put_from(namespace, peer, None, value, ttl, now)
+    }
+
+    /// Stores or replaces `peer`'s value in `namespace`, written from `ip`. A replacement (a
+    /// refresh) from the same address is never refused for being over a cap, only for its TTL.
+    pub fn put_from(
+        &mut self,
+        namespace: &str,
+        peer: PeerId,
+        ip: Option<IpAddr>,
         value: V,
         ttl: u64,
         now: Instant,
@@ -132,6 +153,15 @@ impl<V> Registry<V> {
             .namespaces
             .get(namespace)
             .and_then(|ns| ns.by_peer.get(&peer).copied());
+        let same_ip = old
+            .and_then(|seq| self.entries.get(&seq))
+            .is_some_and(|e| e.ip == ip);
+        if let Some(ip) = ip.filter(|_| !same_ip) {
+            let from_ip = self.ips.get(&ip).copied().unwrap_or(0);
+            if from_ip >= c.per_ip {
+                return Err(Refusal::IpFull(from_ip));
+            }
+        }
         match old {
             Some(seq) => {
                 self.remove_seq(seq);
@@ -157,12 +187,16 @@ impl<V> Registry<V> {
         ns.by_seq.insert(seq);
         ns.by_peer.insert(peer, seq);
         *self.peers.entry(peer).or_insert(0) += 1;
+        if let Some(ip) = ip {
+            *self.ips.entry(ip).or_insert(0) += 1;
+        }
         self.expiry.insert((expires, seq), ());
         self.entries.insert(
             seq,
             Entry {
                 namespace: namespace.to_owned(),
                 peer,
+                ip,
                 value,
                 expires,
                 ttl,
@@ -199,6 +233,14 @@ impl<V> Registry<V> {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 self.peers.remove(&e.peer);
+            }
+        }
+        if let Some(ip) = e.ip {
+            if let Some(n) = self.ips.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.ips.remove(&ip);
+                }
             }
         }
         true
@@ -265,6 +307,7 @@ mod tests {
             total: 5,
             per_namespace: 3,
             per_peer: 2,
+            per_ip: 100,
             min_ttl: 60,
             max_ttl: 600,
         }
@@ -307,6 +350,7 @@ mod tests {
             total: 100,
             per_namespace: 100,
             per_peer: 1,
+            per_ip: 100,
             min_ttl: 1,
             max_ttl: 600,
         });
@@ -341,6 +385,38 @@ mod tests {
         let mut after = Registry::with_first_seq(caps(), 2_000);
         after.put("ns", PeerId::random(), 2, 60, now).unwrap();
         assert_eq!(after.page("ns", cursor, 10, now).0.len(), 1);
+    }
+
+    #[test]
+    fn many_peers_behind_one_ip_are_capped_and_others_still_fit() {
+        let now = Instant::now();
+        let mut r = Registry::new(Caps {
+            total: 100,
+            per_namespace: 100,
+            per_peer: 8,
+            per_ip: 3,
+            min_ttl: 60,
+            max_ttl: 600,
+        });
+        let venue: IpAddr = [198, 51, 100, 1].into();
+        let other: IpAddr = [203, 0, 113, 9].into();
+        let crowd: Vec<PeerId> = (0..4).map(|_| PeerId::random()).collect();
+        for p in &crowd[..3] {
+            r.put_from("ns", *p, Some(venue), 1, 60, now).unwrap();
+        }
+        assert_eq!(
+            r.put_from("ns", crowd[3], Some(venue), 1, 60, now),
+            Err(Refusal::IpFull(3))
+        );
+        // A refresh from the same address is still allowed; someone elsewhere gets in.
+        r.put_from("ns", crowd[0], Some(venue), 2, 120, now)
+            .unwrap();
+        r.put_from("ns", crowd[3], Some(other), 1, 60, now).unwrap();
+        // Freed slots count again.
+        assert!(r.remove("ns", &crowd[1]));
+        r.put_from("x", crowd[1], Some(venue), 1, 60, now).unwrap();
+        assert_eq!(r.expire(now + Duration::from_secs(1_000)), 4);
+        assert!(r.ips.is_empty());
     }
 
     #[test]

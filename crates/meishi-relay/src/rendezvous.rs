@@ -9,6 +9,7 @@
 //! total ([`crate::registry`]); a refresh replaces the old registration.
 
 use std::io;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use futures::{AsyncRead, AsyncWrite};
@@ -305,6 +306,7 @@ impl Server {
     pub fn handle(
         &mut self,
         peer: PeerId,
+        ip: Option<IpAddr>,
         req: Request,
         now: Instant,
     ) -> (Outcome, Option<Vec<u8>>) {
@@ -323,7 +325,10 @@ impl Server {
                     return refuse(Status::InvalidNamespace);
                 }
                 let ttl = ttl.unwrap_or(DEFAULT_TTL);
-                match self.registry.put(&namespace, peer, record, ttl, now) {
+                match self
+                    .registry
+                    .put_from(&namespace, peer, ip, record, ttl, now)
+                {
                     Ok(_) => (
                         Outcome::Registered,
                         Some(register_response(Status::Ok, Some(ttl))),
@@ -464,6 +469,7 @@ mod tests {
                 total: 100,
                 per_namespace: 100,
                 per_peer: 2,
+                per_ip: 100,
                 min_ttl: 60,
                 max_ttl: 3600,
             }),
@@ -522,13 +528,13 @@ mod tests {
             .collect();
         for k in &keys {
             let req = Request::decode(&register_bytes(k, &ns, Some(120))).unwrap();
-            let (o, _) = s.handle(k.public().to_peer_id(), req, now);
+            let (o, _) = s.handle(k.public().to_peer_id(), None, req, now);
             assert_eq!(o, Outcome::Registered);
         }
         // Someone else's record is refused.
         let req = Request::decode(&register_bytes(&keys[0], &ns, Some(120))).unwrap();
         assert_eq!(
-            s.handle(PeerId::random(), req, now).0,
+            s.handle(PeerId::random(), None, req, now).0,
             Outcome::Refused(Status::NotAuthorized)
         );
         // TTL bounds; raw (non-derived) namespaces.
@@ -536,32 +542,32 @@ mod tests {
         let me = k.public().to_peer_id();
         let req = Request::decode(&register_bytes(k, &ns, Some(59))).unwrap();
         assert_eq!(
-            s.handle(me, req, now).0,
+            s.handle(me, None, req, now).0,
             Outcome::Refused(Status::InvalidTtl)
         );
         let req = Request::decode(&register_bytes(k, "rustmeetup", Some(120))).unwrap();
         assert_eq!(
-            s.handle(me, req, now).0,
+            s.handle(me, None, req, now).0,
             Outcome::Refused(Status::InvalidNamespace)
         );
         // Pages of at most 2, continued by cookie.
         let req = Request::decode(&discover_bytes(Some(&ns), Some(100), None)).unwrap();
-        let (_, resp) = s.handle(me, req, now);
+        let (_, resp) = s.handle(me, None, req, now);
         let (st, n, c) = registrations(&resp.unwrap());
         assert_eq!((st, n), (0, 2));
         let req = Request::decode(&discover_bytes(Some(&ns), None, c.as_deref())).unwrap();
-        let (st, n, _) = registrations(&s.handle(me, req, now).1.unwrap());
+        let (st, n, _) = registrations(&s.handle(me, None, req, now).1.unwrap());
         assert_eq!((st, n), (0, 1));
         // No namespace: nothing, with an error status.
         let req = Request::decode(&discover_bytes(None, None, None)).unwrap();
-        let (o, resp) = s.handle(me, req, now);
+        let (o, resp) = s.handle(me, None, req, now);
         assert_eq!(o, Outcome::Refused(Status::InvalidNamespace));
         assert_eq!(registrations(&resp.unwrap()).1, 0);
         // A cookie for another namespace.
         let other = meishi_card::event::namespace("other").unwrap();
         let req = Request::decode(&discover_bytes(Some(&other), None, c.as_deref())).unwrap();
         assert_eq!(
-            s.handle(me, req, now).0,
+            s.handle(me, None, req, now).0,
             Outcome::Refused(Status::InvalidCookie)
         );
     }

@@ -705,3 +705,55 @@ async fn malformed_and_oversized_messages_are_refused() {
     assert!(matches!(resp, BoardResponse::Entries { .. }));
     relay.shutdown().await;
 }
+
+#[tokio::test]
+async fn many_peers_behind_one_ip_cannot_fill_an_event() {
+    // Two registrations per IP address; everyone registers in the same event.
+    let (relay, _, relay_quic) = relay_with(|c| c.limits.rendezvous.max_per_ip = 2).await;
+    let relay_id = relay.peer_id();
+    let ns =
+        rendezvous::Namespace::new(EventKey::derive("crowded").unwrap().namespace().to_owned())
+            .unwrap();
+    let mut outcomes = Vec::new();
+    let mut keep = Vec::new();
+    for ip in [
+        [127, 0, 0, 9],
+        [127, 0, 0, 9],
+        [127, 0, 0, 9],
+        [127, 0, 0, 10],
+    ] {
+        let mut c = quic_client_from(ip).await;
+        c.add_external_address("/ip4/192.0.2.10/udp/4001/quic-v1".parse().unwrap());
+        c.dial(relay_quic.clone()).unwrap();
+        until(&mut c, |e| {
+            matches!(e, SwarmEvent::ConnectionEstablished { .. }).then_some(())
+        })
+        .await;
+        c.behaviour_mut()
+            .rendezvous
+            .register(ns.clone(), relay_id, Some(120))
+            .unwrap();
+        let got = until(&mut c, |ev| match ev {
+            SwarmEvent::Behaviour(ClientEvent::Rendezvous(
+                rendezvous::client::Event::Registered { .. },
+            )) => Some(Ok(())),
+            SwarmEvent::Behaviour(ClientEvent::Rendezvous(
+                rendezvous::client::Event::RegisterFailed { error, .. },
+            )) => Some(Err(error)),
+            _ => None,
+        })
+        .await;
+        outcomes.push(got);
+        keep.push(c);
+    }
+    assert_eq!(
+        outcomes,
+        [
+            Ok(()),
+            Ok(()),
+            Err(rendezvous::ErrorCode::Unavailable),
+            Ok(())
+        ]
+    );
+    relay.shutdown().await;
+}
