@@ -8,7 +8,8 @@
 //! CANDIDATES=1 cargo run --release -p meishi-qr --example decode-rate -- /tmp/qr-distorted
 //! ```
 //!
-//! With `CANDIDATES=1` it also runs every pass of `CANDIDATE_PASSES` on every image and prints a
+//! With `PER_FILE=1` it lists every image's outcome. With `CANDIDATES=1` it also runs every
+//! pass of `CANDIDATE_PASSES` on every image and prints a
 //! greedy order (each next pass the one that decodes the most images the earlier ones missed):
 //! how `PASSES` was chosen. A decode counts only when it returns exactly the expected text.
 //! Times are wall-clock per image for `scan_image` (file decoding included), for information;
@@ -52,6 +53,7 @@ fn name(p: &Pass) -> String {
         Threshold::Rqrr => "rqrr".to_owned(),
         Threshold::Sauvola(n) => format!("sv{n}"),
         Threshold::Otsu => "otsu".to_owned(),
+        Threshold::Rxing => "rxing".to_owned(),
     };
     let b = if p.blur > 0 {
         format!("b{}", p.blur)
@@ -78,6 +80,7 @@ fn main() -> Result<()> {
     let mut kinds: BTreeMap<String, Tally> = BTreeMap::new();
     let mut times = Vec::new();
     let mut cand_hits: Vec<Vec<bool>> = Vec::new();
+    let mut per_file = Vec::new();
     for line in manifest.lines() {
         let mut f = line.split('\t');
         let (Some(file), Some(kind), Some(text)) = (f.next(), f.next(), f.next()) else {
@@ -107,6 +110,7 @@ fn main() -> Result<()> {
         if candidates {
             cand_hits.push(CANDIDATE_PASSES.iter().map(hit).collect());
         }
+        per_file.push(format!("{file}\t{kind}\tmeishi={ok}\tzbar={z}"));
         for k in [kind.to_owned(), "ALL".to_owned()] {
             let t = kinds.entry(k).or_default();
             t.n += 1;
@@ -160,6 +164,9 @@ fn main() -> Result<()> {
             times[times.len() * 9 / 10],
             times[times.len() - 1]
         );
+    }
+    if std::env::var_os("PER_FILE").is_some() {
+        println!("\n{}", per_file.join("\n"));
     }
     if candidates {
         println!("\ncandidate passes, greedy order (new images decoded, cumulative):");

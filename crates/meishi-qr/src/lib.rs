@@ -11,7 +11,19 @@
 //! assert!(text.starts_with("MEISHI1:"));
 //! assert!(qr_version(&text, Ecc::M).unwrap() <= 10);
 //! assert_eq!(decode_payload(&text).unwrap(), card);
+//!
+//! // Show it, then read it back from a picture: a meishi payload comes back verified.
+//! let png = meishi_qr::render_png(&text, Ecc::M, 4).unwrap();
+//! let found = meishi_qr::scan_image(&png).unwrap();
+//! assert!(matches!(meishi_qr::classify(&found[0]), Ok(meishi_qr::Scanned::Meishi(c)) if c == card));
 //! ```
+//!
+//! Map of the crate: [`encode_payload`] / [`decode_payload`] (the format, with [`base45`],
+//! [`deflate`] and the preset [`DICTIONARY`]); [`render_terminal`], [`render_svg`],
+//! [`render_png`]; [`vcard_qr_text`] and [`mecard_text`] for plain contact QR codes;
+//! [`scan_image`] (bounded image loading and decoding passes) and [`classify`] (what a scanned
+//! text is). `examples/size-report.rs`, `examples/distort.rs` and `examples/decode-rate.rs`
+//! produce the numbers in proto-spec/qr.md.
 
 pub mod base45;
 pub mod deflate;

@@ -147,6 +147,38 @@ mod tests {
         assert!(lines[2].contains('█') || lines[2].contains('▀') || lines[2].contains('▄'));
     }
 
+    /// The half blocks drawn back into pixels must scan to the same text: the mapping of module
+    /// pairs to `▀▄█ ` is right side up and the quiet zone is light.
+    #[test]
+    fn terminal_output_scans_back() {
+        let text = "MEISHI1:TEST 123";
+        let t = render_terminal(text, Ecc::Q).expect("test");
+        let mut rows: Vec<Vec<bool>> = Vec::new();
+        for line in t.lines() {
+            let body = line.trim_start_matches(COLORS).trim_end_matches(RESET);
+            let (top, bottom): (Vec<bool>, Vec<bool>) = body
+                .chars()
+                .map(|c| match c {
+                    '█' => (true, true),
+                    '▀' => (true, false),
+                    '▄' => (false, true),
+                    _ => (false, false),
+                })
+                .unzip();
+            rows.push(top);
+            rows.push(bottom);
+        }
+        let n = rows[0].len() as u32;
+        let img = GrayImage::from_fn(n * 4, rows.len() as u32 * 4, |x, y| {
+            Luma([if rows[(y / 4) as usize][(x / 4) as usize] {
+                0
+            } else {
+                255
+            }])
+        });
+        assert_eq!(crate::scan_gray(&img), vec![text.to_owned()]);
+    }
+
     #[test]
     fn svg_is_well_formed() {
         let s = render_svg("HELLO", Ecc::H).expect("test");
