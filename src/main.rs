@@ -56,6 +56,9 @@ enum Cmd {
     Swap(cmd::net::SwapArgs),
     /// List people on the local network who run meishi.
     Nearby(cmd::net::NearbyArgs),
+    /// Join an event through its relay: list attendees, optionally swap with all; or
+    /// `event new` to make a code.
+    Event(cmd::event::EventArgs),
     /// Run a relay node for events (circuit relay, rendezvous, metrics).
     Relay(cmd::relay::RelayArgs),
     /// Ask a contact for their current card (they answer if they hold yours).
@@ -84,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Up(a) => cmd::net::up(&home, a),
         Cmd::Swap(a) => cmd::net::swap(&home, a),
         Cmd::Nearby(a) => cmd::net::nearby(&home, a),
+        Cmd::Event(a) => cmd::event::event(&home, a),
         Cmd::Relay(a) => cmd::relay::run(&home, a),
         Cmd::Fetch(a) => cmd::fetch::fetch(&home, a),
         Cmd::Inbox { json } => cmd::net::inbox(&home, json),

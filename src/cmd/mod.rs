@@ -2,6 +2,7 @@
 
 pub mod card;
 pub mod contacts;
+pub mod event;
 pub mod fetch;
 pub mod net;
 pub mod qr;

@@ -36,6 +36,14 @@ pub struct UpArgs {
     /// Do not announce or look for peers on the local network.
     #[arg(long)]
     pub no_mdns: bool,
+    /// Relay to keep a slot on, ending in /p2p/<relay id> (repeatable): people reach me
+    /// through it at <relay>/p2p-circuit/p2p/<my id>.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub relay: Vec<Multiaddr>,
+    /// Event code to join on the relays (repeatable): attendees' teasers are shown as they
+    /// are found.
+    #[arg(long = "event", value_name = "CODE", requires = "relay")]
+    pub events: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -101,6 +109,27 @@ pub(crate) fn start(
     policy: Policy,
     mdns: bool,
 ) -> Result<(Node, tokio::sync::mpsc::Receiver<Event>, SignedCard)> {
+    start_with(home, store, listen, policy, mdns, Attend::default())
+}
+
+/// Relays and events a node joins.
+#[derive(Debug, Default)]
+pub(crate) struct Attend {
+    pub relays: Vec<Multiaddr>,
+    pub events: Vec<String>,
+    /// How often to poll the events' boards (`None`: the node's default).
+    pub poll: Option<Duration>,
+}
+
+/// Starts a node for this home that also joins relays and events.
+pub(crate) fn start_with(
+    home: &Home,
+    store: &Store,
+    listen: Vec<Multiaddr>,
+    policy: Policy,
+    mdns: bool,
+    attend: Attend,
+) -> Result<(Node, tokio::sync::mpsc::Receiver<Event>, SignedCard)> {
     let identity = home.identity()?;
     let card = home.own_card(store)?;
     let me = identity.public();
@@ -110,6 +139,11 @@ pub(crate) fn start(
     config.mdns = mdns;
     config.teaser = Some(teaser_of(card.card()));
     config.holders = holders(store, me)?;
+    config.relays = attend.relays;
+    config.events = attend.events;
+    if let Some(p) = attend.poll {
+        config.limits.event_poll = p;
+    }
     let (node, events) = Node::spawn(config).context("cannot start the node")?;
     Ok((node, events, card))
 }
@@ -126,7 +160,11 @@ fn meeting(envelope: &Envelope, via: &str) -> MeetingRecord {
 }
 
 /// Stores a received card and the envelope that says where and when we met, in one transaction.
-fn store_received(store: &mut Store, envelope: &Envelope, via: &str) -> Result<PutOutcome> {
+pub(crate) fn store_received(
+    store: &mut Store,
+    envelope: &Envelope,
+    via: &str,
+) -> Result<PutOutcome> {
     let card = envelope.card().clone();
     let record = meeting(envelope, via);
     store
@@ -144,7 +182,7 @@ fn store_received(store: &mut Store, envelope: &Envelope, via: &str) -> Result<P
 }
 
 /// Records that I gave my card (the envelope is the proof), when the recipient is a contact.
-fn store_given(store: &Store, envelope: &Envelope, via: &str) {
+pub(crate) fn store_given(store: &Store, envelope: &Envelope, via: &str) {
     // Only contacts have meetings; a give to someone not (yet) in the book is remembered once
     // their card arrives (the mutual swap stores both envelopes).
     if let Ok(Some(_)) = store.resolve(&ContactRef::Key(envelope.recipient())) {
@@ -164,12 +202,12 @@ fn teaser_json(t: &Option<SignedTeaser>) -> serde_json::Value {
 }
 
 /// Emits a line: JSON on stdout, or a human line on stderr.
-struct Out {
-    json: bool,
+pub(crate) struct Out {
+    pub json: bool,
 }
 
 impl Out {
-    fn event(&self, v: serde_json::Value, human: impl FnOnce() -> String) {
+    pub(crate) fn event(&self, v: serde_json::Value, human: impl FnOnce() -> String) {
         if self.json {
             println!("{v}");
         } else {
@@ -196,8 +234,17 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
         args.listen
     };
     let out = Out { json: args.json };
+    for code in &args.events {
+        crate::cmd::event::check_code(code)?;
+    }
+    let attend = Attend {
+        relays: args.relay,
+        events: args.events,
+        poll: None,
+    };
     runtime()?.block_on(async move {
-        let (node, mut events, card) = start(home, &store, listen, policy, !args.no_mdns)?;
+        let (node, mut events, card) =
+            start_with(home, &store, listen, policy, !args.no_mdns, attend)?;
         let me = node.peer_id();
         if !args.json {
             eprintln!("{} is up as {me} (policy: {policy}). Ctrl-C to stop.", display_safe(&card.card().name));
@@ -254,7 +301,7 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
     })
 }
 
-fn handle_event(
+pub(crate) fn handle_event(
     store: &mut Store,
     out: &Out,
     me: PeerId,
@@ -321,6 +368,42 @@ fn handle_event(
                 ),
             }
         }
+        Event::AttendeeDiscovered {
+            peer,
+            teaser,
+            addrs,
+            ..
+        } => {
+            let name = display_safe(teaser.name());
+            let headline = teaser
+                .headline()
+                .map(|h| format!(" — {}", display_safe(h)))
+                .unwrap_or_default();
+            let addrs: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+            out.event(
+                json!({"event": "attendee", "peer_id": peer.to_string(), "name": teaser.name(), "headline": teaser.headline(), "addrs": addrs}),
+                || format!("Attendee: {name}{headline}  {peer}"),
+            );
+        }
+        Event::Reserved { relay, addr } => {
+            let full = format!("{addr}/p2p/{me}");
+            out.event(
+                json!({"event": "reserved", "relay": relay.to_string(), "addr": full}),
+                || format!("Reachable through the relay at {full}"),
+            );
+        }
+        Event::RelayDisconnected { relay } => out.event(
+            json!({"event": "relay_disconnected", "relay": relay.to_string()}),
+            || format!("Lost the relay {relay}; reconnecting"),
+        ),
+        Event::DirectConnection { peer } => out.event(
+            json!({"event": "direct", "peer_id": peer.to_string()}),
+            || format!("Direct connection to {peer} (hole punching worked)"),
+        ),
+        Event::HolePunchFailed { peer } => out.event(
+            json!({"event": "hole_punch_failed", "peer_id": peer.to_string()}),
+            || format!("The connection to {peer} stays relayed (hole punching failed)"),
+        ),
         Event::Refused { from, reason } => {
             out.event(json!({"event": "refused", "peer_id": from.to_string(), "reason": reason.to_string()}),
                 || format!("Refused a request from {from}: {reason}"));

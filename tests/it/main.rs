@@ -2,5 +2,6 @@
 
 mod arch;
 mod cli;
+mod event;
 mod net;
 mod qr;

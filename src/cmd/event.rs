@@ -1,0 +1,340 @@
+//! `meishi event CODE --relay ADDR`: join an event through a relay, list its attendees and
+//! optionally swap with all of them; `meishi event new --relay ADDR`: make an unguessable code
+//! and a QR that joins the event.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use meishi_card::display_safe;
+use meishi_node::{Event, GiveError, GiveOutcome, Multiaddr, PeerId, Policy};
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use crate::cmd::net::{
+    default_listen, handle_event, runtime, start_with, store_given, store_received, Attend, Out,
+};
+use crate::exit::{Failure, BAD_INPUT, UNREACHABLE};
+use crate::home::Home;
+
+/// Normalized codes shorter than this are called guessable.
+const MIN_SAFE_CODE: usize = 20;
+/// Random bytes in a new code: 160 bits, 32 base32 characters.
+const NEW_CODE_BYTES: usize = 20;
+/// Most swaps run at once by `--swap-all` (a relay allows 16 circuits per peer).
+const MAX_PARALLEL_SWAPS: usize = 8;
+/// How long one swap of `--swap-all` may take.
+const SWAP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The join URI scheme: `meishi:event?code=<code>&relay=<percent-encoded multiaddr>`.
+pub const JOIN_URI_PREFIX: &str = "meishi:event?code=";
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EventArgs {
+    #[command(subcommand)]
+    pub cmd: Option<EventCmd>,
+    /// The event code (from the organizer's screen or badge).
+    pub code: Option<String>,
+    /// The event's relay, ending in /p2p/<relay id> (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub relay: Vec<Multiaddr>,
+    /// Give my card to every attendee found and collect theirs (as their policies allow).
+    #[arg(long)]
+    pub swap_all: bool,
+    /// How long to look for attendees, in seconds.
+    #[arg(long, default_value_t = 20)]
+    pub timeout: u64,
+    /// One JSON event per line on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EventCmd {
+    /// For organizers: a new unguessable event code, and a QR that joins the event.
+    New {
+        /// The relay attendees use, ending in /p2p/<relay id> (repeatable).
+        #[arg(long, value_name = "MULTIADDR", required = true)]
+        relay: Vec<Multiaddr>,
+        /// Write the join QR code to this PNG file (else it is drawn in the terminal).
+        #[arg(long, value_name = "FILE")]
+        png: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Refuses an invalid code and warns (on stderr) about a guessable one.
+pub(crate) fn check_code(code: &str) -> Result<()> {
+    let normalized = meishi_card::event::normalize(code)
+        .map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{e}")))?;
+    if normalized.chars().count() < MIN_SAFE_CODE {
+        eprintln!(
+            "warning: the event code {:?} is short enough to guess; whoever guesses it sees the \
+             attendee list. Use `meishi event new` for an unguessable code.",
+            display_safe(code)
+        );
+    }
+    Ok(())
+}
+
+/// A fresh code: 160 random bits in base32 (RFC 4648 alphabet, lowercase), groups of four.
+fn new_code() -> Result<String> {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut bytes = [0u8; NEW_CODE_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let mut chars = Vec::with_capacity(NEW_CODE_BYTES * 8 / 5);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            chars.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+    let groups: Vec<String> = chars.chunks(4).map(|c| c.iter().collect()).collect();
+    Ok(groups.join("-"))
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The URI a join QR carries.
+pub fn join_uri(code: &str, relays: &[Multiaddr]) -> String {
+    let mut uri = format!("{JOIN_URI_PREFIX}{}", percent_encode(code));
+    for r in relays {
+        uri.push_str("&relay=");
+        uri.push_str(&percent_encode(&r.to_string()));
+    }
+    uri
+}
+
+pub fn event(home: &Home, args: EventArgs) -> Result<()> {
+    if let Some(EventCmd::New { relay, png, json }) = args.cmd {
+        return new(&relay, png, json);
+    }
+    let Some(code) = args.code else {
+        return Err(Failure::new(
+            BAD_INPUT,
+            anyhow::anyhow!("give the event code: `meishi event CODE --relay ADDR`"),
+        )
+        .into());
+    };
+    if args.relay.is_empty() {
+        return Err(Failure::new(
+            BAD_INPUT,
+            anyhow::anyhow!("give the event's relay: `meishi event CODE --relay ADDR`"),
+        )
+        .into());
+    }
+    check_code(&code)?;
+    join(
+        home,
+        code,
+        args.relay,
+        args.swap_all,
+        args.timeout,
+        args.json,
+    )
+}
+
+fn new(relays: &[Multiaddr], png: Option<PathBuf>, json: bool) -> Result<()> {
+    for r in relays {
+        if meishi_node::split_p2p(r).is_none() {
+            return Err(Failure::new(
+                BAD_INPUT,
+                anyhow::anyhow!("the relay address {r} does not end in /p2p/<relay id>"),
+            )
+            .into());
+        }
+    }
+    let code = new_code()?;
+    let uri = join_uri(&code, relays);
+    let relay_args: Vec<String> = relays.iter().map(|r| format!("--relay {r}")).collect();
+    let join = format!("meishi event {code} {}", relay_args.join(" "));
+    let ecc = meishi_qr::Ecc::default();
+    if let Some(p) = &png {
+        let bytes = meishi_qr::render_png(&uri, ecc, 8)?;
+        std::fs::write(p, bytes).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if json {
+        let relays: Vec<String> = relays.iter().map(|r| r.to_string()).collect();
+        println!(
+            "{}",
+            json!({"code": code, "relays": relays, "join": join, "uri": uri, "png": png.as_ref().map(|p| p.display().to_string())})
+        );
+    } else {
+        println!("Event code: {code}");
+        for r in relays {
+            println!("Relay:      {r}");
+        }
+        println!("Join with:  {join}");
+        println!("Join URI:   {uri}");
+        match &png {
+            Some(p) => println!("QR code written to {}", p.display()),
+            None => print!("{}", meishi_qr::render_terminal(&uri, ecc)?),
+        }
+        eprintln!("Keep the code among attendees: whoever has it sees the attendee list.");
+    }
+    Ok(())
+}
+
+/// What one `--swap-all` give ended with.
+type SwapResult = (
+    PeerId,
+    Result<Result<GiveOutcome, GiveError>, tokio::time::error::Elapsed>,
+);
+
+fn join(
+    home: &Home,
+    code: String,
+    relays: Vec<Multiaddr>,
+    swap_all: bool,
+    timeout: u64,
+    json: bool,
+) -> Result<()> {
+    if !home.is_initialized() {
+        return Err(Failure::new(
+            BAD_INPUT,
+            anyhow::anyhow!("no card yet: run `meishi init --name \"Your Name\"` first"),
+        )
+        .into());
+    }
+    let mut store = home.store()?;
+    let out = Out { json };
+    let attend = Attend {
+        relays,
+        events: vec![code],
+        poll: Some(Duration::from_secs(1)),
+    };
+    runtime()?.block_on(async move {
+        let (node, mut events, _card) =
+            start_with(home, &store, default_listen(), Policy::Auto, false, attend)?;
+        let me = node.peer_id();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout.max(1));
+        let mut found: Vec<PeerId> = Vec::new();
+        let mut queue: Vec<(PeerId, Vec<Multiaddr>)> = Vec::new();
+        let mut swaps: JoinSet<SwapResult> = JoinSet::new();
+        let mut pending = std::collections::HashMap::new();
+        let (mut swapped, mut failed) = (0usize, 0usize);
+        loop {
+            while swap_all && swaps.len() < MAX_PARALLEL_SWAPS && !queue.is_empty() {
+                let (peer, addrs) = queue.remove(0);
+                let n = node.clone();
+                swaps.spawn(async move {
+                    (peer, tokio::time::timeout(SWAP_TIMEOUT, n.give(peer, addrs)).await)
+                });
+            }
+            let looking = tokio::time::Instant::now() < deadline;
+            if !looking && swaps.is_empty() && queue.is_empty() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = tokio::time::sleep_until(deadline), if looking => {}
+                ev = events.recv() => {
+                    let Some(ev) = ev else { break };
+                    match ev {
+                        Event::AttendeeDiscovered { peer, ref addrs, .. } => {
+                            if !found.contains(&peer) {
+                                found.push(peer);
+                                if swap_all {
+                                    queue.push((peer, addrs.clone()));
+                                }
+                            }
+                            handle_event(&mut store, &out, me, ev, &mut pending);
+                        }
+                        Event::CardReceived { from, envelope } => {
+                            let name = display_safe(&envelope.card().card().name);
+                            match store_received(&mut store, &envelope, "event") {
+                                Ok(o) => out.event(
+                                    json!({"event": "card_received", "peer_id": from.to_string(), "name": envelope.card().card().name, "result": o.to_string()}),
+                                    || format!("Received the card of {name}: {o}"),
+                                ),
+                                Err(e) => out.event(json!({"event": "error", "peer_id": from.to_string(), "error": format!("{e:#}")}),
+                                    || format!("Could not store the card of {name}: {e:#}")),
+                            }
+                        }
+                        Event::CardGiven { to, envelope } => {
+                            store_given(&store, &envelope, "event");
+                            out.event(json!({"event": "card_given", "peer_id": to.to_string()}),
+                                || format!("Gave my card to {to}"));
+                        }
+                        Event::Listening { .. } => {}
+                        other => handle_event(&mut store, &out, me, other, &mut pending),
+                    }
+                }
+                Some(done) = swaps.join_next(), if !swaps.is_empty() => {
+                    let Ok((peer, result)) = done else { continue };
+                    match result {
+                        Ok(Ok(outcome)) => {
+                            swapped += 1;
+                            let kind = match outcome {
+                                GiveOutcome::Mutual { .. } => "mutual",
+                                GiveOutcome::ReceivedOnly => "received_only",
+                                GiveOutcome::Pending => "pending",
+                            };
+                            out.event(json!({"event": "swapped", "peer_id": peer.to_string(), "outcome": kind}),
+                                || format!("Swap with {peer}: {kind}"));
+                        }
+                        Ok(Err(e)) => {
+                            failed += 1;
+                            out.event(json!({"event": "swap_failed", "peer_id": peer.to_string(), "error": e.to_string()}),
+                                || format!("Swap with {peer} failed: {e}"));
+                        }
+                        Err(_) => {
+                            failed += 1;
+                            out.event(json!({"event": "swap_failed", "peer_id": peer.to_string(), "error": "timed out"}),
+                                || format!("Swap with {peer} timed out"));
+                        }
+                    }
+                }
+            }
+        }
+        let _ = node.shutdown().await;
+        out.event(
+            json!({"event": "summary", "attendees": found.len(), "swapped": swapped, "failed": failed}),
+            || format!("{} attendee(s) found, {swapped} swap(s) completed, {failed} failed", found.len()),
+        );
+        if swap_all && swapped == 0 {
+            return Err(Failure::new(UNREACHABLE, anyhow::anyhow!("no swap completed (found {} attendee(s))", found.len())).into());
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_codes_are_long_distinct_and_valid() {
+        let a = new_code().unwrap();
+        let b = new_code().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32 + 7, "{a}");
+        let n = meishi_card::event::normalize(&a).unwrap();
+        assert_eq!(n.len(), 32);
+        assert!(n.len() >= MIN_SAFE_CODE);
+    }
+
+    #[test]
+    fn join_uri_escapes_the_relay() {
+        let r: Multiaddr = "/ip4/203.0.113.7/tcp/4001".parse().unwrap();
+        assert_eq!(
+            join_uri("ab-cd", &[r]),
+            "meishi:event?code=ab-cd&relay=%2Fip4%2F203.0.113.7%2Ftcp%2F4001"
+        );
+    }
+}
