@@ -53,10 +53,13 @@ fn run_relay() -> anyhow::Result<()> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let mut c = meishi_relay::Config::default();
-        c.listen = vec![format!("/ip4/127.0.0.1/tcp/{port}")];
-        c.external_addresses = c.listen.clone();
-        c.metrics = None;
+        let listen = vec![format!("/ip4/127.0.0.1/tcp/{port}")];
+        let c = meishi_relay::Config {
+            external_addresses: listen.clone(),
+            listen,
+            metrics: None,
+            ..Default::default()
+        };
         let mut relay = meishi_relay::Relay::spawn(c).await?;
         println!("{}/p2p/{}", relay.listen_addrs()[0], relay.peer_id());
         relay.wait().await;

@@ -23,11 +23,13 @@ fn free_port() -> u16 {
 }
 
 async fn relay(port: u16, key: &Path) -> RelayHandle {
-    let mut c = meishi_relay::Config::default();
-    c.listen = vec![format!("/ip4/127.0.0.1/tcp/{port}")];
-    c.external_addresses = vec![format!("/ip4/127.0.0.1/tcp/{port}")];
-    c.metrics = None;
-    c.key_file = Some(key.to_owned());
+    let c = meishi_relay::Config {
+        listen: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
+        external_addresses: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
+        metrics: None,
+        key_file: Some(key.to_owned()),
+        ..Default::default()
+    };
     Relay::spawn(c).await.unwrap()
 }
 
