@@ -151,6 +151,12 @@ fn run(n: usize) -> anyhow::Result<String> {
             nodes.push(node);
         }
         drop(tx);
+        eprintln!(
+            "spawned {n} nodes in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let tenth = (n * (n - 1) / 10).max(1);
+        let mut total = 0usize;
         let mut seen = vec![0usize; n];
         let mut reserved = 0usize;
         let mut disconnects = 0usize;
@@ -160,6 +166,13 @@ fn run(n: usize) -> anyhow::Result<String> {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some((i, Event::AttendeeDiscovered { .. }))) => {
                     seen[i] += 1;
+                    total += 1;
+                    if total % tenth == 0 {
+                        eprintln!(
+                            "{:.1} s: {total} pairs seen, {complete} attendees complete",
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
                     if seen[i] == n - 1 {
                         complete += 1;
                     }
