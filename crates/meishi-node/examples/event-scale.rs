@@ -167,7 +167,7 @@ fn run(n: usize) -> anyhow::Result<String> {
                 Ok(Some((i, Event::AttendeeDiscovered { .. }))) => {
                     seen[i] += 1;
                     total += 1;
-                    if total % tenth == 0 {
+                    if total.is_multiple_of(tenth) {
                         eprintln!(
                             "{:.1} s: {total} pairs seen, {complete} attendees complete",
                             started.elapsed().as_secs_f64()
