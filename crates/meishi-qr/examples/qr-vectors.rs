@@ -1,7 +1,7 @@
 //! Writes the QR payload test vectors of proto-spec/qr.md#test-vectors, one file per case.
 //!
 //! ```text
-//! cargo run -p meishi-qr --example gen-vectors -- proto-spec/vectors/qr
+//! cargo run -p meishi-qr --example qr-vectors -- proto-spec/vectors/qr
 //! ```
 //!
 //! Deterministic: fixed seeds and times, deterministic ed25519 signatures and a deterministic
@@ -487,7 +487,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn main() -> Result<()> {
-    let dir = PathBuf::from(std::env::args().nth(1).ok_or("usage: gen-vectors DIR")?);
+    let dir = PathBuf::from(std::env::args().nth(1).ok_or("usage: qr-vectors DIR")?);
     std::fs::create_dir_all(&dir)?;
     for old in std::fs::read_dir(&dir)? {
         std::fs::remove_file(old?.path())?;
