@@ -284,9 +284,10 @@ fn main() {
         }
     }
     assert!(store.verify_all().expect("verify").is_empty());
+    // Search returns at most MAX_RESULTS rows; a fast machine writes more than that.
     assert_eq!(
         store.search("atomic").expect("search").len(),
-        tx_contacts,
+        tx_contacts.min(meishi_store::MAX_RESULTS),
         "search index out of step"
     );
     let acked_n = acked.len();
