@@ -51,6 +51,10 @@ pub struct InitArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing clap args buys nothing"
+)]
 pub enum CardCmd {
     /// Print your card.
     Show {

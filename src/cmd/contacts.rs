@@ -1,6 +1,6 @@
 //! `meishi import` and `meishi contacts`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -18,11 +18,11 @@ const MAX_IMPORT_BYTES: u64 = 1 << 20;
 
 /// One thing found in an import file, checked before anything is stored.
 enum Found {
-    Signed(SignedCard),
+    Signed(Box<SignedCard>),
     Unverified(Vec<vcard::Imported>),
 }
 
-fn classify(path: &PathBuf) -> Result<Found> {
+fn classify(path: &Path) -> Result<Found> {
     let bytes = read_bounded(path, MAX_IMPORT_BYTES)?;
     let text_start = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let head: Vec<u8> = text_start
@@ -40,7 +40,7 @@ fn classify(path: &PathBuf) -> Result<Found> {
     let card = SignedCard::decode(&bytes).map_err(|e| {
         anyhow::anyhow!("{}: not a valid meishi card or vCard: {e}", path.display())
     })?;
-    Ok(Found::Signed(card))
+    Ok(Found::Signed(Box::new(card)))
 }
 
 pub fn import(home: &Home, files: &[PathBuf], json: bool) -> Result<()> {
