@@ -96,8 +96,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `MEISHI_LOG=libp2p_dcutr=debug,meishi_node=debug meishi up …` writes diagnostics to stderr.
+/// The relay sets up its own logs (`RUST_LOG`, `--json`).
+fn init_logs(cmd: &Cmd) {
+    if matches!(cmd, Cmd::Relay(_)) {
+        return;
+    }
+    let Ok(filter) = std::env::var("MEISHI_LOG") else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs(&cli.cmd);
     match run(cli) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
