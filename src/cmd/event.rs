@@ -34,7 +34,8 @@ pub const JOIN_URI_PREFIX: &str = "meishi:event?code=";
 pub struct EventArgs {
     #[command(subcommand)]
     pub cmd: Option<EventCmd>,
-    /// The event code (from the organizer's screen or badge).
+    /// The event code (from the organizer's screen or badge), or the whole join URI
+    /// (`meishi:event?code=…&relay=…`, which names the relay itself).
     pub code: Option<String>,
     /// The event's relay, ending in /p2p/<relay id> (repeatable).
     #[arg(long, value_name = "MULTIADDR")]
@@ -110,6 +111,88 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
+/// Longest join URI read (a QR code holds at most 4,296 alphanumeric characters).
+const MAX_JOIN_URI: usize = 4096;
+/// Most relays taken from one join URI.
+const MAX_JOIN_RELAYS: usize = 8;
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Reads a join URI (`meishi:event?code=…&relay=…`): the code and the relays, each ending in
+/// /p2p/<relay id>. Errors are one line naming what is wrong.
+pub fn parse_join_uri(uri: &str) -> Result<(String, Vec<Multiaddr>)> {
+    let bad = |why: String| Failure::new(BAD_INPUT, anyhow::anyhow!("bad event join URI: {why}"));
+    if uri.len() > MAX_JOIN_URI {
+        return Err(bad(format!("{} bytes, the limit is {MAX_JOIN_URI}", uri.len())).into());
+    }
+    let Some(query) = uri.strip_prefix("meishi:event?") else {
+        return Err(bad("it does not start with meishi:event?".into()).into());
+    };
+    let (mut code, mut relays) = (None, Vec::new());
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let Some(value) = percent_decode(value) else {
+            return Err(bad(format!(
+                "the {} value is not valid percent-encoding",
+                display_safe(key)
+            ))
+            .into());
+        };
+        match key {
+            "code" if code.is_none() => code = Some(value),
+            "code" => return Err(bad("it has two codes".into()).into()),
+            "relay" if relays.len() >= MAX_JOIN_RELAYS => {
+                return Err(bad(format!("more than {MAX_JOIN_RELAYS} relays")).into())
+            }
+            "relay" => {
+                let addr: Multiaddr = value.parse().map_err(|_| {
+                    bad(format!(
+                        "the relay {:?} is not a multiaddr",
+                        display_safe(&value)
+                    ))
+                })?;
+                if meishi_node::split_p2p(&addr).is_none() {
+                    return Err(
+                        bad(format!("the relay {addr} does not end in /p2p/<relay id>")).into(),
+                    );
+                }
+                relays.push(addr);
+            }
+            // Later versions may add parameters: ignore what this one does not know.
+            _ => {}
+        }
+    }
+    let Some(code) = code else {
+        return Err(bad("it has no code".into()).into());
+    };
+    if let Err(e) = meishi_card::event::normalize(&code) {
+        return Err(bad(e.to_string()).into());
+    }
+    if relays.is_empty() {
+        return Err(bad("it names no relay".into()).into());
+    }
+    Ok((code, relays))
+}
+
 /// The URI a join QR carries.
 pub fn join_uri(code: &str, relays: &[Multiaddr]) -> String {
     let mut uri = format!("{JOIN_URI_PREFIX}{}", percent_encode(code));
@@ -131,7 +214,18 @@ pub fn event(home: &Home, args: EventArgs) -> Result<()> {
         )
         .into());
     };
-    if args.relay.is_empty() {
+    // A join URI (from `meishi event new` or a scanned badge) carries the relays itself.
+    let (code, mut relays) = if code.starts_with("meishi:") {
+        parse_join_uri(&code)?
+    } else {
+        (code, Vec::new())
+    };
+    for r in args.relay {
+        if !relays.contains(&r) {
+            relays.push(r);
+        }
+    }
+    if relays.is_empty() {
         return Err(Failure::new(
             BAD_INPUT,
             anyhow::anyhow!("give the event's relay: `meishi event CODE --relay ADDR`"),
@@ -139,14 +233,7 @@ pub fn event(home: &Home, args: EventArgs) -> Result<()> {
         .into());
     }
     check_code(&code)?;
-    join(
-        home,
-        code,
-        args.relay,
-        args.swap_all,
-        args.timeout,
-        args.json,
-    )
+    join(home, code, relays, args.swap_all, args.timeout, args.json)
 }
 
 fn new(relays: &[Multiaddr], png: Option<PathBuf>, json: bool) -> Result<()> {
@@ -328,6 +415,40 @@ mod tests {
         let n = meishi_card::event::normalize(&a).unwrap();
         assert_eq!(n.len(), 32);
         assert!(n.len() >= MIN_SAFE_CODE);
+    }
+
+    #[test]
+    fn join_uris_round_trip_and_bad_ones_are_refused() {
+        let r: Multiaddr =
+            "/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWBHkR6nGT5KH3Xow9voA2aSQ67423yzWZCVbruRadyybt"
+                .parse()
+                .unwrap();
+        let code = new_code().unwrap();
+        let uri = join_uri(&code, std::slice::from_ref(&r));
+        assert_eq!(
+            parse_join_uri(&uri).unwrap(),
+            (code.clone(), vec![r.clone()])
+        );
+        // Unknown parameters are ignored.
+        let later = format!("{uri}&theme=dark");
+        assert_eq!(parse_join_uri(&later).unwrap().0, code);
+        for bad in [
+            "meishi:event?relay=%2Fip4%2F203.0.113.7%2Ftcp%2F4001".to_owned(),
+            format!("meishi:event?code={code}"),
+            format!("meishi:event?code={code}&relay=%2Fip4%2F203.0.113.7%2Ftcp%2F4001"),
+            format!("meishi:event?code={code}&relay=%ZZ"),
+            format!("meishi:event?code={code}&relay=not-an-address"),
+            format!(
+                "meishi:event?code=a&code=b&relay={}",
+                percent_encode(&r.to_string())
+            ),
+            format!("https://example.org/?code={code}"),
+            format!("{uri}{}", "&x=1".repeat(2000)),
+        ] {
+            let e = parse_join_uri(&bad).unwrap_err().to_string();
+            assert!(e.starts_with("bad event join URI: "), "{bad}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
     }
 
     #[test]

@@ -105,10 +105,26 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
             });
         }
     }
+    // Event join codes (from `meishi event new`, on a screen or a badge): shown with the command
+    // that joins. A malformed one is an error, like a meishi card that does not verify.
+    let mut events = Vec::new();
+    for f in &found {
+        if let Scanned::Other(t) = &f.scanned {
+            if t.starts_with("meishi:event?") {
+                let (code, relays) = crate::cmd::event::parse_join_uri(t)
+                    .map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{}: {e:#}", f.image)))?;
+                // Rebuilt, not echoed: every byte of it percent-encoded but [A-Za-z0-9._~-], so
+                // a hostile code cannot break out of the quotes of the command shown.
+                let uri = crate::cmd::event::join_uri(&code, &relays);
+                events.push((f.image.clone(), uri, code, relays));
+            }
+        }
+    }
     let usable = found
         .iter()
         .filter(|f| !matches!(f.scanned, Scanned::Other(_)))
-        .count();
+        .count()
+        + events.len();
     if usable == 0 {
         let shown: Vec<String> = found
             .iter()
@@ -193,8 +209,29 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
             );
         }
     }
+    for (image, uri, code, relays) in &events {
+        let join = format!("meishi event '{uri}'");
+        if args.json {
+            let relays: Vec<String> = relays.iter().map(|r| r.to_string()).collect();
+            println!(
+                "{}",
+                json!({"image": image, "event_code": code, "relays": relays, "uri": uri, "join": join})
+            );
+        } else {
+            eprintln!(
+                "{}: an event join code ({} relay{}); to join:",
+                display_safe(image),
+                relays.len(),
+                if relays.len() == 1 { "" } else { "s" }
+            );
+            println!("{}", display_safe(&join));
+        }
+    }
     for f in &found {
         if let Scanned::Other(t) = &f.scanned {
+            if t.starts_with("meishi:event?") {
+                continue;
+            }
             eprintln!(
                 "{}: skipped a QR code that is not a contact: {}",
                 display_safe(&f.image),

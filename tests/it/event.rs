@@ -216,6 +216,47 @@ fn event_swap_all_through_a_relay() {
         .as_str()
         .expect("uri")
         .starts_with("meishi:event?code="));
+
+    // The organizer's PNG scans back into the join URI, and the URI alone joins (it names the
+    // relay): a new code lists nobody yet, but the relay is reached.
+    let png = c.path.with_file_name("join.png");
+    c.ok(&[
+        "event",
+        "new",
+        "--relay",
+        &relay_addr,
+        "--png",
+        png.to_str().expect("utf-8 path"),
+        "--json",
+    ]);
+    let scanned = json_lines(
+        &c.ok(&["scan", png.to_str().expect("utf-8 path"), "--json"])
+            .into_bytes(),
+    );
+    let ev = scanned
+        .iter()
+        .find(|v| v["event_code"].is_string())
+        .expect("an event join code");
+    assert_eq!(ev["relays"][0], relay_addr.as_str(), "{ev}");
+    assert!(ev["join"]
+        .as_str()
+        .expect("join")
+        .starts_with("meishi event 'meishi:event?code="));
+    let uri = ev["uri"].as_str().expect("uri");
+    let out = d.run(&["event", uri, "--timeout", "3", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out.stdout);
+    assert!(lines.iter().any(|v| v["event"] == "reserved"), "{lines:?}");
+    let out = d.run(&["event", "meishi:event?code=abc", "--timeout", "3"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "meishi: bad event join URI: it names no relay"
+    );
     drop(relay);
 }
 
