@@ -310,6 +310,24 @@ impl SignedCard {
         })
     }
 
+    /// Rebuilds a signed card from its parts and a signature made elsewhere (a QR payload
+    /// carries the fields in another encoding): encodes the canonical body, appends `signature`
+    /// and decodes the result, so every rule of [`SignedCard::decode`] applies, the signature
+    /// check included.
+    pub fn from_parts(
+        key: &PublicKey,
+        seq: u64,
+        issued_at: u64,
+        card: &Card,
+        extensions: &[Extension],
+        signature: &[u8; 64],
+    ) -> Result<Self, DecodeError> {
+        let mut bytes = encode_body(key, seq, issued_at, card, extensions)
+            .map_err(|_| DecodeError::Malformed(Malformed::Other))?;
+        bytes.extend_from_slice(signature);
+        Self::decode(&bytes)
+    }
+
     /// Decodes and verifies a signed card, enforcing every rule of proto-spec/card.md.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         if bytes.is_empty() {

@@ -8,9 +8,7 @@
 //! payload is always a verified [`SignedCard`].
 
 use meishi_card::limits::MAX_CARD_BYTES;
-use meishi_card::{
-    encode_body_for_tests, Card, DecodeError, Extension, PublicKey, SignedCard, Social, SocialKind,
-};
+use meishi_card::{Card, DecodeError, Extension, PublicKey, SignedCard, Social, SocialKind};
 
 use crate::base45::{self, Base45Error};
 use crate::deflate::{self, InflateError};
@@ -256,12 +254,14 @@ pub fn decode_binary(bytes: &[u8]) -> Result<SignedCard, PayloadError> {
         return Err(PayloadError::NonCanonical);
     }
     // Rebuild the canonical signed bytes of proto-spec/card.md and verify them there.
-    let mut signed = encode_body_for_tests(&PublicKey(key), seq, issued_at, &card, &extensions);
-    if signed.is_empty() {
-        return Err(PayloadError::CardTooLarge);
-    }
-    signed.extend_from_slice(&sig);
-    Ok(SignedCard::decode(&signed)?)
+    Ok(SignedCard::from_parts(
+        &PublicKey(key),
+        seq,
+        issued_at,
+        &card,
+        &extensions,
+        &sig,
+    )?)
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
