@@ -298,13 +298,7 @@ impl Node {
         peer: PeerId,
         addrs: Vec<Multiaddr>,
     ) -> Result<GiveOutcome, GiveError> {
-        self.call(|reply| Command::Give {
-            peer,
-            addrs,
-            back: false,
-            reply,
-        })
-        .await?
+        self.give_envelope(peer, addrs, false).await
     }
 
     /// Gives my card back to `peer` without asking for theirs: for a card accepted from an
@@ -314,10 +308,20 @@ impl Node {
         peer: PeerId,
         addrs: Vec<Multiaddr>,
     ) -> Result<GiveOutcome, GiveError> {
+        self.give_envelope(peer, addrs, true).await
+    }
+
+    /// `back`: the envelope says "my card back", so the recipient does not reciprocate.
+    async fn give_envelope(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        back: bool,
+    ) -> Result<GiveOutcome, GiveError> {
         self.call(|reply| Command::Give {
             peer,
             addrs,
-            back: true,
+            back,
             reply,
         })
         .await?
