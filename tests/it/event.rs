@@ -326,8 +326,9 @@ enum Unsolicited {
     /// Drops it, as home and venue routers with a stateful firewall do. TCP hole punching
     /// (a simultaneous open) can get through.
     Drop,
-    /// Lets the kernel answer: a TCP reset. The first SYN of a hole punch that arrives before
-    /// the other side's SYN left is reset, which kills the punch.
+    /// Lets the kernel answer: a TCP reset, which kills a hole punch's first SYN; for UDP an
+    /// ICMP error, and conntrack keeps the stray packet as a connection, so the mapping the
+    /// punch needs is taken and the router picks another port.
     Reset,
 }
 
@@ -475,42 +476,55 @@ fn nat_setup(t: char, unsolicited: Unsolicited) -> Result<Nat, String> {
     })
 }
 
+/// `meishi` in namespace `ns`. `MEISHI_TEST_LOG=libp2p_dcutr=debug cargo test …` passes its value
+/// on as `MEISHI_LOG` (and `RUST_LOG` for the relay) and shows the processes' stderr.
 fn in_ns(ns: &str, home: &Home, args: &[&str]) -> std::process::Command {
     let mut c = std::process::Command::new("ip");
     c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_meishi"), "--home"])
         .arg(&home.path)
         .args(args)
         .env_remove("MEISHI_HOME");
+    match std::env::var("MEISHI_TEST_LOG") {
+        Ok(log) => c
+            .env("MEISHI_LOG", &log)
+            .env("RUST_LOG", &log)
+            .stderr(Stdio::inherit()),
+        Err(_) => c.stderr(Stdio::null()),
+    };
     c
 }
 
 /// A long-running `meishi` in a namespace, its JSON lines on stdout.
 fn spawn_in(ns: &str, home: &Home, args: &[&str]) -> Proc {
     let mut cmd = in_ns(ns, home, args);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.stdout(Stdio::piped());
     Proc::spawned(cmd)
 }
 
-const RELAY_LISTEN: &str = "/ip4/203.0.113.1/tcp/4001";
+const RELAY_TCP: &str = "/ip4/203.0.113.1/tcp/4001";
+const RELAY_QUIC: &str = "/ip4/203.0.113.1/udp/4001/quic-v1";
 
-fn start_relay(nat: &Nat, home: &Home) -> (Proc, String) {
-    let relay = spawn_in(
-        &nat.public,
-        home,
-        &[
-            "relay",
-            "--listen",
-            RELAY_LISTEN,
-            "--external-address",
-            RELAY_LISTEN,
-            "--no-metrics",
-            "--json",
-        ],
-    );
-    let addr = relay.wait_for("listening")["addr"]
-        .as_str()
-        .expect("relay addr")
-        .to_owned();
+/// Starts the relay on TCP and QUIC; returns its full address on `transport` ("tcp" or
+/// "quic-v1").
+fn start_relay(nat: &Nat, home: &Home, transport: &str) -> (Proc, String) {
+    let mut args = vec!["relay"];
+    for a in [RELAY_TCP, RELAY_QUIC] {
+        args.extend(["--listen", a, "--external-address", a]);
+    }
+    args.extend(["--no-metrics", "--json"]);
+    let relay = spawn_in(&nat.public, home, &args);
+    let addrs: Vec<String> = (0..2)
+        .map(|_| {
+            relay.wait_for("listening")["addr"]
+                .as_str()
+                .expect("relay addr")
+                .to_owned()
+        })
+        .collect();
+    let addr = addrs
+        .into_iter()
+        .find(|a| a.contains(&format!("/{transport}/")))
+        .expect("the relay listens on that transport");
     (relay, addr)
 }
 
@@ -606,7 +620,7 @@ fn event_nat_hole_punch_and_relay_restart() {
         Err(e) => return nat_skip(TEST, &format!("cannot build the namespaces: {e}")),
     };
     let relay_home = Home::new();
-    let (relay, relay_addr) = start_relay(&nat, &relay_home);
+    let (relay, relay_addr) = start_relay(&nat, &relay_home, "tcp");
 
     let (a, b, c, d) = (Home::new(), Home::new(), Home::new(), Home::new());
     init(&a, "Ada");
@@ -638,7 +652,7 @@ fn event_nat_hole_punch_and_relay_restart() {
     drop(relay);
     up_a.wait_for("relay_disconnected");
     up_b.wait_for("relay_disconnected");
-    let (relay, relay_addr2) = start_relay(&nat, &relay_home);
+    let (relay, relay_addr2) = start_relay(&nat, &relay_home, "tcp");
     assert_eq!(relay_addr2, relay_addr, "same key, same address");
     up_a.wait_for("reserved");
     up_b.wait_for("reserved");
@@ -654,8 +668,10 @@ fn event_nat_hole_punch_and_relay_restart() {
     drop((up_a, up_b, relay));
 }
 
-/// Routers that answer unsolicited packets with resets defeat the TCP hole punch; the swap must
-/// still complete through the relay.
+/// Routers that accept unsolicited packets from outside defeat hole punching: TCP gets a reset,
+/// and for UDP the router records the stray packet as a connection of its own, so the peer's
+/// outgoing packets to the same address are given another source port. The swap must still
+/// complete through the relay (here reached over QUIC).
 #[test]
 fn event_nat_strict_routers_stay_relayed() {
     const TEST: &str = "event_nat_strict_routers_stay_relayed";
@@ -667,7 +683,8 @@ fn event_nat_strict_routers_stay_relayed() {
         Err(e) => return nat_skip(TEST, &format!("cannot build the namespaces: {e}")),
     };
     let relay_home = Home::new();
-    let (relay, relay_addr) = start_relay(&nat, &relay_home);
+    // Over QUIC this time: the relay is reached on UDP, and hole punching is tried on UDP.
+    let (relay, relay_addr) = start_relay(&nat, &relay_home, "quic-v1");
     let (a, c) = (Home::new(), Home::new());
     init(&a, "Ada");
     init(&c, "Cy");
