@@ -311,6 +311,11 @@ fn join(
         let me = node.peer_id();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout.max(1));
         let mut found: Vec<PeerId> = Vec::new();
+        // Attendees' names (from their teasers, made safe to print) for the human messages.
+        let mut names: std::collections::HashMap<PeerId, String> = std::collections::HashMap::new();
+        let name_of = |names: &std::collections::HashMap<PeerId, String>, p: &PeerId| {
+            names.get(p).cloned().unwrap_or_else(|| p.to_string())
+        };
         let mut queue: Vec<(PeerId, Vec<Multiaddr>)> = Vec::new();
         let mut swaps: JoinSet<SwapResult> = JoinSet::new();
         let mut pending = std::collections::HashMap::new();
@@ -333,7 +338,8 @@ fn join(
                 ev = events.recv() => {
                     let Some(ev) = ev else { break };
                     match ev {
-                        Event::AttendeeDiscovered { peer, ref addrs, .. } => {
+                        Event::AttendeeDiscovered { peer, ref addrs, ref teaser, .. } => {
+                            names.insert(peer, display_safe(teaser.name()));
                             if !found.contains(&peer) {
                                 found.push(peer);
                                 if swap_all {
@@ -356,7 +362,7 @@ fn join(
                         Event::CardGiven { to, envelope } => {
                             store_given(&store, &envelope, "event");
                             out.event(json!({"event": "card_given", "peer_id": to.to_string()}),
-                                || format!("Gave my card to {to}"));
+                                || format!("Gave my card to {}", name_of(&names, &to)));
                         }
                         Event::Listening { .. } => {}
                         other => handle_event(&mut store, &out, me, other, &mut pending),
@@ -373,17 +379,17 @@ fn join(
                                 GiveOutcome::Pending => "pending",
                             };
                             out.event(json!({"event": "swapped", "peer_id": peer.to_string(), "outcome": kind}),
-                                || format!("Swap with {peer}: {kind}"));
+                                || format!("Swap with {}: {kind}", name_of(&names, &peer)));
                         }
                         Ok(Err(e)) => {
                             failed += 1;
                             out.event(json!({"event": "swap_failed", "peer_id": peer.to_string(), "error": e.to_string()}),
-                                || format!("Swap with {peer} failed: {e}"));
+                                || format!("Swap with {} failed: {e}", name_of(&names, &peer)));
                         }
                         Err(_) => {
                             failed += 1;
                             out.event(json!({"event": "swap_failed", "peer_id": peer.to_string(), "error": "timed out"}),
-                                || format!("Swap with {peer} timed out"));
+                                || format!("Swap with {} timed out", name_of(&names, &peer)));
                         }
                     }
                 }
