@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use meishi_node::Multiaddr;
 use meishi_relay::{Config, Relay};
 use serde_json::json;
 
+use crate::exit::{Failure, BAD_INPUT};
 use crate::home::Home;
 
 /// The relay's key file inside the home folder.
@@ -89,6 +91,9 @@ pub fn run(home: &Home, args: RelayArgs) -> Result<()> {
              Pass the public address attendees dial, e.g. --external-address /ip4/203.0.113.7/tcp/4001"
         );
     }
+    let external = config
+        .external_addrs()
+        .map_err(|e| Failure::new(BAD_INPUT, e.into()))?;
     home.create_dir()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -99,12 +104,27 @@ pub fn run(home: &Home, args: RelayArgs) -> Result<()> {
             .await
             .context("cannot start the relay")?;
         let id = relay.peer_id();
-        for a in relay.listen_addrs() {
-            let full = format!("{a}/p2p/{id}");
-            if args.json {
-                println!("{}", json!({"event": "listening", "addr": full}));
-            } else {
-                eprintln!("Relay listening on {full}");
+        let full = |a: &Multiaddr| format!("{a}/p2p/{id}");
+        let listen: Vec<String> = relay.listen_addrs().iter().map(full).collect();
+        let external: Vec<String> = external.iter().map(full).collect();
+        // The address to hand out: the first public one (what attendees dial), else the first
+        // bound one (a relay for a LAN or a test).
+        let share = external
+            .first()
+            .or(listen.first())
+            .cloned()
+            .unwrap_or_default();
+        if args.json {
+            println!(
+                "{}",
+                json!({"event": "listening", "addr": share, "external": external, "listen": listen})
+            );
+        } else {
+            for a in &external {
+                eprintln!("Relay address for attendees: {a}");
+            }
+            for a in &listen {
+                eprintln!("Listening on {a}");
             }
         }
         if let Some(m) = relay.metrics_addr() {

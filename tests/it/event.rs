@@ -513,18 +513,15 @@ fn start_relay(nat: &Nat, home: &Home, transport: &str) -> (Proc, String) {
     }
     args.extend(["--no-metrics", "--json"]);
     let relay = spawn_in(&nat.public, home, &args);
-    let addrs: Vec<String> = (0..2)
-        .map(|_| {
-            relay.wait_for("listening")["addr"]
-                .as_str()
-                .expect("relay addr")
-                .to_owned()
-        })
-        .collect();
-    let addr = addrs
-        .into_iter()
+    let started = relay.wait_for("listening");
+    let external = started["external"].as_array().expect("external addresses");
+    assert_eq!(started["addr"], external[0], "{started}");
+    let addr = external
+        .iter()
+        .filter_map(Value::as_str)
         .find(|a| a.contains(&format!("/{transport}/")))
-        .expect("the relay listens on that transport");
+        .expect("the relay listens on that transport")
+        .to_owned();
     (relay, addr)
 }
 
