@@ -2,6 +2,7 @@
 //! optionally swap with all of them; `meishi event new --relay ADDR`: make an unguessable code
 //! and a QR that joins the event.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,8 +27,8 @@ const NEW_CODE_BYTES: usize = 20;
 const MAX_PARALLEL_SWAPS: usize = 8;
 /// How long one swap of `--swap-all` may take.
 const SWAP_TIMEOUT: Duration = Duration::from_secs(30);
-/// The join URI scheme: `meishi:event?code=<code>&relay=<percent-encoded multiaddr>`.
-pub const JOIN_URI_PREFIX: &str = "meishi:event?code=";
+/// What a join URI starts with: `meishi:event?code=<code>&relay=<percent-encoded multiaddr>`.
+pub const JOIN_URI_PREFIX: &str = "meishi:event?";
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -144,8 +145,8 @@ pub fn parse_join_uri(uri: &str) -> Result<(String, Vec<Multiaddr>)> {
     if uri.len() > MAX_JOIN_URI {
         return Err(bad(format!("{} bytes, the limit is {MAX_JOIN_URI}", uri.len())).into());
     }
-    let Some(query) = uri.strip_prefix("meishi:event?") else {
-        return Err(bad("it does not start with meishi:event?".into()).into());
+    let Some(query) = uri.strip_prefix(JOIN_URI_PREFIX) else {
+        return Err(bad(format!("it does not start with {JOIN_URI_PREFIX}")).into());
     };
     let (mut code, mut relays) = (None, Vec::new());
     for pair in query.split('&') {
@@ -195,7 +196,7 @@ pub fn parse_join_uri(uri: &str) -> Result<(String, Vec<Multiaddr>)> {
 
 /// The URI a join QR carries.
 pub fn join_uri(code: &str, relays: &[Multiaddr]) -> String {
-    let mut uri = format!("{JOIN_URI_PREFIX}{}", percent_encode(code));
+    let mut uri = format!("{JOIN_URI_PREFIX}code={}", percent_encode(code));
     for r in relays {
         uri.push_str("&relay=");
         uri.push_str(&percent_encode(&r.to_string()));
@@ -312,13 +313,13 @@ fn join(
         let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout.max(1));
         let mut found: Vec<PeerId> = Vec::new();
         // Attendees' names (from their teasers, made safe to print) for the human messages.
-        let mut names: std::collections::HashMap<PeerId, String> = std::collections::HashMap::new();
-        let name_of = |names: &std::collections::HashMap<PeerId, String>, p: &PeerId| {
+        let mut names: HashMap<PeerId, String> = HashMap::new();
+        let name_of = |names: &HashMap<PeerId, String>, p: &PeerId| {
             names.get(p).cloned().unwrap_or_else(|| p.to_string())
         };
         let mut queue: Vec<(PeerId, Vec<Multiaddr>)> = Vec::new();
         let mut swaps: JoinSet<SwapResult> = JoinSet::new();
-        let mut pending = std::collections::HashMap::new();
+        let mut pending = HashMap::new();
         let (mut swapped, mut failed) = (0usize, 0usize);
         loop {
             while swap_all && swaps.len() < MAX_PARALLEL_SWAPS && !queue.is_empty() {

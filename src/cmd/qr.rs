@@ -110,7 +110,7 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
     let mut events = Vec::new();
     for f in &found {
         if let Scanned::Other(t) = &f.scanned {
-            if t.starts_with("meishi:event?") {
+            if t.starts_with(crate::cmd::event::JOIN_URI_PREFIX) {
                 let (code, relays) = crate::cmd::event::parse_join_uri(t)
                     .map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{}: {e:#}", f.image)))?;
                 // Rebuilt, not echoed: every byte of it percent-encoded but [A-Za-z0-9._~-], so
@@ -229,7 +229,7 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
     }
     for f in &found {
         if let Scanned::Other(t) = &f.scanned {
-            if t.starts_with("meishi:event?") {
+            if t.starts_with(crate::cmd::event::JOIN_URI_PREFIX) {
                 continue;
             }
             eprintln!(
