@@ -598,4 +598,47 @@ mod tests {
             DecodeError::Protobuf
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+
+        /// Bytes from peers never panic the relay's protobuf reader.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let _ = Request::decode(&bytes);
+        }
+
+        /// Valid requests with bytes changed, cut or appended never panic it either, and a
+        /// register that still decodes is still signed by the record's key.
+        #[test]
+        fn mutated_requests_never_panic(
+            which in 0usize..3,
+            edits in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::u8::ANY), 1..6),
+            cut in proptest::option::of(proptest::num::usize::ANY),
+            tail in proptest::collection::vec(proptest::num::u8::ANY, 0..8),
+        ) {
+            let ns = meishi_card::event::namespace("event").unwrap();
+            let key = libp2p::identity::Keypair::ed25519_from_bytes([7; 32]).unwrap();
+            let mut bytes = match which {
+                0 => register_bytes(&key, &ns, Some(120)),
+                1 => discover_bytes(Some(&ns), Some(10), Some(&[1, 2, 3])),
+                _ => {
+                    let mut r = Vec::new();
+                    put_bytes(&mut r, 1, ns.as_bytes());
+                    message(T_UNREGISTER, 4, &r)
+                }
+            };
+            for (at, v) in edits {
+                let i = at % bytes.len();
+                bytes[i] ^= v;
+            }
+            if let Some(c) = cut {
+                bytes.truncate(c % (bytes.len() + 1));
+            }
+            bytes.extend_from_slice(&tail);
+            if let Ok(Request::Register { signer, .. }) = Request::decode(&bytes) {
+                proptest::prop_assert_eq!(signer, key.public().to_peer_id());
+            }
+        }
+    }
 }
