@@ -68,7 +68,7 @@ pub enum EventCmd {
 }
 
 /// Refuses an invalid code and warns (on stderr) about a guessable one.
-pub(crate) fn check_code(code: &str) -> Result<()> {
+fn check_code(code: &str) -> Result<()> {
     let normalized = meishi_card::event::normalize(code)
         .map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{e}")))?;
     if normalized.chars().count() < MIN_SAFE_CODE {
@@ -215,26 +215,43 @@ pub fn event(home: &Home, args: EventArgs) -> Result<()> {
         )
         .into());
     };
-    // A join URI (from `meishi event new` or a scanned badge) carries the relays itself.
-    let (code, mut relays) = if code.starts_with("meishi:") {
-        parse_join_uri(&code)?
-    } else {
-        (code, Vec::new())
-    };
-    for r in args.relay {
-        if !relays.contains(&r) {
-            relays.push(r);
-        }
+    let (mut codes, relays) = codes_and_relays(vec![code], args.relay)?;
+    let code = codes.pop().unwrap_or_default();
+    join(home, code, relays, args.swap_all, args.timeout, args.json)
+}
+
+/// The event codes and relays to use from what was typed: each code may be a join URI, whose
+/// relays are added to `relays`. Checks every code (warning about guessable ones) and that
+/// there is a relay when there is a code.
+pub(crate) fn codes_and_relays(
+    given: Vec<String>,
+    mut relays: Vec<Multiaddr>,
+) -> Result<(Vec<String>, Vec<Multiaddr>)> {
+    let mut codes = Vec::with_capacity(given.len());
+    for code in given {
+        // A join URI (from `meishi event new` or a scanned badge) carries the relays itself.
+        let code = if code.starts_with("meishi:") {
+            let (code, theirs) = parse_join_uri(&code)?;
+            for r in theirs {
+                if !relays.contains(&r) {
+                    relays.push(r);
+                }
+            }
+            code
+        } else {
+            code
+        };
+        check_code(&code)?;
+        codes.push(code);
     }
-    if relays.is_empty() {
+    if !codes.is_empty() && relays.is_empty() {
         return Err(Failure::new(
             BAD_INPUT,
-            anyhow::anyhow!("give the event's relay: `meishi event CODE --relay ADDR`"),
+            anyhow::anyhow!("an event needs its relay: add `--relay ADDR`, or give the join URI"),
         )
         .into());
     }
-    check_code(&code)?;
-    join(home, code, relays, args.swap_all, args.timeout, args.json)
+    Ok((codes, relays))
 }
 
 fn new(relays: &[Multiaddr], png: Option<PathBuf>, json: bool) -> Result<()> {

@@ -40,9 +40,10 @@ pub struct UpArgs {
     /// through it at <relay>/p2p-circuit/p2p/<my id>.
     #[arg(long, value_name = "MULTIADDR")]
     pub relay: Vec<Multiaddr>,
-    /// Event code to join on the relays (repeatable): attendees' teasers are shown as they
-    /// are found.
-    #[arg(long = "event", value_name = "CODE", requires = "relay")]
+    /// Event code to join on the relays (repeatable), or a join URI
+    /// (`meishi:event?code=…&relay=…`, which names its relay): attendees' teasers are shown as
+    /// they are found.
+    #[arg(long = "event", value_name = "CODE")]
     pub events: Vec<String>,
 }
 
@@ -234,12 +235,10 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
         args.listen
     };
     let out = Out { json: args.json };
-    for code in &args.events {
-        crate::cmd::event::check_code(code)?;
-    }
+    let (events, relays) = crate::cmd::event::codes_and_relays(args.events, args.relay)?;
     let attend = Attend {
-        relays: args.relay,
-        events: args.events,
+        relays,
+        events,
         poll: None,
     };
     runtime()?.block_on(async move {

@@ -130,7 +130,24 @@ fn event_swap_all_through_a_relay() {
             ],
         )
     };
-    let (up_a, up_b) = (up(&a), up(&b));
+    let up_a = up(&a);
+    // Bob joins with the join URI alone: it names the relay.
+    let uri = format!(
+        "meishi:event?code={CODE}&relay={}",
+        relay_addr.replace('/', "%2F")
+    );
+    let up_b = Proc::start(
+        &b,
+        &[
+            "up",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--json",
+            "--event",
+            &uri,
+        ],
+    );
     let a_circuit = up_a.wait_for("reserved")["addr"]
         .as_str()
         .expect("circuit addr")
