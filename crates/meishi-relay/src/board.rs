@@ -135,16 +135,7 @@ impl request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let decoded = match frame::read(io, MAX_BOARD_REQUEST).await {
-            Ok(bytes) => BoardRequest::decode(&bytes).map_err(bad),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = &decoded {
-            if e.kind() == io::ErrorKind::InvalidData {
-                self.malformed.inc();
-            }
-        }
-        decoded
+        frame::read_decoded(io, MAX_BOARD_REQUEST, BoardRequest::decode, &self.malformed).await
     }
 
     async fn read_response<T>(

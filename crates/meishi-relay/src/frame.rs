@@ -39,6 +39,31 @@ pub async fn read<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Result<Ve
     Ok(buf)
 }
 
+/// Reads one frame of at most `max` bytes from a peer and decodes it. A frame over the cap or
+/// that does not decode is counted in `malformed` and refused as `InvalidData`; I/O errors
+/// (the peer went away) are not counted.
+pub async fn read_decoded<T, M, E>(
+    io: &mut T,
+    max: usize,
+    decode: impl FnOnce(&[u8]) -> Result<M, E>,
+    malformed: &prometheus_client::metrics::counter::Counter,
+) -> io::Result<M>
+where
+    T: AsyncRead + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let decoded = match read(io, max).await {
+        Ok(bytes) => decode(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &decoded {
+        if e.kind() == io::ErrorKind::InvalidData {
+            malformed.inc();
+        }
+    }
+    decoded
+}
+
 /// Writes one frame and flushes it.
 pub async fn write<T: AsyncWrite + Unpin>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
     let mut prefix = Vec::with_capacity(5);

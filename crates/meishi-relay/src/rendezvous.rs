@@ -394,10 +394,6 @@ impl Codec {
     }
 }
 
-fn bad(e: DecodeError) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e)
-}
-
 impl request_response::Codec for Codec {
     type Protocol = StreamProtocol;
     type Request = Request;
@@ -407,16 +403,7 @@ impl request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let decoded = match frame::read(io, MAX_REQUEST).await {
-            Ok(bytes) => Request::decode(&bytes).map_err(bad),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = &decoded {
-            if e.kind() == io::ErrorKind::InvalidData {
-                self.malformed.inc();
-            }
-        }
-        decoded
+        frame::read_decoded(io, MAX_REQUEST, Request::decode, &self.malformed).await
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, _: &mut T) -> io::Result<Vec<u8>>
