@@ -493,6 +493,21 @@ fn nat_setup(t: char, unsolicited: Unsolicited) -> Result<Nat, String> {
     })
 }
 
+/// The namespaces for test `test`, or `None` after saying loudly why it is skipped.
+fn nat_or_skip(test: &str, t: char, unsolicited: Unsolicited) -> Option<Nat> {
+    if let Some(why) = nat_unavailable() {
+        nat_skip(test, &why);
+        return None;
+    }
+    match nat_setup(t, unsolicited) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            nat_skip(test, &format!("cannot build the namespaces: {e}"));
+            None
+        }
+    }
+}
+
 /// `meishi` in namespace `ns`. `MEISHI_TEST_LOG=libp2p_dcutr=debug cargo test …` passes its value
 /// on as `MEISHI_LOG` (and `RUST_LOG` for the relay) and shows the processes' stderr.
 fn in_ns(ns: &str, home: &Home, args: &[&str]) -> std::process::Command {
@@ -625,13 +640,12 @@ fn drain(p: &Proc) -> Vec<Value> {
 /// re-reserve and re-register, and a newcomer still swaps with both.
 #[test]
 fn event_nat_hole_punch_and_relay_restart() {
-    const TEST: &str = "event_nat_hole_punch_and_relay_restart";
-    if let Some(why) = nat_unavailable() {
-        return nat_skip(TEST, &why);
-    }
-    let nat = match nat_setup('f', Unsolicited::Drop) {
-        Ok(n) => n,
-        Err(e) => return nat_skip(TEST, &format!("cannot build the namespaces: {e}")),
+    let Some(nat) = nat_or_skip(
+        "event_nat_hole_punch_and_relay_restart",
+        'f',
+        Unsolicited::Drop,
+    ) else {
+        return;
     };
     let relay_home = Home::new();
     let (relay, relay_addr) = start_relay(&nat, &relay_home, "tcp");
@@ -688,13 +702,12 @@ fn event_nat_hole_punch_and_relay_restart() {
 /// complete through the relay (here reached over QUIC).
 #[test]
 fn event_nat_strict_routers_stay_relayed() {
-    const TEST: &str = "event_nat_strict_routers_stay_relayed";
-    if let Some(why) = nat_unavailable() {
-        return nat_skip(TEST, &why);
-    }
-    let nat = match nat_setup('s', Unsolicited::Reset) {
-        Ok(n) => n,
-        Err(e) => return nat_skip(TEST, &format!("cannot build the namespaces: {e}")),
+    let Some(nat) = nat_or_skip(
+        "event_nat_strict_routers_stay_relayed",
+        's',
+        Unsolicited::Reset,
+    ) else {
+        return;
     };
     let relay_home = Home::new();
     // Over QUIC this time: the relay is reached on UDP, and hole punching is tried on UDP.
