@@ -7,8 +7,19 @@ use std::process::Command;
 /// Every package of the workspace with the names of its normal (non-dev) dependencies,
 /// direct and transitive.
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    // Only the host's dependency graph: without `--filter-platform`, `--offline` metadata wants
+    // the packages of every other platform (android_system_properties, windows-sys, …), which a
+    // host build never downloads, so the test failed on a fresh machine.
+    let host = host_triple();
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--filter-platform",
+            &host,
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
@@ -71,6 +82,21 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
             )
         })
         .collect()
+}
+
+/// The host target triple, as `rustc -vV` reports it.
+fn host_triple() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let out = Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names the host triple")
+        .trim()
+        .to_owned()
 }
 
 fn check_absent(g: &BTreeMap<String, BTreeSet<String>>, krate: &str, forbidden: &[&str]) {
