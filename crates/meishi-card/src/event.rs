@@ -1,44 +1,66 @@
 //! Events: what an event code turns into on a relay, without the relay learning the code.
 //!
-//! An attendee who knows the event code derives, with [`EventKey::derive`]:
+//! An attendee who knows the event code derives, with [`EventKey::derive`], one secret: a
+//! memory-hard Argon2id hash of the normalized code (64 MiB, about a quarter of a second), so
+//! that whoever holds a namespace or a sealed teaser pays that much for every code guessed.
+//! From the secret come:
 //! - the rendezvous namespace ([`EventKey::namespace`]), a domain-separated SHA-256 of the
-//!   normalized code, under which the node registers its peer record and discovers others;
+//!   secret, under which the node registers its peer record and discovers others;
 //! - a ChaCha20-Poly1305 key that seals its signed teaser before the teaser is posted to the
 //!   relay's teaser board ([`EventKey::seal`], [`EventKey::open`]).
 //!
 //! The relay stores namespaces and sealed blobs; without the code it can neither name the event
-//! nor read a teaser. This module also holds the teaser-board wire messages ([`BoardRequest`],
-//! [`BoardResponse`]), so the relay and the node share one codec. No I/O happens here.
+//! nor read a teaser. [`code_strength`] estimates how many guesses a code takes, so front ends
+//! can refuse the guessable ones. This module also holds the teaser-board wire messages
+//! ([`BoardRequest`], [`BoardResponse`]), so the relay and the node share one codec. No I/O
+//! happens here.
 //!
 //! Specified in `proto-spec/relay.md`.
 //!
 //! ```
 //! use meishi_card::event::EventKey;
 //!
+//! // Slow on purpose (Argon2id): derive once per code and keep the key.
 //! let ev = EventKey::derive("Rust Meetup 2026").unwrap();
-//! assert!(ev.namespace().starts_with("meishi-ev1-"));
+//! assert!(ev.namespace().starts_with("meishi-ev2-"));
 //! let sealed = ev.seal_with_nonce(b"signed teaser bytes", [7; 12]).unwrap();
 //! assert_eq!(ev.open(&sealed).unwrap(), b"signed teaser bytes");
 //! // Another code cannot open it.
 //! assert!(EventKey::derive("rust meetup 2025").unwrap().open(&sealed).is_err());
 //! ```
 
+use argon2::{Algorithm, Argon2, Params, Version};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-/// Domain label hashed before the normalized code to form the namespace.
+mod strength;
+
+pub use strength::{code_strength, Level, Strength, EVENT_WORDS, FLOOR_BITS, GOOD_BITS};
+
+/// Argon2id salt of the event secret: fixed, because the code is the only thing attendees
+/// share (a per-event salt would have to travel with the code). proto-spec/relay.md#event-secret
+pub const KDF_SALT: &[u8] = b"meishi/event/v2";
+/// Argon2id memory cost in KiB (64 MiB). proto-spec/relay.md#event-secret
+pub const KDF_M_COST: u32 = 64 * 1024;
+/// Argon2id passes over the memory. proto-spec/relay.md#event-secret
+pub const KDF_T_COST: u32 = 5;
+/// Argon2id lanes. proto-spec/relay.md#event-secret
+pub const KDF_P_COST: u32 = 1;
+/// Length of the event secret in bytes.
+pub const SECRET_LEN: usize = 32;
+/// Domain label hashed before the event secret to form the namespace.
 /// proto-spec/relay.md#namespace
-pub const NAMESPACE_LABEL: &[u8] = b"meishi/event/v1/namespace\0";
+pub const NAMESPACE_LABEL: &[u8] = b"meishi/event/v2/namespace\0";
 /// HKDF salt and info for the teaser key. proto-spec/relay.md#sealed-teasers
-pub const TEASER_KEY_SALT: &[u8] = b"meishi/event/v1";
-pub const TEASER_KEY_INFO: &[u8] = b"meishi/event/v1/teaser-key\0";
+pub const TEASER_KEY_SALT: &[u8] = b"meishi/event/v2";
+pub const TEASER_KEY_INFO: &[u8] = b"meishi/event/v2/teaser-key\0";
 /// Associated data prefix of a sealed teaser; the namespace follows it.
-pub const TEASER_AAD_LABEL: &[u8] = b"meishi/event/v1/teaser\0";
+pub const TEASER_AAD_LABEL: &[u8] = b"meishi/event/v2/teaser\0";
 /// Every derived namespace starts with this; the relay accepts no other board namespace.
-pub const NAMESPACE_PREFIX: &str = "meishi-ev1-";
+pub const NAMESPACE_PREFIX: &str = "meishi-ev2-";
 /// Length of a derived namespace: the prefix and 64 lowercase hex digits.
 pub const NAMESPACE_LEN: usize = NAMESPACE_PREFIX.len() + 64;
 // Rendezvous namespaces are at most 255 bytes.
@@ -54,7 +76,7 @@ pub const MAX_SEALED_PLAINTEXT: usize = 1024;
 /// Largest sealed blob: version, nonce, ciphertext, tag.
 pub const MAX_SEALED: usize = 1 + NONCE_LEN + MAX_SEALED_PLAINTEXT + TAG_LEN;
 
-/// Why an event code was refused.
+/// Why an event code was refused, or its key could not be derived.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CodeError {
@@ -64,6 +86,9 @@ pub enum CodeError {
     TooLong { len: usize, max: usize },
     #[error("the event code contains a control character")]
     Control,
+    /// Argon2id failed: in practice only when its 64 MiB cannot be allocated.
+    #[error("cannot derive the event key: {0}")]
+    Kdf(argon2::Error),
 }
 
 /// Why a sealed teaser could not be made or opened.
@@ -108,8 +133,8 @@ pub fn normalize(code: &str) -> Result<String, CodeError> {
     Ok(out)
 }
 
-/// The rendezvous namespace of an event code: `meishi-ev1-` and the lowercase hex of
-/// SHA-256(NAMESPACE_LABEL || normalized code).
+/// The rendezvous namespace of an event code: `meishi-ev2-` and the lowercase hex of
+/// SHA-256(NAMESPACE_LABEL || event secret). As slow as [`EventKey::derive`], which it calls.
 pub fn namespace(code: &str) -> Result<String, CodeError> {
     Ok(EventKey::derive(code)?.namespace)
 }
@@ -148,16 +173,34 @@ impl std::fmt::Debug for EventKey {
     }
 }
 
+/// The event secret: Argon2id(normalized code, KDF_SALT) with the parameters above.
+fn secret(normalized: &str) -> Result<Zeroizing<[u8; SECRET_LEN]>, CodeError> {
+    let params = Params::new(KDF_M_COST, KDF_T_COST, KDF_P_COST, Some(SECRET_LEN))
+        .map_err(CodeError::Kdf)?;
+    let mut out = Zeroizing::new([0u8; SECRET_LEN]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(normalized.as_bytes(), KDF_SALT, &mut out[..])
+        .map_err(CodeError::Kdf)?;
+    Ok(out)
+}
+
 impl EventKey {
     /// Derives the namespace and the teaser key from an event code.
+    ///
+    /// Slow on purpose: one Argon2id over 64 MiB with 5 passes, about 0.25 s of one core and
+    /// 64 MiB of memory for the duration (`cargo bench -p meishi-card --bench event_kdf`;
+    /// proto-spec/relay.md#event-secret). That is the price of every guess of a code for
+    /// someone who holds a namespace or a sealed teaser. Derive once per code and keep the
+    /// key; do not call this on an async runtime's worker thread in a loop.
     pub fn derive(code: &str) -> Result<Self, CodeError> {
         let code = Zeroizing::new(normalize(code)?);
+        let secret = secret(&code)?;
         let mut h = Sha256::new();
         h.update(NAMESPACE_LABEL);
-        h.update(code.as_bytes());
+        h.update(&secret[..]);
         let namespace = format!("{NAMESPACE_PREFIX}{}", hex(&h.finalize()));
         let mut key = Zeroizing::new([0u8; 32]);
-        Hkdf::<Sha256>::new(Some(TEASER_KEY_SALT), code.as_bytes())
+        Hkdf::<Sha256>::new(Some(TEASER_KEY_SALT), &secret[..])
             .expand(TEASER_KEY_INFO, &mut key[..])
             .map_err(|_| CodeError::Empty)?; // 32 bytes is always a valid HKDF-SHA256 length
         Ok(Self { namespace, key })
@@ -583,44 +626,81 @@ mod tests {
     }
 
     #[test]
-    fn namespace_is_domain_separated_sha256_of_normalized_code() {
-        // SHA-256("meishi/event/v1/namespace\0" || "rustmeetup2026")
+    fn namespace_is_a_domain_separated_hash_of_the_argon2id_secret() {
+        // SHA-256("meishi/event/v2/namespace\0" || Argon2id("rustmeetup2026", "meishi/event/v2"))
         let mut h = Sha256::new();
-        h.update(b"meishi/event/v1/namespace\0rustmeetup2026");
-        let want = format!("meishi-ev1-{}", hex(&h.finalize()));
+        h.update(b"meishi/event/v2/namespace\0");
+        h.update(&secret("rustmeetup2026").unwrap()[..]);
+        let want = format!("meishi-ev2-{}", hex(&h.finalize()));
         check_ns("rustmeetup2026", &want);
         check_ns("  Rust-Meetup 2026\n", &want);
         check_ns("RUST_MEETUP_2026", &want);
         assert_ne!(namespace("rustmeetup2027").unwrap(), want);
         assert_eq!(want.len(), NAMESPACE_LEN);
         assert!(is_namespace(&want));
-        // The code itself never appears in the namespace.
+        // The code itself never appears in the namespace, nor the unsalted v1 hash of it.
         assert!(!want.contains("rust"));
+        let mut v1 = Sha256::new();
+        v1.update(b"meishi/event/v1/namespace\0rustmeetup2026");
+        assert_ne!(want[NAMESPACE_PREFIX.len()..], hex(&v1.finalize()));
     }
 
     #[test]
     fn vectors_from_an_independent_implementation() {
-        // Computed with Python's hashlib, hmac (HKDF by hand, RFC 5869) and the `cryptography`
-        // package's ChaCha20Poly1305; the same values are in proto-spec/relay.md#test-vectors.
+        // Computed with an independent implementation: argon2-cffi 25.1.0 (the reference C
+        // Argon2), hashlib and hmac (HKDF by hand, RFC 5869), and the `cryptography` package's
+        // ChaCha20Poly1305. `pip install argon2-cffi cryptography`, then `python3 -` with:
+        //
+        //   import hashlib, hmac
+        //   from argon2.low_level import hash_secret_raw, Type
+        //   from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+        //   code = b"abcdefghijklmnop"  # "ABCD-efgh ijkl_mnop" normalized
+        //   secret = hash_secret_raw(code, b"meishi/event/v2", time_cost=5, memory_cost=65536,
+        //                            parallelism=1, hash_len=32, type=Type.ID, version=19)
+        //   ns = "meishi-ev2-" + hashlib.sha256(b"meishi/event/v2/namespace\0" + secret).hexdigest()
+        //   prk = hmac.new(b"meishi/event/v2", secret, hashlib.sha256).digest()
+        //   key = hmac.new(prk, b"meishi/event/v2/teaser-key\0" + b"\x01", hashlib.sha256).digest()
+        //   nonce = bytes(range(12))
+        //   ct = ChaCha20Poly1305(key).encrypt(nonce, b"signed teaser bytes",
+        //                                      b"meishi/event/v2/teaser\0" + ns.encode())
+        //   print("secret", secret.hex()); print("namespace", ns); print("key", key.hex())
+        //   print("sealed", (b"\x01" + nonce + ct).hex())
+        //
+        // The same values are in proto-spec/relay.md#test-vectors.
+        assert_eq!(
+            hex(&secret("abcdefghijklmnop").unwrap()[..]),
+            "40cbcd47934315d3e8dc8bf9860ccb2157d73a0476aa753c529daed87aaf380b"
+        );
         let ev = EventKey::derive("ABCD-efgh ijkl_mnop").unwrap();
         assert_eq!(
             ev.namespace(),
-            "meishi-ev1-5a0d01081495cdc3258c3995694cafbc7bbe254ea6e209419a4506238f9ebb7a"
+            "meishi-ev2-815816ad7b39e73b408b1ae9d44faa332cd650ca1b8ac12ef7a5d09468b8f0dd"
         );
         assert_eq!(
             hex(&ev.key[..]),
-            "f20113f2aa35e66e6ba38329e0a77ca5110275d595c1e460e3d4eb827429c1ee"
+            "8cb7a869f552ab4d01864979a6381364b6392eef42ceb49294c65d800fdd73cf"
         );
         let nonce: [u8; 12] = std::array::from_fn(|i| i as u8);
         let sealed = ev.seal_with_nonce(b"signed teaser bytes", nonce).unwrap();
         assert_eq!(
             hex(&sealed),
-            "01000102030405060708090a0b8d19eb3771367b32eb55433b45e492f8aacf1d55b49e867636e02d2e9c9b13a4f9ba2e"
+            "01000102030405060708090a0beb6dee38161d134dba67fe49be38f0f77036e98d3b9fa07fb2b9bb2487aa8bfe15b94f"
         );
         assert_eq!(
             hex(&Sha256::digest(b"abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn kdf_parameters_match_the_spec() {
+        // proto-spec/relay.md#event-secret states these numbers.
+        assert_eq!(
+            (KDF_M_COST, KDF_T_COST, KDF_P_COST, SECRET_LEN),
+            (65_536, 5, 1, 32)
+        );
+        assert_eq!(KDF_SALT, b"meishi/event/v2");
+        assert!(Params::new(KDF_M_COST, KDF_T_COST, KDF_P_COST, Some(SECRET_LEN)).is_ok());
     }
 
     #[test]
@@ -645,7 +725,9 @@ mod tests {
         assert!(!is_namespace(&ns.to_uppercase()));
         assert!(!is_namespace(&ns[..ns.len() - 1]));
         assert!(!is_namespace(&format!("{ns}0")));
-        assert!(!is_namespace(&ns.replace("meishi-ev1-", "meishi-ev2-")));
+        // Only the current derivation: a v1 namespace (unsalted SHA-256 of the code) is refused.
+        assert!(!is_namespace(&ns.replace("meishi-ev2-", "meishi-ev1-")));
+        assert!(!is_namespace(&ns.replace("meishi-ev2-", "meishi-ev3-")));
     }
 
     #[test]
@@ -691,8 +773,10 @@ mod tests {
         assert_eq!(moved.open(&sealed), Err(SealError::WrongKey));
     }
 
+    /// One namespace for the board tests, derived once (a derivation takes a quarter second).
     fn ns() -> String {
-        namespace("board").unwrap()
+        static NS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        NS.get_or_init(|| namespace("board").unwrap()).clone()
     }
 
     #[test]

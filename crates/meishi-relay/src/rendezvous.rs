@@ -450,6 +450,14 @@ mod tests {
     use super::*;
     use crate::registry::Caps;
 
+    /// The namespace of the code "event", derived once: a derivation takes a quarter second
+    /// (Argon2id), and the property tests below would otherwise pay it in every case.
+    fn event_ns() -> String {
+        static NS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        NS.get_or_init(|| meishi_card::event::namespace("event").unwrap())
+            .clone()
+    }
+
     fn server() -> Server {
         Server::new(
             Registry::new(Caps {
@@ -509,7 +517,7 @@ mod tests {
     fn register_discover_page_and_refuse() {
         let now = Instant::now();
         let mut s = server();
-        let ns = meishi_card::event::namespace("event").unwrap();
+        let ns = event_ns();
         let keys: Vec<_> = (0..3)
             .map(|_| libp2p::identity::Keypair::generate_ed25519())
             .collect();
@@ -604,7 +612,7 @@ mod tests {
             cut in proptest::option::of(proptest::num::usize::ANY),
             tail in proptest::collection::vec(proptest::num::u8::ANY, 0..8),
         ) {
-            let ns = meishi_card::event::namespace("event").unwrap();
+            let ns = event_ns();
             let key = libp2p::identity::Keypair::ed25519_from_bytes([7; 32]).unwrap();
             let mut bytes = match which {
                 0 => register_bytes(&key, &ns, Some(120)),
