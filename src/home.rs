@@ -87,3 +87,45 @@ pub fn now() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+/// Writes an export (`-o FILE`, `--png`, `--svg`) for the user's eyes only: mode 0600 from the
+/// first byte (a temp file created `O_EXCL` with mode 0600 in the target's folder), written,
+/// fsynced, then renamed onto `path`, and the folder fsynced. Readers see the old file or the
+/// whole new one, never part of it; a failure removes the temp file.
+///
+/// A symbolic link at `path` is replaced, not followed: rename(2) swaps the directory entry, so
+/// the file the link pointed to is left untouched and `path` becomes a regular file. (Refusing
+/// would need a check before the rename that a racing process could defeat; replacing is safe
+/// by construction.) A missing folder is an error that names it.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        let what = if dir.exists() {
+            format!("{} is not a folder", dir.display())
+        } else {
+            format!("the folder {} does not exist", dir.display())
+        };
+        bail!("cannot write {}: {what}", path.display());
+    }
+    let context = || format!("cannot write {}", path.display());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".meishi-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(context)?;
+    tmp.write_all(bytes).with_context(context)?;
+    tmp.as_file().sync_all().with_context(context)?;
+    // On error the PersistError hands the temp file back; dropping it deletes it.
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(context)?;
+    // The rename itself is durable only once the folder is synced.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(context)?;
+    Ok(())
+}

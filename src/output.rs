@@ -68,23 +68,13 @@ pub fn signed_card_json(c: &SignedCard) -> Value {
     })
 }
 
-/// Writes to a file (atomically: temp file then rename) or to stdout.
+/// Writes to stdout, or to a file: private (0600), atomically, never through a symlink
+/// ([`crate::home::write_private`]).
 pub fn write_out(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
     match path {
         None => crate::cmd::card::stdout_all(bytes),
         Some(p) => {
-            let dir = p
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let tmp = dir.join(format!(
-                ".{}.tmp{}",
-                p.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
-                std::process::id()
-            ));
-            std::fs::write(&tmp, bytes)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, p).with_context(|| format!("cannot write {}", p.display()))?;
+            crate::home::write_private(p, bytes)?;
             eprintln!("Wrote {}", p.display());
             Ok(())
         }

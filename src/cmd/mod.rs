@@ -4,6 +4,7 @@ pub mod card;
 pub mod contacts;
 pub mod event;
 pub mod fetch;
+pub(crate) mod lookalike;
 pub mod net;
 pub mod qr;
 pub mod relay;

@@ -8,9 +8,10 @@ use meishi_card::display_safe;
 use meishi_qr::{classify, scan_image, Ecc, Scanned};
 use serde_json::json;
 
+use crate::cmd::lookalike::{card_kept, warn_for};
 use crate::exit::{Failure, BAD_INPUT};
 use crate::home::Home;
-use crate::output::{read_bounded, write_out};
+use crate::output::read_bounded;
 
 #[derive(Args, Debug)]
 pub struct QrArgs {
@@ -49,11 +50,14 @@ pub fn qr(home: &Home, args: QrArgs) -> Result<()> {
         meishi_qr::encode_payload(&own).map_err(|e| anyhow::anyhow!("{e}"))?
     };
     let version = meishi_qr::qr_version(&text, args.ecc);
-    if let Some(p) = &args.png {
-        let png = meishi_qr::render_png(&text, args.ecc, args.scale)?;
-        write_out(Some(p), &png)?;
-    } else if let Some(p) = &args.svg {
-        write_out(Some(p), meishi_qr::render_svg(&text, args.ecc)?.as_bytes())?;
+    let image = match (&args.png, &args.svg) {
+        (Some(p), _) => Some((p, meishi_qr::render_png(&text, args.ecc, args.scale)?)),
+        (None, Some(p)) => Some((p, meishi_qr::render_svg(&text, args.ecc)?.into_bytes())),
+        (None, None) => None,
+    };
+    if let Some((p, bytes)) = image {
+        crate::home::write_private(p, &bytes)?;
+        eprintln!("Wrote {}", p.display());
     } else {
         print!("{}", meishi_qr::render_terminal(&text, args.ecc)?);
     }
@@ -154,6 +158,7 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
                                 Some(card.key()),
                                 true,
                                 "your own card, skipped".to_owned(),
+                                false,
                             ));
                             continue;
                         }
@@ -164,6 +169,7 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
                             Some(card.key()),
                             true,
                             o.to_string(),
+                            card_kept(o),
                         ));
                     }
                     Scanned::VCard(cards) => {
@@ -175,6 +181,7 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
                                 c.key,
                                 false,
                                 o.to_string(),
+                                card_kept(o),
                             ));
                         }
                     }
@@ -186,6 +193,7 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
                             c.key,
                             false,
                             o.to_string(),
+                            card_kept(o),
                         ));
                     }
                     _ => {}
@@ -194,7 +202,7 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
             Ok(())
         })
         .context("cannot store the scanned contacts")?;
-    for (image, name, key, verified, result) in &report {
+    for (image, name, key, verified, result, kept) in &report {
         if args.json {
             println!(
                 "{}",
@@ -207,6 +215,10 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
                 display_safe(image),
                 display_safe(name)
             );
+        }
+        // A human warning, on stderr in both modes.
+        if let Some(w) = kept.then(|| warn_for(&store, name, *key)).flatten() {
+            eprintln!("{w}");
         }
     }
     for (image, uri, code, relays) in &events {

@@ -385,3 +385,214 @@ fn contacts_notes_tags_search_follow_up_and_phone_export() {
     h2.ok(&["import", out.to_str().expect("path")]);
     assert_eq!(count(&h2), 2);
 }
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+}
+
+#[test]
+fn exports_are_private_and_replace_a_symlink_instead_of_following_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Home::new();
+    ada(&h);
+    let path = |p: &Path| p.to_str().expect("path").to_owned();
+
+    let card = h.file("ada.vcf");
+    h.ok(&["card", "export", "-o", &path(&card)]);
+    assert_eq!(mode(&card), 0o600, "card export");
+    let book = h.file("book.vcf");
+    h.ok(&["contacts", "export", "-o", &path(&book)]);
+    assert_eq!(mode(&book), 0o600, "contacts export");
+    // An existing world-readable file is replaced by a private one.
+    let png = h.file("ada.png");
+    std::fs::write(&png, b"old").expect("write");
+    std::fs::set_permissions(&png, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    h.ok(&["qr", "--png", &path(&png)]);
+    assert_eq!(mode(&png), 0o600, "qr --png over a 0644 file");
+    assert!(std::fs::read(&png).expect("png").starts_with(b"\x89PNG"));
+    let svg = h.file("ada.svg");
+    h.ok(&["qr", "--svg", &path(&svg)]);
+    assert_eq!(mode(&svg), 0o600, "qr --svg");
+
+    // A symlink at the target (planted in a shared folder, say) is replaced, not followed: the
+    // file it pointed to is untouched.
+    let victim = h.file("victim.txt");
+    std::fs::write(&victim, b"precious").expect("write");
+    let victim_mode = mode(&victim);
+    let link = h.file("link.meishi");
+    std::os::unix::fs::symlink(&victim, &link).expect("symlink");
+    h.ok(&["card", "export", "--format", "meishi", "-o", &path(&link)]);
+    let victim_now = std::fs::read(&victim).expect("victim");
+    assert_eq!(String::from_utf8_lossy(&victim_now), "precious");
+    assert_eq!(mode(&victim), victim_mode);
+    let meta = std::fs::symlink_metadata(&link).expect("metadata");
+    assert!(meta.file_type().is_file(), "the link became a regular file");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // What was written is the signed card: it imports as verified.
+    let bob = Home::new();
+    bob.ok(&["init", "--name", "Bob"]);
+    bob.ok(&["import", &path(&link)]);
+    assert_eq!(
+        bob.json(&["contacts", "list", "--json"])[0]["verified"],
+        true
+    );
+}
+
+#[test]
+fn a_failed_export_names_the_missing_folder_and_leaves_no_temp_file() {
+    let h = Home::new();
+    ada(&h);
+    let listing = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let missing = h.file("no/such/folder/ada.vcf");
+    let out = h.run(&["card", "export", "-o", missing.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    let folder = h.file("no/such/folder");
+    assert!(
+        err.contains(&format!("the folder {} does not exist", folder.display())),
+        "{err}"
+    );
+
+    // The temp file is written, then the rename onto a non-empty folder fails: it is removed.
+    let taken = h.file("taken");
+    std::fs::create_dir(&taken).expect("mkdir");
+    std::fs::write(taken.join("keep"), b"x").expect("write");
+    let parent = taken.parent().expect("parent").to_owned();
+    let before = listing(&parent);
+    for args in [
+        vec!["card", "export", "-o"],
+        vec!["contacts", "export", "-o"],
+        vec!["qr", "--png"],
+    ] {
+        let mut args = args;
+        args.push(taken.to_str().expect("path"));
+        let out = h.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("cannot write"), "{}", stderr(&out));
+        assert_eq!(listing(&parent), before, "{args:?} left a file behind");
+        assert_eq!(listing(&taken), ["keep"]);
+    }
+}
+
+/// Makes a home whose card says `name` and exports it as a signed card; returns the card file
+/// and the home's fingerprint.
+fn card_of(name: &str) -> (Home, PathBuf, String) {
+    let h = Home::new();
+    h.ok(&["init", "--name", name]);
+    let file = h.file("card.meishi");
+    h.ok(&[
+        "card",
+        "export",
+        "--format",
+        "meishi",
+        "-o",
+        file.to_str().expect("path"),
+    ]);
+    let fp = h.json(&["id", "--json"])["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+    (h, file, fp)
+}
+
+#[test]
+fn a_stranger_with_the_same_name_is_marked_and_warned_about() {
+    let (_ada, ada_card, ada_fp) = card_of("Ada Lovelace");
+    // A stranger signs a card with Ada's name (different case and a zero-width space too).
+    let (_mallory, mallory_card, mallory_fp) = card_of("ada\u{200B} LOVELACE");
+    let bob = Home::new();
+    bob.ok(&["init", "--name", "Bob"]);
+    let zoe = bob.file("zoe.vcf");
+    std::fs::write(
+        &zoe,
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Zoë Ōkubo\r\nEND:VCARD\r\n",
+    )
+    .expect("write");
+
+    let first = bob.run(&["import", ada_card.to_str().expect("path")]);
+    assert!(first.status.success());
+    assert!(!stderr(&first).contains("Warning"), "{}", stderr(&first));
+    let second = bob.run(&[
+        "import",
+        mallory_card.to_str().expect("path"),
+        zoe.to_str().expect("path"),
+    ]);
+    assert!(second.status.success());
+    let err = stderr(&second);
+    assert!(
+        err.contains(&format!(
+            "Warning: \"ada\u{FFFD} LOVELACE\" is also the name of contact #1, under a different key. \
+             Check the fingerprint with them in person: this card's is {mallory_fp}."
+        )),
+        "{err}"
+    );
+
+    // The list: both ✓, each with its own short fingerprint and a mark naming the other.
+    let list = bob.ok(&["contacts", "list"]);
+    let line = |needle: &str| {
+        list.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in\n{list}"))
+            .to_owned()
+    };
+    let (ada_short, mallory_short) = (&ada_fp[..11], &mallory_fp[..11]);
+    assert_ne!(ada_short, mallory_short);
+    let ada_line = line(ada_short);
+    assert!(ada_line.starts_with("   1 ✓ "), "{ada_line}");
+    assert!(ada_line.contains("Ada Lovelace"), "{ada_line}");
+    assert!(
+        ada_line.ends_with("⚠ same name as #2 (different key)"),
+        "{ada_line}"
+    );
+    let mallory_line = line(mallory_short);
+    assert!(mallory_line.starts_with("   2 ✓ "), "{mallory_line}");
+    assert!(
+        mallory_line.ends_with("⚠ same name as #1 (different key)"),
+        "{mallory_line}"
+    );
+    let zoe_line = line("Zoë");
+    assert!(!zoe_line.contains('⚠'), "{zoe_line}");
+    assert!(
+        zoe_line.starts_with("   3 ?              Zoë"),
+        "{zoe_line:?}"
+    );
+
+    let json = bob.json(&["contacts", "list", "--json"]);
+    let by_id = |id: i64| {
+        json.as_array()
+            .expect("array")
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .expect("contact")
+    };
+    assert_eq!(by_id(1)["fingerprint"], ada_fp.as_str());
+    assert_eq!(by_id(1)["lookalikes"], serde_json::json!([2]));
+    assert_eq!(by_id(2)["fingerprint"], mallory_fp.as_str());
+    assert_eq!(by_id(2)["lookalikes"], serde_json::json!([1]));
+    assert_eq!(by_id(3)["fingerprint"], Value::Null);
+    assert_eq!(by_id(3)["lookalikes"], serde_json::json!([]));
+
+    let shown = bob.ok(&["contacts", "show", "1"]);
+    assert!(
+        shown.contains(&format!(
+            "Warning: contact #2 is also called \"ada\u{FFFD} LOVELACE\" but has a different key \
+             (fingerprint {mallory_fp}). Check the fingerprint with them in person."
+        )),
+        "{shown}"
+    );
+    assert_eq!(
+        bob.json(&["contacts", "show", "2", "--json"])["lookalikes"],
+        serde_json::json!([1])
+    );
+    assert!(!bob.ok(&["contacts", "show", "3"]).contains("Warning"));
+}

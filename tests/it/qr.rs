@@ -219,3 +219,46 @@ fn scans_that_fail_store_nothing() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("no contact"));
     }
 }
+
+#[test]
+fn scanning_a_stranger_with_a_contacts_name_warns() {
+    let (ada, _) = ada();
+    let card = ada.file("ada.meishi");
+    ada.ok(&[
+        "card",
+        "export",
+        "--format",
+        "meishi",
+        "-o",
+        card.to_str().expect("path"),
+    ]);
+    let mallory = Home::new();
+    mallory.ok(&["init", "--name", "Ada  Lovelace"]);
+    let fp = mallory.json(&["id", "--json"])["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+    let png = mallory.file("mallory.png");
+    mallory.ok(&["qr", "--png", png.to_str().expect("path")]);
+
+    let bob = Home::new();
+    bob.ok(&["init", "--name", "Bob"]);
+    bob.ok(&["import", card.to_str().expect("path")]);
+    // With --json, stdout stays one JSON line and the warning goes to stderr.
+    let out = bob.run(&["scan", png.to_str().expect("path"), "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["result"], "added");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "Warning: \"Ada  Lovelace\" is also the name of contact #1, under a different key. \
+             Check the fingerprint with them in person: this card's is {fp}."
+        )),
+        "{err}"
+    );
+    let list = contacts(&bob);
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["lookalikes"].as_array().map(Vec::len), Some(1));
+    assert_eq!(list[1]["lookalikes"].as_array().map(Vec::len), Some(1));
+}

@@ -3,6 +3,7 @@
 //! Every function here works on a connection that is already inside a transaction; the
 //! [`crate::Store`] and [`crate::Tx`] methods open and commit it.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
@@ -763,4 +764,112 @@ pub(crate) fn verify_all(conn: &Connection) -> Result<Vec<(i64, meishi_card::Dec
         }
     }
     Ok(bad)
+}
+
+/// A display name reduced to what a reader sees, for finding look-alikes: invisible and
+/// formatting characters (zero-width spaces and joiners, bidi marks and overrides, soft hyphens,
+/// Hangul fillers, variation selectors, control characters) are dropped, runs of whitespace of
+/// any kind become one space, the ends are trimmed, letters are lowercased, and fullwidth ASCII
+/// (`Ａｄａ`) becomes ASCII. Confusable letters from other scripts (Cyrillic `а` for Latin `a`)
+/// are not folded: that needs the Unicode confusables table.
+pub fn fold_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for word in name
+        .chars()
+        .filter(|c| !is_invisible(*c))
+        .map(|c| match c {
+            // Fullwidth forms of ASCII `!`..`~` sit 0xFEE0 above it.
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            c => c,
+        })
+        .collect::<String>()
+        .split_whitespace()
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().flat_map(char::to_lowercase));
+    }
+    out
+}
+
+/// Characters that take no visible space: control and format characters (the bidi and
+/// zero-width ones among them) and the other default-ignorable code points that fonts draw as
+/// nothing.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}'                  // soft hyphen
+            | '\u{034F}'                // combining grapheme joiner
+            | '\u{061C}'                // Arabic letter mark
+            | '\u{115F}' | '\u{1160}'   // Hangul choseong and jungseong fillers
+            | '\u{17B4}' | '\u{17B5}'   // Khmer inherent vowels
+            | '\u{180B}'..='\u{180F}'   // Mongolian variation selectors and vowel separator
+            | '\u{200B}'..='\u{200F}'   // zero-width space, ZWNJ, ZWJ, LRM, RLM
+            | '\u{202A}'..='\u{202E}'   // LRE RLE PDF LRO RLO
+            | '\u{2060}'..='\u{206F}'   // word joiner, invisible operators, LRI RLI FSI PDI, ...
+            | '\u{3164}'                // Hangul filler
+            | '\u{FE00}'..='\u{FE0F}'   // variation selectors
+            | '\u{FEFF}'                // zero-width no-break space
+            | '\u{FFA0}'                // halfwidth Hangul filler
+            | '\u{FFF9}'..='\u{FFFB}'   // interlinear annotations
+            | '\u{1D173}'..='\u{1D17A}' // musical formatting
+            | '\u{E0000}'..='\u{E0FFF}' // tags and variation selectors supplement
+        )
+}
+
+/// Whether two same-named contacts are look-alikes as far as keys tell: different keys, or one
+/// has a key and the other none. Two keyless vCards claim no key at all and are not look-alikes
+/// of each other (`None == None`).
+fn keys_differ(a: Option<PublicKey>, b: Option<PublicKey>) -> bool {
+    a != b
+}
+
+/// Contacts whose name folds ([`fold_name`]) to the same as `name` under a key other than
+/// `key`. Names are compared in Rust (the folding is not SQL), over one scan of the contacts.
+pub(crate) fn lookalikes(
+    conn: &Connection,
+    name: &str,
+    key: Option<PublicKey>,
+) -> Result<Vec<ContactSummary>> {
+    let folded = fold_name(name);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM contacts ORDER BY id"
+    ))?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let s = summary_from_row(r)?;
+        if keys_differ(s.key, key) && fold_name(&s.name) == folded {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// For every contact that has look-alikes, their ids, ascending; one scan of the contacts.
+pub(crate) fn lookalike_ids(conn: &Connection) -> Result<BTreeMap<i64, Vec<i64>>> {
+    let mut stmt = conn.prepare("SELECT id, key, name FROM contacts ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    let mut by_name: HashMap<String, Vec<(i64, Option<PublicKey>)>> = HashMap::new();
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let key = key_from_blob("contacts", id, r.get(1)?)?;
+        let name: String = r.get(2)?;
+        by_name.entry(fold_name(&name)).or_default().push((id, key));
+    }
+    let mut out = BTreeMap::new();
+    for group in by_name.values().filter(|g| g.len() > 1) {
+        for &(id, key) in group {
+            let others: Vec<i64> = group
+                .iter()
+                .filter(|&&(other, other_key)| other != id && keys_differ(key, other_key))
+                .map(|&(other, _)| other)
+                .collect();
+            if !others.is_empty() {
+                out.insert(id, others);
+            }
+        }
+    }
+    Ok(out)
 }
