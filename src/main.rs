@@ -71,7 +71,13 @@ enum Cmd {
     /// Accept an inbox card: keep it and give yours back.
     Accept { id: i64 },
     /// Decline an inbox card: they do not get yours.
-    Decline { id: i64 },
+    Decline {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Decline every waiting card.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -92,7 +98,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Fetch(a) => cmd::fetch::fetch(&home, a),
         Cmd::Inbox { json } => cmd::net::inbox(&home, json),
         Cmd::Accept { id } => cmd::net::decide(&home, id, true),
-        Cmd::Decline { id } => cmd::net::decide(&home, id, false),
+        Cmd::Decline { id: Some(id), .. } => cmd::net::decide(&home, id, false),
+        Cmd::Decline { id: None, .. } => cmd::net::decline_all(&home),
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use meishi_card::{vcard, Card, Identity, SignedCard, Social, SocialKind};
+use meishi_card::{display_safe, vcard, Card, Identity, SignedCard, Social, SocialKind};
 
 use crate::home::{now, Home};
 use crate::output::{print_card, write_out};
@@ -48,6 +48,39 @@ pub struct CardFields {
 pub struct InitArgs {
     #[command(flatten)]
     pub fields: CardFields,
+    /// What people nearby and at events see before you swap: nothing (off, the default), your
+    /// name, or your name and headline (the note, else the title).
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub teaser: Option<TeaserArg>,
+}
+
+/// The teaser choice on the command line.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TeaserArg {
+    Off,
+    Name,
+    Headline,
+}
+
+impl From<TeaserArg> for meishi_store::TeaserChoice {
+    fn from(t: TeaserArg) -> Self {
+        match t {
+            TeaserArg::Off => Self::Off,
+            TeaserArg::Name => Self::Name,
+            TeaserArg::Headline => Self::Headline,
+        }
+    }
+}
+
+/// One line saying what the teaser shows, for `card show` and `card edit --teaser`.
+fn teaser_line(card: &Card, choice: meishi_store::TeaserChoice) -> String {
+    match crate::cmd::net::teaser_of(card, choice) {
+        None => "off (people nearby and at events see no name; `meishi card edit --teaser name` to show it)".into(),
+        Some(t) => match t.headline {
+            Some(h) => format!("{choice}: {} — {}", display_safe(&t.name), display_safe(&h)),
+            None => format!("{choice}: {}", display_safe(&t.name)),
+        },
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -96,6 +129,10 @@ pub struct EditArgs {
     /// Clear a whole field (repeatable).
     #[arg(long = "clear", value_enum, value_name = "FIELD")]
     pub clear: Vec<Field>,
+    /// What people nearby and at events see before you swap: off, name, or headline (name
+    /// and headline). Not part of the signed card.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub teaser: Option<TeaserArg>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,6 +230,9 @@ pub fn init(home: &Home, args: InitArgs) -> Result<()> {
     card.validate()
         .map_err(|e| anyhow::anyhow!("invalid card: {e}"))?;
     create_identity(home, &card)?;
+    if let Some(t) = args.teaser {
+        home.store()?.set_teaser(t.into())?;
+    }
     let id = home.identity()?;
     eprintln!("Created your identity and card in {}", home.dir().display());
     eprintln!("peer id:     {}", id.public().peer_id());
@@ -229,10 +269,14 @@ pub fn card(home: &Home, cmd: CardCmd) -> Result<()> {
     let own = home.own_card(&store)?;
     match cmd {
         CardCmd::Show { json } => {
+            let teaser = store.teaser()?;
             if json {
-                println!("{}", crate::output::signed_card_json(&own));
+                let mut v = crate::output::signed_card_json(&own);
+                v["teaser"] = serde_json::Value::from(teaser.as_str());
+                println!("{v}");
             } else {
                 print_card(own.card(), Some(own.key()), Some(own.seq()), true);
+                println!("teaser:      {}", teaser_line(own.card(), teaser));
             }
         }
         CardCmd::Edit(e) => {
@@ -271,8 +315,14 @@ pub fn card(home: &Home, cmd: CardCmd) -> Result<()> {
                 }
             }
             apply(&mut card, &e.fields)?;
+            if let Some(t) = e.teaser {
+                store.set_teaser(t.into())?;
+                eprintln!("Teaser: {}", teaser_line(&card, t.into()));
+            }
             if card == *own.card() {
-                eprintln!("Nothing changed; your card stays at seq {}", own.seq());
+                if e.teaser.is_none() {
+                    eprintln!("Nothing changed; your card stays at seq {}", own.seq());
+                }
                 return Ok(());
             }
             card.validate()

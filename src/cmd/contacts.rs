@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use meishi_card::{display_safe, vcard, SignedCard};
-use meishi_store::{ContactRef, ContactSummary};
+use meishi_card::{display_safe, vcard, PublicKey, SignedCard};
+use meishi_store::{ContactRef, ContactSummary, Store};
 use serde_json::{json, Value};
 
+use crate::cmd::lookalike;
 use crate::exit::{Failure, BAD_INPUT, NOT_FOUND};
 use crate::home::Home;
 use crate::output::{print_card, read_bounded};
@@ -54,59 +55,90 @@ pub fn import(home: &Home, files: &[PathBuf], json: bool) -> Result<()> {
     let mut report = Vec::new();
     store.transaction(|tx| {
         for (path, item) in &found {
+            let file = path.display().to_string();
             match item {
                 Found::Signed(card) => {
-                    if Some(card.key()) == own_key {
-                        report.push((
-                            path.display().to_string(),
-                            card.card().name.clone(),
-                            Some(card.key()),
-                            true,
-                            "own card, skipped".to_owned(),
-                        ));
+                    let (name, key) = (card.card().name.clone(), Some(card.key()));
+                    if key == own_key {
+                        report.push(Imported {
+                            file,
+                            name,
+                            key,
+                            signed: Some(card),
+                            result: "own card, skipped".to_owned(),
+                            kept: false,
+                        });
                         continue;
                     }
                     let outcome = tx.put_signed(card, "import")?;
-                    report.push((
-                        path.display().to_string(),
-                        card.card().name.clone(),
-                        Some(card.key()),
-                        true,
-                        outcome.to_string(),
-                    ));
+                    report.push(Imported {
+                        file,
+                        name,
+                        key,
+                        signed: Some(card),
+                        result: outcome.to_string(),
+                        kept: lookalike::card_kept(outcome),
+                    });
                 }
                 Found::Unverified(cards) => {
                     for c in cards {
                         let outcome = tx.put_unverified(&c.card, c.key, "import")?;
-                        report.push((
-                            path.display().to_string(),
-                            c.card.name.clone(),
-                            c.key,
-                            false,
-                            outcome.to_string(),
-                        ));
+                        report.push(Imported {
+                            file: file.clone(),
+                            name: c.card.name.clone(),
+                            key: c.key,
+                            signed: None,
+                            result: outcome.to_string(),
+                            kept: lookalike::card_kept(outcome),
+                        });
                     }
                 }
             }
         }
         Ok(())
     })?;
-    for (file, name, key, verified, what) in &report {
+    for r in &report {
         if json {
             println!(
                 "{}",
-                json!({"file": file, "name": name, "peer_id": key.map(|k| k.peer_id()), "verified": verified, "result": what})
+                json!({"file": r.file, "name": r.name, "peer_id": r.key.map(|k| k.peer_id()), "verified": r.signed.is_some(), "result": r.result})
             );
         } else {
-            let v = if *verified { "verified" } else { "unverified" };
+            let v = if r.signed.is_some() {
+                "verified"
+            } else {
+                "unverified"
+            };
             eprintln!(
-                "{}: {} ({v}): {what}",
-                display_safe(file),
-                display_safe(name)
+                "{}: {} ({v}): {}",
+                display_safe(&r.file),
+                display_safe(&r.name),
+                r.result
             );
+        }
+        // A human warning, on stderr in both modes.
+        let warning = match (r.kept, r.signed) {
+            (false, _) => None,
+            (true, Some(card)) => lookalike::warn_lookalikes(&store, card),
+            (true, None) => lookalike::warn_for(&store, &r.name, r.key),
+        };
+        if let Some(w) = warning {
+            eprintln!("{w}");
         }
     }
     Ok(())
+}
+
+/// One card `import` handled, for its report.
+struct Imported<'a> {
+    file: String,
+    name: String,
+    key: Option<PublicKey>,
+    /// The signed card; `None` for a vCard (unverified).
+    signed: Option<&'a SignedCard>,
+    result: String,
+    /// Whether the book now holds the card, so that look-alikes are worth a warning.
+    kept: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -160,6 +192,9 @@ pub enum ContactsCmd {
     },
     /// Delete a contact and everything stored about it.
     Remove { id: String },
+    /// Stop sharing with a contact: they may no longer fetch your card (edits stop reaching
+    /// them), and a card they give again waits in your inbox. Removing a contact revokes too.
+    Revoke { id: String },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -170,7 +205,7 @@ pub enum VcardFormat {
     Vcard4,
 }
 
-fn lookup(store: &meishi_store::Store, id: &str) -> Result<ContactRef> {
+fn lookup(store: &Store, id: &str) -> Result<ContactRef> {
     let r = ContactRef::parse(id).map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{e}")))?;
     if store.resolve(&r)?.is_none() {
         return Err(Failure::new(
@@ -182,27 +217,57 @@ fn lookup(store: &meishi_store::Store, id: &str) -> Result<ContactRef> {
     Ok(r)
 }
 
-fn print_list(list: &[ContactSummary], json: bool) {
+/// Prints contacts, one a line: id, ✓ (signed) or ?, the short fingerprint of a signed card's
+/// key, name, organization, peer id, and a mark when another contact has the same name under
+/// another key. JSON: [`summary_json`] plus `lookalikes`.
+fn print_list(store: &Store, list: &[ContactSummary], json: bool) -> Result<()> {
+    let lookalikes = store
+        .lookalike_ids()
+        .context("cannot check the contacts for look-alikes")?;
+    let of = |id: i64| lookalikes.get(&id).map_or(&[][..], Vec::as_slice);
     if json {
-        println!("{}", Value::Array(list.iter().map(summary_json).collect()));
-        return;
+        let rows = list
+            .iter()
+            .map(|c| {
+                let mut v = summary_json(c);
+                v["lookalikes"] = json!(of(c.id));
+                v
+            })
+            .collect();
+        println!("{}", Value::Array(rows));
+        return Ok(());
     }
     for c in list {
         let v = if c.verified { "✓" } else { "?" };
+        // Only a signed card proves its key; an unverified one's key is just a claim.
+        let fp = match c.key {
+            Some(k) if c.verified => lookalike::short_fingerprint(&k),
+            _ => String::new(),
+        };
         let org = c
             .org
             .as_deref()
             .map(|o| format!(" — {}", display_safe(o)))
             .unwrap_or_default();
         let pid = c.key.map(|k| k.peer_id()).unwrap_or_else(|| "-".into());
-        println!("{:>4} {v} {}{org}  {pid}", c.id, display_safe(&c.name));
+        let mark = match of(c.id) {
+            [] => String::new(),
+            ids => format!("  {}", lookalike::list_mark(ids)),
+        };
+        println!(
+            "{:>4} {v} {fp:<11}  {}{org}  {pid}{mark}",
+            c.id,
+            display_safe(&c.name)
+        );
     }
+    Ok(())
 }
 
 pub fn summary_json(c: &ContactSummary) -> Value {
     json!({
         "id": c.id,
         "peer_id": c.key.map(|k| k.peer_id()),
+        "fingerprint": c.key.map(|k| k.fingerprint()),
         "name": c.name,
         "org": c.org,
         "title": c.title,
@@ -219,7 +284,7 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
             if list.is_empty() && !json {
                 eprintln!("No contacts yet. Import a card with `meishi import FILE` or swap with `meishi swap`.");
             }
-            print_list(&list, json);
+            print_list(&store, &list, json)?;
         }
         ContactsCmd::Show { id, json } => {
             let r = lookup(&store, &id)?;
@@ -227,8 +292,13 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
                 .get(&r)
                 .context("cannot look up the contact")?
                 .context("the contact vanished")?;
+            let lookalikes = store
+                .lookalikes(&c.summary.name, c.summary.key)
+                .context("cannot check the contacts for look-alikes")?;
             if json {
-                println!("{}", contact_json(&c)?);
+                let mut v = contact_json(&c)?;
+                v["lookalikes"] = json!(lookalikes.iter().map(|o| o.id).collect::<Vec<_>>());
+                println!("{v}");
             } else {
                 print_card(&c.card, c.summary.key, c.summary.seq, c.summary.verified);
                 if !c.tags.is_empty() {
@@ -259,6 +329,9 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
                         display_safe(&n.text)
                     );
                 }
+                for w in lookalike::show_warnings(&lookalikes) {
+                    println!("{w}");
+                }
             }
         }
         ContactsCmd::Search { query, json } => {
@@ -267,7 +340,7 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
             if found.is_empty() && !json {
                 eprintln!("No contact matches {:?}", display_safe(&q));
             }
-            print_list(&found, json);
+            print_list(&store, &found, json)?;
         }
         ContactsCmd::Note { id, text } => {
             let r = lookup(&store, &id)?;
@@ -335,16 +408,27 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
                     items.push((c.card, c.summary.key));
                 }
             }
-            crate::output::write_out(
-                output.as_deref(),
-                vcard::export_many(&items, version).as_bytes(),
-            )?;
+            let text = vcard::export_many(&items, version);
+            crate::output::write_out(output.as_deref(), text.as_bytes())?;
             eprintln!("Exported {} contacts", items.len());
         }
         ContactsCmd::Remove { id } => {
             let r = lookup(&store, &id)?;
             store.remove(&r)?;
-            eprintln!("Contact removed");
+            eprintln!("Contact removed; they may no longer fetch your card.");
+        }
+        ContactsCmd::Revoke { id } => {
+            let r = lookup(&store, &id)?;
+            match store.revoke(&r)? {
+                Some(_) => eprintln!(
+                    "Revoked: they may no longer fetch your card, and a running `meishi up` \
+                     stops answering them. Giving them your card again (swap, accept) undoes it."
+                ),
+                None => eprintln!(
+                    "This contact has no meishi key (an imported vCard): it never received your \
+                     card over the network, so there is nothing to revoke."
+                ),
+            }
         }
     }
     Ok(())

@@ -6,21 +6,20 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use meishi_card::display_safe;
-use meishi_node::{Event, GiveError, GiveOutcome, Multiaddr, PeerId, Policy};
+use meishi_node::{Event, GiveError, GiveOutcome, Multiaddr, PeerId, Policy, Scope};
 use serde_json::json;
 use tokio::task::JoinSet;
 
 use crate::cmd::net::{
-    default_listen, handle_event, runtime, start_with, store_given, store_received, Attend, Out,
+    default_listen, handle_event, runtime, start_with, store_given, store_received,
+    warn_lookalikes, Attend, Out,
 };
 use crate::exit::{Failure, BAD_INPUT, UNREACHABLE};
 use crate::home::Home;
 
-/// Normalized codes shorter than this are called guessable.
-const MIN_SAFE_CODE: usize = 20;
 /// Random bytes in a new code: 160 bits, 32 base32 characters.
 const NEW_CODE_BYTES: usize = 20;
 /// Most swaps run at once by `--swap-all` (a relay allows 16 circuits per peer).
@@ -44,12 +43,20 @@ pub struct EventArgs {
     /// Give my card to every attendee found and collect theirs (as their policies allow).
     #[arg(long)]
     pub swap_all: bool,
+    /// Whether to give my card back to attendees who give me theirs while this runs
+    /// [default: ask, or auto with --swap-all]. `auto` answers only attendees seen on the
+    /// event's board and contacts; anyone else waits in the inbox.
+    #[arg(long, value_parser = ["auto", "ask", "never"])]
+    pub accept: Option<String>,
     /// How long to look for attendees, in seconds.
     #[arg(long, default_value_t = 20)]
     pub timeout: u64,
     /// One JSON event per line on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Use the code even if it is easy to guess (whoever guesses it sees the attendee list).
+    #[arg(long)]
+    pub weak_code: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -67,16 +74,36 @@ pub enum EventCmd {
     },
 }
 
-/// Refuses an invalid code and warns (on stderr) about a guessable one.
-fn check_code(code: &str) -> Result<()> {
-    let normalized = meishi_card::event::normalize(code)
-        .map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{e}")))?;
-    if normalized.chars().count() < MIN_SAFE_CODE {
-        eprintln!(
-            "warning: the event code {:?} is short enough to guess; whoever guesses it sees the \
-             attendee list. Use `meishi event new` for an unguessable code.",
-            display_safe(code)
-        );
+/// Refuses an invalid code, and a guessable one unless `weak_ok`; warns (on stderr) about a
+/// code that is guessable with enough computing. proto-spec/relay.md#event-codes
+fn check_code(code: &str, weak_ok: bool) -> Result<()> {
+    use meishi_card::event::{code_strength, Level};
+    let strength =
+        code_strength(code).map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{e}")))?;
+    let shown = display_safe(code);
+    let bits = strength.bits();
+    match strength.level() {
+        Level::Weak if !weak_ok => {
+            return Err(Failure::new(
+                BAD_INPUT,
+                anyhow::anyhow!(
+                    "the event code {shown:?} is easy to guess (about 2^{bits:.0} tries); use \
+                     `meishi event new` for an unguessable code, or pass --weak-code to use it \
+                     anyway"
+                ),
+            )
+            .into())
+        }
+        Level::Weak => eprintln!(
+            "warning: the event code {shown:?} is easy to guess (about 2^{bits:.0} tries): whoever \
+             guesses it sees the attendee list"
+        ),
+        Level::Fair => eprintln!(
+            "warning: the event code {shown:?} could be guessed with enough computing (about \
+             2^{bits:.0} tries): whoever guesses it sees the attendee list. `meishi event new` \
+             makes an unguessable code"
+        ),
+        Level::Good => {}
     }
     Ok(())
 }
@@ -215,17 +242,32 @@ pub fn event(home: &Home, args: EventArgs) -> Result<()> {
         )
         .into());
     };
-    let (mut codes, relays) = codes_and_relays(vec![code], args.relay)?;
+    let (mut codes, relays) = codes_and_relays(vec![code], args.relay, args.weak_code)?;
     let code = codes.pop().unwrap_or_default();
-    join(home, code, relays, args.swap_all, args.timeout, args.json)
+    let policy: Policy = match args.accept.as_deref() {
+        Some(p) => p.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+        None if args.swap_all => Policy::Auto,
+        None => Policy::Ask,
+    };
+    join(
+        home,
+        code,
+        relays,
+        args.swap_all,
+        policy,
+        args.timeout,
+        args.json,
+    )
 }
 
 /// The event codes and relays to use from what was typed: each code may be a join URI, whose
-/// relays are added to `relays`. Checks every code (warning about guessable ones) and that
-/// there is a relay when there is a code.
+/// relays are added to `relays`. Checks every code (refusing guessable ones unless `weak_ok`,
+/// the `--weak-code` flag, and warning about the merely fair ones) and that there is a relay
+/// when there is a code.
 pub(crate) fn codes_and_relays(
     given: Vec<String>,
     mut relays: Vec<Multiaddr>,
+    weak_ok: bool,
 ) -> Result<(Vec<String>, Vec<Multiaddr>)> {
     let mut codes = Vec::with_capacity(given.len());
     for code in given {
@@ -241,7 +283,7 @@ pub(crate) fn codes_and_relays(
         } else {
             code
         };
-        check_code(&code)?;
+        check_code(&code, weak_ok)?;
         codes.push(code);
     }
     if !codes.is_empty() && relays.is_empty() {
@@ -271,7 +313,7 @@ fn new(relays: &[Multiaddr], png: Option<PathBuf>, json: bool) -> Result<()> {
     let ecc = meishi_qr::Ecc::default();
     if let Some(p) = &png {
         let bytes = meishi_qr::render_png(&uri, ecc, 8)?;
-        std::fs::write(p, bytes).with_context(|| format!("cannot write {}", p.display()))?;
+        crate::home::write_private(p, &bytes)?;
     }
     if json {
         let relays: Vec<String> = relays.iter().map(|r| r.to_string()).collect();
@@ -306,6 +348,7 @@ fn join(
     code: String,
     relays: Vec<Multiaddr>,
     swap_all: bool,
+    policy: Policy,
     timeout: u64,
     json: bool,
 ) -> Result<()> {
@@ -324,8 +367,17 @@ fn join(
         poll: Some(Duration::from_secs(1)),
     };
     runtime()?.block_on(async move {
-        let (node, mut events, _card) =
-            start_with(home, &store, default_listen(), Policy::Auto, false, attend)?;
+        // Reachable through the relay by anyone who learns my peer id: answer only attendees
+        // and contacts (proto-spec/exchange.md#consent).
+        let (node, mut events, _card) = start_with(
+            home,
+            &store,
+            default_listen(),
+            policy,
+            Scope::Known,
+            false,
+            attend,
+        )?;
         let me = node.peer_id();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout.max(1));
         let mut found: Vec<PeerId> = Vec::new();
@@ -336,7 +388,6 @@ fn join(
         };
         let mut queue: Vec<(PeerId, Vec<Multiaddr>)> = Vec::new();
         let mut swaps: JoinSet<SwapResult> = JoinSet::new();
-        let mut pending = HashMap::new();
         let (mut swapped, mut failed) = (0usize, 0usize);
         loop {
             while swap_all && swaps.len() < MAX_PARALLEL_SWAPS && !queue.is_empty() {
@@ -364,15 +415,18 @@ fn join(
                                     queue.push((peer, addrs.clone()));
                                 }
                             }
-                            handle_event(&mut store, &out, me, ev, &mut pending);
+                            handle_event(&mut store, &out, me, ev);
                         }
                         Event::CardReceived { from, envelope } => {
                             let name = display_safe(&envelope.card().card().name);
                             match store_received(&mut store, &envelope, "event") {
-                                Ok(o) => out.event(
-                                    json!({"event": "card_received", "peer_id": from.to_string(), "name": envelope.card().card().name, "result": o.to_string()}),
-                                    || format!("Received the card of {name}: {o}"),
-                                ),
+                                Ok(o) => {
+                                    out.event(
+                                        json!({"event": "card_received", "peer_id": from.to_string(), "name": envelope.card().card().name, "result": o.to_string()}),
+                                        || format!("Received the card of {name}: {o}"),
+                                    );
+                                    warn_lookalikes(&store, envelope.card());
+                                }
                                 Err(e) => out.event(json!({"event": "error", "peer_id": from.to_string(), "error": format!("{e:#}")}),
                                     || format!("Could not store the card of {name}: {e:#}")),
                             }
@@ -383,7 +437,7 @@ fn join(
                                 || format!("Gave my card to {}", name_of(&names, &to)));
                         }
                         Event::Listening { .. } => {}
-                        other => handle_event(&mut store, &out, me, other, &mut pending),
+                        other => handle_event(&mut store, &out, me, other),
                     }
                 }
                 Some(done) = swaps.join_next(), if !swaps.is_empty() => {
@@ -438,7 +492,12 @@ mod tests {
         assert_eq!(a.len(), 32 + 7, "{a}");
         let n = meishi_card::event::normalize(&a).unwrap();
         assert_eq!(n.len(), 32);
-        assert!(n.len() >= MIN_SAFE_CODE);
+        for _ in 0..50 {
+            let code = new_code().unwrap();
+            let s = meishi_card::event::code_strength(&code).unwrap();
+            assert_eq!(s.level(), meishi_card::event::Level::Good, "{code}");
+            check_code(&code, false).unwrap();
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
     let lan = addrs.is_empty();
     let deadline = Duration::from_secs(args.timeout.max(1));
     runtime()?.block_on(async {
-        let (node, _events, _) = start(home, &store, default_listen(), Policy::Never, lan)?;
+        let (node, _events, _) = start(home, &store, default_listen(), Policy::Never, meishi_node::Scope::Known, lan)?;
         let started = tokio::time::Instant::now();
         let mut addrs = addrs;
         while lan && addrs.is_empty() && started.elapsed() < deadline {

@@ -3,17 +3,17 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use meishi_card::envelope::{Envelope, SignedTeaser};
 use meishi_card::{display_safe, Card, PublicKey, SignedCard};
 use meishi_node::{
-    key_of, split_p2p, Config, Event, GiveError, GiveOutcome, InboxId, Multiaddr, Node, PeerId,
-    Policy, RequestError, Teaser,
+    key_of, split_p2p, Config, Event, GiveError, GiveOutcome, Multiaddr, Node, PeerId, Peers,
+    Policy, RequestError, Scope, Teaser,
 };
-use meishi_store::{ContactRef, MeetingRecord, PutOutcome, Store};
+use meishi_store::{ContactRef, InboxItem, MeetingRecord, PutOutcome, Store, TeaserChoice};
 use serde_json::json;
 
 use crate::exit::{Failure, BAD_INPUT, NOT_FOUND, RECEIVED_ONLY, UNREACHABLE};
@@ -24,7 +24,9 @@ pub struct UpArgs {
     /// Address to listen on (repeatable) [default: all interfaces, a free TCP and QUIC port]
     #[arg(long, value_name = "MULTIADDR")]
     pub listen: Vec<Multiaddr>,
-    /// Whether to give my card back to people who give me theirs.
+    /// Whether to give my card back to people who give me theirs: `auto` answers people on
+    /// this network (and, at an event, attendees on its board and contacts), `ask` holds every
+    /// card in the inbox, `never` gives nothing (no card, no teaser).
     #[arg(long, default_value = "auto", value_parser = ["auto", "ask", "never"])]
     pub accept: String,
     /// One JSON event per line on stdout.
@@ -45,12 +47,20 @@ pub struct UpArgs {
     /// they are found.
     #[arg(long = "event", value_name = "CODE")]
     pub events: Vec<String>,
+    /// Use an event code even though it is easy to guess (anyone who guesses it sees who
+    /// attends).
+    #[arg(long)]
+    pub weak_code: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct SwapArgs {
     /// A multiaddr ending in /p2p/<peer id>, or a bare peer id found on the local network.
     pub target: String,
+    /// What to do with cards from anyone else while the swap runs: `auto` and `never` answer
+    /// only the peer I dialled (others wait in the inbox), `ask` holds even theirs.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "ask", "never"])]
+    pub accept: String,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
@@ -82,24 +92,30 @@ pub(crate) fn default_listen() -> Vec<Multiaddr> {
         .collect()
 }
 
-fn teaser_of(card: &Card) -> Teaser {
-    Teaser {
-        name: card.name.clone(),
-        headline: card.note.clone().or_else(|| card.title.clone()),
+/// The teaser the owner chose to publish (`None`: off).
+pub(crate) fn teaser_of(card: &Card, choice: TeaserChoice) -> Option<Teaser> {
+    match choice {
+        TeaserChoice::Off => None,
+        TeaserChoice::Name => Some(Teaser {
+            name: card.name.clone(),
+            headline: None,
+        }),
+        TeaserChoice::Headline => Some(Teaser {
+            name: card.name.clone(),
+            headline: card.note.clone().or_else(|| card.title.clone()),
+        }),
     }
 }
 
-/// Keys of contacts I gave my card to: only they may fetch it.
-fn holders(store: &Store, me: PublicKey) -> Result<Vec<PublicKey>> {
-    let mut out = Vec::new();
-    for s in store.list()? {
-        if let Some(c) = store.get(&ContactRef::Id(s.id))? {
-            if c.meetings.iter().any(|m| m.record.from == me) {
-                out.extend(s.key);
-            }
-        }
-    }
-    Ok(out)
+/// What the book says about other people, for the node's consent rule.
+pub(crate) fn peers(store: &Store, me: &PublicKey) -> Result<Peers> {
+    let p = store.consent_peers(me)?;
+    Ok(Peers {
+        holders: p.holders,
+        contacts: p.contacts,
+        revoked: p.revoked,
+        pending: p.pending,
+    })
 }
 
 /// Starts a node for this home.
@@ -108,9 +124,10 @@ pub(crate) fn start(
     store: &Store,
     listen: Vec<Multiaddr>,
     policy: Policy,
+    scope: Scope,
     mdns: bool,
 ) -> Result<(Node, tokio::sync::mpsc::Receiver<Event>, SignedCard)> {
-    start_with(home, store, listen, policy, mdns, Attend::default())
+    start_with(home, store, listen, policy, scope, mdns, Attend::default())
 }
 
 /// Relays and events a node joins.
@@ -128,6 +145,7 @@ pub(crate) fn start_with(
     store: &Store,
     listen: Vec<Multiaddr>,
     policy: Policy,
+    scope: Scope,
     mdns: bool,
     attend: Attend,
 ) -> Result<(Node, tokio::sync::mpsc::Receiver<Event>, SignedCard)> {
@@ -137,9 +155,14 @@ pub(crate) fn start_with(
     let mut config = Config::new(identity, card.clone());
     config.listen = listen;
     config.policy = policy;
+    config.scope = scope;
     config.mdns = mdns;
-    config.teaser = Some(teaser_of(card.card()));
-    config.holders = holders(store, me)?;
+    // Under `never` nothing leaves, the teaser included (the node enforces it too).
+    config.teaser = match policy {
+        Policy::Never => None,
+        _ => teaser_of(card.card(), store.teaser()?),
+    };
+    config.peers = peers(store, &me)?;
     config.relays = attend.relays;
     config.events = attend.events;
     if let Some(p) = attend.poll {
@@ -191,6 +214,14 @@ pub(crate) fn store_given(store: &Store, envelope: &Envelope, via: &str) {
     }
 }
 
+/// Says on stderr when a received card carries the name of another contact under another key
+/// (a look-alike: ✓ only means "signed by some key").
+pub(crate) fn warn_lookalikes(store: &Store, card: &SignedCard) {
+    if let Some(w) = crate::cmd::lookalike::warn_lookalikes(store, card) {
+        eprintln!("{w}");
+    }
+}
+
 fn name_of(envelope: &Envelope) -> String {
     display_safe(&envelope.card().card().name)
 }
@@ -219,6 +250,9 @@ impl Out {
 
 pub fn up(home: &Home, args: UpArgs) -> Result<()> {
     let policy: Policy = args.accept.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Refuse a bad or guessable code before anything is written.
+    let (events, relays) =
+        crate::cmd::event::codes_and_relays(args.events, args.relay, args.weak_code)?;
     if !home.is_initialized() {
         let name = starter_name(args.name.as_deref())?;
         crate::cmd::card::create_identity(home, &Card::new(name.clone()))?;
@@ -235,56 +269,69 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
         args.listen
     };
     let out = Out { json: args.json };
-    let (events, relays) = crate::cmd::event::codes_and_relays(args.events, args.relay)?;
     let attend = Attend {
         relays,
         events,
         poll: None,
     };
+    // At an event or behind a relay, strangers can reach the node: `auto` answers only the
+    // people it knows (proto-spec/exchange.md#consent).
+    let scope = if attend.relays.is_empty() && attend.events.is_empty() {
+        Scope::Anyone
+    } else {
+        Scope::Known
+    };
     runtime()?.block_on(async move {
         let (node, mut events, card) =
-            start_with(home, &store, listen, policy, !args.no_mdns, attend)?;
+            start_with(home, &store, listen, policy, scope, !args.no_mdns, attend)?;
         let me = node.peer_id();
         if !args.json {
-            eprintln!("{} is up as {me} (policy: {policy}). Ctrl-C to stop.", display_safe(&card.card().name));
+            eprintln!(
+                "{} is up as {me} (policy: {policy}, answering {}). Ctrl-C to stop.",
+                display_safe(&card.card().name),
+                match (policy, scope) {
+                    (Policy::Ask, _) => "nobody without asking",
+                    (_, Scope::Anyone) => "anyone on this network",
+                    _ => "attendees, people nearby and contacts",
+                }
+            );
+            if store.teaser()? == TeaserChoice::Off && policy != Policy::Never {
+                eprintln!("Your teaser is off: people nearby and at events see no name. `meishi card edit --teaser name` shows your name.");
+            }
         }
-        // Inbox items of this run: store id -> node id, so `meishi accept` from another
-        // process can be carried out here.
-        let mut pending: HashMap<i64, InboxId> = HashMap::new();
-        let mut last_version = store.data_version()?;
+        let expired = store.inbox_expire(now().saturating_sub(meishi_store::INBOX_TTL))?;
+        if expired > 0 && !args.json {
+            eprintln!("Forgot {expired} inbox item(s) older than 7 days.");
+        }
+        let me_key = card.key();
+        let mut last_version = None;
         let mut poll = tokio::time::interval(Duration::from_millis(300));
         let mut own_seq = card.seq();
+        // Accepted inbox items given back recently: not tried again before GIVE_BACK_RETRY.
+        let mut tried: HashMap<i64, Instant> = HashMap::new();
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
                 ev = events.recv() => {
                     let Some(ev) = ev else { break };
-                    handle_event(&mut store, &out, me, ev, &mut pending);
+                    handle_event(&mut store, &out, me, ev);
                 }
                 _ = poll.tick() => {
                     let v = store.data_version()?;
-                    if v == last_version { continue; }
-                    last_version = v;
-                    // Another process changed the book: accepted inbox items, an edited card.
+                    let retry_due = tried.values().any(|t| t.elapsed() >= GIVE_BACK_RETRY);
+                    if Some(v) == last_version && !retry_due { continue; }
+                    last_version = Some(v);
+                    // Another process changed the book (accepted or declined inbox items, a
+                    // revoked or removed contact, an edited card), or this is the first round.
+                    if node.set_peers(peers(&store, &me_key)?).await.is_err() { break; }
                     for item in store.inbox_accepted()? {
-                        let Some(node_id) = pending.remove(&item.id) else { continue };
-                        let peer = item.card.key().peer_id();
-                        match node.respond_inbox(node_id, true).await {
-                            Ok(()) => {
-                                let _ = store.inbox_mark_given_back(item.id);
-                                out.event(json!({"event": "card_given", "peer_id": peer, "inbox_id": item.id}),
-                                    || format!("Gave my card back to {} (accepted from the inbox)", display_safe(&item.card.card().name)));
-                            }
-                            Err(e) => out.event(json!({"event": "error", "peer_id": peer, "error": e.to_string()}),
-                                || format!("Could not give my card back to {}: {e}", display_safe(&item.card.card().name))),
+                        if tried.get(&item.id).is_some_and(|t| t.elapsed() < GIVE_BACK_RETRY) {
+                            continue;
                         }
+                        tried.insert(item.id, Instant::now());
+                        give_back_accepted(&node, &store, &out, &item).await;
                     }
-                    for (id, node_id) in pending.clone() {
-                        if store.inbox_get(id)?.is_some_and(|i| i.status == meishi_store::InboxStatus::Declined) {
-                            pending.remove(&id);
-                            let _ = node.respond_inbox(node_id, false).await;
-                        }
-                    }
+                    tried.retain(|id, _| store.inbox_get(*id).ok().flatten().is_some_and(|i| i.status == meishi_store::InboxStatus::Accepted));
                     if let Some(own) = store.own_card()? {
                         if own.seq() > own_seq {
                             own_seq = own.seq();
@@ -300,13 +347,38 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
     })
 }
 
-pub(crate) fn handle_event(
-    store: &mut Store,
-    out: &Out,
-    me: PeerId,
-    ev: Event,
-    pending: &mut HashMap<i64, InboxId>,
-) {
+/// How long before an accepted item whose give-back failed is tried again.
+const GIVE_BACK_RETRY: Duration = Duration::from_secs(30);
+
+/// Gives my card back for an inbox item the user accepted (in this process or another, before
+/// or after a restart), reaching the giver where it was, nearby or through the event's relay.
+async fn give_back_accepted(node: &Node, store: &Store, out: &Out, item: &InboxItem) {
+    let key = item.card.key();
+    let name = display_safe(&item.card.card().name);
+    let Some(peer) = meishi_node::peer_id_of(&key) else {
+        return;
+    };
+    let addrs: Vec<Multiaddr> = item.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+    match tokio::time::timeout(Duration::from_secs(20), node.give_back(peer, addrs)).await {
+        Ok(Ok(_)) => {
+            let _ = store.inbox_mark_given_back(item.id);
+            out.event(
+                json!({"event": "card_given", "peer_id": peer.to_string(), "inbox_id": item.id}),
+                || format!("Gave my card back to {name} (accepted from the inbox)"),
+            );
+        }
+        Ok(Err(e)) => out.event(
+            json!({"event": "error", "peer_id": peer.to_string(), "inbox_id": item.id, "error": e.to_string()}),
+            || format!("Could not give my card back to {name} yet: {e} (trying again later)"),
+        ),
+        Err(_) => out.event(
+            json!({"event": "error", "peer_id": peer.to_string(), "inbox_id": item.id, "error": "timed out"}),
+            || format!("Could not reach {name} to give my card back (trying again later)"),
+        ),
+    }
+}
+
+pub(crate) fn handle_event(store: &mut Store, out: &Out, me: PeerId, ev: Event) {
     match ev {
         Event::Listening { addr } => {
             let full = format!("{addr}/p2p/{me}");
@@ -336,10 +408,13 @@ pub(crate) fn handle_event(
         Event::CardReceived { from, envelope } => {
             let name = name_of(&envelope);
             match store_received(store, &envelope, "swap") {
-                Ok(o) => out.event(
-                    json!({"event": "card_received", "peer_id": from.to_string(), "name": envelope.card().card().name, "result": o.to_string(), "event_code": envelope.event()}),
-                    || format!("Received the card of {name}: {o}"),
-                ),
+                Ok(o) => {
+                    out.event(
+                        json!({"event": "card_received", "peer_id": from.to_string(), "name": envelope.card().card().name, "result": o.to_string(), "event_code": envelope.event()}),
+                        || format!("Received the card of {name}: {o}"),
+                    );
+                    warn_lookalikes(store, envelope.card());
+                }
                 Err(e) => out.event(json!({"event": "error", "peer_id": from.to_string(), "error": format!("{e:#}")}),
                     || format!("Could not store the card of {name}: {e:#}")),
             }
@@ -352,12 +427,14 @@ pub(crate) fn handle_event(
             );
         }
         Event::InboxItem {
-            id, from, envelope, ..
+            from,
+            envelope,
+            addrs,
         } => {
             let name = name_of(&envelope);
-            match store.inbox_add(envelope.card(), &meeting(&envelope, "swap"), now()) {
+            let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+            match store.inbox_add(envelope.card(), &meeting(&envelope, "swap"), now(), &addrs) {
                 Ok(store_id) => {
-                    pending.insert(store_id, id);
                     out.event(json!({"event": "inbox", "inbox_id": store_id, "peer_id": from.to_string(), "name": envelope.card().card().name}),
                         || format!("{name} wants to swap: `meishi accept {store_id}` or `meishi decline {store_id}`"));
                 }
@@ -463,13 +540,17 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
         )
         .into());
     }
+    let policy: Policy = args.accept.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut store = home.store()?;
     let out = Out { json: args.json };
     let deadline = Duration::from_secs(args.timeout.max(1));
     let lan = addrs.is_empty();
     runtime()?.block_on(async move {
-        // Listen too, so that a peer who asks its user first can give its card back later.
-        let (node, mut events, _card) = start(home, &store, default_listen(), Policy::Auto, lan)?;
+        // Listen too, so that a peer who asks its user first can give its card back later; a
+        // one-shot swap answers only the peer it dialled (proto-spec/exchange.md#consent).
+        let (node, mut events, _card) =
+            start(home, &store, default_listen(), policy, Scope::Dialled, lan)?;
+        let me = node.peer_id();
         let started = tokio::time::Instant::now();
         let mut addrs = addrs;
         if lan {
@@ -504,10 +585,13 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
                 // Their card arrives as an event if their user accepts before the deadline.
                 let wait = async {
                     while let Some(ev) = events.recv().await {
-                        if let Event::CardReceived { from, envelope } = ev {
-                            if from == peer {
+                        match ev {
+                            Event::CardReceived { from, envelope } if from == peer => {
                                 return Some(envelope);
                             }
+                            // Someone else gave meanwhile: into the inbox, like under `up`.
+                            ev @ Event::InboxItem { .. } => handle_event(&mut store, &out, me, ev),
+                            _ => {}
                         }
                     }
                     None
@@ -522,6 +606,7 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
             }
         };
         let outcome = store_received(&mut store, &envelope, "swap")?;
+        warn_lookalikes(&store, envelope.card());
         let name = envelope.card().card().name.clone();
         let _ = node.shutdown().await;
         if let PutOutcome::Older { .. } | PutOutcome::Equivocation { .. } = outcome {
@@ -539,7 +624,9 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
 pub fn nearby(home: &Home, args: NearbyArgs) -> Result<()> {
     let store = home.store()?;
     runtime()?.block_on(async move {
-        let (node, mut events, _) = start(home, &store, default_listen(), Policy::Never, true)?;
+        // Only looking: `never` publishes no teaser and gives nothing.
+        let (node, mut events, _) =
+            start(home, &store, default_listen(), Policy::Never, Scope::Known, true)?;
         let wait = tokio::time::sleep(Duration::from_secs(args.wait));
         tokio::pin!(wait);
         loop {
@@ -573,6 +660,7 @@ pub fn nearby(home: &Home, args: NearbyArgs) -> Result<()> {
 
 pub fn inbox(home: &Home, json: bool) -> Result<()> {
     let store = home.store()?;
+    store.inbox_expire(now().saturating_sub(meishi_store::INBOX_TTL))?;
     let items = store.inbox_list()?;
     if json {
         let v: Vec<_> = items
@@ -620,5 +708,12 @@ pub fn decide(home: &Home, id: i64, accept: bool) -> Result<()> {
         store.inbox_decline(id)?;
         eprintln!("Declined; they do not get your card.");
     }
+    Ok(())
+}
+
+pub fn decline_all(home: &Home) -> Result<()> {
+    let store = home.store()?;
+    let n = store.inbox_decline_all()?;
+    eprintln!("Declined {n} waiting card(s); they do not get yours.");
     Ok(())
 }

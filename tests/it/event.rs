@@ -14,7 +14,7 @@ use crate::cli::Home;
 const CODE: &str = "m4kq-7xpa-z2re-9hwd-c5tn";
 
 /// A running `meishi` process with JSON lines on stdout, killed when dropped.
-struct Proc {
+pub(crate) struct Proc {
     child: Child,
     lines: mpsc::Receiver<Value>,
 }
@@ -27,7 +27,7 @@ impl Drop for Proc {
 }
 
 impl Proc {
-    fn start(home: &Home, args: &[&str]) -> Proc {
+    pub(crate) fn start(home: &Home, args: &[&str]) -> Proc {
         let mut cmd = home.cmd(args);
         cmd.stdout(Stdio::piped()).stderr(Stdio::null());
         Proc::spawned(cmd)
@@ -50,7 +50,7 @@ impl Proc {
     }
 
     /// The next event of this kind (generous bound: the suite runs on a loaded machine).
-    fn wait_for(&self, kind: &str) -> Value {
+    pub(crate) fn wait_for(&self, kind: &str) -> Value {
         loop {
             match self.lines.recv_timeout(Duration::from_secs(60)) {
                 Ok(v) if v["event"] == kind => return v,
@@ -61,7 +61,7 @@ impl Proc {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -69,17 +69,19 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn init(h: &Home, name: &str) {
+pub(crate) fn init(h: &Home, name: &str) {
     h.ok(&[
         "init",
         "--name",
         name,
         "--note",
         &format!("{name}'s headline"),
+        "--teaser",
+        "headline",
     ]);
 }
 
-fn json_lines(out: &[u8]) -> Vec<Value> {
+pub(crate) fn json_lines(out: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(out)
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -215,7 +217,10 @@ fn event_swap_all_through_a_relay() {
     assert_eq!(contacts.as_array().map(Vec::len), Some(2), "{contacts}");
     up_a.wait_for("card_received");
 
-    // `meishi swap` takes a circuit address.
+    // `meishi swap` takes a circuit address. Ada answers it because Di is an attendee: Di
+    // joined the event (her teaser is on the board) before swapping; a stranger's swap would
+    // wait in Ada's inbox (consent::a_stranger_through_the_relay_gets_nothing).
+    d.ok(&["event", CODE, "--relay", &relay_addr, "--timeout", "2"]);
     let out = d.run(&["swap", &a_circuit, "--timeout", "30", "--json"]);
     assert!(
         out.status.success(),
@@ -274,6 +279,112 @@ fn event_swap_all_through_a_relay() {
         String::from_utf8_lossy(&out.stderr).trim(),
         "meishi: bad event join URI: it names no relay"
     );
+    drop(relay);
+}
+
+/// A guessable code is refused before anything starts (exit 3, one line saying what to do),
+/// whether typed or in a join URI, by `meishi event` and `meishi up --event`; `--weak-code`
+/// uses it anyway, and a merely fair code is used with a warning.
+/// proto-spec/relay.md#guessable-codes
+#[test]
+fn event_refuses_a_guessable_code_unless_told() {
+    let relay_home = Home::new();
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let relay = Proc::start(
+        &relay_home,
+        &[
+            "relay",
+            "--listen",
+            &listen,
+            "--external-address",
+            &listen,
+            "--no-metrics",
+            "--json",
+        ],
+    );
+    let relay_addr = relay.wait_for("listening")["addr"]
+        .as_str()
+        .expect("relay addr")
+        .to_owned();
+    let c = Home::new();
+    init(&c, "Cy");
+    let refused = |args: &[&str]| {
+        let out = c.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(
+            stderr
+                .starts_with("meishi: the event code \"rustconf2026\" is easy to guess (about 2^"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.ends_with(
+                " tries); use `meishi event new` for an unguessable code, or pass --weak-code to \
+                 use it anyway"
+            ),
+            "{stderr}"
+        );
+        assert!(!stderr.contains('\n'), "one line: {stderr}");
+        // Nothing started: no node, no JSON events.
+        assert!(out.stdout.is_empty(), "{args:?} printed {:?}", out.stdout);
+    };
+    let event = [
+        "event",
+        "rustconf2026",
+        "--relay",
+        &relay_addr,
+        "--timeout",
+        "3",
+        "--json",
+    ];
+    refused(&event);
+    let uri = format!(
+        "meishi:event?code=rustconf2026&relay={}",
+        relay_addr.replace('/', "%2F")
+    );
+    refused(&["event", &uri, "--timeout", "3", "--json"]);
+    refused(&[
+        "up",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--no-mdns",
+        "--json",
+        "--event",
+        "rustconf2026",
+        "--relay",
+        &relay_addr,
+    ]);
+
+    // With --weak-code the same command joins the event through the relay, with a warning.
+    let mut insist = event.to_vec();
+    insist.push("--weak-code");
+    let out = c.run(&insist);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("is easy to guess"), "{stderr}");
+    let lines = json_lines(&out.stdout);
+    assert!(lines.iter().any(|v| v["event"] == "reserved"), "{lines:?}");
+    assert!(lines.iter().any(|v| v["event"] == "summary"), "{lines:?}");
+
+    // A fair code needs no flag: it is used, with a warning.
+    let out = c.run(&[
+        "event",
+        "RustConf 2026 Berlin Meetup",
+        "--relay",
+        &relay_addr,
+        "--timeout",
+        "3",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("could be guessed with enough computing"),
+        "{stderr}"
+    );
+    assert!(json_lines(&out.stdout)
+        .iter()
+        .any(|v| v["event"] == "reserved"));
     drop(relay);
 }
 

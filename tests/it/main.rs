@@ -2,6 +2,7 @@
 
 mod arch;
 mod cli;
+mod consent;
 mod event;
 mod net;
 mod qr;

@@ -87,6 +87,8 @@ fn init(h: &Home, name: &str) -> String {
         name,
         "--note",
         &format!("{name}'s headline"),
+        "--teaser",
+        "headline",
     ]);
     h.json(&["id", "--json"])["peer_id"]
         .as_str()

@@ -333,6 +333,16 @@ impl Attend {
         out
     }
 
+    /// Whether `peer` was seen on a joined event's board (its teaser opened with the event key).
+    pub(crate) fn is_attendee(&self, peer: &PeerId) -> bool {
+        self.attendees.contains_key(peer)
+    }
+
+    /// Replaces the teaser posted from now on; `None` posts nothing and registers nowhere.
+    pub(crate) fn set_teaser(&mut self, teaser: Option<&SignedTeaser>) {
+        self.teaser = teaser.map(|t| t.as_bytes().to_vec());
+    }
+
     pub(crate) fn attendees(&self) -> Vec<Attendee> {
         self.attendees.values().cloned().collect()
     }
@@ -365,6 +375,26 @@ impl Attend {
         }
     }
 
+    /// Whether any event is joined on a relay that is up: a board read can tell who attends.
+    pub(crate) fn can_poll(&self) -> bool {
+        !self.events.is_empty() && self.relays.iter().any(|r| matches!(r.link, Link::Up))
+    }
+
+    /// Reads every joined board now (a request already in flight is not repeated): a give from
+    /// a peer not seen yet may come from an attendee who just joined.
+    pub(crate) fn poll_now(&mut self, swarm: &mut Swarm<Behaviour>) {
+        let now = Instant::now();
+        for i in 0..self.relays.len() {
+            if !matches!(self.relays[i].link, Link::Up) {
+                continue;
+            }
+            for j in &mut self.relays[i].joined {
+                j.next_poll = now;
+            }
+            self.service(swarm, i, now);
+        }
+    }
+
     fn schedule_retry(&mut self, i: usize, now: Instant) {
         let (min, max) = (self.backoff_min, self.backoff_max);
         if let Some(slot) = self.relays.get_mut(i) {
@@ -386,7 +416,9 @@ impl Attend {
             let Some(ev) = self.events.get(e) else {
                 continue;
             };
-            if now >= joined.next_refresh && reserved {
+            // Without a teaser the node only looks: it neither registers nor posts, so other
+            // attendees do not learn it is there (proto-spec/exchange.md#consent).
+            if now >= joined.next_refresh && reserved && self.teaser.is_some() {
                 joined.next_refresh = now + REFRESH;
                 if let Err(err) = swarm.behaviour_mut().rendezvous.register(
                     ev.namespace.clone(),

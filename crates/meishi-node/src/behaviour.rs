@@ -50,7 +50,14 @@ impl Behaviour {
             .with_max_pending_outgoing(Some(limits.max_pending_connections));
         let identify = identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_owned(), key.public())
             .with_agent_version(format!("meishi/{}", env!("CARGO_PKG_VERSION")))
-            .with_cache_size(IDENTIFY_CACHE);
+            .with_cache_size(IDENTIFY_CACHE)
+            // Tell peers only confirmed external addresses (a relay's circuit address), never
+            // the listen addresses: those are LAN, VPN and loopback addresses, and a stranger
+            // reaching me through a relay must not learn them. LAN peers find my addresses by
+            // mDNS; a peer I dialled sees my address on the connection (TCP and QUIC reuse the
+            // listen port); DCUtR uses the addresses peers observed, not these.
+            // proto-spec/exchange.md#consent
+            .with_hide_listen_addrs(true);
         let exchange = request_response::Behaviour::with_codec(
             Codec,
             [(EXCHANGE_PROTOCOL, request_response::ProtocolSupport::Full)],

@@ -6,16 +6,19 @@ use libp2p::Multiaddr;
 use meishi_card::envelope::DEFAULT_MAX_SKEW_SECS;
 use meishi_card::{Identity, PublicKey, SignedCard};
 
+pub use crate::consent::Scope;
+
 /// Whether and when the node gives its card back to someone who gives theirs.
 /// Nobody gets the card unless the policy allows it. proto-spec/exchange.md#policy
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Policy {
-    /// Give back to anyone who gives.
+    /// Give back to whoever gives, within the node's [`Scope`]; others wait in the inbox.
     #[default]
     Auto,
     /// Hold each incoming card in the inbox until the user accepts (then give back) or declines.
     Ask,
-    /// Receive only: keep incoming cards, never give back.
+    /// Nothing leaves: keep incoming cards (within the scope; others wait in the inbox), never
+    /// give back, answer no fetch, publish no teaser.
     Never,
 }
 
@@ -59,6 +62,22 @@ pub struct Teaser {
     pub headline: Option<String>,
 }
 
+/// What the application's records say about other people, for the consent rule
+/// (proto-spec/exchange.md#consent). The node adds to it as it runs (peers it gives its card to
+/// become holders; held gives become pending) and the application replaces it whenever its
+/// records change.
+#[derive(Debug, Clone, Default)]
+pub struct Peers {
+    /// Keys of people I gave my card to and have not revoked: only they may fetch it.
+    pub holders: Vec<PublicKey>,
+    /// Keys of my contacts: within the `known` scope.
+    pub contacts: Vec<PublicKey>,
+    /// Keys I revoked: they fetch nothing, and their gives wait for my decision.
+    pub revoked: Vec<PublicKey>,
+    /// Keys with a give waiting in my inbox: each counts once against `Limits::max_inbox`.
+    pub pending: Vec<PublicKey>,
+}
+
 /// Bounds on everything a peer can make this node hold or do. The defaults suit a laptop at a
 /// conference; tests shrink them.
 #[derive(Debug, Clone)]
@@ -82,7 +101,8 @@ pub struct Limits {
     pub max_pending_connections: u32,
     /// Concurrent exchange streams per connection.
     pub max_streams: usize,
-    /// Cards waiting in the inbox (policy `ask`); more are refused as busy.
+    /// People whose gives wait in the inbox at once (one item each, the newest wins); a give
+    /// from one more is refused as busy.
     pub max_inbox: usize,
     /// Peers found by mDNS that the node remembers.
     pub max_nearby: usize,
@@ -146,15 +166,17 @@ pub struct Config {
     pub relays: Vec<Multiaddr>,
     /// Event codes to join on every relay (at most 8). proto-spec/relay.md
     pub events: Vec<String>,
-    /// Keys of peers that hold this card (the application knows them from its records): only
-    /// they may fetch it. Peers the node gives the card to are added as it runs.
-    pub holders: Vec<PublicKey>,
+    /// Which peers `auto` answers without asking. proto-spec/exchange.md#consent
+    pub scope: Scope,
+    /// What the application's records say about other people (holders, contacts, revoked,
+    /// pending inbox items), for the consent rule; replace it with [`crate::Node::set_peers`].
+    pub peers: Peers,
     pub limits: Limits,
 }
 
 impl Config {
-    /// A configuration with no listen address, policy `auto`, no mDNS, no teaser, no event, no
-    /// relay.
+    /// A configuration with no listen address, policy `auto` for anyone, no mDNS, no teaser,
+    /// no event, no relay.
     pub fn new(identity: Identity, card: SignedCard) -> Self {
         Self {
             identity,
@@ -166,7 +188,8 @@ impl Config {
             event: None,
             relays: Vec::new(),
             events: Vec::new(),
-            holders: Vec::new(),
+            scope: Scope::Anyone,
+            peers: Peers::default(),
             limits: Limits::default(),
         }
     }

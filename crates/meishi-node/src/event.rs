@@ -27,10 +27,12 @@ pub enum Event {
     CardReceived { from: PeerId, envelope: Envelope },
     /// This node's card was given to `to`, in `envelope`.
     CardGiven { to: PeerId, envelope: Envelope },
-    /// A card waits in the inbox (policy `ask`): answer with [`crate::Node::respond_inbox`].
-    /// `addrs` are the giver's addresses known now, to give back later from another process.
+    /// A give was held for the user's decision (policy `ask`, or a peer outside the node's
+    /// scope; proto-spec/exchange.md#consent) and the giver was told "pending". The node keeps
+    /// nothing of it: the application keeps it in its inbox, one item per giver, and if the
+    /// user accepts, gives the card back with [`crate::Node::give_back`]. `addrs` are the
+    /// giver's addresses known now, to reach them later (also from another process).
     InboxItem {
-        id: InboxId,
         from: PeerId,
         envelope: Envelope,
         addrs: Vec<Multiaddr>,
@@ -68,25 +70,6 @@ pub struct Attendee {
     pub addrs: Vec<Multiaddr>,
     /// The codes (as configured) of the events it was seen under.
     pub events: Vec<String>,
-}
-
-/// Identifies a card waiting in the inbox, unique while the node runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct InboxId(pub u64);
-
-impl std::fmt::Display for InboxId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// A card waiting in the inbox.
-#[derive(Debug, Clone)]
-pub struct InboxEntry {
-    pub id: InboxId,
-    pub from: PeerId,
-    pub envelope: Envelope,
-    pub addrs: Vec<Multiaddr>,
 }
 
 /// A peer found on the local network.

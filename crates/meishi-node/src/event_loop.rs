@@ -1,7 +1,7 @@
 //! The private event loop: owns the swarm, answers commands, turns swarm events into
 //! [`Event`]s, and maps outbound request ids to the `oneshot` replies waiting for them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
@@ -18,24 +18,32 @@ use tokio::sync::mpsc;
 
 use crate::attend::Attend;
 use crate::behaviour::{Behaviour, BehaviourEvent};
-use crate::config::{Config, Limits, Policy};
-use crate::event::{Discovered, Event, InboxEntry, InboxId, Refusal};
+use crate::config::{Config, Limits, Peers, Policy};
+use crate::consent::{self, Ask, Decision, Scope, Standing};
+use crate::event::{Discovered, Event, Refusal};
 use crate::guard::{RateLimiter, ReplayCache};
 use crate::node::{
-    key_of, Command, DialError, FetchError, GiveError, GiveOutcome, InboxError, PingError, Reply,
-    RequestError, SetCardError, SpawnError,
+    key_of, Command, DialError, FetchError, GiveError, GiveOutcome, PingError, Reply, RequestError,
+    SetCardError, SpawnError,
 };
 use crate::protocol::{Request, Response};
 
 /// Addresses remembered per peer.
 const MAX_ADDRS_PER_PEER: usize = 8;
-/// Keys of card holders kept in memory (32 bytes each).
+/// Keys of card holders, contacts or revoked peers kept in memory (32 bytes each, per set).
 const MAX_HOLDERS: usize = 100_000;
+/// Peers this node gave its card to first in this run, remembered for the consent scope.
+const MAX_DIALLED: usize = 4096;
 /// Ping measurements waited for at once, per peer.
 const MAX_PING_WAITERS: usize = 16;
 /// How long the higher peer id waits for the lower one to dial after both found each other by
 /// mDNS, before dialing itself. proto-spec/exchange.md#discovery
 const TIE_BREAK_GRACE: Duration = Duration::from_secs(3);
+/// How long a give from a peer not seen yet waits for a fresh read of the event boards before
+/// it is held for the user (the giver's request times out after 10 s).
+const DEFER_FOR: Duration = Duration::from_secs(4);
+/// Gives waiting for a board read at once; beyond that they are held at once.
+const MAX_DEFERRED: usize = 64;
 /// How often timers (the tie-break fallback) are checked.
 const TICK: Duration = Duration::from_millis(500);
 
@@ -45,18 +53,22 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Who waits for a give's answer.
-enum GiveReply {
-    /// `Node::give` / `Node::give_back`.
-    Caller(Reply<Result<GiveOutcome, GiveError>>),
-    /// `Node::respond_inbox` accepting an item.
-    Inbox(Reply<Result<(), InboxError>>),
+/// A give (or give-back) from a peer not seen yet, waiting for the boards to be read again.
+struct Deferred {
+    until: Instant,
+    peer: PeerId,
+    ask: Ask,
+    envelope: Envelope,
+    channel: ResponseChannel<Response>,
+    /// The boards were read a second time for it (a read under way when it came may have
+    /// missed it).
+    repolled: bool,
 }
 
 struct PendingGive {
     peer: PeerId,
     mine: Envelope,
-    reply: GiveReply,
+    reply: Reply<Result<GiveOutcome, GiveError>>,
 }
 
 /// Where fetching a nearby peer's teaser stands.
@@ -79,6 +91,18 @@ struct Nearby {
     state: TeaserState,
 }
 
+/// The answer to an inbound request: now, or after the event boards were read again.
+enum Answer {
+    Now(Response),
+    Later(Ask, Box<Envelope>),
+}
+
+fn refuse(peer: PeerId, reason: Refusal, events: &mut Vec<Event>) -> Response {
+    let code = reason.code();
+    events.push(Event::Refused { from: peer, reason });
+    Response::Refused(code)
+}
+
 pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
@@ -88,9 +112,19 @@ pub(crate) struct EventLoop {
     local: PeerId,
     card: SignedCard,
     policy: Policy,
+    scope: Scope,
+    /// My signed teaser, if I chose to publish one; never sent under `never`.
     teaser: Option<SignedTeaser>,
     event_name: Option<String>,
     holders: HashSet<PublicKey>,
+    contacts: HashSet<PublicKey>,
+    revoked: HashSet<PublicKey>,
+    /// Givers whose give waits in the application's inbox: one slot each.
+    pending: HashSet<PublicKey>,
+    /// Peers I gave my card to first in this run.
+    dialled: HashSet<PeerId>,
+    /// Gives from unseen peers waiting for a board read (event scope only).
+    deferred: Vec<Deferred>,
     limits: Limits,
     rate: RateLimiter<PeerId>,
     replays: ReplayCache<(PublicKey, [u8; NONCE_LEN])>,
@@ -100,8 +134,6 @@ pub(crate) struct EventLoop {
     teaser_fetches: HashMap<OutboundRequestId, TeaserFetch>,
     dials: HashMap<ConnectionId, Reply<Result<PeerId, DialError>>>,
     pings: HashMap<PeerId, Vec<Reply<Result<Duration, PingError>>>>,
-    inbox: BTreeMap<InboxId, InboxEntry>,
-    next_inbox: u64,
     nearby: HashMap<PeerId, Nearby>,
     /// Listen addresses peers reported through identify, to give back to them later.
     peer_addrs: HashMap<PeerId, Vec<Multiaddr>>,
@@ -125,7 +157,8 @@ impl EventLoop {
             event,
             relays,
             events: codes,
-            holders,
+            scope,
+            peers,
             limits,
         } = config;
         let me = identity.public();
@@ -187,11 +220,13 @@ impl EventLoop {
                 .map_err(|source| SpawnError::Listen { addr, source })?;
         }
         let local = *swarm.local_peer_id();
+        // Under `never` nothing leaves, the teaser included: nothing is posted to a board.
+        let published = teaser.as_ref().filter(|_| policy != Policy::Never);
         let attend = Attend::new(
             local,
             relays,
             codes,
-            teaser.as_ref(),
+            published,
             limits.event_poll,
             limits.relay_backoff,
         )?;
@@ -201,7 +236,7 @@ impl EventLoop {
             limits.max_tracked_peers,
         );
         let replays = ReplayCache::new(limits.max_replay_cache, limits.max_skew * 2);
-        let this = Self {
+        let mut this = Self {
             swarm,
             commands,
             events,
@@ -210,9 +245,15 @@ impl EventLoop {
             local,
             card,
             policy,
+            scope,
             teaser,
             event_name: event,
-            holders: holders.into_iter().collect(),
+            holders: HashSet::new(),
+            contacts: HashSet::new(),
+            revoked: HashSet::new(),
+            pending: HashSet::new(),
+            dialled: HashSet::new(),
+            deferred: Vec::new(),
             limits,
             rate,
             replays,
@@ -222,12 +263,11 @@ impl EventLoop {
             teaser_fetches: HashMap::new(),
             dials: HashMap::new(),
             pings: HashMap::new(),
-            inbox: BTreeMap::new(),
-            next_inbox: 1,
             nearby: HashMap::new(),
             peer_addrs: HashMap::new(),
             attend,
         };
+        this.set_peers(peers);
         Ok((this, local))
     }
 
@@ -246,7 +286,12 @@ impl EventLoop {
                     // Every handle is gone: nobody can use the node any more.
                     None => break,
                 },
-                _ = tick.tick() => self.on_tick(),
+                _ = tick.tick() => {
+                    self.on_tick();
+                    if !self.deferred.is_empty() {
+                        self.settle_deferred(false).await;
+                    }
+                }
             }
         }
         tracing::debug!("node event loop stopped");
@@ -272,11 +317,72 @@ impl EventLoop {
         )?)
     }
 
+    fn set_peers(&mut self, peers: Peers) {
+        let bounded = |v: Vec<PublicKey>| v.into_iter().take(MAX_HOLDERS).collect();
+        self.holders = bounded(peers.holders);
+        self.contacts = bounded(peers.contacts);
+        self.revoked = bounded(peers.revoked);
+        self.pending = peers
+            .pending
+            .into_iter()
+            .take(self.limits.max_inbox)
+            .collect();
+    }
+
+    /// What the node knows of `peer`, for the consent rule.
+    fn standing(&self, peer: &PeerId) -> Standing {
+        let key = key_of(peer);
+        let has = |set: &HashSet<PublicKey>| key.is_some_and(|k| set.contains(&k));
+        Standing {
+            contact: has(&self.contacts),
+            attendee: self.attend.is_attendee(peer),
+            nearby: self.nearby.contains_key(peer),
+            dialled: self.dialled.contains(peer),
+            holder: has(&self.holders),
+            revoked: has(&self.revoked),
+        }
+    }
+
+    fn decide(&self, peer: &PeerId, ask: Ask) -> Decision {
+        consent::decide(
+            self.policy,
+            self.scope,
+            ask,
+            self.standing(peer),
+            self.teaser.is_some(),
+        )
+    }
+
     /// Remembers that `key` holds my card, up to [`MAX_HOLDERS`] keys learned while running
     /// (beyond that a peer must give again before it may fetch).
     fn add_holder(&mut self, key: PublicKey) {
         if self.holders.len() < MAX_HOLDERS {
             self.holders.insert(key);
+        }
+    }
+
+    /// Remembers an address of `peer` (reported by identify, or seen on its inbound
+    /// connection), bounded per peer and in the number of peers.
+    fn remember_addr(&mut self, peer: PeerId, addr: Multiaddr) {
+        if self.peer_addrs.len() >= self.limits.max_tracked_peers
+            && !self.peer_addrs.contains_key(&peer)
+        {
+            // Forget the addresses of a peer no longer connected.
+            let stale = self
+                .peer_addrs
+                .keys()
+                .find(|p| !self.swarm.is_connected(p))
+                .copied();
+            match stale {
+                Some(p) => {
+                    self.peer_addrs.remove(&p);
+                }
+                None => return,
+            }
+        }
+        let list = self.peer_addrs.entry(peer).or_default();
+        if !list.contains(&addr) && list.len() < MAX_ADDRS_PER_PEER {
+            list.push(addr);
         }
     }
 
@@ -326,7 +432,7 @@ impl EventLoop {
                 addrs,
                 back,
                 reply,
-            } => self.start_give(peer, addrs, back, GiveReply::Caller(reply)),
+            } => self.start_give(peer, addrs, back, reply),
             Command::Fetch { peer, addrs, reply } => {
                 let addrs = self.known_addrs(&peer, addrs);
                 let id = self
@@ -360,27 +466,6 @@ impl EventLoop {
             Command::Attendees { reply } => {
                 let _ = reply.send(self.attend.attendees());
             }
-            Command::Inbox { reply } => {
-                let _ = reply.send(self.inbox.values().cloned().collect());
-            }
-            Command::RespondInbox { id, accept, reply } => {
-                let Some(entry) = self.inbox.remove(&id) else {
-                    let _ = reply.send(Err(InboxError::NotFound(id)));
-                    return;
-                };
-                if !accept {
-                    let _ = reply.send(Ok(()));
-                    return;
-                }
-                let InboxEntry {
-                    from,
-                    envelope,
-                    addrs,
-                    ..
-                } = entry;
-                self.emit(Event::CardReceived { from, envelope }).await;
-                self.start_give(from, addrs, true, GiveReply::Inbox(reply));
-            }
             Command::SetCard { card, reply } => {
                 if card.key() != self.me {
                     let _ = reply.send(Err(SetCardError::NotOwnCard));
@@ -389,12 +474,14 @@ impl EventLoop {
                 self.card = card;
                 let _ = reply.send(Ok(()));
             }
-            Command::SetHolders { holders, reply } => {
-                self.holders = holders.into_iter().collect();
+            Command::SetPeers { peers, reply } => {
+                self.set_peers(peers);
                 let _ = reply.send(());
             }
             Command::SetPolicy { policy, reply } => {
                 self.policy = policy;
+                let published = self.teaser.as_ref().filter(|_| policy != Policy::Never);
+                self.attend.set_teaser(published);
                 let _ = reply.send(());
             }
             Command::Ping { peer, reply } => {
@@ -416,22 +503,34 @@ impl EventLoop {
         }
     }
 
-    fn start_give(&mut self, peer: PeerId, addrs: Vec<Multiaddr>, back: bool, reply: GiveReply) {
-        let fail = |reply: GiveReply, e: GiveError| match reply {
-            GiveReply::Caller(r) => {
-                let _ = r.send(Err(e));
-            }
-            GiveReply::Inbox(r) => {
-                let _ = r.send(Err(InboxError::GiveBack(e)));
-            }
-        };
+    /// Gives my card: the application asked for it (`meishi swap`, an attendee swapped with,
+    /// an inbox item the user accepted), which is the owner's consent. The peer is within the
+    /// `dialled` scope from now on and no longer revoked.
+    fn start_give(
+        &mut self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        back: bool,
+        reply: Reply<Result<GiveOutcome, GiveError>>,
+    ) {
         if peer == self.local {
-            return fail(reply, GiveError::Myself);
+            let _ = reply.send(Err(GiveError::Myself));
+            return;
         }
         let mine = match self.sign_for(&peer) {
             Ok(e) => e,
-            Err(e) => return fail(reply, e),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
         };
+        if self.dialled.len() < MAX_DIALLED {
+            self.dialled.insert(peer);
+        }
+        if let Some(k) = key_of(&peer) {
+            self.revoked.remove(&k);
+            self.pending.remove(&k);
+        }
         let bytes = mine.as_bytes().to_vec();
         let request = if back {
             Request::Return(bytes)
@@ -492,8 +591,14 @@ impl EventLoop {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 connection_id,
+                endpoint,
                 ..
             } => {
+                if let libp2p::core::ConnectedPoint::Listener { send_back_addr, .. } = &endpoint {
+                    // A peer that dialled me directly: its source address is its listen address
+                    // (TCP and QUIC reuse the listen port), the way to reach it again later.
+                    self.remember_addr(peer_id, send_back_addr.clone());
+                }
                 if let Some(reply) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Ok(peer_id));
                 }
@@ -553,25 +658,9 @@ impl EventLoop {
             BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => self.on_mdns_discovered(list),
             BehaviourEvent::Mdns(mdns::Event::Expired(list)) => self.on_mdns_expired(list).await,
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                if self.peer_addrs.len() >= self.limits.max_tracked_peers
-                    && !self.peer_addrs.contains_key(&peer_id)
-                {
-                    // Forget the addresses of a peer no longer connected.
-                    let stale = self
-                        .peer_addrs
-                        .keys()
-                        .find(|p| !self.swarm.is_connected(p))
-                        .copied();
-                    match stale {
-                        Some(p) => {
-                            self.peer_addrs.remove(&p);
-                        }
-                        None => return,
-                    }
+                for addr in info.listen_addrs.into_iter().take(MAX_ADDRS_PER_PEER) {
+                    self.remember_addr(peer_id, addr);
                 }
-                let mut addrs = info.listen_addrs;
-                addrs.truncate(MAX_ADDRS_PER_PEER);
-                self.peer_addrs.insert(peer_id, addrs);
             }
             BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
                 relay_peer_id,
@@ -618,6 +707,16 @@ impl EventLoop {
                 };
                 for event in self.attend.on_board(&mut self.swarm, id, response) {
                     self.emit(event).await;
+                }
+                if !self.deferred.is_empty() {
+                    self.settle_deferred(false).await;
+                    if self.deferred.iter().any(|d| !d.repolled) {
+                        // Maybe the read was already under way when they joined: once more.
+                        for d in &mut self.deferred {
+                            d.repolled = true;
+                        }
+                        self.attend.poll_now(&mut self.swarm);
+                    }
                 }
             }
             BehaviourEvent::Dcutr(dcutr::Event {
@@ -768,16 +867,36 @@ impl EventLoop {
         channel: ResponseChannel<Response>,
     ) {
         let mut events = Vec::new();
-        let response = match self.answer(peer, request, &mut events) {
-            Ok(r) => r,
-            Err(reason) => {
-                let code = reason.code();
-                events.push(Event::Refused { from: peer, reason });
-                Response::Refused(code)
+        let answer = self.answer(peer, request, &mut events);
+        let response = match answer {
+            Ok(Answer::Now(r)) => r,
+            Ok(Answer::Later(ask, envelope)) => {
+                // A peer not seen yet, at an event: read the boards again and decide when the
+                // answer comes (or after DEFER_FOR), so an attendee who just joined is answered.
+                self.deferred.push(Deferred {
+                    until: Instant::now() + DEFER_FOR,
+                    peer,
+                    ask,
+                    envelope: *envelope,
+                    channel,
+                    repolled: false,
+                });
+                self.attend.poll_now(&mut self.swarm);
+                return;
             }
+            Err(reason) => refuse(peer, reason, &mut events),
         };
-        // Answer first, then tell the application: the peer's round trip does not wait for the
-        // application to read its events. The peer may have gone away; then nobody is answered.
+        self.respond(channel, response, events).await;
+    }
+
+    /// Answers first, then tells the application: the peer's round trip does not wait for the
+    /// application to read its events. The peer may have gone away; then nobody is answered.
+    async fn respond(
+        &mut self,
+        channel: ResponseChannel<Response>,
+        response: Response,
+        events: Vec<Event>,
+    ) {
         let _ = self
             .swarm
             .behaviour_mut()
@@ -785,6 +904,28 @@ impl EventLoop {
             .send_response(channel, response);
         for event in events {
             self.emit(event).await;
+        }
+    }
+
+    /// Decides the deferred gives whose peer is now seen on a board, or whose wait is over
+    /// (`all`: every one, as the node stops waiting).
+    async fn settle_deferred(&mut self, all: bool) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.deferred.len() {
+            let d = &self.deferred[i];
+            let ready = all || now >= d.until || self.attend.is_attendee(&d.peer);
+            if !ready {
+                i += 1;
+                continue;
+            }
+            let d = self.deferred.swap_remove(i);
+            let mut events = Vec::new();
+            let response = match self.settle(d.peer, d.ask, d.envelope, &mut events) {
+                Ok(r) => r,
+                Err(reason) => refuse(d.peer, reason, &mut events),
+            };
+            self.respond(d.channel, response, events).await;
         }
     }
 
@@ -815,68 +956,84 @@ impl EventLoop {
         peer: PeerId,
         request: Request,
         events: &mut Vec<Event>,
-    ) -> Result<Response, Refusal> {
+    ) -> Result<Answer, Refusal> {
         if !self.rate.allow(&peer, Instant::now()) {
             return Err(Refusal::RateLimited);
         }
+        let (ask, bytes) = match request {
+            Request::Give(bytes) => (Ask::Give, bytes),
+            Request::Return(bytes) => (Ask::Return, bytes),
+            other => return self.answer_query(peer, other).map(Answer::Now),
+        };
+        let envelope = self.receive(&peer, &bytes)?;
+        let who = self.standing(&peer);
+        if self.scope == Scope::Known
+            && self.decide(&peer, ask) == Decision::Hold
+            && self.policy != Policy::Ask
+            && !who.revoked
+            && self.attend.can_poll()
+            && self.deferred.len() < MAX_DEFERRED
+            && !self.deferred.iter().any(|d| d.peer == peer)
+        {
+            return Ok(Answer::Later(ask, Box::new(envelope)));
+        }
+        self.settle(peer, ask, envelope, events).map(Answer::Now)
+    }
+
+    /// Answers a fetch or teaser request (and unreadable requests).
+    fn answer_query(&mut self, peer: PeerId, request: Request) -> Result<Response, Refusal> {
         match request {
             Request::Unreadable(e) => Err(Refusal::Unreadable(e)),
-            Request::Teaser => Ok(match &self.teaser {
-                Some(t) => Response::Teaser(t.as_bytes().to_vec()),
-                None => Response::NoTeaser,
+            Request::Teaser => Ok(match (self.decide(&peer, Ask::Teaser), &self.teaser) {
+                (Decision::SendTeaser, Some(t)) => Response::Teaser(t.as_bytes().to_vec()),
+                _ => Response::NoTeaser,
             }),
-            Request::Fetch => {
-                let holder = key_of(&peer).is_some_and(|k| self.holders.contains(&k));
-                if holder {
-                    Ok(Response::Card(self.card.as_bytes().to_vec()))
-                } else {
-                    Err(Refusal::NotAHolder)
-                }
+            Request::Fetch => match self.decide(&peer, Ask::Fetch) {
+                Decision::SendCard => Ok(Response::Card(self.card.as_bytes().to_vec())),
+                // Not a holder, revoked, or `never`: the same answer, so nobody learns which.
+                _ => Err(Refusal::NotAHolder),
+            },
+            Request::Give(_) | Request::Return(_) => {
+                Err(Refusal::Unreadable(crate::protocol::FrameError::Invalid))
             }
-            Request::Give(bytes) => {
-                let envelope = self.receive(&peer, &bytes)?;
-                match self.policy {
-                    Policy::Auto => match self.sign_for(&peer) {
-                        Ok(mine) => {
-                            let response = Response::GiveBack(mine.as_bytes().to_vec());
-                            self.add_holder(envelope.giver());
-                            events.push(Event::CardReceived {
-                                from: peer,
-                                envelope,
-                            });
-                            events.push(Event::CardGiven {
-                                to: peer,
-                                envelope: mine,
-                            });
-                            Ok(response)
-                        }
-                        Err(e) => {
-                            // Only a failing random source gets here: keep theirs anyway.
-                            tracing::warn!(error = %e, "could not sign a give-back");
-                            events.push(Event::CardReceived {
-                                from: peer,
-                                envelope,
-                            });
-                            Ok(Response::Kept)
-                        }
-                    },
-                    Policy::Never => {
-                        events.push(Event::CardReceived {
-                            from: peer,
-                            envelope,
-                        });
-                        Ok(Response::Kept)
-                    }
-                    Policy::Ask => self.hold(peer, envelope, events),
+        }
+    }
+
+    /// Applies the consent rule to a verified give or give-back.
+    fn settle(
+        &mut self,
+        peer: PeerId,
+        ask: Ask,
+        envelope: Envelope,
+        events: &mut Vec<Event>,
+    ) -> Result<Response, Refusal> {
+        match self.decide(&peer, ask) {
+            Decision::GiveBack => match self.sign_for(&peer) {
+                Ok(mine) => {
+                    let response = Response::GiveBack(mine.as_bytes().to_vec());
+                    self.add_holder(envelope.giver());
+                    events.push(Event::CardReceived {
+                        from: peer,
+                        envelope,
+                    });
+                    events.push(Event::CardGiven {
+                        to: peer,
+                        envelope: mine,
+                    });
+                    Ok(response)
                 }
-            }
-            Request::Return(bytes) => {
-                let envelope = self.receive(&peer, &bytes)?;
-                // A give-back answers a card I gave; from anyone else under `ask`, the user
-                // decides as for any other card.
-                if self.policy == Policy::Ask && !self.holders.contains(&envelope.giver()) {
-                    return self.hold(peer, envelope, events);
+                Err(e) => {
+                    // Only a failing random source gets here: keep theirs anyway.
+                    tracing::warn!(error = %e, "could not sign a give-back");
+                    events.push(Event::CardReceived {
+                        from: peer,
+                        envelope,
+                    });
+                    Ok(Response::Kept)
                 }
+            },
+            Decision::Hold => self.hold(peer, envelope, events),
+            _ => {
                 events.push(Event::CardReceived {
                     from: peer,
                     envelope,
@@ -892,21 +1049,17 @@ impl EventLoop {
         envelope: Envelope,
         events: &mut Vec<Event>,
     ) -> Result<Response, Refusal> {
-        if self.inbox.len() >= self.limits.max_inbox {
-            return Err(Refusal::InboxFull);
+        // One slot per giver: a second give from the same person replaces the first in the
+        // application's inbox, so repeating a give cannot crowd out anyone else.
+        let giver = envelope.giver();
+        if !self.pending.contains(&giver) {
+            if self.pending.len() >= self.limits.max_inbox {
+                return Err(Refusal::InboxFull);
+            }
+            self.pending.insert(giver);
         }
-        let id = InboxId(self.next_inbox);
-        self.next_inbox += 1;
         let addrs = self.known_addrs(&peer, Vec::new());
-        let entry = InboxEntry {
-            id,
-            from: peer,
-            envelope: envelope.clone(),
-            addrs: addrs.clone(),
-        };
-        self.inbox.insert(id, entry);
         events.push(Event::InboxItem {
-            id,
             from: peer,
             envelope,
             addrs,
@@ -923,14 +1076,7 @@ impl EventLoop {
     ) {
         if let Some(pending) = self.gives.remove(&id) {
             let result = self.finish_give(&pending, response).await;
-            match pending.reply {
-                GiveReply::Caller(r) => {
-                    let _ = r.send(result);
-                }
-                GiveReply::Inbox(r) => {
-                    let _ = r.send(result.map(|_| ()).map_err(InboxError::GiveBack));
-                }
-            }
+            let _ = pending.reply.send(result);
         } else if let Some((peer, reply)) = self.fetches.remove(&id) {
             let result = match response {
                 Ok(Response::Card(bytes)) => match SignedCard::decode(&bytes) {

@@ -24,6 +24,7 @@
 mod attend;
 mod behaviour;
 mod config;
+pub mod consent;
 mod event;
 mod event_loop;
 mod guard;
@@ -32,11 +33,11 @@ pub mod protocol;
 
 pub use attend::{JoinError, BOARD_PROTOCOL, MAX_EVENTS, MAX_RELAYS, REGISTER_TTL};
 pub use behaviour::IDENTIFY_PROTOCOL_VERSION;
-pub use config::{Config, Limits, Policy, PolicyParseError, Teaser};
-pub use event::{Attendee, Discovered, Event, InboxEntry, InboxId, Refusal};
+pub use config::{Config, Limits, Peers, Policy, PolicyParseError, Scope, Teaser};
+pub use event::{Attendee, Discovered, Event, Refusal};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{
-    key_of, peer_id_of, split_p2p, DialError, FetchError, GiveError, GiveOutcome, InboxError, Node,
-    PingError, RequestError, SetCardError, Shutdown, SpawnError,
+    key_of, peer_id_of, split_p2p, DialError, FetchError, GiveError, GiveOutcome, Node, PingError,
+    RequestError, SetCardError, Shutdown, SpawnError,
 };
 pub use protocol::{FrameError, RefuseCode, EXCHANGE_PROTOCOL, MAX_MESSAGE_BYTES};

@@ -11,8 +11,8 @@ use meishi_card::envelope::{CheckError, Envelope, EnvelopeError, SignError, Sign
 use meishi_card::{DecodeError, PublicKey, SignedCard};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::{Config, Policy};
-use crate::event::{Attendee, Discovered, Event, InboxEntry, InboxId};
+use crate::config::{Config, Peers, Policy};
+use crate::event::{Attendee, Discovered, Event};
 use crate::event_loop;
 use crate::protocol::RefuseCode;
 
@@ -137,18 +137,6 @@ pub enum FetchError {
     UnexpectedResponse,
 }
 
-/// Why answering an inbox item failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum InboxError {
-    #[error(transparent)]
-    Shutdown(#[from] Shutdown),
-    #[error("no inbox item {0}")]
-    NotFound(InboxId),
-    #[error("the card was accepted but giving mine back failed: {0}")]
-    GiveBack(GiveError),
-}
-
 /// Why the card could not be replaced.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -212,24 +200,13 @@ pub(crate) enum Command {
     Nearby { reply: Reply<Vec<Discovered>> },
     /// The attendees found on relays' teaser boards.
     Attendees { reply: Reply<Vec<Attendee>> },
-    /// The cards waiting in the inbox.
-    Inbox { reply: Reply<Vec<InboxEntry>> },
-    /// Accept (keep and give back) or decline (drop) an inbox item.
-    RespondInbox {
-        id: InboxId,
-        accept: bool,
-        reply: Reply<Result<(), InboxError>>,
-    },
     /// Replace my card (a new seq after an edit).
     SetCard {
         card: SignedCard,
         reply: Reply<Result<(), SetCardError>>,
     },
-    /// Replace the set of keys allowed to fetch my card.
-    SetHolders {
-        holders: Vec<PublicKey>,
-        reply: Reply<()>,
-    },
+    /// Replace what the application's records say about other people.
+    SetPeers { peers: Peers, reply: Reply<()> },
     /// Change the give-back policy.
     SetPolicy { policy: Policy, reply: Reply<()> },
     /// The next ping round trip measured on the connection to `peer`.
@@ -301,8 +278,8 @@ impl Node {
         self.give_envelope(peer, addrs, false).await
     }
 
-    /// Gives my card back to `peer` without asking for theirs: for a card accepted from an
-    /// inbox kept outside this node (another process).
+    /// Gives my card back to `peer` without asking for theirs: for a card the user accepted
+    /// from the inbox (the application's; the node keeps none), also after a restart.
     pub async fn give_back(
         &self,
         peer: PeerId,
@@ -359,27 +336,16 @@ impl Node {
         self.call(|reply| Command::Attendees { reply }).await
     }
 
-    /// The cards waiting in the inbox (policy `ask`).
-    pub async fn inbox(&self) -> Result<Vec<InboxEntry>, Shutdown> {
-        self.call(|reply| Command::Inbox { reply }).await
-    }
-
-    /// Accepts an inbox item (emits [`Event::CardReceived`], then gives my card back and waits
-    /// for that to finish) or declines it (drops the card).
-    pub async fn respond_inbox(&self, id: InboxId, accept: bool) -> Result<(), InboxError> {
-        self.call(|reply| Command::RespondInbox { id, accept, reply })
-            .await?
-    }
-
     /// Replaces the card given from now on.
     pub async fn set_card(&self, card: SignedCard) -> Result<(), SetCardError> {
         self.call(|reply| Command::SetCard { card, reply }).await?
     }
 
-    /// Replaces the keys allowed to fetch my card (peers given the card later are added).
-    pub async fn set_holders(&self, holders: Vec<PublicKey>) -> Result<(), Shutdown> {
-        self.call(|reply| Command::SetHolders { holders, reply })
-            .await
+    /// Replaces what the application's records say about other people: holders, contacts,
+    /// revoked keys and pending inbox items (proto-spec/exchange.md#consent). Call it whenever
+    /// the records change; a revocation takes effect for the next request.
+    pub async fn set_peers(&self, peers: Peers) -> Result<(), Shutdown> {
+        self.call(|reply| Command::SetPeers { peers, reply }).await
     }
 
     /// Changes the give-back policy for cards arriving from now on.

@@ -18,6 +18,11 @@ use crate::extras::{add_meeting, MeetingRecord};
 
 /// Items waiting for a decision at most; further gives are refused until the user decides.
 pub const MAX_PENDING: usize = 1000;
+/// How long a pending item waits for a decision before it is forgotten: 7 days, in seconds.
+pub const INBOX_TTL: u64 = 7 * 24 * 3600;
+/// Giver addresses kept per item, and the longest kept.
+pub const MAX_ADDRS: usize = 8;
+pub const MAX_ADDR_LEN: usize = 512;
 
 /// Where an inbox item stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,10 +82,12 @@ pub struct InboxItem {
     pub status: InboxStatus,
     /// Unix seconds of the last status change.
     pub decided_at: Option<u64>,
+    /// Where the giver could be reached when the give arrived (multiaddrs as text).
+    pub addrs: Vec<String>,
 }
 
 const COLUMNS: &str =
-    "id, card_bytes, envelope_bytes, from_key, to_key, at, event, via, received_at, status, decided_at";
+    "id, card_bytes, envelope_bytes, from_key, to_key, at, event, via, received_at, status, decided_at, addrs";
 
 fn item_from_row(r: &Row<'_>) -> Result<InboxItem> {
     let id: i64 = r.get(0)?;
@@ -113,6 +120,12 @@ fn item_from_row(r: &Row<'_>) -> Result<InboxItem> {
         received_at: from_sql(r.get(8)?),
         status: InboxStatus::parse(&status).ok_or_else(|| corrupt("unknown status"))?,
         decided_at: r.get::<_, Option<i64>>(10)?.map(from_sql),
+        addrs: r
+            .get::<_, String>(11)?
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
     })
 }
 
@@ -123,7 +136,15 @@ pub(crate) fn add(
     card: &SignedCard,
     m: &MeetingRecord,
     received_at: u64,
+    addrs: &[String],
 ) -> Result<i64> {
+    let addrs: Vec<&str> = addrs
+        .iter()
+        .map(String::as_str)
+        .filter(|a| a.len() <= MAX_ADDR_LEN && !a.contains(['\n', '\r']))
+        .take(MAX_ADDRS)
+        .collect();
+    let addrs = addrs.join("\n");
     if card.key() != m.from {
         return Err(StoreError::InboxCardNotFromGiver);
     }
@@ -140,8 +161,8 @@ pub(crate) fn add(
         if newer_or_same {
             conn.execute(
                 "UPDATE inbox SET card_bytes = ?2, envelope_bytes = ?3, to_key = ?4, at = ?5, event = ?6, via = ?7,
-                 received_at = ?8 WHERE id = ?1",
-                params![id, card.as_bytes(), m.envelope, &m.to.0[..], to_sql(m.at), m.event, m.via, to_sql(received_at)],
+                 received_at = ?8, addrs = ?9 WHERE id = ?1",
+                params![id, card.as_bytes(), m.envelope, &m.to.0[..], to_sql(m.at), m.event, m.via, to_sql(received_at), addrs],
             )?;
         }
         return Ok(id);
@@ -155,8 +176,8 @@ pub(crate) fn add(
         return Err(StoreError::InboxFull { max: MAX_PENDING });
     }
     conn.execute(
-        "INSERT INTO inbox (card_bytes, envelope_bytes, from_key, to_key, at, event, via, received_at, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
+        "INSERT INTO inbox (card_bytes, envelope_bytes, from_key, to_key, at, event, via, received_at, status, addrs)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
         params![
             card.as_bytes(),
             m.envelope,
@@ -165,7 +186,8 @@ pub(crate) fn add(
             to_sql(m.at),
             m.event,
             m.via,
-            to_sql(received_at)
+            to_sql(received_at),
+            addrs
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -219,6 +241,7 @@ pub(crate) fn take(conn: &Connection, id: i64) -> Result<(InboxItem, PutOutcome)
     let item = get(conn, id)?.ok_or(StoreError::NoSuchInboxItem(id))?;
     let outcome = put_signed(conn, &item.card, &item.meeting.via)?;
     add_meeting(conn, item.card.key(), &item.meeting)?;
+    crate::consent::unrevoke(conn, &item.card.key())?;
     set_status(conn, id, InboxStatus::Accepted)?;
     let item = get(conn, id)?.ok_or(StoreError::NoSuchInboxItem(id))?;
     Ok((item, outcome))
@@ -238,6 +261,21 @@ pub(crate) fn mark_given_back(conn: &Connection, id: i64) -> Result<()> {
 pub(crate) fn purge(conn: &Connection, before: u64) -> Result<usize> {
     Ok(conn.execute(
         "DELETE FROM inbox WHERE status IN ('declined', 'given_back') AND decided_at < ?1",
+        [to_sql(before)],
+    )?)
+}
+
+pub(crate) fn decline_all(conn: &Connection) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE inbox SET status = 'declined', decided_at = ?1 WHERE status = 'pending'",
+        [to_sql(now())],
+    )?)
+}
+
+/// Forgets pending items received before `before`.
+pub(crate) fn expire(conn: &Connection, before: u64) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM inbox WHERE status = 'pending' AND received_at < ?1",
         [to_sql(before)],
     )?)
 }

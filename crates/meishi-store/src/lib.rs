@@ -27,6 +27,7 @@
 //! assert_eq!(store.search("rustc").unwrap()[0].name, "Ada");
 //! ```
 
+mod consent;
 mod contacts;
 mod error;
 mod extras;
@@ -34,6 +35,7 @@ mod inbox;
 pub mod keyfile;
 mod schema;
 
+use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -43,8 +45,10 @@ use std::time::Duration;
 use meishi_card::{Card, DecodeError, PublicKey, SignedCard};
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 
+pub use consent::{ConsentPeers, TeaserChoice, TeaserChoiceError};
 pub use contacts::{
-    Contact, ContactRef, ContactSummary, Equivocation, PutOutcome, RefError, MAX_VIA, MIN_PREFIX,
+    fold_name, Contact, ContactRef, ContactSummary, Equivocation, PutOutcome, RefError, MAX_VIA,
+    MIN_PREFIX,
 };
 pub use error::{Result, StoreError};
 pub use extras::{
@@ -52,7 +56,7 @@ pub use extras::{
     MAX_EVENT_NAME, MAX_MEETINGS, MAX_NOTES, MAX_NOTE_TEXT, MAX_QUERY, MAX_QUERY_TERMS,
     MAX_RESULTS, MAX_TAGS, MAX_TAG_LEN,
 };
-pub use inbox::{InboxItem, InboxStatus, MAX_PENDING};
+pub use inbox::{InboxItem, InboxStatus, INBOX_TTL, MAX_PENDING};
 pub use keyfile::KeyError;
 pub use schema::SCHEMA_VERSION;
 
@@ -204,6 +208,20 @@ impl Store {
         contacts::list(&self.conn)
     }
 
+    /// Look-alikes: the contacts whose display name is the same as `name` after [`fold_name`]
+    /// (case, whitespace and invisible characters ignored) but whose key is not `key` (or who
+    /// have no key while `key` is one). A stranger's card can carry anyone's name; this finds
+    /// the contacts it could be mistaken for. Ascending by id.
+    pub fn lookalikes(&self, name: &str, key: Option<PublicKey>) -> Result<Vec<ContactSummary>> {
+        contacts::lookalikes(&self.conn, name, key)
+    }
+
+    /// Every contact that has look-alikes (see [`Store::lookalikes`]), with their ids, in one
+    /// scan: for the contact list. Two contacts without a key are not look-alikes of each other.
+    pub fn lookalike_ids(&self) -> Result<BTreeMap<i64, Vec<i64>>> {
+        contacts::lookalike_ids(&self.conn)
+    }
+
     /// One contact with its card (re-verified) and history. A stored card that no longer
     /// verifies is an error ([`StoreError::CardNoLongerVerifies`]), never silently used.
     pub fn get(&self, r: &ContactRef) -> Result<Option<Contact>> {
@@ -211,9 +229,58 @@ impl Store {
     }
 
     /// Deletes a contact with its card history, notes, tags and meetings; `false` when there
-    /// was none. Recorded equivocation evidence is kept.
+    /// was none. Recorded equivocation evidence is kept. A removed contact with a key is
+    /// revoked too ([`Store::revoke`]): it may no longer fetch my card.
     pub fn remove(&self, r: &ContactRef) -> Result<bool> {
-        self.write(|c| contacts::remove(c, r))
+        self.write(|c| {
+            if let Some(id) = contacts::resolve(c, r)? {
+                if let Some(key) = consent::contact_key(c, id)? {
+                    consent::revoke(c, &key)?;
+                }
+            }
+            contacts::remove(c, r)
+        })
+    }
+
+    /// Revokes a contact: it may no longer fetch my card (a running node refuses it as it
+    /// refuses anyone who never had my card), and its gives wait in the inbox. Returns the
+    /// revoked key, or `None` for a contact without one (it never had my card over the network).
+    pub fn revoke(&self, r: &ContactRef) -> Result<Option<PublicKey>> {
+        self.write(|c| {
+            let id = contacts::require(c, r)?;
+            let key = consent::contact_key(c, id)?;
+            if let Some(k) = &key {
+                consent::revoke(c, k)?;
+            }
+            Ok(key)
+        })
+    }
+
+    /// Lifts a revocation: I chose to give my card to `key` again. `false` when it was not
+    /// revoked.
+    pub fn unrevoke(&self, key: &PublicKey) -> Result<bool> {
+        self.write(|c| consent::unrevoke(c, key))
+    }
+
+    /// Whether `key` is revoked.
+    pub fn is_revoked(&self, key: &PublicKey) -> Result<bool> {
+        consent::is_revoked(&self.conn, key)
+    }
+
+    /// Holders, contacts, revoked keys and pending givers, for the node's consent rule, read in
+    /// one transaction. `me`: my own key (never listed).
+    pub fn consent_peers(&self, me: &PublicKey) -> Result<ConsentPeers> {
+        self.write(|c| consent::peers(c, me))
+    }
+
+    /// The teaser I chose to publish (`off` until chosen).
+    pub fn teaser(&self) -> Result<TeaserChoice> {
+        consent::teaser(&self.conn)
+    }
+
+    /// Chooses the teaser to publish.
+    pub fn set_teaser(&self, choice: TeaserChoice) -> Result<()> {
+        self.write(|c| consent::set_teaser(c, choice))
     }
 
     /// The id `r` names, if any; an ambiguous prefix is an error.
@@ -278,13 +345,27 @@ impl Store {
 
     /// Puts a card given under the `ask` policy in the inbox; returns the item id. One pending
     /// item per giver (a repeated give updates it). Refused when the card is not the giver's.
+    /// `addrs`: where the giver could be reached (kept to give back later, even after a
+    /// restart; at most 8, each at most 512 bytes, the rest dropped).
     pub fn inbox_add(
         &self,
         card: &SignedCard,
         meeting: &MeetingRecord,
         received_at: u64,
+        addrs: &[String],
     ) -> Result<i64> {
-        self.write(|c| inbox::add(c, card, meeting, received_at))
+        self.write(|c| inbox::add(c, card, meeting, received_at, addrs))
+    }
+
+    /// Declines every pending item; returns how many.
+    pub fn inbox_decline_all(&self) -> Result<usize> {
+        self.write(inbox::decline_all)
+    }
+
+    /// Forgets pending items received before `before` (Unix seconds; see [`INBOX_TTL`]): their
+    /// givers get nothing. Returns how many.
+    pub fn inbox_expire(&self, before: u64) -> Result<usize> {
+        self.write(|c| inbox::expire(c, before))
     }
 
     /// The items waiting for a decision, oldest first.
@@ -297,8 +378,8 @@ impl Store {
         inbox::get(&self.conn, id)
     }
 
-    /// Accepts a pending item: stores the card and the meeting and marks it accepted, in one
-    /// transaction. A running node then gives my card back (see [`Store::inbox_accepted`]).
+    /// Accepts a pending item: stores the card and the meeting, marks it accepted and lifts a
+    /// revocation of the giver (accepting is choosing to give my card), in one transaction. A running node then gives my card back (see [`Store::inbox_accepted`]).
     pub fn inbox_take(&self, id: i64) -> Result<(InboxItem, PutOutcome)> {
         self.write(|c| inbox::take(c, id))
     }

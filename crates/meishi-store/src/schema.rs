@@ -128,8 +128,26 @@ CREATE UNIQUE INDEX inbox_one_pending_per_giver ON inbox (from_key) WHERE status
 CREATE INDEX inbox_status ON inbox (status);
 ";
 
+/// Version 3 (issue 9, consent): settings (the teaser choice), revoked holders, and the
+/// giver's addresses on inbox items (to give back after a restart).
+const V3: &str = "
+CREATE TABLE settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- Keys that may no longer fetch my card, and whose gives wait for my decision. Kept apart from
+-- contacts so that removing a contact revokes it too.
+CREATE TABLE revoked (
+    key BLOB PRIMARY KEY CHECK (length(key) = 32),
+    revoked_at INTEGER NOT NULL
+);
+
+ALTER TABLE inbox ADD COLUMN addrs TEXT NOT NULL DEFAULT '';
+";
+
 /// The migration steps, oldest first.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

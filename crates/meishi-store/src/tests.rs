@@ -948,21 +948,26 @@ fn inbox_accept_decline_and_answer() {
 
     let ada1 = signed(&ada, 1, "Ada");
     let m_ada = meeting(&ada, &me, 100, Some("RustConf"));
-    let id_ada = node.inbox_add(&ada1, &m_ada, 101).unwrap();
+    let id_ada = node.inbox_add(&ada1, &m_ada, 101, &[]).unwrap();
     // A repeated give from the same person updates the one pending item.
     let ada2 = signed(&ada, 2, "Ada L.");
-    assert_eq!(node.inbox_add(&ada2, &m_ada, 102).unwrap(), id_ada);
+    assert_eq!(node.inbox_add(&ada2, &m_ada, 102, &[]).unwrap(), id_ada);
     assert_eq!(
-        node.inbox_add(&ada1, &m_ada, 103).unwrap(),
+        node.inbox_add(&ada1, &m_ada, 103, &[]).unwrap(),
         id_ada,
         "an older card does not replace a newer one"
     );
     let id_bob = node
-        .inbox_add(&signed(&bob, 1, "Bob"), &meeting(&bob, &me, 200, None), 201)
+        .inbox_add(
+            &signed(&bob, 1, "Bob"),
+            &meeting(&bob, &me, 200, None),
+            201,
+            &[],
+        )
         .unwrap();
     // A card that is not the giver's own is refused.
     let err = node
-        .inbox_add(&signed(&bob, 1, "Bob"), &m_ada, 1)
+        .inbox_add(&signed(&bob, 1, "Bob"), &m_ada, 1, &[])
         .unwrap_err();
     assert!(matches!(err, StoreError::InboxCardNotFromGiver), "{err:?}");
 
@@ -1057,13 +1062,18 @@ fn the_inbox_is_bounded() {
         .unwrap();
     let extra = person(7);
     let err = tx_store
-        .inbox_add(&signed(&extra, 1, "X"), &meeting(&extra, &me, 1, None), 1)
+        .inbox_add(
+            &signed(&extra, 1, "X"),
+            &meeting(&extra, &me, 1, None),
+            1,
+            &[],
+        )
         .unwrap_err();
     assert!(matches!(err, StoreError::InboxFull { .. }), "{err:?}");
 }
 
 fn contacts_inbox_add(tx: &Tx<'_>, card: &SignedCard, m: &MeetingRecord) -> Result<i64> {
-    inbox::add(&tx.tx, card, m, 1)
+    inbox::add(&tx.tx, card, m, 1, &[])
 }
 
 #[test]
@@ -1158,4 +1168,112 @@ fn two_writers_at_once_both_succeed() {
     let store = Store::open(&path).unwrap();
     assert_eq!(store.list().unwrap().len(), 80);
     assert_eq!(store.search("t").unwrap().len(), 80);
+}
+
+#[test]
+fn fold_name_ignores_case_spacing_and_invisible_characters() {
+    fn check(input: &str, expected: &str) {
+        assert_eq!(fold_name(input), expected, "input {input:?}");
+    }
+    check("Ada Lovelace", "ada lovelace");
+    check("  ADA   lovelace\t", "ada lovelace");
+    check("Ada\u{00A0}\u{3000}Lovelace", "ada lovelace");
+    check("Ada\u{200B} Love\u{200D}lace\u{FEFF}", "ada lovelace");
+    check(
+        "\u{202E}Ada Lovelace\u{202C}\u{2066}\u{2069}",
+        "ada lovelace",
+    );
+    check("Ada Love\u{00AD}lace\u{FE0F}", "ada lovelace");
+    check("Ａｄａ Ｌｏｖｅｌａｃｅ", "ada lovelace");
+    check("ZOË Ōkubo", "zoë ōkubo");
+    check("\u{200B}\u{3164}", "");
+    // Different letters stay different, including a Cyrillic look-alike (no confusables table).
+    check("Ada Lovelace II", "ada lovelace ii");
+    assert_ne!(fold_name("Аda Lovelace"), fold_name("Ada Lovelace"));
+}
+
+#[test]
+fn lookalikes_share_a_folded_name_under_another_key() {
+    let (_d, store) = tmp();
+    let (ada, mallory, bob) = (person(1), person(2), person(3));
+    store
+        .put_signed(&signed(&ada, 1, "Ada Lovelace"), "qr")
+        .unwrap();
+    store
+        .put_signed(&signed(&mallory, 1, " ada\u{200B}  LOVELACE"), "swap")
+        .unwrap();
+    store.put_signed(&signed(&bob, 1, "Bob"), "swap").unwrap();
+    // A keyless vCard with the name, and two keyless vCards that share another name.
+    store
+        .put_unverified(&Card::new("Ada Lovelace"), None, "import")
+        .unwrap();
+    let mut carol = Card::new("Carol");
+    store.put_unverified(&carol, None, "import").unwrap();
+    carol.emails = vec!["carol@example.com".into()];
+    store.put_unverified(&carol, None, "import").unwrap();
+    let id = |k: &Identity| {
+        store
+            .resolve(&ContactRef::Key(k.public()))
+            .unwrap()
+            .unwrap()
+    };
+    let ids = |v: Vec<ContactSummary>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    let (ada_id, mallory_id) = (id(&ada), id(&mallory));
+    let vcard_id = store
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "Ada Lovelace" && s.key.is_none())
+        .unwrap()
+        .id;
+
+    // The card's own contact is never its own look-alike.
+    assert_eq!(
+        ids(store
+            .lookalikes("Ada Lovelace", Some(ada.public()))
+            .unwrap()),
+        vec![mallory_id, vcard_id]
+    );
+    assert_eq!(
+        ids(store
+            .lookalikes("ADA LOVELACE", Some(mallory.public()))
+            .unwrap()),
+        vec![ada_id, vcard_id]
+    );
+    // A keyless card looks like every keyed contact of that name, not like other keyless ones.
+    assert_eq!(
+        ids(store.lookalikes("Ada Lovelace", None).unwrap()),
+        vec![ada_id, mallory_id]
+    );
+    assert!(store.lookalikes("Carol", None).unwrap().is_empty());
+    assert!(store
+        .lookalikes("Bob", Some(bob.public()))
+        .unwrap()
+        .is_empty());
+    // A key not yet stored: everyone of that name.
+    assert_eq!(
+        store
+            .lookalikes("Bob", Some(person(9).public()))
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let all = store.lookalike_ids().unwrap();
+    assert_eq!(
+        all.into_iter().collect::<Vec<_>>(),
+        vec![
+            (ada_id, vec![mallory_id, vcard_id]),
+            (mallory_id, vec![ada_id, vcard_id]),
+            (vcard_id, vec![ada_id, mallory_id]),
+        ]
+    );
+
+    // Mallory renames: the mark goes away for everyone.
+    store
+        .put_signed(&signed(&mallory, 2, "Mallory"), "swap")
+        .unwrap();
+    let all = store.lookalike_ids().unwrap();
+    assert_eq!(all.get(&ada_id), Some(&vec![vcard_id]));
+    assert_eq!(all.get(&mallory_id), None);
 }

@@ -1,9 +1,7 @@
 //! Give, give back, ask, never and fetch between nodes on 127.0.0.1.
 
 use meishi_card::Replacement;
-use meishi_node::{
-    key_of, peer_id_of, Event, FetchError, GiveOutcome, InboxError, Policy, RefuseCode,
-};
+use meishi_node::{key_of, peer_id_of, Event, FetchError, GiveOutcome, Policy, RefuseCode};
 
 use crate::{card, identity, spawn, TestNode, PATIENCE};
 
@@ -93,13 +91,15 @@ async fn ask_holds_then_gives_back_on_accept() {
     let c = spawn(3, "Cy", Policy::Auto).await;
 
     assert_eq!(give(&a, &b).await, GiveOutcome::Pending);
-    let (id, from) = b
+    let (from, addrs) = b
         .wait_for(|e| match e {
             Event::InboxItem {
-                id, from, envelope, ..
+                from,
+                envelope,
+                addrs,
             } => {
                 assert_eq!(envelope.card().card().name, "Ada");
-                Some((*id, *from))
+                Some((*from, addrs.clone()))
             }
             Event::CardReceived { .. } => panic!("an `ask` node must hold the card first"),
             _ => None,
@@ -107,16 +107,19 @@ async fn ask_holds_then_gives_back_on_accept() {
         .await;
     assert_eq!(from, a.peer);
     assert_eq!(give(&c, &b).await, GiveOutcome::Pending);
-    let inbox = b.node.inbox().await.expect("inbox");
-    assert_eq!(inbox.len(), 2);
-    let c_id = inbox
-        .iter()
-        .find(|i| i.from == c.peer)
-        .expect("c in inbox")
-        .id;
+    b.wait_for(|e| match e {
+        Event::InboxItem { from, .. } if *from == c.peer => Some(()),
+        _ => None,
+    })
+    .await;
 
-    // Accept A: B keeps A's card and gives its own back; A receives it as an event.
-    b.node.respond_inbox(id, true).await.expect("accept");
+    // Accept A: the application (which keeps the inbox) gives B's card back; A, who gave
+    // first, keeps it.
+    let back = tokio::time::timeout(PATIENCE, b.node.give_back(a.peer, addrs))
+        .await
+        .expect("give back timed out")
+        .expect("give back");
+    assert_eq!(back, GiveOutcome::ReceivedOnly);
     let got = a
         .wait_for(|e| match e {
             Event::CardReceived { from, envelope } => {
@@ -126,19 +129,8 @@ async fn ask_holds_then_gives_back_on_accept() {
         })
         .await;
     assert_eq!(got, (b.peer, "Bob".to_string()));
-    b.wait_for(|e| match e {
-        Event::CardReceived { from, .. } if *from == a.peer => Some(()),
-        _ => None,
-    })
-    .await;
 
-    // Decline C: dropped, nothing given.
-    b.node.respond_inbox(c_id, false).await.expect("decline");
-    assert!(b.node.inbox().await.expect("inbox").is_empty());
-    assert_eq!(
-        b.node.respond_inbox(c_id, true).await,
-        Err(InboxError::NotFound(c_id))
-    );
+    // Decline C: the application drops it; the node gave nothing.
     let events = b.drain();
     assert!(!events
         .iter()

@@ -4,6 +4,7 @@
 
 mod attacker;
 mod bad_input;
+mod consent;
 mod exchange;
 mod lan;
 mod relay;
@@ -64,13 +65,21 @@ impl TestNode {
 }
 
 pub async fn spawn_with(n: u8, name: &str, policy: Policy, limits: Limits) -> TestNode {
+    spawn_config(n, name, |c| {
+        c.policy = policy;
+        c.limits = limits;
+    })
+    .await
+}
+
+/// A node on 127.0.0.1 with the test defaults, then whatever `f` changes.
+pub async fn spawn_config(n: u8, name: &str, f: impl FnOnce(&mut Config)) -> TestNode {
     let id = identity(n);
     let card = card(&id, 1, name);
     let mut config = Config::new(id, card);
     config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")];
-    config.policy = policy;
-    config.limits = limits;
     config.event = Some("Test Conf".into());
+    f(&mut config);
     let (node, events) = Node::spawn(config).expect("spawn");
     let peer = node.peer_id();
     let mut t = TestNode {

@@ -50,6 +50,8 @@ async fn attendee(n: u8, name: &str, relay: &Multiaddr, code: &str) -> TestNode 
     });
     config.relays = vec![relay.clone()];
     config.events = vec![code.into()];
+    // As `meishi up --event` runs: answer attendees seen on the board and nobody else.
+    config.scope = meishi_node::Scope::Known;
     config.limits = Limits {
         event_poll: Duration::from_millis(300),
         relay_backoff: (Duration::from_millis(200), Duration::from_secs(2)),
@@ -181,4 +183,95 @@ async fn event_swap_over_relay_survives_restart() {
         .unwrap();
     assert!(matches!(out, GiveOutcome::Mutual { .. }), "{out:?}");
     r2.shutdown().await;
+}
+
+/// What a stranger dialling through the relay sees.
+#[derive(libp2p::swarm::NetworkBehaviour)]
+struct Observer {
+    relay: libp2p::relay::client::Behaviour,
+    identify: libp2p::identify::Behaviour,
+}
+
+/// A stranger who reaches a node through the relay learns none of the node's own addresses
+/// through identify (proto-spec/exchange.md#consent): only its circuit address on the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identify_through_a_relay_tells_no_private_address() {
+    use futures::StreamExt;
+    use libp2p::multiaddr::Protocol;
+    use libp2p::swarm::SwarmEvent;
+
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(free_port(), &dir.path().join("relay.key")).await;
+    let raddr = relay_addr(&r);
+    let id = identity(51);
+    let mut config = Config::new(id, card(&identity(51), 1, "Ada"));
+    // Ada also listens directly on this machine: that address must not reach a stranger.
+    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    config.relays = vec![raddr.clone()];
+    let (node, events) = Node::spawn(config).unwrap();
+    let mut ada = TestNode {
+        peer: node.peer_id(),
+        node,
+        events,
+        addr: Multiaddr::empty(),
+    };
+    let circuit = reserved(&mut ada).await;
+    let direct: Vec<Multiaddr> = ada
+        .node
+        .listen_addrs()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| !a.iter().any(|p| p == Protocol::P2pCircuit))
+        .collect();
+    assert!(!direct.is_empty(), "Ada listens directly too");
+
+    let mut stranger = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_relay_client(libp2p::noise::Config::new, libp2p::yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|key, relay| Observer {
+            relay,
+            identify: libp2p::identify::Behaviour::new(libp2p::identify::Config::new(
+                meishi_node::IDENTIFY_PROTOCOL_VERSION.into(),
+                key.public(),
+            )),
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
+        .build();
+    stranger
+        .dial(circuit.with(Protocol::P2p(ada.peer)))
+        .unwrap();
+    let info = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let SwarmEvent::Behaviour(ObserverEvent::Identify(
+                libp2p::identify::Event::Received { peer_id, info, .. },
+            )) = stranger.select_next_some().await
+            {
+                if peer_id == ada.peer {
+                    return info;
+                }
+            }
+        }
+    })
+    .await
+    .expect("identify from Ada through the relay");
+    for addr in &info.listen_addrs {
+        assert!(
+            addr.iter().any(|p| p == Protocol::P2pCircuit),
+            "identify told a stranger a direct address of Ada's: {addr} (all: {:?})",
+            info.listen_addrs
+        );
+    }
+    for addr in &direct {
+        assert!(!info.listen_addrs.contains(addr), "{addr} leaked");
+    }
+    r.shutdown().await;
 }
