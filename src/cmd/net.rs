@@ -347,6 +347,9 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
     })
 }
 
+/// How long `swap` waits for its listeners before dialing anyway.
+const LISTEN_WAIT: Duration = Duration::from_secs(2);
+
 /// How long before an accepted item whose give-back failed is tried again.
 const GIVE_BACK_RETRY: Duration = Duration::from_secs(30);
 
@@ -552,6 +555,12 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
             start(home, &store, default_listen(), policy, Scope::Dialled, lan)?;
         let me = node.peer_id();
         let started = tokio::time::Instant::now();
+        // Dial only once the listeners are up: TCP and QUIC then dial from the listen port, so
+        // the peer sees the address it can give back to later (identify does not tell it).
+        let wanted = default_listen().len();
+        while node.listen_addrs().await?.len() < wanted && started.elapsed() < LISTEN_WAIT {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let mut addrs = addrs;
         if lan {
             // A bare peer id: wait until mDNS finds it.

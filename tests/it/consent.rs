@@ -254,3 +254,66 @@ fn a_revoked_contact_fetches_nothing() {
         "the edit did not reach Bob"
     );
 }
+
+/// The store's inbox is the only one: a card accepted while `meishi up` was stopped is answered
+/// when it starts again, at the address the giver had when it gave.
+#[test]
+fn an_accepted_card_is_answered_after_up_restarts() {
+    use std::process::Stdio;
+
+    let (ada, bob) = (Home::new(), Home::new());
+    init(&ada, "Ada");
+    init(&bob, "Bob");
+    let up = Proc::start(
+        &ada,
+        &[
+            "up",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--json",
+            "--accept",
+            "ask",
+        ],
+    );
+    let addr = up.wait_for("listening")["addr"]
+        .as_str()
+        .expect("addr")
+        .to_owned();
+    // Bob's swap waits (and listens) for Ada's answer.
+    let swap = bob
+        .cmd(&["swap", &addr, "--timeout", "120"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("swap");
+    let id = up.wait_for("inbox")["inbox_id"]
+        .as_i64()
+        .expect("inbox id")
+        .to_string();
+    drop(up);
+    ada.ok(&["accept", &id]);
+    let up = Proc::start(
+        &ada,
+        &[
+            "up",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--json",
+            "--accept",
+            "ask",
+        ],
+    );
+    let given = up.wait_for("card_given");
+    assert_eq!(given["inbox_id"].as_i64(), id.parse().ok(), "{given}");
+    let out = swap.wait_with_output().expect("swap ends");
+    assert!(out.status.success(), "swap: {}", stderr(&out));
+    assert!(names(&bob).contains(&"Ada".to_owned()));
+    // Declining everything that is left empties the inbox.
+    ada.ok(&["decline", "--all"]);
+    assert_eq!(
+        ada.json(&["inbox", "--json"]).as_array().map(Vec::len),
+        Some(0)
+    );
+}

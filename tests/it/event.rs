@@ -50,12 +50,16 @@ impl Proc {
     }
 
     /// The next event of this kind (generous bound: the suite runs on a loaded machine).
+    /// Other events do not extend the wait past three minutes in all.
     pub(crate) fn wait_for(&self, kind: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(180);
+        let mut seen = Vec::new();
         loop {
-            match self.lines.recv_timeout(Duration::from_secs(60)) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left.min(Duration::from_secs(60))) {
                 Ok(v) if v["event"] == kind => return v,
-                Ok(_) => continue,
-                Err(e) => panic!("no {kind} event: {e}"),
+                Ok(v) => seen.push(v),
+                Err(e) => panic!("no {kind} event: {e}; saw {seen:?}"),
             }
         }
     }

@@ -44,6 +44,8 @@ const TIE_BREAK_GRACE: Duration = Duration::from_secs(3);
 const DEFER_FOR: Duration = Duration::from_secs(4);
 /// Gives waiting for a board read at once; beyond that they are held at once.
 const MAX_DEFERRED: usize = 64;
+/// How long shutting down waits for answers already decided to be written.
+const FLUSH_FOR: Duration = Duration::from_secs(2);
 /// How often timers (the tie-break fallback) are checked.
 const TICK: Duration = Duration::from_millis(500);
 
@@ -125,6 +127,8 @@ pub(crate) struct EventLoop {
     dialled: HashSet<PeerId>,
     /// Gives from unseen peers waiting for a board read (event scope only).
     deferred: Vec<Deferred>,
+    /// Responses handed to the swarm and not yet written: shutting down waits for them.
+    unsent: usize,
     limits: Limits,
     rate: RateLimiter<PeerId>,
     replays: ReplayCache<(PublicKey, [u8; NONCE_LEN])>,
@@ -254,6 +258,7 @@ impl EventLoop {
             pending: HashSet::new(),
             dialled: HashSet::new(),
             deferred: Vec::new(),
+            unsent: 0,
             limits,
             rate,
             replays,
@@ -279,6 +284,7 @@ impl EventLoop {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
                 command = self.commands.recv() => match command {
                     Some(Command::Shutdown { reply }) => {
+                        self.flush().await;
                         let _ = reply.send(());
                         break;
                     }
@@ -295,6 +301,22 @@ impl EventLoop {
             }
         }
         tracing::debug!("node event loop stopped");
+    }
+
+    /// Lets the swarm write the answers already decided (a KEPT for a give-back that made the
+    /// application stop at once), for at most [`FLUSH_FOR`]. Events of that time are dropped.
+    async fn flush(&mut self) {
+        let deadline = tokio::time::Instant::now() + FLUSH_FOR;
+        while self.unsent > 0 {
+            match tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await {
+                Ok(SwarmEvent::Behaviour(BehaviourEvent::Exchange(
+                    request_response::Event::ResponseSent { .. }
+                    | request_response::Event::InboundFailure { .. },
+                ))) => self.unsent = self.unsent.saturating_sub(1),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
     }
 
     async fn emit(&mut self, event: Event) {
@@ -849,12 +871,15 @@ impl EventLoop {
                 };
                 self.on_response(request_id, Err(error)).await
             }
+            request_response::Event::ResponseSent { .. } => {
+                self.unsent = self.unsent.saturating_sub(1);
+            }
             request_response::Event::InboundFailure { peer, error, .. } => {
+                self.unsent = self.unsent.saturating_sub(1);
                 // A stream that broke after its request was read (unreadable requests are
                 // answered as refusals): nothing to pass on.
                 tracing::debug!(%peer, %error, "inbound exchange stream failed");
             }
-            _ => {}
         }
     }
 
@@ -897,11 +922,15 @@ impl EventLoop {
         response: Response,
         events: Vec<Event>,
     ) {
-        let _ = self
+        if self
             .swarm
             .behaviour_mut()
             .exchange
-            .send_response(channel, response);
+            .send_response(channel, response)
+            .is_ok()
+        {
+            self.unsent += 1;
+        }
         for event in events {
             self.emit(event).await;
         }
