@@ -164,7 +164,7 @@ pub(crate) fn start_with(
     };
     config.peers = peers(store, &me)?;
     config.relays = attend.relays;
-    config.events = attend.events;
+    config.event_codes = attend.events;
     if let Some(p) = attend.poll {
         config.limits.event_poll = p;
     }

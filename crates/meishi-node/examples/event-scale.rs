@@ -127,7 +127,7 @@ fn run(n: usize) -> anyhow::Result<String> {
                 headline: Some("at the event".into()),
             });
             config.relays = vec![relay.clone()];
-            config.events = vec![CODE.into()];
+            config.event_codes = vec![CODE.into()];
             config.limits = Limits {
                 event_poll: Duration::from_secs(2),
                 event_buffer: 64,

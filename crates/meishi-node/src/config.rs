@@ -161,11 +161,11 @@ pub struct Config {
     pub teaser: Option<Teaser>,
     /// The event named in every envelope this node gives: a label the person chose (e.g.
     /// "RustConf 2026"), never an event code (envelopes are stored and shown to others).
-    pub event: Option<String>,
+    pub label: Option<String>,
     /// Relays to keep a reservation on, each ending in `/p2p/<relay peer id>` (at most 8).
     pub relays: Vec<Multiaddr>,
     /// Event codes to join on every relay (at most 8). proto-spec/relay.md
-    pub events: Vec<String>,
+    pub event_codes: Vec<String>,
     /// Which peers `auto` answers without asking. proto-spec/exchange.md#consent
     pub scope: Scope,
     /// What the application's records say about other people (holders, contacts, revoked,
@@ -185,9 +185,9 @@ impl Config {
             policy: Policy::Auto,
             mdns: false,
             teaser: None,
-            event: None,
+            label: None,
             relays: Vec::new(),
-            events: Vec::new(),
+            event_codes: Vec::new(),
             scope: Scope::Anyone,
             peers: Peers::default(),
             limits: Limits::default(),

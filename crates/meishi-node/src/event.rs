@@ -43,7 +43,7 @@ pub enum Event {
     /// opened with the event key, verified, and is signed by `peer`. `addrs` reach it (its
     /// circuit address on the relay first); give to it with [`crate::Node::give`]. Emitted again
     /// when its teaser changes or it is seen under another event. `event` is the code as given
-    /// in [`crate::Config::events`]: keep it in memory, never store or send it.
+    /// in [`crate::Config::event_codes`]: keep it in memory, never store or send it.
     AttendeeDiscovered {
         peer: PeerId,
         teaser: SignedTeaser,

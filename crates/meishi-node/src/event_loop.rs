@@ -117,7 +117,7 @@ pub(crate) struct EventLoop {
     scope: Scope,
     /// My signed teaser, if I chose to publish one; never sent under `never`.
     teaser: Option<SignedTeaser>,
-    event_name: Option<String>,
+    label: Option<String>,
     holders: HashSet<PublicKey>,
     contacts: HashSet<PublicKey>,
     revoked: HashSet<PublicKey>,
@@ -158,9 +158,9 @@ impl EventLoop {
             policy,
             mdns,
             teaser,
-            event,
+            label,
             relays,
-            events: codes,
+            event_codes: codes,
             scope,
             peers,
             limits,
@@ -169,7 +169,7 @@ impl EventLoop {
         if card.key() != me {
             return Err(SpawnError::NotOwnCard);
         }
-        if let Some(e) = &event {
+        if let Some(e) = &label {
             // Check the event name once by signing a throwaway envelope to myself.
             Envelope::sign(&identity, &card, me, 0, Some(e), [0; NONCE_LEN])
                 .map_err(SpawnError::Event)?;
@@ -251,7 +251,7 @@ impl EventLoop {
             policy,
             scope,
             teaser,
-            event_name: event,
+            label,
             holders: HashSet::new(),
             contacts: HashSet::new(),
             revoked: HashSet::new(),
@@ -334,7 +334,7 @@ impl EventLoop {
             &self.card,
             recipient,
             unix_now(),
-            self.event_name.as_deref(),
+            self.label.as_deref(),
             nonce,
         )?)
     }

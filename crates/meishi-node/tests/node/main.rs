@@ -78,7 +78,7 @@ pub async fn spawn_config(n: u8, name: &str, f: impl FnOnce(&mut Config)) -> Tes
     let card = card(&id, 1, name);
     let mut config = Config::new(id, card);
     config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")];
-    config.event = Some("Test Conf".into());
+    config.label = Some("Test Conf".into());
     f(&mut config);
     let (node, events) = Node::spawn(config).expect("spawn");
     let peer = node.peer_id();

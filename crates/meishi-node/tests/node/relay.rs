@@ -49,7 +49,7 @@ async fn attendee(n: u8, name: &str, relay: &Multiaddr, code: &str) -> TestNode 
         headline: Some(format!("{name} at the event")),
     });
     config.relays = vec![relay.clone()];
-    config.events = vec![code.into()];
+    config.event_codes = vec![code.into()];
     // As `meishi up --event` runs: answer attendees seen on the board and nobody else.
     config.scope = meishi_node::Scope::Known;
     config.limits = Limits {
