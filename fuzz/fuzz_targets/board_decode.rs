@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use meishi_card::event::{BoardRequest, BoardResponse};
+use meishi_event::{BoardRequest, BoardResponse};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(req) = BoardRequest::decode(data) {

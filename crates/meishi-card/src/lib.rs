@@ -19,7 +19,6 @@
 
 mod display;
 pub mod envelope;
-pub mod event;
 mod key;
 pub mod limits;
 mod model;

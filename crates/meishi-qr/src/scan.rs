@@ -19,6 +19,7 @@ use image::imageops::{self, FilterType};
 use image::{GrayImage, ImageFormat, ImageReader, Limits};
 use meishi_card::vcard::{self, ImportError, Imported};
 use meishi_card::SignedCard;
+use meishi_event::{JoinTicket, TicketError, JOIN_URI_PREFIX};
 
 use crate::mecard::{parse_mecard, MeCardError, MECARD_PREFIX};
 use crate::payload::{decode_payload, PayloadError};
@@ -412,6 +413,8 @@ pub enum Scanned {
     VCard(Vec<Imported>),
     /// A MeCard: an unverified contact.
     MeCard(Imported),
+    /// An event join URI (`meishi:event?code=…&relay=…`, from `meishi event new`), parsed.
+    Event(JoinTicket),
     /// Anything else (a URL, Wi-Fi settings, text), as it was read.
     Other(String),
 }
@@ -427,15 +430,23 @@ pub enum ClassifyError {
     VCard(#[from] ImportError),
     #[error("the QR code holds a MeCard that cannot be read: {0}")]
     MeCard(#[from] MeCardError),
+    /// A text with the join URI prefix that is not a valid join URI: never downgraded to
+    /// [`Scanned::Other`], like a meishi payload that does not verify.
+    #[error("bad event join URI: {0}")]
+    Ticket(#[from] TicketError),
 }
 
 /// Tells what a QR code's text is. A text with a meishi prefix must verify; a `MEISHI2:` or later
-/// payload is an error that asks for an update.
+/// payload is an error that asks for an update. A text with the join URI prefix must be a
+/// valid join URI (proto-spec/relay.md#join-uri).
 pub fn classify(text: &str) -> Result<Scanned, ClassifyError> {
     match decode_payload(text) {
         Ok(card) => return Ok(Scanned::Meishi(card)),
         Err(PayloadError::NotMeishi) => {}
         Err(e) => return Err(e.into()),
+    }
+    if text.starts_with(JOIN_URI_PREFIX) {
+        return Ok(Scanned::Event(text.parse()?));
     }
     let head = text.trim_start_matches('\u{feff}').trim_start();
     let starts = |p: &str| {
@@ -490,6 +501,24 @@ mod tests {
             classify("MECARD:N:A"),
             Err(ClassifyError::MeCard(_))
         ));
+        let relay =
+            "/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWBHkR6nGT5KH3Xow9voA2aSQ67423yzWZCVbruRadyybt";
+        let join = format!("meishi:event?code=ab-cd&relay={relay}");
+        assert_eq!(
+            classify(&join),
+            Ok(Scanned::Event(join.parse().expect("test")))
+        );
+        let no_relay = classify("meishi:event?code=ab-cd").expect_err("test");
+        assert_eq!(no_relay, ClassifyError::Ticket(TicketError::NoRelay));
+        assert_eq!(
+            no_relay.to_string(),
+            "bad event join URI: it names no relay"
+        );
+        // Other meishi: URIs are not join codes.
+        assert_eq!(
+            classify("meishi:other?x=1"),
+            Ok(Scanned::Other("meishi:other?x=1".into()))
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{noise, relay, rendezvous, request_response, tcp, yamux, Multiaddr, PeerId, Swarm};
-use meishi_card::event::{BoardRequest, BoardResponse, EventKey};
+use meishi_event::{BoardRequest, BoardResponse, EventKey};
 use meishi_relay::board;
 use tokio::sync::{watch, Semaphore};
 

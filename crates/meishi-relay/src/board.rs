@@ -2,7 +2,7 @@
 //! proto-spec/relay.md#teaser-board
 //!
 //! An attendee posts its teaser sealed with a key derived from the event code
-//! ([`meishi_card::event::EventKey::seal`]) and reads everyone else's in one request per page
+//! ([`meishi_event::EventKey::seal`]) and reads everyone else's in one request per page
 //! of up to 256, instead of opening a relayed circuit to each attendee. The relay stores
 //! opaque blobs: it cannot read them, and it lists a namespace only to someone who names it.
 
@@ -12,15 +12,13 @@ use std::time::Instant;
 
 use futures::{AsyncRead, AsyncWrite};
 use libp2p::{request_response, PeerId, StreamProtocol};
-use meishi_card::event::{
-    BoardEntry, BoardErrorCode, BoardRequest, BoardResponse, MAX_BOARD_PAGE, MAX_BOARD_REQUEST,
-};
+use meishi_event::{BoardEntry, BoardErrorCode, BoardRequest, BoardResponse, MAX_BOARD_PAGE};
 
 use crate::frame;
 use crate::registry::{Refusal, Registry};
 
 /// The teaser board protocol id. proto-spec/relay.md#teaser-board
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new(meishi_card::event::BOARD_PROTOCOL);
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new(meishi_event::BOARD_PROTOCOL);
 
 /// Outcome of one request, for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,10 +104,10 @@ impl Board {
     }
 }
 
-/// Request-response codec of the board: varint-framed [`BoardRequest`]/[`BoardResponse`].
-/// Clients (the node) write requests and read responses with the same framing.
-/// The relay's codec counts malformed and oversized requests (request-response drops such a
-/// stream without telling the behaviour).
+/// Request-response codec of the board: [`BoardRequest`] and [`BoardResponse`] framed and
+/// decoded by `meishi_event`, the same calls the node's client makes. The relay's side counts
+/// malformed and oversized requests (request-response drops such a stream without telling the
+/// behaviour); tests and the load generator use it as a client.
 #[derive(Debug, Clone, Default)]
 pub struct Codec {
     malformed: prometheus_client::metrics::counter::Counter,
@@ -122,10 +120,6 @@ impl Codec {
     }
 }
 
-fn bad<E: std::error::Error + Send + Sync + 'static>(e: E) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e)
-}
-
 impl request_response::Codec for Codec {
     type Protocol = StreamProtocol;
     type Request = BoardRequest;
@@ -135,7 +129,7 @@ impl request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        frame::read_decoded(io, MAX_BOARD_REQUEST, BoardRequest::decode, &self.malformed).await
+        frame::counted(BoardRequest::read(io).await, &self.malformed)
     }
 
     async fn read_response<T>(
@@ -146,8 +140,7 @@ impl request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let bytes = frame::read(io, meishi_card::event::MAX_BOARD_RESPONSE).await?;
-        BoardResponse::decode(&bytes).map_err(bad)
+        BoardResponse::read(io).await
     }
 
     async fn write_request<T>(
@@ -159,7 +152,7 @@ impl request_response::Codec for Codec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        frame::write(io, &req.encode()).await
+        req.write(io).await
     }
 
     async fn write_response<T>(
@@ -171,6 +164,6 @@ impl request_response::Codec for Codec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        frame::write(io, &res.encode()).await
+        res.write(io).await
     }
 }

@@ -271,7 +271,7 @@ impl Config {
         {
             return Err(ConfigError::TooLarge("max_circuit_duration_secs"));
         }
-        if l.max_discover > u64::from(meishi_card::event::MAX_BOARD_PAGE) * 16 {
+        if l.max_discover > u64::from(meishi_event::MAX_BOARD_PAGE) * 16 {
             return Err(ConfigError::TooLarge("max_discover"));
         }
         Ok(())

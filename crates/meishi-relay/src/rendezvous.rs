@@ -321,7 +321,7 @@ impl Server {
                 if signer != peer {
                     return refuse(Status::NotAuthorized);
                 }
-                if !meishi_card::event::is_namespace(&namespace) {
+                if !meishi_event::is_namespace(&namespace) {
                     return refuse(Status::InvalidNamespace);
                 }
                 let ttl = ttl.unwrap_or(DEFAULT_TTL);
@@ -351,7 +351,7 @@ impl Server {
                 let Some(ns) = namespace else {
                     return refuse(Status::InvalidNamespace);
                 };
-                if !meishi_card::event::is_namespace(&ns) {
+                if !meishi_event::is_namespace(&ns) {
                     return refuse(Status::InvalidNamespace);
                 }
                 let cursor = match given {
@@ -403,7 +403,8 @@ impl request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        frame::read_decoded(io, MAX_REQUEST, Request::decode, &self.malformed).await
+        let read = meishi_event::frame::read_decoded(io, MAX_REQUEST, Request::decode).await;
+        frame::counted(read, &self.malformed)
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, _: &mut T) -> io::Result<Vec<u8>>
@@ -440,7 +441,7 @@ impl request_response::Codec for Codec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        frame::write(io, &res).await
+        meishi_event::frame::write(io, &res).await
     }
 }
 
@@ -454,7 +455,7 @@ mod tests {
     /// (Argon2id), and the property tests below would otherwise pay it in every case.
     fn event_ns() -> String {
         static NS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        NS.get_or_init(|| meishi_card::event::namespace("event").unwrap())
+        NS.get_or_init(|| meishi_event::namespace("event").unwrap())
             .clone()
     }
 
@@ -559,7 +560,7 @@ mod tests {
         assert_eq!(o, Outcome::Refused(Status::InvalidNamespace));
         assert_eq!(registrations(&resp.unwrap()).1, 0);
         // A cookie for another namespace.
-        let other = meishi_card::event::namespace("other").unwrap();
+        let other = meishi_event::namespace("other").unwrap();
         let req = Request::decode(&discover_bytes(Some(&other), None, c.as_deref())).unwrap();
         assert_eq!(
             s.handle(me, None, req, now).0,

@@ -13,7 +13,7 @@ use libp2p::{
     noise, ping, relay, rendezvous, request_response, tcp, yamux, Multiaddr, PeerId, Swarm,
     SwarmBuilder,
 };
-use meishi_card::event::{BoardRequest, BoardResponse, EventKey};
+use meishi_event::{BoardRequest, BoardResponse, EventKey};
 use meishi_relay::{board, Config, Relay, RelayHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

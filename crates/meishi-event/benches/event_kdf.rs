@@ -3,8 +3,8 @@
 //! the same run.
 //!
 //! ```text
-//! cargo bench -p meishi-card --bench event_kdf                 # release (the bench profile)
-//! cargo bench -p meishi-card --bench event_kdf --profile test  # what the tests build
+//! cargo bench -p meishi-event --bench event_kdf                 # release (the bench profile)
+//! cargo bench -p meishi-event --bench event_kdf --profile test  # what the tests build
 //! ```
 //!
 //! Goal: one derivation costs 0.2-0.5 s of one core. After the criterion groups the bench
@@ -17,8 +17,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
-use meishi_card::event::{normalize, EventKey};
-use meishi_card::Identity;
+use ed25519_dalek::{Signer, SigningKey};
+use meishi_event::{normalize, EventKey};
 use sha2::{Digest, Sha256};
 
 const CODE: &str = "RustConf 2026 Berlin Meetup";
@@ -35,13 +35,13 @@ fn sha256(normalized: &str) {
     black_box(Sha256::digest(black_box(normalized.as_bytes())));
 }
 
-fn sign(id: &Identity) {
-    black_box(id.sign(b"meishi/bench\0", black_box(CODE.as_bytes())));
+fn sign(id: &SigningKey) {
+    black_box(id.sign(black_box(CODE.as_bytes())));
 }
 
 fn benches(c: &mut Criterion) {
     let normalized = normalize(CODE).expect("a valid code");
-    let id = Identity::from_seed(&[7; 32]);
+    let id = SigningKey::from_bytes(&[7; 32]);
     let mut g = c.benchmark_group("event_kdf");
     g.bench_function("sha256 of the code (v1 namespace)", |b| {
         b.iter(|| sha256(&normalized))
@@ -82,7 +82,7 @@ fn main() {
         return;
     }
     let normalized = normalize(CODE).expect("a valid code");
-    let id = Identity::from_seed(&[7; 32]);
+    let id = SigningKey::from_bytes(&[7; 32]);
     let (mut kdf, mut hash, mut sig) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..DERIVATIONS {
         if i % 2 == 0 {

@@ -1,0 +1,171 @@
+//! Length-prefixed frames: an unsigned LEB128 varint length (libp2p's unsigned-varint, minimal),
+//! then that many bytes. The teaser board frames its messages this way, and so does the
+//! rendezvous protocol the relay serves; both peers of both protocols use these functions.
+//! proto-spec/relay.md#conventions
+//!
+//! The length is checked against the caller's cap before anything is allocated. A prefix longer
+//! than 4 bytes (2^28 - 1, far above every cap) is refused without reading further.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! use futures::io::Cursor;
+//! use meishi_event::frame;
+//!
+//! let mut wire = Cursor::new(Vec::new());
+//! frame::write(&mut wire, b"hello").await.unwrap();
+//! assert_eq!(wire.get_ref(), b"\x05hello");
+//! wire.set_position(0);
+//! assert_eq!(frame::read(&mut wire, 16).await.unwrap(), b"hello");
+//! # });
+//! ```
+//!
+//! Cancel safety: none of these functions is cancel-safe; a frame cut short leaves the stream
+//! in the middle of a message, so drop the stream with the future.
+
+use std::io;
+
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Longest length prefix read: 4 bytes carry up to 2^28 - 1. proto-spec/relay.md#conventions
+pub const MAX_PREFIX: usize = 4;
+
+fn invalid<E: Into<Box<dyn std::error::Error + Send + Sync>>>(e: E) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Reads one frame of at most `max` bytes. A malformed or too long prefix, or a length over
+/// `max`, is an `InvalidData` error; a stream that ends early is `UnexpectedEof`.
+pub async fn read<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+    let mut prefix = [0u8; MAX_PREFIX];
+    let mut used = 0;
+    loop {
+        if used == MAX_PREFIX {
+            return Err(invalid("length prefix too long"));
+        }
+        io.read_exact(&mut prefix[used..=used]).await?;
+        used += 1;
+        if unsigned_varint::decode::is_last(prefix[used - 1]) {
+            break;
+        }
+    }
+    let (len, _) = unsigned_varint::decode::u32(&prefix[..used]).map_err(invalid)?;
+    let len = usize::try_from(len).map_err(invalid)?;
+    if len > max {
+        return Err(invalid(format!(
+            "a frame of {len} bytes exceeds the cap of {max}"
+        )));
+    }
+    let mut buf = vec![0u8; len];
+    io.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+/// Reads one frame of at most `max` bytes and decodes it with `decode`. A frame that does not
+/// decode is an `InvalidData` error carrying the decoder's error, like a malformed frame.
+pub async fn read_decoded<T, M, E>(
+    io: &mut T,
+    max: usize,
+    decode: impl FnOnce(&[u8]) -> Result<M, E>,
+) -> io::Result<M>
+where
+    T: AsyncRead + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let bytes = read(io, max).await?;
+    decode(&bytes).map_err(invalid)
+}
+
+/// Writes one frame and flushes it.
+pub async fn write<T: AsyncWrite + Unpin>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
+    let mut buf = unsigned_varint::encode::usize_buffer();
+    io.write_all(unsigned_varint::encode::usize(bytes.len(), &mut buf))
+        .await?;
+    io.write_all(bytes).await?;
+    io.flush().await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+    use futures::io::Cursor;
+
+    fn read_all(bytes: &[u8], max: usize) -> io::Result<Vec<u8>> {
+        block_on(read(&mut Cursor::new(bytes.to_vec()), max))
+    }
+
+    fn framed(data: &[u8]) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        block_on(write(&mut out, data)).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn prefix_bytes() {
+        // 0 -> 00; 127 -> 7f; 128 -> 80 01; 300 -> ac 02; 16384 -> 80 80 01.
+        for (len, prefix) in [
+            (0usize, &[0x00][..]),
+            (127, &[0x7f]),
+            (128, &[0x80, 0x01]),
+            (300, &[0xac, 0x02]),
+            (16_384, &[0x80, 0x80, 0x01]),
+        ] {
+            let f = framed(&vec![9u8; len]);
+            assert_eq!(&f[..prefix.len()], prefix, "length {len}");
+            assert_eq!(f.len(), prefix.len() + len);
+        }
+    }
+
+    #[test]
+    fn round_trip_and_caps() {
+        for len in [0usize, 1, 127, 128, 300, 16_384] {
+            let data = vec![9u8; len];
+            let f = framed(&data);
+            assert_eq!(read_all(&f, 16_384).unwrap(), data);
+            if len > 0 {
+                let over = read_all(&f, len - 1).unwrap_err();
+                assert_eq!(over.kind(), io::ErrorKind::InvalidData);
+                // Truncated body.
+                let cut = read_all(&f[..f.len() - 1], len).unwrap_err();
+                assert_eq!(cut.kind(), io::ErrorKind::UnexpectedEof);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_prefixes_are_refused() {
+        // 0x80 0x00 encodes 0 non-minimally; five bytes are over the 4-byte limit.
+        for bad in [
+            &[0x80, 0x00][..],
+            &[0xff, 0xff, 0xff, 0xff, 0x01],
+            &[0xff; 8],
+        ] {
+            let e = read_all(bad, usize::MAX).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{bad:02x?}");
+        }
+        // The largest 4-byte prefix is read, then refused by the cap before any allocation.
+        let e = read_all(&[0xff, 0xff, 0xff, 0x7f], 1024).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        // An empty stream or a prefix cut short.
+        assert_eq!(
+            read_all(&[], 10).unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+        assert_eq!(
+            read_all(&[0x80], 10).unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+    }
+
+    #[test]
+    fn decode_errors_are_invalid_data() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("nope")]
+        struct Nope;
+        let f = framed(b"x");
+        let e = block_on(read_decoded(&mut Cursor::new(f), 4, |_| Err::<(), _>(Nope))).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(e.to_string(), "nope");
+    }
+}

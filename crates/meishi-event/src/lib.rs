@@ -1,0 +1,56 @@
+//! The meishi event protocol, in one crate: everything both ends of the relay's event protocol
+//! share, as libp2p's rendezvous crate holds its codec, client and server. No network stack and
+//! no runtime: the node and the relay bring libp2p, and the QR crate reads join tickets without
+//! either.
+//!
+//! - [`EventKey`]: what an event code turns into (an Argon2id secret, the rendezvous namespace,
+//!   the key that seals teasers), and [`code_strength`], how guessable a code is;
+//! - [`board`]: the teaser board's messages ([`BoardRequest`], [`BoardResponse`]) and their byte
+//!   codec;
+//! - [`frame`]: the one length-prefixed framing of the board and of rendezvous, as plain async
+//!   functions over `futures::io`;
+//! - [`JoinTicket`]: the join URI `meishi:event?code=…&relay=…`, and [`new_code`].
+//!
+//! Specified in `proto-spec/relay.md`.
+//!
+//! ```
+//! use meishi_event::{EventKey, JoinTicket};
+//!
+//! // Slow on purpose (Argon2id): derive once per code and keep the key.
+//! let ev = EventKey::derive("Rust Meetup 2026").unwrap();
+//! assert!(ev.namespace().starts_with("meishi-ev2-"));
+//! let sealed = ev.seal_with_nonce(b"signed teaser bytes", [7; 12]).unwrap();
+//! assert_eq!(ev.open(&sealed).unwrap(), b"signed teaser bytes");
+//! // Another code cannot open it.
+//! assert!(EventKey::derive("rust meetup 2025").unwrap().open(&sealed).is_err());
+//!
+//! // What a join QR code carries.
+//! let relay = "/dns4/relay.example/tcp/4001/p2p/12D3KooWBHkR6nGT5KH3Xow9voA2aSQ67423yzWZCVbruRadyybt";
+//! let ticket: JoinTicket = format!("meishi:event?code=Rust%20Meetup%202026&relay={relay}")
+//!     .parse()
+//!     .unwrap();
+//! assert_eq!(ticket.code(), "Rust Meetup 2026");
+//! ```
+
+pub mod board;
+pub mod frame;
+mod key;
+mod strength;
+mod ticket;
+
+pub use board::{
+    BoardDecodeError, BoardEntry, BoardErrorCode, BoardRequest, BoardResponse, BOARD_PROTOCOL,
+    MAX_BOARD_PAGE, MAX_BOARD_REQUEST, MAX_BOARD_RESPONSE, MAX_PEER_ID,
+};
+pub use key::{
+    is_namespace, namespace, normalize, CodeError, EventKey, SealError, KDF_M_COST, KDF_P_COST,
+    KDF_SALT, KDF_T_COST, MAX_CODE, MAX_SEALED, MAX_SEALED_PLAINTEXT, NAMESPACE_LABEL,
+    NAMESPACE_LEN, NAMESPACE_PREFIX, NONCE_LEN, SEALED_V1, SECRET_LEN, TAG_LEN, TEASER_AAD_LABEL,
+    TEASER_KEY_INFO, TEASER_KEY_SALT,
+};
+pub use multiaddr::Multiaddr;
+pub use strength::{code_strength, Level, Strength, EVENT_WORDS, FLOOR_BITS, GOOD_BITS};
+pub use ticket::{
+    new_code, JoinTicket, TicketError, JOIN_URI_PREFIX, MAX_JOIN_RELAYS, MAX_JOIN_URI,
+    NEW_CODE_BYTES,
+};
