@@ -1,38 +1,14 @@
 //! Runs every test vector in proto-spec/vectors/qr/ (proto-spec/qr.md#test-vectors) against the
 //! committed files, so the library is checked against the bytes other implementations use.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
 use meishi_qr::{decode_payload, encode_payload, qr_version, Ecc};
+use meishi_testkit::{unhex, vectors};
 
 /// The generator writes this many cases; fewer files means some went missing.
 const EXPECTED_CASES: usize = 45;
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-        .collect()
-}
-
-fn parse(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let (k, v) = line
-            .split_once(": ")
-            .or_else(|| line.strip_suffix(':').map(|k| (k, "")))
-            .expect("key: value line");
-        assert!(
-            out.insert(k.to_owned(), v.to_owned()).is_none(),
-            "duplicate header {k}"
-        );
-    }
-    out
-}
-
 fn check(name: &str, text: &str) -> Result<(), String> {
-    let h = parse(text);
+    let h = vectors::parse(text);
     let expect = h.get("expect").ok_or("no expect: line")?;
     h.get("comment").ok_or("no comment: line")?;
     let payload = h.get("payload").ok_or("no payload: line")?;
@@ -66,22 +42,15 @@ fn check(name: &str, text: &str) -> Result<(), String> {
 
 #[test]
 fn vectors() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto-spec/vectors/qr");
-    let mut failures = Vec::new();
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).expect("vector dir") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        let text = std::fs::read_to_string(&path).expect("read vector");
-        n += 1;
-        if let Err(e) = check(&name, &text) {
-            failures.push(e);
-        }
-    }
+    let files = vectors::read("qr");
+    let failures: Vec<String> = files
+        .iter()
+        .filter_map(|(name, text)| check(name, text).err())
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(n, EXPECTED_CASES, "vector count");
+    assert_eq!(
+        files.len(),
+        EXPECTED_CASES,
+        "vector count: regenerate with `cargo xtask vectors`"
+    );
 }

@@ -1,98 +1,24 @@
 //! The relay's persistent identity: a 32-byte ed25519 seed in a file only its owner can read.
 //!
 //! The relay's peer id is part of the address every attendee dials, so it must survive
-//! restarts. The file is created once with `O_EXCL` and mode 0600; a file that is the wrong
-//! size or readable by others is refused rather than silently replaced.
+//! restarts. The file is the CLI's key file (`meishi-keyfile`): created on first start with
+//! `O_EXCL` and mode 0600; a file that is the wrong size, not a regular file, or readable by
+//! others is refused rather than silently replaced.
 
-use std::fs::OpenOptions;
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use libp2p::identity::Keypair;
-use zeroize::Zeroizing;
 
-/// Length of the seed stored in the key file.
-pub const SEED_LEN: usize = 32;
-
-/// Why the key file could not be loaded or created.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    #[error("cannot read or create the relay key {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the relay key {path} is {len} bytes long, not {SEED_LEN}: restore it or delete it to get a new peer id")]
-    Length { path: PathBuf, len: u64 },
-    #[error("the relay key {path} is readable by others (mode {mode:o}): run `chmod 600 {path}`")]
-    Permissions { path: PathBuf, mode: u32 },
-    #[error("no randomness for a new key")]
-    Random,
-    #[error("the relay key {path} is not a valid ed25519 seed")]
-    Invalid { path: PathBuf },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
+pub use meishi_keyfile::KeyError;
 
 /// Loads the key at `path`, creating a new one (mode 0600) if there is no file.
 pub fn load_or_create(path: &Path) -> Result<Keypair, KeyError> {
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(mut f) => {
-            let mut seed = Zeroizing::new([0u8; SEED_LEN]);
-            getrandom::fill(&mut seed[..]).map_err(|_| KeyError::Random)?;
-            let written = f.write_all(&seed[..]).and_then(|()| f.sync_all());
-            if let Err(e) = written {
-                // Leave no half-written key behind to be refused on the next start.
-                let _ = std::fs::remove_file(path);
-                return Err(io(path)(e));
-            }
-            keypair(path, &seed)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load(path),
-        Err(e) => Err(io(path)(e)),
-    }
-}
-
-/// Loads an existing key file.
-pub fn load(path: &Path) -> Result<Keypair, KeyError> {
-    let mut f = OpenOptions::new().read(true).open(path).map_err(io(path))?;
-    let meta = f.metadata().map_err(io(path))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KeyError::Permissions {
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    if meta.len() != SEED_LEN as u64 {
-        return Err(KeyError::Length {
-            path: path.to_owned(),
-            len: meta.len(),
-        });
-    }
-    let mut seed = Zeroizing::new([0u8; SEED_LEN]);
-    f.read_exact(&mut seed[..]).map_err(io(path))?;
-    keypair(path, &seed)
-}
-
-fn keypair(path: &Path, seed: &[u8; SEED_LEN]) -> Result<Keypair, KeyError> {
-    // `ed25519_from_bytes` zeroizes its argument: hand it a copy.
-    let mut copy = Zeroizing::new(*seed);
-    Keypair::ed25519_from_bytes(&mut copy[..]).map_err(|_| KeyError::Invalid {
+    let mut seed = meishi_keyfile::load_or_create(path)?.seed();
+    // `ed25519_from_bytes` zeroizes its argument and fails only on a length other than 32, which
+    // a seed cannot have: mapped to an error rather than unwrapped all the same.
+    Keypair::ed25519_from_bytes(&mut seed[..]).map_err(|e| KeyError::Io {
         path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
     })
 }
 
@@ -106,29 +32,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("relay.key");
         let a = load_or_create(&p).unwrap();
-        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
         let b = load_or_create(&p).unwrap();
         assert_eq!(a.public().to_peer_id(), b.public().to_peer_id());
-    }
-
-    #[test]
-    fn wrong_length_and_loose_permissions_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("relay.key");
-        std::fs::write(&p, [1u8; 31]).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(matches!(
-            load_or_create(&p),
-            Err(KeyError::Length { len: 31, .. })
-        ));
-        std::fs::write(&p, [1u8; 32]).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(
-            load_or_create(&p),
-            Err(KeyError::Permissions { .. })
-        ));
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(load(&p).is_ok());
+        // The same seed the CLI's identity would read: one key file format.
+        let id = meishi_keyfile::load(&p).unwrap();
+        assert_eq!(
+            a.public().try_into_ed25519().unwrap().to_bytes(),
+            id.public().0
+        );
     }
 }

@@ -31,7 +31,6 @@ mod frame;
 pub mod iplimit;
 pub mod key;
 pub mod metrics;
-pub mod ratelimit;
 pub mod registry;
 pub mod rendezvous;
 
@@ -47,6 +46,7 @@ use libp2p::{
     autonat, connection_limits, identify, noise, ping, relay, request_response, tcp, yamux,
     Multiaddr, PeerId, Swarm, SwarmBuilder,
 };
+use meishi_limits::RateLimiter;
 use prometheus_client::registry::Registry as PromRegistry;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -316,9 +316,11 @@ impl Relay {
                 caps(&l.board),
                 first_seq,
             )),
-            requests: ratelimit::PerPeer::new(
+            requests: RateLimiter::new(
                 l.request_rate_per_peer.burst,
                 Duration::from_millis(l.request_rate_per_peer.interval_ms),
+                // A bucket is forgotten with its peer's last connection.
+                l.max_connections as usize,
             ),
             p2p_metrics,
             metrics: relay_metrics,
@@ -405,7 +407,9 @@ struct EventLoop {
     swarm: Swarm<Behaviour>,
     rendezvous: rendezvous::Server,
     board: board::Board,
-    requests: ratelimit::PerPeer,
+    /// Rendezvous and board requests per peer: a full board page is ~280 KB for a ~90-byte
+    /// request, so an unthrottled peer could use the relay to flood.
+    requests: RateLimiter<PeerId>,
     p2p_metrics: libp2p::metrics::Metrics,
     metrics: metrics::RelayMetrics,
     reservations: i64,
@@ -567,7 +571,7 @@ impl EventLoop {
             } => {
                 let ip = self.conn_ip.get(&connection_id).copied();
                 let now = Instant::now();
-                if !self.requests.try_take(peer, now) {
+                if !self.requests.allow(&peer, now) {
                     count(&self.metrics, "rendezvous", "rate_limited");
                     let resp = match request {
                         rendezvous::Request::Register { .. } => Some(
@@ -619,10 +623,7 @@ impl EventLoop {
 
     fn on_board(
         &mut self,
-        e: request_response::Event<
-            meishi_card::event::BoardRequest,
-            meishi_card::event::BoardResponse,
-        >,
+        e: request_response::Event<meishi_event::BoardRequest, meishi_event::BoardResponse>,
     ) {
         match e {
             request_response::Event::Message {
@@ -635,10 +636,10 @@ impl EventLoop {
             } => {
                 let ip = self.conn_ip.get(&connection_id).copied();
                 let now = Instant::now();
-                if !self.requests.try_take(peer, now) {
+                if !self.requests.allow(&peer, now) {
                     count(&self.metrics, "board", "rate_limited");
-                    let resp = meishi_card::event::BoardResponse::Error(
-                        meishi_card::event::BoardErrorCode::RateLimited,
+                    let resp = meishi_event::BoardResponse::Error(
+                        meishi_event::BoardErrorCode::RateLimited,
                     );
                     let _ = self
                         .swarm

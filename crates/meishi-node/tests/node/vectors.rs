@@ -1,53 +1,17 @@
 //! Runs every test vector in proto-spec/vectors/exchange/ (proto-spec/exchange.md#test-vectors)
 //! through the implementation, and checks the committed files are exactly what the generator
-//! writes.
-
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+//! (meishi-testkit's `exchange`, run by `cargo xtask vectors`) writes.
 
 use meishi_card::PublicKey;
-
-#[allow(
-    dead_code,
-    reason = "the generator's main is not used here, only its cases"
-)]
-#[path = "../../examples/exchange-vectors.rs"]
-mod generator;
-
-fn vector_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto-spec/vectors/exchange")
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len().is_multiple_of(2), "odd-length hex");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-        .collect()
-}
-
-fn parse(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let (k, v) = line.split_once(": ").expect("key: value line");
-        assert!(
-            out.insert(k.to_owned(), v.to_owned()).is_none(),
-            "duplicate header {k}"
-        );
-    }
-    out
-}
+use meishi_testkit::exchange::{self as generator, Input};
+use meishi_testkit::{unhex, vectors};
 
 #[test]
 fn committed_vectors_pass() {
-    let files: Vec<_> = std::fs::read_dir(vector_dir())
-        .expect("vector dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
+    let files = vectors::read("exchange");
     assert!(files.len() >= 40, "only {} vector files", files.len());
-    for path in files {
-        let h = parse(&std::fs::read_to_string(&path).expect("read"));
-        let name = path.display();
+    for (name, text) in files {
+        let h = vectors::parse(&text);
         assert!(h.contains_key("comment"), "{name}: no comment");
         let expect = &h["expect"];
         let input = if let Some(e) = h.get("envelope") {
@@ -59,16 +23,16 @@ fn committed_vectors_pass() {
                 "{name}"
             );
             let sender = PublicKey::from_peer_id(&h["sender"]).expect("sender peer id");
-            generator::Input::Envelope {
+            Input::Envelope {
                 sender,
                 bytes: unhex(e),
             }
         } else if let Some(t) = h.get("teaser") {
-            generator::Input::Teaser(unhex(t))
+            Input::Teaser(unhex(t))
         } else if let Some(r) = h.get("request") {
-            generator::Input::Request(unhex(r))
+            Input::Request(unhex(r))
         } else if let Some(r) = h.get("response") {
-            generator::Input::Response(unhex(r))
+            Input::Response(unhex(r))
         } else {
             panic!("{name}: no input line");
         };
@@ -78,17 +42,20 @@ fn committed_vectors_pass() {
 
 #[test]
 fn committed_vectors_match_the_generator() {
-    let rendered = generator::render().expect("generator");
+    let mut rendered = generator::render().expect("generator");
+    rendered.sort();
+    let committed = vectors::read("exchange");
     for (file, text) in &rendered {
-        let path = vector_dir().join(file);
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        let found = committed.iter().find(|(name, _)| name == file);
         assert_eq!(
-            &committed,
-            text,
-            "{} differs from the generator: regenerate it",
-            path.display()
+            found.map(|(_, t)| t),
+            Some(text),
+            "proto-spec/vectors/exchange/{file} differs from the generator: run `cargo xtask vectors`"
         );
     }
-    let count = std::fs::read_dir(vector_dir()).expect("dir").count();
-    assert_eq!(count, rendered.len(), "stray files in the vector folder");
+    assert_eq!(
+        committed.len(),
+        rendered.len(),
+        "stray files in the vector folder"
+    );
 }

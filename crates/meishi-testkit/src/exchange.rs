@@ -1,16 +1,12 @@
-//! Writes the exchange test vectors of proto-spec/exchange.md#test-vectors, one file per case.
-//!
-//! ```text
-//! cargo run -p meishi-node --example exchange-vectors -- proto-spec/vectors/exchange
-//! ```
+//! The exchange test vectors of proto-spec/exchange.md#test-vectors, one file per case; written
+//! by `cargo xtask vectors`, and read back by meishi-node's tests through [`outcome`].
 //!
 //! Deterministic: fixed seeds, times and nonces, and ed25519 signatures are deterministic.
-//! Every case is checked with the reference implementation before it is written, and the
+//! Every case is checked with the reference implementation before it is rendered, and the
 //! generator fails if the outcome differs from the one the case claims. Never edit the files by
 //! hand.
 
 use std::error::Error;
-use std::path::PathBuf;
 
 use futures::executor::block_on;
 use futures::io::Cursor;
@@ -22,12 +18,17 @@ use meishi_card::{Card, Identity, PublicKey, SignedCard, CARD_LABEL};
 use meishi_node::protocol::{read_frame, RefuseCode, Request, Response};
 use meishi_node::{FrameError, MAX_MESSAGE_BYTES};
 
+use crate::bytes::{sign_raw, splice};
+use crate::hex;
+use crate::vectors::Files;
+
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
 /// Fixed signing time of every envelope: 2023-11-14T22:13:20Z.
 const T0: u64 = 1_700_000_000;
 /// The receiver's clock in envelope cases: one minute later.
 pub const NOW: u64 = T0 + 60;
+/// The receiver's freshness window in envelope cases, in seconds.
 pub const WINDOW: u64 = 600;
 const NONCE: [u8; 16] = [0x5a; 16];
 
@@ -37,6 +38,7 @@ fn identity(n: u8) -> Identity {
 fn ada() -> Identity {
     identity(1)
 }
+/// The recipient of every envelope case.
 pub fn bob() -> Identity {
     identity(2)
 }
@@ -48,16 +50,6 @@ fn ada_card() -> Result<SignedCard> {
     Ok(SignedCard::sign(&ada(), 1, T0 - 86_400, &c)?)
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn sign_raw(id: &Identity, label: &[u8], body: &[u8]) -> Vec<u8> {
-    let mut out = body.to_vec();
-    out.extend_from_slice(&id.sign(label, body));
-    out
-}
-
 /// A give body around `card`, signed by `signer` under the give label.
 fn give_raw(signer: &Identity, card: &[u8], time: u64, event: Option<&str>) -> Vec<u8> {
     sign_raw(
@@ -67,23 +59,7 @@ fn give_raw(signer: &Identity, card: &[u8], time: u64, event: Option<&str>) -> V
     )
 }
 
-/// Replaces the only occurrence of `needle` in `body`.
-fn splice(body: &[u8], needle: &[u8], with: &[u8]) -> Result<Vec<u8>> {
-    let hits: Vec<usize> = body
-        .windows(needle.len())
-        .enumerate()
-        .filter(|(_, w)| *w == needle)
-        .map(|(i, _)| i)
-        .collect();
-    let [at] = hits[..] else {
-        return Err(format!("{needle:02x?} occurs {} times, expected once", hits.len()).into());
-    };
-    let mut out = body[..at].to_vec();
-    out.extend_from_slice(with);
-    out.extend_from_slice(&body[at + needle.len()..]);
-    Ok(out)
-}
-
+/// One case's input, as the test reads it back from a vector file.
 pub enum Input {
     /// An envelope received from `sender`, by `recipient` (Bob) at `NOW`.
     Envelope {
@@ -539,7 +515,7 @@ pub fn outcome(input: &Input) -> String {
 }
 
 /// Every case as (file name, file text), checked against the implementation.
-pub fn render() -> Result<Vec<(&'static str, String)>> {
+pub fn render() -> Result<Files> {
     let mut out = Vec::new();
     for case in cases()? {
         let got = outcome(&case.input);
@@ -564,22 +540,7 @@ pub fn render() -> Result<Vec<(&'static str, String)>> {
             Input::Request(b) => text += &format!("request: {}\n", hex(b)),
             Input::Response(b) => text += &format!("response: {}\n", hex(b)),
         }
-        out.push((case.name, text));
+        out.push((case.name.to_owned(), text));
     }
     Ok(out)
-}
-
-fn main() -> Result<()> {
-    let dir = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .ok_or("usage: exchange-vectors OUTPUT_DIR")?,
-    );
-    std::fs::create_dir_all(&dir)?;
-    let files = render()?;
-    for (name, text) in &files {
-        std::fs::write(dir.join(name), text)?;
-    }
-    eprintln!("wrote {} cases to {}", files.len(), dir.display());
-    Ok(())
 }

@@ -1,17 +1,13 @@
-//! Writes the QR payload test vectors of proto-spec/qr.md#test-vectors, one file per case.
-//!
-//! ```text
-//! cargo run -p meishi-qr --example qr-vectors -- proto-spec/vectors/qr
-//! ```
+//! The QR payload test vectors of proto-spec/qr.md#test-vectors, one file per case; written by
+//! `cargo xtask vectors`.
 //!
 //! Deterministic: fixed seeds and times, deterministic ed25519 signatures and a deterministic
 //! compressor, so the output never changes unless the format or a case does. Every case is
-//! decoded with this crate before it is written, and the generator fails if the outcome is not
+//! decoded with `meishi-qr` before it is rendered, and the generator fails if the outcome is not
 //! the one the case claims. Never edit the files by hand.
 
 use std::error::Error;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use meishi_card::{
     encode_body_for_tests, Card, Extension, Identity, SignedCard, Social, SocialKind, CARD_LABEL,
@@ -21,11 +17,14 @@ use meishi_qr::{
     DICTIONARY, PREFIX,
 };
 
+use crate::hex;
+use crate::vectors::Files;
+
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
 /// Fixed time of every vector: 2023-11-14T22:13:20Z.
 const T0: u64 = 1_700_000_000;
-const ADA_JSON: &str = include_str!("../testdata/ada.json");
+const ADA_JSON: &str = include_str!("../../meishi-qr/testdata/ada.json");
 
 struct Case {
     name: &'static str,
@@ -479,21 +478,10 @@ impl Bits {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::new(), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
-}
-
-fn main() -> Result<()> {
-    let dir = PathBuf::from(std::env::args().nth(1).ok_or("usage: qr-vectors DIR")?);
-    std::fs::create_dir_all(&dir)?;
-    for old in std::fs::read_dir(&dir)? {
-        std::fs::remove_file(old?.path())?;
-    }
-    let cases = cases()?;
-    for c in &cases {
+/// Every case as (file name, file text), each checked against `meishi-qr`.
+pub fn render() -> Result<Files> {
+    let mut out = Vec::new();
+    for c in cases()? {
         let got = decode_payload(&c.payload);
         let kind = match &got {
             Ok(_) => "success",
@@ -506,16 +494,15 @@ fn main() -> Result<()> {
             )
             .into());
         }
-        let mut out = format!(
+        let mut text = format!(
             "expect: {}\ncomment: {}\npayload: {}\n",
             c.expect, c.comment, c.payload
         );
         if let Ok(card) = got {
             let v = qr_version(&c.payload, Ecc::M).ok_or("payload does not fit a QR code")?;
-            let _ = write!(out, "card: {}\nversion-m: {v}\n", hex(card.as_bytes()));
+            let _ = write!(text, "card: {}\nversion-m: {v}\n", hex(card.as_bytes()));
         }
-        std::fs::write(dir.join(c.name), out)?;
+        out.push((c.name.to_owned(), text));
     }
-    eprintln!("wrote {} vectors to {}", cases.len(), dir.display());
-    Ok(())
+    Ok(out)
 }

@@ -1,8 +1,24 @@
-//! The identity key file: one 32-byte ed25519 seed, mode 0600, nothing else.
+//! The identity key file: one 32-byte ed25519 seed, mode 0600, nothing else. The CLI keeps the
+//! user's key in one, the relay its peer id; both go through this crate so both get the same
+//! checks.
 //!
 //! The file is created with `O_CREAT | O_EXCL` and mode 0600 in the same `open` call, so there is
-//! no moment in which another user could read it, and an existing key is never overwritten. The
-//! seed is never logged, printed or put in an error message.
+//! no moment in which another user could read it, and an existing key is never overwritten. A
+//! file that is not a regular file, has the wrong size, or can be read or written by group or
+//! others is refused rather than used or replaced. The seed is never logged, printed or put in an
+//! error message.
+//!
+//! ```
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("key");
+//! let id = meishi_keyfile::create(&path).unwrap();
+//! assert_eq!(meishi_keyfile::load(&path).unwrap().public(), id.public());
+//! assert_eq!(meishi_keyfile::load_or_create(&path).unwrap().public(), id.public());
+//! assert!(matches!(
+//!     meishi_keyfile::create(&path),
+//!     Err(meishi_keyfile::KeyError::Exists { .. })
+//! ));
+//! ```
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -19,9 +35,9 @@ pub const SEED_LEN: usize = 32;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
-    #[error("a key already exists at {path}; refusing to overwrite it (this home is already initialized)")]
+    #[error("a key already exists at {path}; refusing to overwrite it")]
     Exists { path: PathBuf },
-    #[error("no key at {path}; run `meishi init` first")]
+    #[error("no key at {path}")]
     NotFound { path: PathBuf },
     #[error("key file {path}: {source}")]
     Io {
@@ -94,6 +110,16 @@ pub fn create(path: &Path) -> Result<Identity, KeyError> {
         .and_then(|d| d.sync_all())
         .map_err(io_err(parent))?;
     Ok(identity)
+}
+
+/// Reads the identity from `path`, or creates a new one there (as [`create`]) when there is no
+/// file: for a service whose identity must survive restarts but needs no setup step. An existing
+/// file gets every check of [`load`]; it is never replaced.
+pub fn load_or_create(path: &Path) -> Result<Identity, KeyError> {
+    match create(path) {
+        Err(KeyError::Exists { .. }) => load(path),
+        other => other,
+    }
 }
 
 /// Reads the identity from `path`. Refuses a file of the wrong length and a file readable or
@@ -176,6 +202,29 @@ mod tests {
         assert!(matches!(create(&path), Err(KeyError::Exists { .. })));
         assert_eq!(fs::read(&path).unwrap(), before);
         assert_eq!(load(&path).unwrap().public(), first.public());
+    }
+
+    #[test]
+    fn load_or_create_creates_once_then_loads_and_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.key");
+        let first = load_or_create(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(load_or_create(&path).unwrap().public(), first.public());
+        // A damaged or exposed key is refused, not silently replaced by a new peer id.
+        fs::write(&path, [1u8; 31]).unwrap();
+        assert!(matches!(
+            load_or_create(&path),
+            Err(KeyError::BadLength { len: 31, .. })
+        ));
+        fs::write(&path, [1u8; 32]).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            load_or_create(&path),
+            Err(KeyError::Permissions { mode: 0o644, .. })
+        ));
+        assert_eq!(fs::read(&path).unwrap(), [1u8; 32]);
     }
 
     #[test]
