@@ -74,7 +74,7 @@ impl From<TeaserArg> for meishi_store::TeaserChoice {
 
 /// One line saying what the teaser shows, for `card show` and `card edit --teaser`.
 fn teaser_line(card: &Card, choice: meishi_store::TeaserChoice) -> String {
-    match crate::cmd::net::teaser_of(card, choice) {
+    match meishi_app::teaser_of(card, choice) {
         None => "off (people nearby and at events see no name; `meishi card edit --teaser name` to show it)".into(),
         Some(t) => match t.headline {
             Some(h) => format!("{choice}: {} — {}", display_safe(&t.name), display_safe(&h)),

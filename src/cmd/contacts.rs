@@ -52,51 +52,45 @@ pub fn import(home: &Home, files: &[PathBuf], json: bool) -> Result<()> {
     }
     let own_key = home.identity().ok().map(|i| i.public());
     let mut store = home.store()?;
-    let mut report = Vec::new();
-    store.transaction(|tx| {
-        for (path, item) in &found {
-            let file = path.display().to_string();
-            match item {
-                Found::Signed(card) => {
-                    let (name, key) = (card.card().name.clone(), Some(card.key()));
-                    if key == own_key {
-                        report.push(Imported {
-                            file,
-                            name,
-                            key,
-                            signed: Some(card),
-                            result: "own card, skipped".to_owned(),
-                            kept: false,
-                        });
-                        continue;
-                    }
-                    let outcome = tx.put_signed(card, "import")?;
-                    report.push(Imported {
-                        file,
-                        name,
-                        key,
-                        signed: Some(card),
-                        result: outcome.to_string(),
-                        kept: lookalike::card_kept(outcome),
+    // One list of cards, stored all or none by the store's one import path.
+    let mut items = Vec::new();
+    let mut whence = Vec::new();
+    for (path, item) in &found {
+        let file = path.display().to_string();
+        match item {
+            Found::Signed(card) => {
+                items.push(meishi_store::Import::Signed(card));
+                whence.push((
+                    file,
+                    card.card().name.clone(),
+                    Some(card.key()),
+                    Some(&**card),
+                ));
+            }
+            Found::Unverified(cards) => {
+                for c in cards {
+                    items.push(meishi_store::Import::Unverified {
+                        card: &c.card,
+                        key: c.key,
                     });
-                }
-                Found::Unverified(cards) => {
-                    for c in cards {
-                        let outcome = tx.put_unverified(&c.card, c.key, "import")?;
-                        report.push(Imported {
-                            file: file.clone(),
-                            name: c.card.name.clone(),
-                            key: c.key,
-                            signed: None,
-                            result: outcome.to_string(),
-                            kept: lookalike::card_kept(outcome),
-                        });
-                    }
+                    whence.push((file.clone(), c.card.name.clone(), c.key, None));
                 }
             }
         }
-        Ok(())
-    })?;
+    }
+    let results = store.import(&items, meishi_store::Via::Import, own_key)?;
+    let report: Vec<Imported> = whence
+        .into_iter()
+        .zip(results)
+        .map(|((file, name, key, signed), result)| Imported {
+            file,
+            name,
+            key,
+            signed,
+            kept: result.kept(),
+            result: result.to_string(),
+        })
+        .collect();
     for r in &report {
         if json {
             println!(
@@ -307,15 +301,16 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
                 if let Some(f) = &c.follow_up {
                     println!("  {:<12}{}", "follow up", display_safe(f));
                 }
-                for m in &c.meetings {
+                for (m, both) in meetings(&c.meetings) {
                     let ev = m
                         .record
                         .event
                         .as_deref()
                         .map(|e| format!(" at event {}", display_safe(e)))
                         .unwrap_or_default();
+                    let both = if both { " (both signed)" } else { "" };
                     println!(
-                        "  {:<12}{} via {}{ev}",
+                        "  {:<12}{} via {}{ev}{both}",
                         "met",
                         crate::output::date_time(m.record.at),
                         display_safe(&m.record.via)
@@ -455,4 +450,58 @@ pub fn contact_json(c: &meishi_store::Contact) -> Result<Value> {
             .collect(),
     );
     Ok(v)
+}
+
+/// How long apart the two envelopes of one mutual swap may be signed.
+const SWAP_WINDOW_SECS: u64 = 600;
+
+/// Meetings as a person remembers them: a mutual swap (my envelope to them and theirs to me,
+/// signed close together and the same way) is one meeting, `true` = both signed.
+fn meetings(all: &[meishi_store::Meeting]) -> Vec<(&meishi_store::Meeting, bool)> {
+    let mut out: Vec<(&meishi_store::Meeting, bool)> = Vec::new();
+    for m in all {
+        let pair = out.iter_mut().find(|(o, both)| {
+            !*both
+                && o.record.from == m.record.to
+                && o.record.to == m.record.from
+                && o.record.via == m.record.via
+                && o.record.at.abs_diff(m.record.at) <= SWAP_WINDOW_SECS
+        });
+        match pair {
+            Some(p) => p.1 = true,
+            None => out.push((m, false)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod meeting_tests {
+    use meishi_card::PublicKey;
+    use meishi_store::{Meeting, MeetingRecord};
+
+    fn m(id: i64, from: u8, to: u8, at: u64) -> Meeting {
+        Meeting {
+            id,
+            record: MeetingRecord {
+                envelope: vec![id as u8],
+                from: PublicKey([from; 32]),
+                to: PublicKey([to; 32]),
+                at,
+                event: None,
+                via: "swap".into(),
+            },
+            recorded_at: at,
+        }
+    }
+
+    #[test]
+    fn a_mutual_swap_is_one_meeting() {
+        let all = [m(1, 1, 2, 100), m(2, 2, 1, 101), m(3, 1, 2, 9_000)];
+        let shown: Vec<(i64, bool)> = super::meetings(&all)
+            .into_iter()
+            .map(|(m, both)| (m.id, both))
+            .collect();
+        assert_eq!(shown, [(1, true), (3, false)]);
+    }
 }

@@ -6,10 +6,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use meishi_card::display_safe;
 use meishi_node::{key_of, FetchError, Policy, RequestError};
-use meishi_store::{ContactRef, PutOutcome};
+use meishi_store::{ContactRef, PutOutcome, Via};
 use serde_json::json;
 
-use crate::cmd::net::{default_listen, parse_target, runtime, start};
+use crate::cmd::net::{default_listen, parse_target, runtime, start, Attend};
 use crate::exit::{Failure, BAD_INPUT, NOT_FOUND, UNREACHABLE};
 use crate::home::Home;
 
@@ -40,7 +40,9 @@ pub fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
     let lan = addrs.is_empty();
     let deadline = Duration::from_secs(args.timeout.max(1));
     runtime()?.block_on(async {
-        let (node, _events, _) = start(home, &store, default_listen(), Policy::Never, meishi_node::Scope::Known, lan)?;
+        // Only asking: `never` publishes no teaser and gives nothing.
+        let app = start(home, default_listen(), Policy::Never, meishi_node::Scope::Known, lan, Attend::default(), Via::Fetch)?;
+        let node = app.node().clone();
         let started = tokio::time::Instant::now();
         let mut addrs = addrs;
         while lan && addrs.is_empty() && started.elapsed() < deadline {
@@ -51,7 +53,7 @@ pub fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
             }
         }
         let res = tokio::time::timeout(deadline.saturating_sub(started.elapsed()), node.fetch(peer, addrs)).await;
-        let _ = node.shutdown().await;
+        app.shutdown().await;
         let card = match res {
             Err(_) | Ok(Err(FetchError::Request(RequestError::Unreachable | RequestError::Timeout))) => {
                 return Err(Failure::new(UNREACHABLE, anyhow::anyhow!("{peer} did not answer")).into())
@@ -59,7 +61,7 @@ pub fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
             Ok(Err(e)) => return Err(Failure::new(BAD_INPUT, anyhow::anyhow!("fetch from {peer} failed: {e}")).into()),
             Ok(Ok(card)) => card,
         };
-        let outcome = store.put_signed(&card, "fetch").context("cannot store the fetched card")?;
+        let outcome = store.put_signed(&card, Via::Fetch.as_str()).context("cannot store the fetched card")?;
         let name = card.card().name.clone();
         if let PutOutcome::Older { .. } | PutOutcome::Equivocation { .. } = outcome {
             return Err(Failure::new(BAD_INPUT, anyhow::anyhow!("the card of {} was refused: {outcome}", display_safe(&name))).into());

@@ -7,7 +7,7 @@
 //! come from other people's cards and pass through `display_safe`.
 
 use meishi_card::{display_safe, PublicKey, SignedCard};
-use meishi_store::{ContactSummary, PutOutcome, Store};
+use meishi_store::{ContactSummary, Store};
 
 /// How many fingerprint groups the contact list shows: two groups of five digits tell contacts
 /// apart at a glance; people compare the whole fingerprint in person.
@@ -62,12 +62,6 @@ pub(crate) fn warn_for(store: &Store, name: &str, key: Option<PublicKey>) -> Opt
         "Warning: \"{shown}\" is also the name of {whom} {}, under {keys}. {check}",
         id_list(&ids)
     ))
-}
-
-/// Whether a put left the given card in the book (added, updated, merged, or already there)
-/// rather than refusing it: only then is a look-alike warning about that card worth printing.
-pub(crate) fn card_kept(outcome: PutOutcome) -> bool {
-    outcome.changed() || outcome == PutOutcome::Unchanged
 }
 
 /// The suffix of a contact-list line for a contact with look-alikes:

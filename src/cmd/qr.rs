@@ -8,7 +8,7 @@ use meishi_card::display_safe;
 use meishi_qr::{classify, scan_image, Ecc, Scanned};
 use serde_json::json;
 
-use crate::cmd::lookalike::{card_kept, warn_for};
+use crate::cmd::lookalike::warn_for;
 use crate::exit::{Failure, BAD_INPUT};
 use crate::home::Home;
 use crate::output::read_bounded;
@@ -109,26 +109,12 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
             });
         }
     }
-    // Event join codes (from `meishi event new`, on a screen or a badge): shown with the command
-    // that joins. A malformed one is an error, like a meishi card that does not verify.
-    let mut events = Vec::new();
-    for f in &found {
-        if let Scanned::Other(t) = &f.scanned {
-            if t.starts_with(crate::cmd::event::JOIN_URI_PREFIX) {
-                let (code, relays) = crate::cmd::event::parse_join_uri(t)
-                    .map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{}: {e:#}", f.image)))?;
-                // Rebuilt, not echoed: every byte of it percent-encoded but [A-Za-z0-9._~-], so
-                // a hostile code cannot break out of the quotes of the command shown.
-                let uri = crate::cmd::event::join_uri(&code, &relays);
-                events.push((f.image.clone(), uri, code, relays));
-            }
-        }
-    }
+    // Event join codes (from `meishi event new`, on a screen or a badge) are shown with the
+    // command that joins; `classify` refused a malformed one, like a card that does not verify.
     let usable = found
         .iter()
         .filter(|f| !matches!(f.scanned, Scanned::Other(_)))
-        .count()
-        + events.len();
+        .count();
     if usable == 0 {
         let shown: Vec<String> = found
             .iter()
@@ -145,63 +131,49 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
     }
     let own_key = home.identity().ok().map(|i| i.public());
     let mut store = home.store()?;
-    let mut report = Vec::new();
-    store
-        .transaction(|tx| {
-            for f in &found {
-                match &f.scanned {
-                    Scanned::Meishi(card) => {
-                        if Some(card.key()) == own_key {
-                            report.push((
-                                f.image.clone(),
-                                card.card().name.clone(),
-                                Some(card.key()),
-                                true,
-                                "your own card, skipped".to_owned(),
-                                false,
-                            ));
-                            continue;
-                        }
-                        let o = tx.put_signed(card, "qr")?;
-                        report.push((
-                            f.image.clone(),
-                            card.card().name.clone(),
-                            Some(card.key()),
-                            true,
-                            o.to_string(),
-                            card_kept(o),
-                        ));
-                    }
-                    Scanned::VCard(cards) => {
-                        for c in cards {
-                            let o = tx.put_unverified(&c.card, c.key, "qr")?;
-                            report.push((
-                                f.image.clone(),
-                                c.card.name.clone(),
-                                c.key,
-                                false,
-                                o.to_string(),
-                                card_kept(o),
-                            ));
-                        }
-                    }
-                    Scanned::MeCard(c) => {
-                        let o = tx.put_unverified(&c.card, c.key, "qr")?;
-                        report.push((
-                            f.image.clone(),
-                            c.card.name.clone(),
-                            c.key,
-                            false,
-                            o.to_string(),
-                            card_kept(o),
-                        ));
-                    }
-                    _ => {}
+    // One list of cards, stored all or none by the store's one import path.
+    let mut items = Vec::new();
+    let mut whence = Vec::new();
+    for f in &found {
+        match &f.scanned {
+            Scanned::Meishi(card) => {
+                items.push(meishi_store::Import::Signed(card));
+                whence.push((
+                    f.image.clone(),
+                    card.card().name.clone(),
+                    Some(card.key()),
+                    true,
+                ));
+            }
+            Scanned::VCard(cards) => {
+                for c in cards {
+                    items.push(meishi_store::Import::Unverified {
+                        card: &c.card,
+                        key: c.key,
+                    });
+                    whence.push((f.image.clone(), c.card.name.clone(), c.key, false));
                 }
             }
-            Ok(())
-        })
+            Scanned::MeCard(c) => {
+                items.push(meishi_store::Import::Unverified {
+                    card: &c.card,
+                    key: c.key,
+                });
+                whence.push((f.image.clone(), c.card.name.clone(), c.key, false));
+            }
+            _ => {}
+        }
+    }
+    let results = store
+        .import(&items, meishi_store::Via::Qr, own_key)
         .context("cannot store the scanned contacts")?;
+    let report: Vec<_> = whence
+        .into_iter()
+        .zip(results)
+        .map(|((image, name, key, verified), r)| {
+            (image, name, key, verified, r.to_string(), r.kept())
+        })
+        .collect();
     for (image, name, key, verified, result, kept) in &report {
         if args.json {
             println!(
@@ -221,7 +193,13 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
             eprintln!("{w}");
         }
     }
-    for (image, uri, code, relays) in &events {
+    for (image, ticket) in found.iter().filter_map(|f| match &f.scanned {
+        Scanned::Event(t) => Some((&f.image, t)),
+        _ => None,
+    }) {
+        // Rebuilt, not echoed: every byte of it percent-encoded but [A-Za-z0-9._~-], so a
+        // hostile code cannot break out of the quotes of the command shown.
+        let (uri, code, relays) = (ticket.to_string(), ticket.code(), ticket.relays());
         let join = format!("meishi event '{uri}'");
         if args.json {
             let relays: Vec<String> = relays.iter().map(|r| r.to_string()).collect();
@@ -241,9 +219,6 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
     }
     for f in &found {
         if let Scanned::Other(t) = &f.scanned {
-            if t.starts_with(crate::cmd::event::JOIN_URI_PREFIX) {
-                continue;
-            }
             eprintln!(
                 "{}: skipped a QR code that is not a contact: {}",
                 display_safe(&f.image),

@@ -125,9 +125,32 @@ fn layering_holds() {
             "meishi-store",
             "meishi-qr",
             "meishi-node",
+            "meishi-event",
             "image",
         ],
     );
+    // The event protocol is pure protocol: the QR crate reads join tickets with it, offline,
+    // and the node and the relay bring the network stack.
+    check_absent(
+        &g,
+        "meishi-event",
+        &[
+            "tokio",
+            "libp2p",
+            "rusqlite",
+            "meishi-store",
+            "meishi-node",
+            "meishi-relay",
+            "meishi-qr",
+        ],
+    );
+    // Both ends of the teaser board speak it through that one crate.
+    for peer in ["meishi-node", "meishi-relay", "meishi-qr"] {
+        assert!(
+            g[peer].contains("meishi-event"),
+            "{peer} uses meishi-event's codec"
+        );
+    }
     // The store knows cards, not the network.
     check_absent(
         &g,
@@ -154,6 +177,37 @@ fn layering_holds() {
     );
     // The relay serves everyone's traffic and keeps no contact book.
     check_absent(&g, "meishi-relay", &["rusqlite", "meishi-store"]);
+    // One key file for the CLI and the relay: file I/O over the card crate's identity, nothing
+    // more, so the relay can use it without a contact book.
+    check_absent(
+        &g,
+        "meishi-keyfile",
+        &["tokio", "libp2p", "rusqlite", "meishi-store", "meishi-node"],
+    );
+    for user in ["meishi-store", "meishi-relay"] {
+        assert!(
+            g[user].contains("meishi-keyfile"),
+            "{user} uses meishi-keyfile"
+        );
+    }
+    // One token bucket for the node and the relay: plain bookkeeping, no dependencies.
+    let limits = &g["meishi-limits"];
+    assert!(limits.is_empty(), "meishi-limits depends on {limits:?}");
+    for user in ["meishi-node", "meishi-relay"] {
+        assert!(
+            g[user].contains("meishi-limits"),
+            "{user} uses meishi-limits"
+        );
+    }
+    // Test support is never shipped: only tests and the xtask use it.
+    for (krate, deps) in &g {
+        if krate != "xtask" && krate != "meishi-testkit" {
+            assert!(
+                !deps.contains("meishi-testkit"),
+                "{krate} depends on meishi-testkit outside its dev-dependencies"
+            );
+        }
+    }
     // bincode stays pinned at 2.0.1 (3.0.0 is a tombstone, RUSTSEC-2025-0141).
     assert!(g["meishi-card"].contains("bincode"));
 }

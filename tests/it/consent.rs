@@ -75,6 +75,7 @@ fn a_stranger_through_the_relay_gets_nothing() {
                 "--relay",
                 &raddr,
                 "--json",
+                "--follow",
                 "--timeout",
                 "60",
             ],

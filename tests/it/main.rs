@@ -4,5 +4,6 @@ mod arch;
 mod cli;
 mod consent;
 mod event;
+mod examples;
 mod net;
 mod qr;

@@ -14,23 +14,21 @@ use std::collections::HashMap;
 use std::io;
 use std::time::{Duration, Instant};
 
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::{AsyncRead, AsyncWrite};
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{rendezvous, Multiaddr, PeerId, StreamProtocol, Swarm};
 use meishi_card::envelope::SignedTeaser;
-use meishi_card::event::{
-    BoardRequest, BoardResponse, EventKey, MAX_BOARD_PAGE, MAX_BOARD_REQUEST, MAX_BOARD_RESPONSE,
-};
+use meishi_event::{BoardRequest, BoardResponse, CodeError, EventKey, MAX_BOARD_PAGE};
 
 use crate::behaviour::Behaviour;
 use crate::event::{Attendee, Event};
 use crate::node::key_of;
 
 /// The relay's teaser board. proto-spec/relay.md#teaser-board
-pub const BOARD_PROTOCOL: StreamProtocol = StreamProtocol::new(meishi_card::event::BOARD_PROTOCOL);
+pub const BOARD_PROTOCOL: StreamProtocol = StreamProtocol::new(meishi_event::BOARD_PROTOCOL);
 /// TTL of registrations and board entries, in seconds. proto-spec/relay.md#rendezvous
 pub const REGISTER_TTL: u64 = 300;
 /// Registrations and board entries are refreshed after half their TTL.
@@ -43,81 +41,24 @@ pub const MAX_EVENTS: usize = 8;
 const MAX_ATTENDEES: usize = 16_384;
 /// Addresses remembered per attendee.
 const MAX_ADDRS: usize = 8;
-/// Longest varint length prefix read (4 bytes carry up to 2^28 - 1).
-const MAX_VARINT_BYTES: usize = 4;
 
-// ---- board codec: varint(length) || message ----
-
-fn invalid(msg: &'static str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg)
-}
-
-async fn read_frame<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
-    let mut len: usize = 0;
-    for i in 0..MAX_VARINT_BYTES {
-        let mut b = [0u8; 1];
-        io.read_exact(&mut b).await?;
-        len |= usize::from(b[0] & 0x7f) << (7 * i);
-        if b[0] & 0x80 == 0 {
-            if i > 0 && b[0] == 0 {
-                return Err(invalid("non-minimal length prefix"));
-            }
-            if len > max {
-                return Err(invalid("board message exceeds its size cap"));
-            }
-            let mut buf = vec![0u8; len];
-            io.read_exact(&mut buf).await?;
-            return Ok(buf);
-        }
-    }
-    Err(invalid("length prefix too long"))
-}
-
-async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
-    let mut frame = Vec::with_capacity(bytes.len() + MAX_VARINT_BYTES);
-    let mut n = bytes.len();
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            frame.push(b);
-            break;
-        }
-        frame.push(b | 0x80);
-    }
-    frame.extend_from_slice(bytes);
-    io.write_all(&frame).await?;
-    io.flush().await
-}
-
-/// The teaser board's request/response codec (client side; the relay serves it).
+/// The teaser board's request/response codec, client side: it writes requests and reads
+/// responses with `meishi_event`'s messages, framing and size caps, the same calls the relay's
+/// codec makes. The node only asks (`ProtocolSupport::Outbound`), so the serving half refuses.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct BoardCodec;
+
+fn not_served() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "the node does not serve a teaser board",
+    )
+}
 
 impl request_response::Codec for BoardCodec {
     type Protocol = StreamProtocol;
     type Request = BoardRequest;
     type Response = BoardResponse;
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<BoardRequest>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        let bytes = read_frame(io, MAX_BOARD_REQUEST).await?;
-        BoardRequest::decode(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-    }
-
-    async fn read_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<BoardResponse>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        let bytes = read_frame(io, MAX_BOARD_RESPONSE).await?;
-        BoardResponse::decode(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-    }
 
     async fn write_request<T>(
         &mut self,
@@ -128,19 +69,37 @@ impl request_response::Codec for BoardCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &req.encode()).await
+        req.write(io).await
+    }
+
+    async fn read_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<BoardResponse>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        BoardResponse::read(io).await
+    }
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, _: &mut T) -> io::Result<BoardRequest>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        Err(not_served())
     }
 
     async fn write_response<T>(
         &mut self,
         _: &StreamProtocol,
-        io: &mut T,
-        res: BoardResponse,
+        _: &mut T,
+        _: BoardResponse,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &res.encode()).await
+        Err(not_served())
     }
 }
 
@@ -164,6 +123,8 @@ struct Joined {
     next_refresh: Instant,
     next_poll: Instant,
     get_in_flight: bool,
+    /// The board was read to its end once (announced with `Event::BoardRead`).
+    caught_up: bool,
 }
 
 #[derive(Debug)]
@@ -211,7 +172,7 @@ pub enum JoinError {
     #[error("at most {max} events")]
     TooManyEvents { max: usize },
     #[error("the event code is invalid: {0}")]
-    Code(#[from] meishi_card::event::CodeError),
+    Code(#[from] CodeError),
 }
 
 /// Relays, events, and the attendees found so far.
@@ -250,7 +211,7 @@ impl Attend {
             let key = EventKey::derive(&code)?;
             // A derived namespace is 75 bytes, within rendezvous' 255.
             let namespace = rendezvous::Namespace::new(key.namespace().to_owned())
-                .map_err(|_| JoinError::Code(meishi_card::event::CodeError::Empty))?;
+                .map_err(|_| JoinError::Code(CodeError::Empty))?;
             if events.iter().any(|e: &EventSlot| e.namespace == namespace) {
                 continue;
             }
@@ -308,6 +269,7 @@ impl Attend {
                     next_refresh: now,
                     next_poll: now,
                     get_in_flight: false,
+                    caught_up: false,
                 })
                 .collect();
         }
@@ -674,6 +636,13 @@ impl Attend {
                 j.next_poll = Instant::now();
             }
             self.service(swarm, i, Instant::now());
+        } else if let Some(j) = self.relays.get_mut(i).and_then(|s| s.joined.get_mut(e)) {
+            if !j.caught_up {
+                j.caught_up = true;
+                out.push(Event::BoardRead {
+                    relay: self.relays[i].peer,
+                });
+            }
         }
         out
     }

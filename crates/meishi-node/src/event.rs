@@ -50,6 +50,9 @@ pub enum Event {
         addrs: Vec<Multiaddr>,
         event: String,
     },
+    /// A joined event's board on `relay` was read to its end for the first time (after a
+    /// relay restart, again): every attendee posted so far has been announced.
+    BoardRead { relay: PeerId },
     /// A relay accepted a reservation: the node is reachable at `addr` (`<relay>/p2p-circuit`).
     Reserved { relay: PeerId, addr: Multiaddr },
     /// The connection to a relay closed; the node dials it again and reserves again.

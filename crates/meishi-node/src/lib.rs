@@ -27,9 +27,12 @@ mod config;
 pub mod consent;
 mod event;
 mod event_loop;
+mod exchange;
 mod guard;
+mod lan;
 mod node;
 pub mod protocol;
+mod swarm;
 
 pub use attend::{JoinError, BOARD_PROTOCOL, MAX_EVENTS, MAX_RELAYS, REGISTER_TTL};
 pub use behaviour::IDENTIFY_PROTOCOL_VERSION;

@@ -32,7 +32,7 @@ mod contacts;
 mod error;
 mod extras;
 mod inbox;
-pub mod keyfile;
+mod receive;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -57,7 +57,8 @@ pub use extras::{
     MAX_RESULTS, MAX_TAGS, MAX_TAG_LEN,
 };
 pub use inbox::{InboxItem, InboxStatus, INBOX_TTL, MAX_PENDING};
-pub use keyfile::KeyError;
+pub use meishi_keyfile::{self as keyfile, KeyError};
+pub use receive::{ImportResult, Via};
 pub use schema::SCHEMA_VERSION;
 
 /// How long a writer waits for another process (the CLI beside a running `meishi up`) to

@@ -1,0 +1,422 @@
+//! [`App`]: a running node and the contact book, joined. Node events become stored facts and
+//! [`Report`]s; changes other processes make to the book (an accepted inbox item, a revoked
+//! contact, an edited card) reach the node.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use meishi_card::{Identity, PublicKey, SignedCard};
+use meishi_node::{
+    Config, Event, GiveError, GiveOutcome, Multiaddr, Node, PeerId, Peers, Policy, Scope, Teaser,
+};
+use meishi_store::{InboxItem, InboxStatus, PutOutcome, Store, StoreError, TeaserChoice, Via};
+use tokio::sync::mpsc;
+
+use crate::report::{Report, TeaserReport};
+
+/// How long before an accepted inbox item whose give-back failed is tried again.
+pub const GIVE_BACK_RETRY: Duration = Duration::from_secs(30);
+/// How long one give-back may take.
+const GIVE_BACK_TIMEOUT: Duration = Duration::from_secs(20);
+/// Names of peers (from their teasers) remembered for human lines.
+const MAX_NAMES: usize = 4096;
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// How to run the node.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub listen: Vec<Multiaddr>,
+    pub policy: Policy,
+    pub scope: Scope,
+    pub mdns: bool,
+    pub relays: Vec<Multiaddr>,
+    pub event_codes: Vec<String>,
+    /// How often to poll the events' boards (`None`: the node's default).
+    pub poll: Option<Duration>,
+    /// How received cards are recorded.
+    pub via: Via,
+}
+
+impl Options {
+    /// Listen on `listen` with `policy`, within `scope`; no mDNS, relay or event.
+    pub fn new(listen: Vec<Multiaddr>, policy: Policy, scope: Scope) -> Self {
+        Self {
+            listen,
+            policy,
+            scope,
+            mdns: false,
+            relays: Vec::new(),
+            event_codes: Vec::new(),
+            poll: None,
+            via: Via::Swap,
+        }
+    }
+}
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the contact book has no own card")]
+    NoOwnCard,
+    #[error(transparent)]
+    Spawn(#[from] meishi_node::SpawnError),
+}
+
+/// The teaser the owner chose to publish (`None`: off).
+pub fn teaser_of(card: &meishi_card::Card, choice: TeaserChoice) -> Option<Teaser> {
+    match choice {
+        TeaserChoice::Off => None,
+        TeaserChoice::Name => Some(Teaser {
+            name: card.name.clone(),
+            headline: None,
+        }),
+        TeaserChoice::Headline => Some(Teaser {
+            name: card.name.clone(),
+            headline: card.note.clone().or_else(|| card.title.clone()),
+        }),
+    }
+}
+
+/// What the book says about other people, for the node's consent rule.
+pub fn peers(store: &Store, me: &PublicKey) -> Result<Peers, StoreError> {
+    let p = store.consent_peers(me)?;
+    Ok(Peers {
+        holders: p.holders,
+        contacts: p.contacts,
+        revoked: p.revoked,
+        pending: p.pending,
+    })
+}
+
+/// A running node wired into the contact book. Front ends (the CLI, the web app) drive it and
+/// render its [`Report`]s.
+pub struct App {
+    node: Node,
+    events: mpsc::Receiver<Event>,
+    store: Store,
+    me: PeerId,
+    me_key: PublicKey,
+    via: Via,
+    own_seq: u64,
+    last_version: Option<u64>,
+    /// Accepted inbox items given back recently, not tried again before [`GIVE_BACK_RETRY`].
+    tried: HashMap<i64, Instant>,
+    names: HashMap<PeerId, String>,
+}
+
+impl App {
+    /// Starts the node for `identity` with my card and what the book says about other people.
+    pub fn start(identity: Identity, store: Store, options: Options) -> Result<App, StartError> {
+        let card = store.own_card()?.ok_or(StartError::NoOwnCard)?;
+        let me_key = identity.public();
+        let mut config = Config::new(identity, card.clone());
+        config.listen = options.listen;
+        config.policy = options.policy;
+        config.scope = options.scope;
+        config.mdns = options.mdns;
+        // Under `never` nothing leaves, the teaser included (the node enforces it too).
+        config.teaser = match options.policy {
+            Policy::Never => None,
+            _ => teaser_of(card.card(), store.teaser()?),
+        };
+        config.peers = peers(&store, &me_key)?;
+        config.relays = options.relays;
+        config.event_codes = options.event_codes;
+        if let Some(p) = options.poll {
+            config.limits.event_poll = p;
+        }
+        let (node, events) = Node::spawn(config)?;
+        Ok(App {
+            me: node.peer_id(),
+            node,
+            events,
+            store,
+            me_key,
+            via: options.via,
+            own_seq: card.seq(),
+            last_version: None,
+            tried: HashMap::new(),
+            names: HashMap::new(),
+        })
+    }
+
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.me
+    }
+
+    /// The next node event (`None`: the node stopped). Apply it with [`App::apply`].
+    /// Cancel-safe.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// A peer's name from its teaser, made safe to print; its peer id when unknown.
+    pub fn name_of(&self, peer: &PeerId) -> String {
+        self.names
+            .get(peer)
+            .map(|n| meishi_card::display_safe(n))
+            .unwrap_or_else(|| peer.to_string())
+    }
+
+    fn remember_name(&mut self, peer: PeerId, name: &str) {
+        if self.names.len() < MAX_NAMES || self.names.contains_key(&peer) {
+            self.names.insert(peer, name.to_owned());
+        }
+    }
+
+    /// Turns a node event into stored facts and the reports to show: the one code path for
+    /// every command that runs a node.
+    pub fn apply(&mut self, ev: &Event) -> Vec<Report> {
+        let me = self.me;
+        let report = match ev {
+            Event::Listening { addr } => Report::Listening {
+                addr: format!("{addr}/p2p/{me}"),
+            },
+            Event::PeerDiscovered { peer, teaser, .. } => {
+                if let Some(t) = teaser {
+                    self.remember_name(*peer, t.name());
+                }
+                Report::PeerDiscovered {
+                    peer_id: peer.to_string(),
+                    teaser: teaser.as_ref().map(|t| TeaserReport {
+                        name: t.name().to_owned(),
+                        headline: t.headline().map(str::to_owned),
+                    }),
+                }
+            }
+            Event::PeerExpired { peer } => Report::PeerExpired {
+                peer_id: peer.to_string(),
+            },
+            Event::CardReceived { from, envelope } => {
+                let name = envelope.card().card().name.clone();
+                self.remember_name(*from, &name);
+                match self.receive(envelope) {
+                    Ok((result, lookalikes)) => Report::CardReceived {
+                        peer_id: from.to_string(),
+                        name,
+                        result: result.to_string(),
+                        label: envelope.event().map(str::to_owned),
+                        lookalikes,
+                    },
+                    Err(e) => Report::Error {
+                        peer_id: Some(from.to_string()),
+                        inbox_id: None,
+                        error: format!(
+                            "could not store the card of {}: {e}",
+                            meishi_card::display_safe(&name)
+                        ),
+                    },
+                }
+            }
+            Event::CardGiven { to, envelope } => {
+                if let Err(e) = self.store.record_given(envelope, self.via) {
+                    tracing::warn!(error = %e, "could not record a give");
+                }
+                Report::CardGiven {
+                    peer_id: to.to_string(),
+                    inbox_id: None,
+                    name: self.names.get(to).cloned(),
+                }
+            }
+            Event::InboxItem {
+                from,
+                envelope,
+                addrs,
+            } => {
+                let name = envelope.card().card().name.clone();
+                let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                match self.store.hold(envelope, self.via, unix_now(), &addrs) {
+                    Ok(inbox_id) => Report::Inbox {
+                        inbox_id,
+                        peer_id: from.to_string(),
+                        name,
+                    },
+                    Err(e) => Report::Error {
+                        peer_id: Some(from.to_string()),
+                        inbox_id: None,
+                        error: format!(
+                            "could not keep the card of {} in the inbox: {e}",
+                            meishi_card::display_safe(&name)
+                        ),
+                    },
+                }
+            }
+            Event::Refused { from, reason } => Report::Refused {
+                peer_id: from.to_string(),
+                reason: reason.to_string(),
+            },
+            Event::AttendeeDiscovered {
+                peer,
+                teaser,
+                addrs,
+                ..
+            } => {
+                self.remember_name(*peer, teaser.name());
+                Report::Attendee {
+                    peer_id: peer.to_string(),
+                    name: teaser.name().to_owned(),
+                    headline: teaser.headline().map(str::to_owned),
+                    addrs: addrs.iter().map(ToString::to_string).collect(),
+                }
+            }
+            Event::Reserved { relay, addr } => Report::Reserved {
+                relay: relay.to_string(),
+                addr: format!("{addr}/p2p/{me}"),
+            },
+            Event::RelayDisconnected { relay } => Report::RelayDisconnected {
+                relay: relay.to_string(),
+            },
+            Event::DirectConnection { peer } => Report::Direct {
+                peer_id: peer.to_string(),
+            },
+            Event::HolePunchFailed { peer } => Report::HolePunchFailed {
+                peer_id: peer.to_string(),
+            },
+            _ => return Vec::new(),
+        };
+        vec![report]
+    }
+
+    /// Stores a received card; the outcome and the ids of look-alike contacts.
+    fn receive(
+        &mut self,
+        envelope: &meishi_card::envelope::Envelope,
+    ) -> Result<(PutOutcome, Vec<i64>), StoreError> {
+        let outcome = self.store.receive(envelope, self.via)?;
+        let card = envelope.card();
+        let lookalikes = self
+            .store
+            .lookalikes(&card.card().name, Some(card.key()))?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        Ok((outcome, lookalikes))
+    }
+
+    /// Stores the card of a swap I started (`Node::give` answered with theirs).
+    pub fn record_swap(
+        &mut self,
+        envelope: &meishi_card::envelope::Envelope,
+    ) -> Result<(PutOutcome, Vec<i64>), StoreError> {
+        self.receive(envelope)
+    }
+
+    /// Brings the node up to date with the book when another process changed it (or on the
+    /// first call): what the consent rule needs, accepted inbox items to answer (also those
+    /// accepted while the node was stopped), my edited card. Call it every few hundred
+    /// milliseconds; it costs one query when nothing changed.
+    pub async fn sync(&mut self) -> Result<Vec<Report>, StoreError> {
+        let v = self.store.data_version()?;
+        let retry_due = self.tried.values().any(|t| t.elapsed() >= GIVE_BACK_RETRY);
+        if Some(v) == self.last_version && !retry_due {
+            return Ok(Vec::new());
+        }
+        self.last_version = Some(v);
+        let mut out = Vec::new();
+        if self
+            .node
+            .set_peers(peers(&self.store, &self.me_key)?)
+            .await
+            .is_err()
+        {
+            return Ok(out);
+        }
+        for item in self.store.inbox_accepted()? {
+            if self
+                .tried
+                .get(&item.id)
+                .is_some_and(|t| t.elapsed() < GIVE_BACK_RETRY)
+            {
+                continue;
+            }
+            self.tried.insert(item.id, Instant::now());
+            out.push(self.give_back(&item).await);
+        }
+        let store = &self.store;
+        self.tried.retain(|id, _| {
+            store
+                .inbox_get(*id)
+                .ok()
+                .flatten()
+                .is_some_and(|i| i.status == InboxStatus::Accepted)
+        });
+        if let Some(own) = self.store.own_card()? {
+            if own.seq() > self.own_seq {
+                self.own_seq = own.seq();
+                let _ = self.node.set_card(own).await;
+                out.push(Report::CardUpdated { seq: self.own_seq });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Gives my card back for an inbox item the user accepted, reaching the giver where it
+    /// was when it gave (nearby, directly or through the event's relay).
+    async fn give_back(&mut self, item: &InboxItem) -> Report {
+        let key = item.card.key();
+        let name = Some(item.card.card().name.clone());
+        let Some(peer) = meishi_node::peer_id_of(&key) else {
+            return Report::Error {
+                peer_id: None,
+                inbox_id: Some(item.id),
+                error: "the giver's key is not a peer id".into(),
+            };
+        };
+        let addrs: Vec<Multiaddr> = item.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+        let error = match tokio::time::timeout(GIVE_BACK_TIMEOUT, self.node.give_back(peer, addrs))
+            .await
+        {
+            Ok(Ok(_)) => {
+                let _ = self.store.inbox_mark_given_back(item.id);
+                return Report::CardGiven {
+                    peer_id: peer.to_string(),
+                    inbox_id: Some(item.id),
+                    name,
+                };
+            }
+            Ok(Err(e)) => format!("could not give my card back yet: {e} (trying again later)"),
+            Err(_) => "could not reach them to give my card back (trying again later)".to_owned(),
+        };
+        Report::Error {
+            peer_id: Some(peer.to_string()),
+            inbox_id: Some(item.id),
+            error,
+        }
+    }
+
+    /// Gives my card to `peer` (the owner's own act): see [`Node::give`].
+    pub async fn give(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    ) -> Result<GiveOutcome, GiveError> {
+        self.node.give(peer, addrs).await
+    }
+
+    /// Stops the node.
+    pub async fn shutdown(self) -> Store {
+        let _ = self.node.shutdown().await;
+        self.store
+    }
+
+    /// My card as the book holds it.
+    pub fn own_card(&self) -> Result<Option<SignedCard>, StoreError> {
+        self.store.own_card()
+    }
+}

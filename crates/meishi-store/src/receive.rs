@@ -1,0 +1,158 @@
+//! Node events turned into stored facts: a card received in a signed give envelope, a card I
+//! gave, a give held for my decision. Each is one transaction; the envelope is the proof of
+//! where and when we met.
+
+use std::fmt;
+
+use meishi_card::envelope::Envelope;
+
+use crate::contacts::{ContactRef, PutOutcome};
+use crate::error::Result;
+use crate::extras::MeetingRecord;
+use crate::Store;
+
+/// How a card reached the book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Via {
+    /// Peer to peer: a swap, a give-back, `meishi up` on the LAN.
+    Swap,
+    /// Peer to peer with an attendee of an event, through its relay.
+    Event,
+    /// `meishi fetch`: a contact's edited card.
+    Fetch,
+    /// A scanned QR code.
+    Qr,
+    /// A file (`meishi import`).
+    Import,
+}
+
+impl Via {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Swap => "swap",
+            Self::Event => "event",
+            Self::Fetch => "fetch",
+            Self::Qr => "qr",
+            Self::Import => "import",
+        }
+    }
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl MeetingRecord {
+    /// The meeting a give envelope proves.
+    pub fn of(envelope: &Envelope, via: Via) -> Self {
+        MeetingRecord {
+            envelope: envelope.as_bytes().to_vec(),
+            from: envelope.giver(),
+            to: envelope.recipient(),
+            at: envelope.time(),
+            event: envelope.event().map(str::to_owned),
+            via: via.as_str().to_owned(),
+        }
+    }
+}
+
+impl Store {
+    /// Stores a received card and the envelope that says where and when we met, in one
+    /// transaction. An older card (a replay) or an equivocation records no meeting.
+    pub fn receive(&mut self, envelope: &Envelope, via: Via) -> Result<PutOutcome> {
+        let card = envelope.card().clone();
+        let record = MeetingRecord::of(envelope, via);
+        self.transaction(|tx| {
+            let outcome = tx.put_signed(&card, via.as_str())?;
+            if !matches!(
+                outcome,
+                PutOutcome::Older { .. } | PutOutcome::Equivocation { .. }
+            ) {
+                tx.add_meeting(card.key(), &record)?;
+            }
+            Ok(outcome)
+        })
+    }
+
+    /// Records that I gave my card (the envelope is the proof) when the recipient is a contact;
+    /// `false` when they are not (yet): a mutual swap stores their card first, or the give is
+    /// recorded with theirs.
+    pub fn record_given(&self, envelope: &Envelope, via: Via) -> Result<bool> {
+        if self
+            .resolve(&ContactRef::Key(envelope.recipient()))?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        self.add_meeting(envelope.recipient(), &MeetingRecord::of(envelope, via))
+    }
+
+    /// Holds a give for my decision (see [`Store::inbox_add`]); returns the inbox item's id.
+    pub fn hold(
+        &self,
+        envelope: &Envelope,
+        via: Via,
+        received_at: u64,
+        addrs: &[String],
+    ) -> Result<i64> {
+        self.inbox_add(
+            envelope.card(),
+            &MeetingRecord::of(envelope, via),
+            received_at,
+            addrs,
+        )
+    }
+}
+
+/// What became of one card in [`Store::import`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportResult {
+    /// My own card: not a contact, skipped.
+    Own,
+    /// Stored (or refused as older, or kept as equivocation evidence).
+    Put(PutOutcome),
+}
+
+impl ImportResult {
+    /// Whether the card is in the book now (stored, or already there as given).
+    pub fn kept(&self) -> bool {
+        match self {
+            Self::Own => false,
+            Self::Put(o) => o.changed() || *o == PutOutcome::Unchanged,
+        }
+    }
+}
+
+impl fmt::Display for ImportResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Own => f.write_str("your own card, skipped"),
+            Self::Put(o) => o.fmt(f),
+        }
+    }
+}
+
+impl Store {
+    /// Stores cards from a file or a QR code, all or none: the first error rolls everything
+    /// back. A signed card with my own key (`own`) is skipped.
+    pub fn import(
+        &mut self,
+        items: &[crate::Import<'_>],
+        via: Via,
+        own: Option<meishi_card::PublicKey>,
+    ) -> Result<Vec<ImportResult>> {
+        self.transaction(|tx| {
+            items
+                .iter()
+                .map(|item| match item {
+                    crate::Import::Signed(card) if Some(card.key()) == own => Ok(ImportResult::Own),
+                    _ => tx.put(*item, via.as_str()).map(ImportResult::Put),
+                })
+                .collect()
+        })
+    }
+}
