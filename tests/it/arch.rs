@@ -208,6 +208,11 @@ fn layering_holds() {
             );
         }
     }
+    // The application layer joins node and store; it parses no command line, and the relay
+    // serves everyone without it.
+    check_absent(&g, "meishi-app", &["clap", "meishi-relay", "meishi-qr"]);
+    check_absent(&g, "meishi-relay", &["meishi-app"]);
+    assert!(g["meishi-app"].contains("meishi-node") && g["meishi-app"].contains("meishi-store"));
     // bincode stays pinned at 2.0.1 (3.0.0 is a tombstone, RUSTSEC-2025-0141).
     assert!(g["meishi-card"].contains("bincode"));
 }

@@ -22,7 +22,7 @@
 //! [`deflate`] and the preset [`DICTIONARY`]); [`render_terminal`], [`render_svg`],
 //! [`render_png`]; [`vcard_qr_text`] and [`mecard_text`] for plain contact QR codes;
 //! [`scan_image`] (bounded image loading and decoding passes) and [`classify`] (what a scanned
-//! text is: a card, a contact, an event join ticket). `examples/size-report.rs`, `examples/distort.rs` and `examples/decode-rate.rs`
+//! text is: a card, a contact, an event join ticket). the `qr-size-report`, `qr-distort` and `qr-decode-rate` tools of the xtask package
 //! produce the numbers in proto-spec/qr.md.
 
 pub mod base45;

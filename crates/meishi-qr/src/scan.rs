@@ -8,7 +8,7 @@
 //! cheapest first, and stops at the first pass that decodes every code it detects. Each pass
 //! resizes (up, for small modules), optionally blurs (noise, JPEG blocks), and binarizes with
 //! rqrr's own threshold, Sauvola's local threshold or Otsu's global one. The list was chosen by
-//! measurement with `examples/decode-rate.rs` on `examples/distort.rs` images; the numbers are in
+//! measurement with the xtask `qr-decode-rate` tool on `qr-distort` images; the numbers are in
 //! proto-spec/qr.md#scanning.
 
 use std::collections::BTreeSet;
@@ -148,7 +148,7 @@ const fn pass(scale: u32, blur: u32, threshold: Threshold) -> Pass {
 
 /// The passes `scan_image` runs, in order, stopping at the first that decodes every code it
 /// detects. The rqrr passes were picked greedily from [`CANDIDATE_PASSES`] by
-/// `examples/decode-rate.rs` (each next pass is the one that adds the most images no earlier
+/// the xtask `qr-decode-rate` tool (each next pass is the one that adds the most images no earlier
 /// pass decoded); rqrr's plain pass comes first because it is cheap and reads every undistorted
 /// code, and the rxing passes next because they take milliseconds and fail on different images
 /// (adding them took the held-out set from 161 to 170 of 200).

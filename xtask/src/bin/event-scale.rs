@@ -4,7 +4,7 @@
 //! (this binary re-executed with `relay`), so its numbers are its own.
 //!
 //! ```text
-//! cargo run --release -p meishi-node --example event-scale -- 100 1000
+//! cargo run --release -p xtask --bin event-scale -- 100 1000
 //! ```
 
 use std::io::{BufRead, BufReader};

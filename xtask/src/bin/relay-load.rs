@@ -8,7 +8,7 @@
 //! ```sh
 //! meishi --home /tmp/r relay --listen /ip4/127.0.0.1/tcp/4011 \
 //!     --external-address /ip4/127.0.0.1/tcp/4011 --no-metrics --json &
-//! cargo run -p meishi-relay --example load -- /ip4/127.0.0.1/tcp/4011/p2p/<id> 1000 \
+//! cargo run --release -p xtask --bin relay-load -- /ip4/127.0.0.1/tcp/4011/p2p/<id> 1000 \
 //!     --relay-pid $! --poll 15
 //! ```
 //!

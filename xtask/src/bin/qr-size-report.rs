@@ -3,7 +3,7 @@
 //! proto-spec/qr.md#limits
 //!
 //! ```text
-//! cargo run -p meishi-qr --example size-report [CARD.json ...]
+//! cargo run -p xtask --bin qr-size-report [CARD.json ...]
 //! ```
 //!
 //! Without arguments it reports the cards in crates/meishi-qr/testdata. Cards are signed by a

@@ -1,7 +1,7 @@
 //! Writes camera-like distorted images of meishi QR codes, for the decode-rate benchmark.
 //!
 //! ```text
-//! cargo run --release -p meishi-qr --example distort -- OUT_DIR [N] [SEED]
+//! cargo run --release -p xtask --bin qr-distort -- OUT_DIR [N] [SEED]
 //! ```
 //!
 //! Deterministic: the same N and SEED give the same images. Each image is one distortion kind
@@ -57,7 +57,8 @@ impl Rng {
 }
 
 fn payloads() -> Result<Vec<String>> {
-    let ada: Card = serde_json::from_str(include_str!("../testdata/ada.json"))?;
+    let ada: Card =
+        serde_json::from_str(include_str!("../../../crates/meishi-qr/testdata/ada.json"))?;
     let mut small = Card::new("Kenji Tanaka");
     small.emails = vec!["kenji@example.jp".into()];
     small.socials = vec![Social {

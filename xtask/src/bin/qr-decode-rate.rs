@@ -3,9 +3,9 @@
 //! decodes on its own.
 //!
 //! ```text
-//! cargo run --release -p meishi-qr --example distort -- /tmp/qr-distorted 200 1
-//! cargo run --release -p meishi-qr --example decode-rate -- /tmp/qr-distorted
-//! CANDIDATES=1 cargo run --release -p meishi-qr --example decode-rate -- /tmp/qr-distorted
+//! cargo run --release -p xtask --bin qr-distort -- /tmp/qr-distorted 200 1
+//! cargo run --release -p xtask --bin qr-decode-rate -- /tmp/qr-distorted
+//! CANDIDATES=1 cargo run --release -p xtask --bin qr-decode-rate -- /tmp/qr-distorted
 //! ```
 //!
 //! With `PER_FILE=1` it lists every image's outcome. With `CANDIDATES=1` it also runs every
