@@ -180,6 +180,25 @@ pub(crate) fn codes_and_relays(
         check_code(&code, weak_ok)?;
         codes.push(code);
     }
+    // The node's transports dial IP addresses only: a DNS name would be accepted here and then
+    // never work.
+    if let Some(r) = relays.iter().find(|r| {
+        r.iter().any(|p| {
+            use meishi_node::multiaddr::Protocol;
+            matches!(
+                p,
+                Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) | Protocol::Dnsaddr(_)
+            )
+        })
+    }) {
+        return Err(Failure::new(
+            BAD_INPUT,
+            anyhow::anyhow!(
+                "the relay address {r} names a host; meishi dials IP addresses only: give the relay's /ip4/… or /ip6/… address"
+            ),
+        )
+        .into());
+    }
     if !codes.is_empty() && relays.is_empty() {
         return Err(Failure::new(
             BAD_INPUT,
@@ -274,6 +293,10 @@ fn join(
         poll: Some(Duration::from_secs(1)),
     };
     let progress = !json && std::io::stderr().is_terminal();
+    let relay_count = attend.relays.len();
+    if !json {
+        eprintln!("Connecting to the relay…");
+    }
     runtime()?.block_on(async move {
         // Reachable through the relay by anyone who learns my peer id: answer only attendees
         // and contacts (proto-spec/exchange.md#consent).
@@ -285,6 +308,8 @@ fn join(
         // Done once the board was read to its end (after my own slot on the relay is reserved,
         // so my teaser is posted) and every swap started has finished.
         let (mut caught_up, mut reserved) = (false, false);
+        // Relays that could not be reached before any reservation: all of them is an error.
+        let mut unreachable: Vec<(PeerId, String)> = Vec::new();
         let mut last_activity = tokio::time::Instant::now();
         let mut ticker = tokio::time::interval(Duration::from_millis(250));
         loop {
@@ -321,6 +346,18 @@ fn join(
                         }
                         Event::BoardRead { .. } => caught_up = true,
                         Event::Reserved { .. } => reserved = true,
+                        Event::RelayUnreachable { relay, error } if !reserved && !until.follow => {
+                            if !unreachable.iter().any(|(r, _)| r == relay) {
+                                unreachable.push((*relay, error.clone()));
+                            }
+                            if unreachable.len() >= relay_count {
+                                app.shutdown().await;
+                                let (r, e) = &unreachable[0];
+                                return Err(Failure::new(UNREACHABLE, anyhow::anyhow!(
+                                    "cannot reach the relay {r}: {e}. Check the relay address (host, port and /p2p id) and that the relay runs"
+                                )).into());
+                            }
+                        }
                         _ => {}
                     }
                     if progress {

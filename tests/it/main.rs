@@ -6,4 +6,5 @@ mod consent;
 mod event;
 mod examples;
 mod net;
+mod newcomer;
 mod qr;

@@ -27,6 +27,15 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// `addr` ending in `/p2p/<me>`, the form to hand to another person. A relay's circuit listen
+/// address already ends in it; it is not added twice.
+pub fn with_peer(addr: &Multiaddr, me: PeerId) -> String {
+    match addr.iter().last() {
+        Some(meishi_node::multiaddr::Protocol::P2p(p)) if p == me => addr.to_string(),
+        _ => format!("{addr}/p2p/{me}"),
+    }
+}
+
 /// How to run the node.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -186,7 +195,7 @@ impl App {
         let me = self.me;
         let report = match ev {
             Event::Listening { addr } => Report::Listening {
-                addr: format!("{addr}/p2p/{me}"),
+                addr: with_peer(addr, me),
             },
             Event::PeerDiscovered { peer, teaser, .. } => {
                 if let Some(t) = teaser {
@@ -277,10 +286,14 @@ impl App {
             }
             Event::Reserved { relay, addr } => Report::Reserved {
                 relay: relay.to_string(),
-                addr: format!("{addr}/p2p/{me}"),
+                addr: with_peer(addr, me),
             },
             Event::RelayDisconnected { relay } => Report::RelayDisconnected {
                 relay: relay.to_string(),
+            },
+            Event::RelayUnreachable { relay, error } => Report::RelayUnreachable {
+                relay: relay.to_string(),
+                error: error.clone(),
             },
             Event::DirectConnection { peer } => Report::Direct {
                 peer_id: peer.to_string(),
@@ -418,5 +431,34 @@ impl App {
     /// My card as the book holds it.
     pub fn own_card(&self) -> Result<Option<SignedCard>, StoreError> {
         self.store.own_card()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peer_suffix_is_added_once() {
+        let me = meishi_node::peer_id_of(&Identity::from_seed(&[3; 32]).public()).unwrap();
+        let relay = meishi_node::peer_id_of(&Identity::from_seed(&[4; 32]).public()).unwrap();
+        let tcp: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        assert_eq!(
+            with_peer(&tcp, me),
+            format!("/ip4/127.0.0.1/tcp/4001/p2p/{me}")
+        );
+        let circuit: Multiaddr =
+            format!("/ip4/127.0.0.1/tcp/4001/p2p/{relay}/p2p-circuit/p2p/{me}")
+                .parse()
+                .unwrap();
+        assert_eq!(with_peer(&circuit, me), circuit.to_string());
+        let bare_circuit: Multiaddr = format!("/ip4/127.0.0.1/tcp/4001/p2p/{relay}/p2p-circuit")
+            .parse()
+            .unwrap();
+        assert_eq!(
+            with_peer(&bare_circuit, me),
+            format!("{bare_circuit}/p2p/{me}")
+        );
     }
 }

@@ -69,6 +69,8 @@ pub enum Report {
     },
     /// A relay holds a slot for me: people reach me at `addr`.
     Reserved { relay: String, addr: String },
+    /// A relay could not be reached; the node tries again.
+    RelayUnreachable { relay: String, error: String },
     /// The connection to a relay dropped; the node reconnects by itself.
     RelayDisconnected { relay: String },
     /// Hole punching made a relayed connection direct.
@@ -176,6 +178,9 @@ impl Report {
             } => format!("Attendee: {}{}  {peer_id}", display_safe(name), headline(h)),
             Self::Reserved { addr, .. } => format!("Reachable through the relay at {addr}"),
             Self::RelayDisconnected { relay } => format!("Lost the relay {relay}; reconnecting"),
+            Self::RelayUnreachable { relay, error } => {
+                format!("Cannot reach the relay {relay} ({error}); trying again")
+            }
             Self::Direct { peer_id } => {
                 format!("Direct connection to {peer_id} (hole punching worked)")
             }

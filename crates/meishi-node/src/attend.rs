@@ -471,12 +471,15 @@ impl Attend {
     }
 
     /// A dial to `peer` failed; a relay is retried after the backoff.
-    pub(crate) fn on_dial_failed(&mut self, swarm: &Swarm<Behaviour>, peer: &PeerId) {
+    /// A dial failed; `true` when it was a relay's (the node tries again with backoff).
+    pub(crate) fn on_dial_failed(&mut self, swarm: &Swarm<Behaviour>, peer: &PeerId) -> bool {
         if let Some(i) = self.relay_index(peer) {
             if !swarm.is_connected(peer) && self.relays[i].link == Link::Dialing {
                 self.schedule_retry(i, Instant::now());
+                return true;
             }
         }
+        false
     }
 
     /// A listener closed: if it was a reservation, reserve again (now if still connected).

@@ -53,6 +53,9 @@ pub enum Event {
     /// A joined event's board on `relay` was read to its end for the first time (after a
     /// relay restart, again): every attendee posted so far has been announced.
     BoardRead { relay: PeerId },
+    /// A relay could not be reached (nobody answers, or another peer answers at its address):
+    /// the node tries again with backoff. `error` says why, in libp2p's words.
+    RelayUnreachable { relay: PeerId, error: String },
     /// A relay accepted a reservation: the node is reachable at `addr` (`<relay>/p2p-circuit`).
     Reserved { relay: PeerId, addr: Multiaddr },
     /// The connection to a relay closed; the node dials it again and reserves again.

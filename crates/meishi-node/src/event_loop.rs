@@ -375,11 +375,18 @@ impl EventLoop {
                 peer_id,
                 error,
             } => {
+                let reason = error.to_string();
                 if let Some(reply) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Err(DialError::Failed(error)));
                 }
                 if let Some(peer) = peer_id {
-                    self.attend.on_dial_failed(&self.swarm, &peer);
+                    if self.attend.on_dial_failed(&self.swarm, &peer) {
+                        self.emit(Event::RelayUnreachable {
+                            relay: peer,
+                            error: reason,
+                        })
+                        .await;
+                    }
                     self.on_nearby_unreachable(peer).await;
                 }
             }

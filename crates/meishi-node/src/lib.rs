@@ -38,7 +38,7 @@ pub use attend::{JoinError, BOARD_PROTOCOL, MAX_EVENTS, MAX_RELAYS, REGISTER_TTL
 pub use behaviour::IDENTIFY_PROTOCOL_VERSION;
 pub use config::{Config, Limits, Peers, Policy, PolicyParseError, Scope, Teaser};
 pub use event::{Attendee, Discovered, Event, Refusal};
-pub use libp2p::{Multiaddr, PeerId};
+pub use libp2p::{multiaddr, Multiaddr, PeerId};
 pub use node::{
     key_of, peer_id_of, split_p2p, DialError, FetchError, GiveError, GiveOutcome, Node, PingError,
     RequestError, SetCardError, Shutdown, SpawnError,

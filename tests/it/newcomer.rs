@@ -1,0 +1,84 @@
+//! The newcomer's path (issue 11), as a person meets it: a wrong relay fails loudly with one
+//! line and a non-zero exit instead of an empty, successful listing.
+
+use std::process::Output;
+
+use crate::cli::Home;
+use crate::event::{free_port, init, Proc};
+
+const CODE: &str = "t3mq-8wzx-k4pd-r7vn-c2hy";
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn some_peer_id() -> String {
+    let h = Home::new();
+    init(&h, "Nobody");
+    h.json(&["id", "--json"])["peer_id"]
+        .as_str()
+        .expect("peer id")
+        .to_owned()
+}
+
+#[test]
+fn a_dead_relay_fails_loudly() {
+    let ada = Home::new();
+    init(&ada, "Ada");
+    let dead = format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", free_port(), some_peer_id());
+    let out = ada.run(&["event", CODE, "--relay", &dead, "--timeout", "60"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach the relay"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_relay_address_with_the_wrong_peer_id_fails_loudly() {
+    let relay_home = Home::new();
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let relay = Proc::start(
+        &relay_home,
+        &[
+            "relay",
+            "--listen",
+            &listen,
+            "--external-address",
+            &listen,
+            "--no-metrics",
+            "--json",
+        ],
+    );
+    relay.wait_for("listening");
+    let ada = Home::new();
+    init(&ada, "Ada");
+    let wrong = format!("{listen}/p2p/{}", some_peer_id());
+    let out = ada.run(&["event", CODE, "--relay", &wrong, "--timeout", "60"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach the relay"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_dns_relay_address_is_refused_when_parsed() {
+    let ada = Home::new();
+    init(&ada, "Ada");
+    let dns = format!("/dns4/relay.example/tcp/4001/p2p/{}", some_peer_id());
+    for args in [
+        vec!["event", CODE, "--relay", &dns],
+        vec!["up", "--relay", &dns, "--event", CODE],
+    ] {
+        let out = ada.run(&args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("meishi dials IP addresses only"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
