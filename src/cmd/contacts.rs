@@ -201,7 +201,12 @@ pub enum VcardFormat {
 
 fn lookup(store: &Store, id: &str) -> Result<ContactRef> {
     let r = ContactRef::parse(id).map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{e}")))?;
-    if store.resolve(&r)?.is_none() {
+    let found = store.resolve(&r).map_err(|e| match e {
+        e @ (meishi_store::StoreError::AmbiguousName { .. }
+        | meishi_store::StoreError::AmbiguousRef { .. }) => Failure::new(BAD_INPUT, e.into()),
+        e => Failure::new(crate::exit::FAILURE, e.into()),
+    })?;
+    if found.is_none() {
         return Err(Failure::new(
             NOT_FOUND,
             anyhow::anyhow!("no contact {id:?}; see `meishi contacts list`"),

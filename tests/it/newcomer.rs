@@ -82,3 +82,49 @@ fn a_dns_relay_address_is_refused_when_parsed() {
         );
     }
 }
+
+/// `contacts show alice` finds Alice by name; an ambiguous name asks for the number; the hint
+/// no longer suggests the 6 leading characters that every peer id shares.
+#[test]
+fn a_contact_is_picked_by_name() {
+    let (me, ada, other_ada) = (Home::new(), Home::new(), Home::new());
+    init(&me, "Me");
+    init(&ada, "Ada Lovelace");
+    init(&other_ada, "Ada Lovelace");
+    let card = ada.path.with_file_name("ada.meishi");
+    ada.ok(&[
+        "card",
+        "export",
+        "--format",
+        "meishi",
+        "-o",
+        card.to_str().expect("utf-8"),
+    ]);
+    me.ok(&["import", card.to_str().expect("utf-8")]);
+    let shown = me.json(&["contacts", "show", "ada lovelace", "--json"]);
+    assert_eq!(shown["name"], "Ada Lovelace", "{shown}");
+
+    let card2 = other_ada.path.with_file_name("ada2.meishi");
+    other_ada.ok(&[
+        "card",
+        "export",
+        "--format",
+        "meishi",
+        "-o",
+        card2.to_str().expect("utf-8"),
+    ]);
+    me.ok(&["import", card2.to_str().expect("utf-8")]);
+    let out = me.run(&["contacts", "show", "Ada Lovelace"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("give the number instead"),
+        "{}",
+        stderr(&out)
+    );
+    let out = me.run(&["contacts", "show", "12D3K!"]);
+    assert!(
+        !stderr(&out).contains("6 leading characters"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -128,26 +128,30 @@ pub enum ContactRef {
     Key(PublicKey),
     /// At least [`MIN_PREFIX`] leading characters of a peer id.
     PeerIdPrefix(String),
+    /// A contact's name: the one contact whose name matches after [`fold_name`] (case,
+    /// spacing and invisible characters ignored).
+    Name(String),
 }
 
 /// A contact reference that is neither a number nor a peer id (prefix).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "`{input}` is not a contact: give its number from `meishi contacts list`, its peer id, or at least 6 \
-     leading characters of the peer id"
+    "`{input}` is not a contact: give its number from `meishi contacts list`, its name, its peer id, \
+     or the start of its peer id (they all begin with 12D3KooW: give a few characters more)"
 )]
 pub struct RefError {
     pub input: String,
 }
 
 impl ContactRef {
-    /// Reads a numeric id, a full peer id, or a peer-id prefix of at least 6 characters.
+    /// Reads a numeric id, a full peer id, a peer-id prefix of at least 6 characters (text that
+    /// starts like a peer id, `12D3`), or else a name.
     pub fn parse(s: &str) -> Result<Self, RefError> {
         let s = s.trim();
         let err = || RefError {
             input: s.chars().take(64).collect(),
         };
-        if s.is_empty() || s.len() > 64 {
+        if s.is_empty() || s.len() > 64 || s.chars().any(char::is_control) {
             return Err(err());
         }
         if s.bytes().all(|b| b.is_ascii_digit()) {
@@ -156,11 +160,17 @@ impl ContactRef {
         if let Ok(key) = PublicKey::from_peer_id(s) {
             return Ok(Self::Key(key));
         }
-        const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-        if s.len() >= MIN_PREFIX && s.chars().all(|c| BASE58.contains(c)) {
-            return Ok(Self::PeerIdPrefix(s.to_owned()));
+        if s.starts_with("12D3") {
+            const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+            if s.len() >= MIN_PREFIX && s.chars().all(|c| BASE58.contains(c)) {
+                return Ok(Self::PeerIdPrefix(s.to_owned()));
+            }
+            return Err(err());
         }
-        Err(err())
+        if fold_name(s).is_empty() {
+            return Err(err());
+        }
+        Ok(Self::Name(s.to_owned()))
     }
 }
 
@@ -183,6 +193,7 @@ impl fmt::Display for ContactRef {
             Self::Id(id) => write!(f, "#{id}"),
             Self::Key(k) => f.write_str(&k.peer_id()),
             Self::PeerIdPrefix(p) => write!(f, "{p}…"),
+            Self::Name(n) => write!(f, "{n:?}"),
         }
     }
 }
@@ -610,6 +621,26 @@ pub(crate) fn resolve(conn: &Connection, r: &ContactRef) -> Result<Option<i64>> 
                         matches,
                     })
                 }
+            }
+        }
+        ContactRef::Name(n) => {
+            let folded = fold_name(n);
+            let mut stmt = conn.prepare("SELECT id, name FROM contacts ORDER BY id")?;
+            let mut rows = stmt.query([])?;
+            let mut ids = Vec::new();
+            while let Some(r) = rows.next()? {
+                let name: String = r.get(1)?;
+                if fold_name(&name) == folded {
+                    ids.push(r.get::<_, i64>(0)?);
+                }
+            }
+            match ids.as_slice() {
+                [] => Ok(None),
+                [id] => Ok(Some(*id)),
+                _ => Err(StoreError::AmbiguousName {
+                    name: n.chars().take(64).collect(),
+                    ids,
+                }),
             }
         }
     }

@@ -71,6 +71,8 @@ pub enum StoreError {
     },
     #[error("`{prefix}` matches {matches} contacts; give more characters of the peer id")]
     AmbiguousRef { prefix: String, matches: usize },
+    #[error("{} contacts are called {name:?} (#{}); give the number instead", ids.len(), ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", #"))]
+    AmbiguousName { name: String, ids: Vec<i64> },
     #[error("no contact {0}; see `meishi contacts list`")]
     NoSuchContact(String),
     #[error("{what} is {len} bytes; the limit is {max}")]

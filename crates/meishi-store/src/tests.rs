@@ -570,12 +570,19 @@ fn contact_refs() {
         "",
         "12D3K",
         "12D3KooW!",
-        "0OIl00x",
+        "12D3K0Ol",
         &"1".repeat(100),
-        "-5",
         "99999999999999999999999",
+        "\u{200B}",
+        "a\nb",
     ] {
         assert!(ContactRef::parse(bad).is_err(), "{bad:?}");
+    }
+    // Anything else is a name; it may match nobody.
+    for name in ["0OIl00x", "-5"] {
+        let r = ContactRef::parse(name).unwrap();
+        assert_eq!(r, ContactRef::Name(name.into()));
+        assert!(store.get(&r).unwrap().is_none());
     }
     assert!(store.get(&ContactRef::Id(999)).unwrap().is_none());
     assert!(store
@@ -1276,4 +1283,36 @@ fn lookalikes_share_a_folded_name_under_another_key() {
     let all = store.lookalike_ids().unwrap();
     assert_eq!(all.get(&ada_id), Some(&vec![vcard_id]));
     assert_eq!(all.get(&mallory_id), None);
+}
+
+#[test]
+fn a_contact_is_found_by_its_name_when_the_name_is_unique() {
+    let (_d, store) = tmp();
+    store
+        .put_signed(&signed(&person(1), 1, "Ada Lovelace"), "qr")
+        .unwrap();
+    store
+        .put_signed(&signed(&person(2), 1, "Bob"), "qr")
+        .unwrap();
+    let ada = store
+        .get(&ContactRef::parse("  ada   LOVELACE ").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(ada.card.name, "Ada Lovelace");
+    assert!(store
+        .get(&ContactRef::parse("alice").unwrap())
+        .unwrap()
+        .is_none());
+    // A look-alike makes the name ambiguous: the error names both numbers.
+    store
+        .put_signed(&signed(&person(3), 1, "ada lovelace"), "qr")
+        .unwrap();
+    let err = store
+        .get(&ContactRef::parse("Ada Lovelace").unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::AmbiguousName { ids, .. } if ids.len() == 2),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("give the number instead"), "{err}");
 }
