@@ -64,9 +64,21 @@ impl Home {
             .with_context(|| format!("cannot read the key {}", self.key_path().display()))
     }
 
-    /// Opens (creating if needed) the contact book.
+    /// Opens the contact book of an existing home. Only `init` and `up` create a home (through
+    /// [`Home::create_dir`]): a mistyped `--home` is an error, not a new empty book.
     pub fn store(&self) -> Result<Store> {
-        self.create_dir()?;
+        if self.dir.exists() && !self.dir.is_dir() {
+            bail!(
+                "the home {} is a file, not a folder: pass --home with a folder",
+                self.dir.display()
+            );
+        }
+        if !self.dir.exists() {
+            bail!(
+                "no meishi home at {}: run `meishi init --name \"Your Name\"` (or `meishi up`) to make one, or check --home / MEISHI_HOME",
+                self.dir.display()
+            );
+        }
         let path = self.dir.join(DB_FILE);
         Store::open(&path)
             .with_context(|| format!("cannot open the contact book {}", path.display()))

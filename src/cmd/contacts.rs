@@ -199,6 +199,14 @@ pub enum VcardFormat {
     Vcard4,
 }
 
+/// "Ada Lovelace (#3)": a contact named for a confirmation line (made safe to print).
+fn who(store: &Store, r: &ContactRef) -> Result<String> {
+    Ok(match store.get(r)? {
+        Some(c) => format!("{} (#{})", display_safe(&c.card.name), c.summary.id),
+        None => r.to_string(),
+    })
+}
+
 fn lookup(store: &Store, id: &str) -> Result<ContactRef> {
     let r = ContactRef::parse(id).map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{e}")))?;
     let found = store.resolve(&r).map_err(|e| match e {
@@ -345,7 +353,7 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
         ContactsCmd::Note { id, text } => {
             let r = lookup(&store, &id)?;
             store.add_note(&r, &text)?;
-            eprintln!("Note added");
+            eprintln!("Note added to {}", who(&store, &r)?);
         }
         ContactsCmd::Tag { id, tags, remove } => {
             let r = lookup(&store, &id)?;
@@ -357,6 +365,16 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
                     eprintln!("(no tag {:?} to remove)", display_safe(t));
                 }
             }
+            let now_tags = store.get(&r)?.map(|c| c.tags).unwrap_or_default();
+            eprintln!(
+                "{} is tagged: {}",
+                who(&store, &r)?,
+                if now_tags.is_empty() {
+                    "(no tags)".to_owned()
+                } else {
+                    display_safe(&now_tags.join(", "))
+                }
+            );
         }
         ContactsCmd::FollowUp { id: None, json, .. } => {
             let due = store.follow_ups(None)?;
@@ -371,8 +389,18 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
                     .collect();
                 println!("{}", Value::Array(v));
             } else {
+                // Dates on or before today are due; later ones are coming up.
+                let today: String = crate::output::date_time(crate::home::now())
+                    .chars()
+                    .take(10)
+                    .collect();
                 for (c, d) in &due {
-                    println!("{d}  {:>4} {}", c.id, display_safe(&c.name));
+                    let when = if d.as_str() <= today.as_str() {
+                        "due"
+                    } else {
+                        "upcoming"
+                    };
+                    println!("{d}  {when:<8} {:>4} {}", c.id, display_safe(&c.name));
                 }
             }
         }
@@ -385,6 +413,10 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
             store
                 .set_follow_up(&r, d)
                 .map_err(|e| Failure::new(BAD_INPUT, e.into()))?;
+            match d {
+                Some(d) => eprintln!("Follow up with {} on {d}", who(&store, &r)?),
+                None => eprintln!("No follow-up for {}", who(&store, &r)?),
+            }
         }
         ContactsCmd::Export {
             format,
@@ -414,8 +446,9 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
         }
         ContactsCmd::Remove { id } => {
             let r = lookup(&store, &id)?;
+            let name = who(&store, &r)?;
             store.remove(&r)?;
-            eprintln!("Contact removed; they may no longer fetch your card.");
+            eprintln!("Removed {name}; they may no longer fetch your card.");
         }
         ContactsCmd::Revoke { id } => {
             let r = lookup(&store, &id)?;

@@ -128,3 +128,60 @@ fn a_contact_is_picked_by_name() {
         stderr(&out)
     );
 }
+
+/// Commands that change a contact say whom they changed; the follow-up list tells due dates
+/// from coming ones.
+#[test]
+fn contact_commands_confirm_whom_they_changed() {
+    let (me, ada) = (Home::new(), Home::new());
+    init(&me, "Me");
+    init(&ada, "Ada Lovelace");
+    let card = ada.path.with_file_name("ada.meishi");
+    let file = card.to_str().expect("utf-8");
+    ada.ok(&["card", "export", "--format", "meishi", "-o", file]);
+    me.ok(&["import", file]);
+    let err = |args: &[&str]| stderr(&me.run(args));
+    assert!(
+        err(&["contacts", "tag", "1", "rust", "speaker"])
+            .contains("Ada Lovelace (#1) is tagged: rust, speaker"),
+        "tag"
+    );
+    assert!(err(&["contacts", "note", "1", "met at RustConf"])
+        .contains("Note added to Ada Lovelace (#1)"));
+    assert!(err(&["contacts", "follow-up", "1", "2999-01-01"])
+        .contains("Follow up with Ada Lovelace (#1) on 2999-01-01"));
+    let list = me.ok(&["contacts", "follow-up"]);
+    assert!(
+        list.contains("upcoming"),
+        "a date in 2999 is not due: {list}"
+    );
+    assert!(!list.contains(" due "), "{list}");
+    assert!(err(&["contacts", "remove", "1"]).contains("Removed Ada Lovelace (#1)"));
+}
+
+/// Only `init` and `up` make a home: a mistyped --home is an error, and creates nothing.
+#[test]
+fn a_mistyped_home_is_not_created() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let typo = dir.path().join("mieshi");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_meishi"))
+        .args(["--home", typo.to_str().expect("utf-8"), "contacts", "list"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no meishi home at"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!typo.exists(), "the mistyped home was created");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_meishi"))
+        .args(["--home", file.to_str().expect("utf-8"), "contacts", "list"])
+        .output()
+        .expect("runs");
+    let e = stderr(&out);
+    assert!(e.contains("is a file, not a folder"), "{e}");
+    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+}
