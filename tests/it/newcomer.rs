@@ -103,6 +103,8 @@ fn a_contact_is_picked_by_name() {
     me.ok(&["import", card.to_str().expect("utf-8")]);
     let shown = me.json(&["contacts", "show", "ada lovelace", "--json"]);
     assert_eq!(shown["name"], "Ada Lovelace", "{shown}");
+    let shown = me.json(&["contacts", "show", "ada", "--json"]);
+    assert_eq!(shown["name"], "Ada Lovelace", "one of her names: {shown}");
 
     let card2 = other_ada.path.with_file_name("ada2.meishi");
     other_ada.ok(&[

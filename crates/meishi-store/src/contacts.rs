@@ -129,7 +129,7 @@ pub enum ContactRef {
     /// At least [`MIN_PREFIX`] leading characters of a peer id.
     PeerIdPrefix(String),
     /// A contact's name: the one contact whose name matches after [`fold_name`] (case,
-    /// spacing and invisible characters ignored).
+    /// spacing and invisible characters ignored), else the one with this as one of its names.
     Name(String),
 }
 
@@ -627,13 +627,18 @@ pub(crate) fn resolve(conn: &Connection, r: &ContactRef) -> Result<Option<i64>> 
             let folded = fold_name(n);
             let mut stmt = conn.prepare("SELECT id, name FROM contacts ORDER BY id")?;
             let mut rows = stmt.query([])?;
-            let mut ids = Vec::new();
+            // The whole name first; else a contact one of whose names is the one given
+            // ("ada" for "Ada Lovelace").
+            let (mut whole, mut part) = (Vec::new(), Vec::new());
             while let Some(r) = rows.next()? {
-                let name: String = r.get(1)?;
-                if fold_name(&name) == folded {
-                    ids.push(r.get::<_, i64>(0)?);
+                let name = fold_name(&r.get::<_, String>(1)?);
+                if name == folded {
+                    whole.push(r.get::<_, i64>(0)?);
+                } else if name.split(' ').any(|w| w == folded) {
+                    part.push(r.get::<_, i64>(0)?);
                 }
             }
+            let ids = if whole.is_empty() { part } else { whole };
             match ids.as_slice() {
                 [] => Ok(None),
                 [id] => Ok(Some(*id)),
