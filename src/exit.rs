@@ -6,7 +6,9 @@ use std::fmt;
 pub const OK: u8 = 0;
 /// Any other failure (I/O, a broken home folder).
 pub const FAILURE: u8 = 1;
-// 2: wrong command-line usage, returned by clap itself.
+/// Wrong command-line usage (clap returns it for what it parses; commands for combinations it
+/// cannot see).
+pub const USAGE: u8 = 2;
 /// Bad input: a file, image or message that is not a valid card; nothing was stored.
 pub const BAD_INPUT: u8 = 3;
 /// The contact (or peer) asked for does not exist.

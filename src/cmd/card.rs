@@ -333,6 +333,18 @@ pub fn card(home: &Home, cmd: CardCmd) -> Result<()> {
             eprintln!("Card updated and re-signed (seq {next})");
         }
         CardCmd::Export { format, output } => {
+            if matches!(format, ExportFormat::Meishi)
+                && output.is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stdout())
+            {
+                return Err(crate::exit::Failure::new(
+                    crate::exit::USAGE,
+                    anyhow::anyhow!(
+                        "the signed card is binary and would garble this terminal: write it to a file with `-o card.meishi`, or pipe it"
+                    ),
+                )
+                .into());
+            }
             let bytes = match format {
                 ExportFormat::Meishi => own.as_bytes().to_vec(),
                 ExportFormat::Vcard => {

@@ -38,6 +38,15 @@ fn classify(path: &Path) -> Result<Found> {
         let cards = vcard::import(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         return Ok(Found::Unverified(cards));
     }
+    // A photo of a QR code is scanned, not imported: say so instead of a card decoding error.
+    const IMAGES: [&[u8]; 3] = [b"\x89PNG\r\n\x1a\n", b"\xFF\xD8\xFF", b"GIF8"];
+    if IMAGES.iter().any(|magic| bytes.starts_with(magic)) {
+        anyhow::bail!(
+            "{}: this is an image: read the QR code in it with `meishi scan {}`",
+            path.display(),
+            path.display()
+        );
+    }
     let card = SignedCard::decode(&bytes).map_err(|e| {
         anyhow::anyhow!("{}: not a valid meishi card or vCard: {e}", path.display())
     })?;

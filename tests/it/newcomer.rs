@@ -187,3 +187,36 @@ fn a_mistyped_home_is_not_created() {
     assert!(e.contains("is a file, not a folder"), "{e}");
     assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
 }
+
+/// `import photo.png` points to `meishi scan`; the binary card is not dumped on a terminal.
+#[test]
+fn import_of_an_image_and_binary_on_a_terminal_say_what_to_do() {
+    let me = Home::new();
+    init(&me, "Me");
+    let png = me.path.with_file_name("me.png");
+    let png_s = png.to_str().expect("utf-8");
+    me.ok(&["qr", "--png", png_s]);
+    let out = me.run(&["import", png_s]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("this is an image: read the QR code in it with `meishi scan"),
+        "{}",
+        stderr(&out)
+    );
+    // On a terminal (script(1) gives the command a pseudo-terminal) the binary export refuses.
+    let cmd = format!(
+        "{} --home {} card export --format meishi",
+        env!("CARGO_BIN_EXE_meishi"),
+        me.path.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("script runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("would garble this terminal"), "{text}");
+    // Piped, it writes the card.
+    let piped = me.run(&["card", "export", "--format", "meishi"]);
+    assert!(piped.status.success() && !piped.stdout.is_empty());
+}
