@@ -82,32 +82,42 @@ struct Found {
     scanned: Scanned,
 }
 
-pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
-    let mut found = Vec::new();
-    for path in &args.images {
-        let bytes = read_bounded(path, meishi_qr::MAX_IMAGE_BYTES as u64)
-            .map_err(|e| Failure::new(BAD_INPUT, e))?;
-        let texts = scan_image(&bytes)
-            .map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
-        if texts.is_empty() {
-            return Err(Failure::new(
-                BAD_INPUT,
-                anyhow::anyhow!(
-                    "{}: no QR code found; try a sharper, closer, evenly lit photo",
-                    path.display()
-                ),
-            )
-            .into());
-        }
-        for t in texts {
-            // A meishi payload whose signature fails is an error for the whole scan.
-            let scanned = classify(&t)
-                .map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
-            found.push(Found {
+/// What one image holds, or why it holds nothing usable.
+fn scan_one(path: &std::path::Path) -> Result<Vec<Found>> {
+    let bytes = read_bounded(path, meishi_qr::MAX_IMAGE_BYTES as u64)?;
+    let texts = scan_image(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if texts.is_empty() {
+        anyhow::bail!(
+            "{}: no QR code found; try a sharper, closer, evenly lit photo",
+            path.display()
+        );
+    }
+    texts
+        .into_iter()
+        .map(|t| {
+            // A meishi payload whose signature fails makes the image fail, not the scan.
+            let scanned = classify(&t).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            Ok(Found {
                 image: path.display().to_string(),
                 scanned,
-            });
+            })
+        })
+        .collect()
+}
+
+pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
+    // Each image on its own: what one holds is kept even when another fails; the failures
+    // are reported at the end and make the exit code non-zero.
+    let mut found = Vec::new();
+    let mut failed: Vec<anyhow::Error> = Vec::new();
+    for path in &args.images {
+        match scan_one(path) {
+            Ok(f) => found.extend(f),
+            Err(e) => failed.push(e),
         }
+    }
+    if found.is_empty() && failed.len() == 1 {
+        return Err(Failure::new(BAD_INPUT, failed.remove(0)).into());
     }
     // Event join codes (from `meishi event new`, on a screen or a badge) are shown with the
     // command that joins; `classify` refused a malformed one, like a card that does not verify.
@@ -115,7 +125,20 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
         .iter()
         .filter(|f| !matches!(f.scanned, Scanned::Other(_)))
         .count();
+    if usable == 0 && found.is_empty() {
+        for e in &failed {
+            eprintln!("{}", display_safe(&format!("{e:#}")));
+        }
+        return Err(Failure::new(
+            BAD_INPUT,
+            anyhow::anyhow!("none of the {} images holds a contact", args.images.len()),
+        )
+        .into());
+    }
     if usable == 0 {
+        for e in &failed {
+            eprintln!("{}", display_safe(&format!("{e:#}")));
+        }
         let shown: Vec<String> = found
             .iter()
             .filter_map(|f| match &f.scanned {
@@ -225,6 +248,20 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
                 display_safe(&t.chars().take(60).collect::<String>())
             );
         }
+    }
+    if !failed.is_empty() {
+        for e in &failed {
+            eprintln!("{}", display_safe(&format!("{e:#}")));
+        }
+        return Err(Failure::new(
+            BAD_INPUT,
+            anyhow::anyhow!(
+                "{} of {} images failed (above); what the others hold was stored",
+                failed.len(),
+                args.images.len()
+            ),
+        )
+        .into());
     }
     Ok(())
 }

@@ -220,3 +220,26 @@ fn import_of_an_image_and_binary_on_a_terminal_say_what_to_do() {
     let piped = me.run(&["card", "export", "--format", "meishi"]);
     assert!(piped.status.success() && !piped.stdout.is_empty());
 }
+
+/// `scan good.png bad.png` keeps what the good image holds, names the bad one, and exits 3.
+#[test]
+fn scanning_several_images_reports_each() {
+    let (me, ada) = (Home::new(), Home::new());
+    init(&me, "Me");
+    init(&ada, "Ada Lovelace");
+    let good = ada.path.with_file_name("ada.png");
+    let good_s = good.to_str().expect("utf-8");
+    ada.ok(&["qr", "--png", good_s]);
+    let bad = me.path.with_file_name("blank.png");
+    std::fs::write(&bad, b"not an image at all").expect("write");
+    let out = me.run(&["scan", good_s, bad.to_str().expect("utf-8")]);
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{e}");
+    assert!(e.contains("blank.png"), "the failing image is named: {e}");
+    assert!(e.contains("1 of 2 images failed"), "{e}");
+    let list = me.json(&["contacts", "list", "--json"]);
+    assert_eq!(
+        list[0]["name"], "Ada Lovelace",
+        "the good image was stored: {list}"
+    );
+}
