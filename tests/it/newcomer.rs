@@ -243,3 +243,51 @@ fn scanning_several_images_reports_each() {
         "the good image was stored: {list}"
     );
 }
+
+/// Nonsense is refused with a line naming the field; real formats from anywhere pass, and a
+/// pasted LinkedIn path is not doubled.
+#[test]
+fn card_fields_are_validated() {
+    let me = Home::new();
+    init(&me, "Me");
+    for (flag, value) in [
+        ("--email", "not-an-email"),
+        ("--phone", "call me maybe"),
+        ("--url", "not a url"),
+        ("--url", "ftp://files.example"),
+    ] {
+        let out = me.run(&["card", "edit", flag, value]);
+        assert!(!out.status.success(), "{flag} {value} was accepted");
+        assert!(
+            stderr(&out).contains(&format!("{flag} {value:?} is not")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        me.json(&["card", "show", "--json"])["seq"],
+        1,
+        "nothing was signed"
+    );
+    me.ok(&[
+        "card",
+        "edit",
+        "--email",
+        "taro@bücher.example",
+        "--phone",
+        "+81 3-1234-5678",
+        "--phone",
+        "(555) 123-4567 ext. 89",
+        "--url",
+        "analytical.example/ada",
+        "--social",
+        "linkedin:in/someone",
+        "--social",
+        "github:https://github.com/adalovelace",
+    ]);
+    let card = &me.json(&["card", "show", "--json"])["card"];
+    assert_eq!(card["urls"][0], "https://analytical.example/ada", "{card}");
+    assert_eq!(card["socials"][0]["handle"], "someone", "{card}");
+    assert_eq!(card["socials"][1]["handle"], "adalovelace", "{card}");
+    assert_eq!(card["phones"][1], "(555) 123-4567 ext. 89", "{card}");
+}
