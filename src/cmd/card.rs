@@ -328,14 +328,18 @@ pub fn init(home: &Home, args: InitArgs) -> Result<()> {
             home.dir().display()
         );
     }
-    let Some(name) = args
+    let given = args
         .fields
         .name
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty())
-    else {
-        bail!("a card needs a name: meishi init --name \"Your Name\"");
+        .map(str::to_owned);
+    let name = match given {
+        Some(n) => n,
+        // On a terminal, ask (as `meishi up` does); elsewhere say what to pass.
+        None => crate::cmd::net::prompt_name()?
+            .context("a card needs a name: meishi init --name \"Your Name\"")?,
     };
     let mut card = Card::new(name);
     apply(&mut card, &args.fields)?;

@@ -247,17 +247,31 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
 /// How long `swap` waits for its listeners before dialing anyway.
 const LISTEN_WAIT: Duration = Duration::from_secs(2);
 
+/// Asks for a name on a terminal until one is given; `None` when stdin is not a terminal or
+/// is closed.
+pub(crate) fn prompt_name() -> Result<Option<String>> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    loop {
+        eprint!("Your name, as others will see it: ");
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        if let Some(n) = Some(line.trim()).filter(|n| !n.is_empty()) {
+            return Ok(Some(n.to_owned()));
+        }
+        eprintln!("A card needs a name (Ctrl-C to stop).");
+    }
+}
+
 fn starter_name(flag: Option<&str>) -> Result<String> {
     if let Some(n) = flag.map(str::trim).filter(|n| !n.is_empty()) {
         return Ok(n.to_owned());
     }
-    if std::io::stdin().is_terminal() {
-        eprint!("Your name, as others will see it: ");
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        if let Some(n) = Some(line.trim()).filter(|n| !n.is_empty()) {
-            return Ok(n.to_owned());
-        }
+    if let Some(n) = prompt_name()? {
+        return Ok(n);
     }
     for var in ["USER", "LOGNAME", "USERNAME"] {
         if let Some(n) = std::env::var(var).ok().filter(|n| !n.trim().is_empty()) {

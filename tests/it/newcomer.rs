@@ -291,3 +291,54 @@ fn card_fields_are_validated() {
     assert_eq!(card["socials"][1]["handle"], "adalovelace", "{card}");
     assert_eq!(card["phones"][1], "(555) 123-4567 ext. 89", "{card}");
 }
+
+/// `init` without --name asks on a terminal, and asks again after an empty answer; without a
+/// terminal it says what to pass.
+#[test]
+fn init_asks_for_a_name_on_a_terminal() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path().join("home");
+    let cmd = format!(
+        "{} --home {} init",
+        env!("CARGO_BIN_EXE_meishi"),
+        home.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"\n\nAda Prompt\n")
+        .expect("type");
+    let out = child.wait_with_output().expect("init ends");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("A card needs a name"), "asked again: {text}");
+    let shown = std::process::Command::new(env!("CARGO_BIN_EXE_meishi"))
+        .args([
+            "--home",
+            home.to_str().expect("utf-8"),
+            "card",
+            "show",
+            "--json",
+        ])
+        .output()
+        .expect("card show");
+    let v: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
+    assert_eq!(v["card"]["name"], "Ada Prompt");
+
+    let plain = Home::new();
+    let out = plain.run(&["init"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("meishi init --name"),
+        "{}",
+        stderr(&out)
+    );
+}
