@@ -9,6 +9,8 @@ use meishi_store::Store;
 /// File names inside the home folder.
 const KEY_FILE: &str = "identity.key";
 const DB_FILE: &str = "contacts.db";
+/// The pid of the `meishi up` running on this home.
+const UP_PID_FILE: &str = "up.pid";
 
 /// A resolved home folder. Nothing is created until a command needs it.
 pub struct Home {
@@ -84,6 +86,29 @@ impl Home {
             .with_context(|| format!("cannot open the contact book {}", path.display()))
     }
 
+    /// Claims this home for one `meishi up`: refuses while another live `meishi up` holds it
+    /// (its pid is in `up.pid`); a pid file left by a process that died is taken over. The
+    /// claim ends when the returned guard is dropped.
+    pub fn claim_up(&self) -> Result<UpGuard> {
+        let path = self.dir.join(UP_PID_FILE);
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Ok(pid) = text.trim().parse::<u32>() {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let alive = pid != std::process::id()
+                    && String::from_utf8_lossy(&cmdline).contains("meishi");
+                if alive {
+                    bail!(
+                        "meishi up is already running for {} (pid {pid}); stop it first. Other commands work beside it.",
+                        self.dir.display()
+                    );
+                }
+            }
+        }
+        std::fs::write(&path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(UpGuard { path })
+    }
+
     /// The user's current signed card.
     pub fn own_card(&self, store: &Store) -> Result<SignedCard> {
         store
@@ -140,4 +165,15 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .and_then(|d| d.sync_all())
         .with_context(context)?;
     Ok(())
+}
+
+/// Holds a home for one `meishi up`; removes the pid file when dropped.
+pub struct UpGuard {
+    path: PathBuf,
+}
+
+impl Drop for UpGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }

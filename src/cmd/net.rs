@@ -177,6 +177,7 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
             home.dir().display()
         );
     }
+    let _claim = home.claim_up()?;
     let listen = if args.listen.is_empty() {
         default_listen()
     } else {

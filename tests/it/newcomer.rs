@@ -342,3 +342,30 @@ fn init_asks_for_a_name_on_a_terminal() {
         stderr(&out)
     );
 }
+
+/// Two `meishi up` on one home: the second says the first runs, with its pid. A pid file left
+/// by a killed `up` does not block the next one.
+#[test]
+fn one_up_per_home() {
+    let ada = Home::new();
+    init(&ada, "Ada");
+    let args = [
+        "up",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--no-mdns",
+        "--json",
+    ];
+    let first = Proc::start(&ada, &args);
+    first.wait_for("listening");
+    let out = ada.run(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("meishi up is already running for"),
+        "{}",
+        stderr(&out)
+    );
+    drop(first); // killed: its pid file stays behind
+    let again = Proc::start(&ada, &args);
+    again.wait_for("listening");
+}
