@@ -286,7 +286,7 @@ fn join(
         )
         .into());
     }
-    let out = Out { json };
+    let out = Out { json, stamp: false };
     let attend = Attend {
         relays,
         events: vec![code],
@@ -405,6 +405,9 @@ fn join(
         }
         app.shutdown().await;
         out.report(&meishi_app::Report::Summary { attendees: found.len(), swapped, failed });
+        if !json && !swap_all && !found.is_empty() {
+            eprintln!("Next: run this again with --swap-all to swap cards with them, or `meishi up` with the same --event and --relay to stay visible while you walk around.");
+        }
         if swap_all && swapped == 0 {
             return Err(Failure::new(UNREACHABLE, anyhow::anyhow!("no swap completed (found {} attendee(s))", found.len())).into());
         }

@@ -126,6 +126,8 @@ pub(crate) fn start(
 /// Renders reports: JSON on stdout, or a human line on stderr.
 pub(crate) struct Out {
     pub json: bool,
+    /// Prefix human lines with the time (`meishi up`, which runs for hours).
+    pub stamp: bool,
 }
 
 impl Out {
@@ -135,6 +137,9 @@ impl Out {
                 Ok(line) => println!("{line}"),
                 Err(e) => eprintln!("meishi: cannot write a report as JSON: {e}"),
             }
+        } else if self.stamp {
+            let now = crate::output::date_time(crate::home::now());
+            eprintln!("{} {}", now.get(11..16).unwrap_or_default(), r.human());
         } else {
             eprintln!("{}", r.human());
         }
@@ -183,7 +188,10 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
     } else {
         args.listen
     };
-    let out = Out { json: args.json };
+    let out = Out {
+        json: args.json,
+        stamp: true,
+    };
     // At an event or behind a relay, strangers can reach the node: `auto` answers only the
     // people it knows (proto-spec/exchange.md#consent).
     let scope = if relays.is_empty() && events.is_empty() {
@@ -315,7 +323,10 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
         .into());
     }
     let policy: Policy = args.accept.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let out = Out { json: args.json };
+    let out = Out {
+        json: args.json,
+        stamp: false,
+    };
     let deadline = Duration::from_secs(args.timeout.max(1));
     let lan = addrs.is_empty();
     runtime()?.block_on(async move {

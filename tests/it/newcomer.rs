@@ -369,3 +369,59 @@ fn one_up_per_home() {
     let again = Proc::start(&ada, &args);
     again.wait_for("listening");
 }
+
+/// Listing an event names who is there and says what to do next.
+#[test]
+fn listing_an_event_leads_to_the_next_step() {
+    let relay_home = Home::new();
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let relay = Proc::start(
+        &relay_home,
+        &[
+            "relay",
+            "--listen",
+            &listen,
+            "--external-address",
+            &listen,
+            "--no-metrics",
+            "--json",
+        ],
+    );
+    let raddr = relay.wait_for("listening")["addr"]
+        .as_str()
+        .expect("relay addr")
+        .to_owned();
+    let (ada, bob) = (Home::new(), Home::new());
+    init(&ada, "Ada");
+    init(&bob, "Bob");
+    let up = Proc::start(
+        &ada,
+        &[
+            "up",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--json",
+            "--relay",
+            &raddr,
+            "--event",
+            CODE,
+        ],
+    );
+    up.wait_for("reserved");
+    let mut seen = String::new();
+    // Ada's teaser reaches the board a moment after her reservation: list until she is there.
+    for _ in 0..10 {
+        let out = bob.run(&["event", CODE, "--relay", &raddr, "--timeout", "10"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        seen = stderr(&out);
+        if seen.contains("Attendee: Ada") {
+            break;
+        }
+    }
+    assert!(seen.contains("Attendee: Ada"), "{seen}");
+    assert!(
+        seen.contains("Next: run this again with --swap-all"),
+        "{seen}"
+    );
+}
