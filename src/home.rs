@@ -9,6 +9,9 @@ use meishi_store::Store;
 /// File names inside the home folder.
 const KEY_FILE: &str = "identity.key";
 const DB_FILE: &str = "contacts.db";
+/// What to say when a home has a key but no card.
+pub const NO_CARD: &str =
+    "this home has a key but no card: run `meishi card edit --name \"Your Name\"`";
 /// The pid of the `meishi up` running on this home.
 const UP_PID_FILE: &str = "up.pid";
 
@@ -111,9 +114,7 @@ impl Home {
 
     /// The user's current signed card.
     pub fn own_card(&self, store: &Store) -> Result<SignedCard> {
-        store
-            .own_card()?
-            .context("this home has a key but no card: run `meishi card edit --name \"Your Name\"`")
+        store.own_card()?.context(NO_CARD)
     }
 }
 

@@ -113,14 +113,16 @@ pub(crate) fn start(
 ) -> Result<App> {
     let identity = home.identity()?;
     let store = home.store()?;
-    home.own_card(&store)?;
     let mut options = Options::new(listen, policy, scope);
     options.mdns = mdns;
     options.relays = attend.relays;
     options.event_codes = attend.events;
     options.poll = attend.poll;
     options.via = via;
-    App::start(identity, store, options).context("cannot start the node")
+    App::start(identity, store, options).map_err(|e| match e {
+        meishi_app::StartError::NoOwnCard => anyhow::anyhow!(crate::home::NO_CARD),
+        e => anyhow::Error::new(e).context("cannot start the node"),
+    })
 }
 
 /// Renders reports: JSON on stdout, or a human line on stderr.
@@ -212,7 +214,7 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
     runtime()?.block_on(async move {
         let mut app = start(home, listen, policy, scope, !args.no_mdns, attend, via)?;
         if !args.json {
-            let card = home.own_card(app.store())?;
+            let card = app.own();
             eprintln!(
                 "{} is up as {} (policy: {policy}, answering {}). Ctrl-C to stop.",
                 display_safe(&card.card().name),

@@ -79,7 +79,7 @@ fn ada(home: &Home) {
     ]);
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 

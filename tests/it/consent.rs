@@ -2,35 +2,13 @@
 //! reaches an attendee through the relay gets nothing, `never` answers no fetch and posts no
 //! teaser, a revoked contact fetches nothing.
 
-use std::process::Output;
-
 use serde_json::Value;
 
+use crate::cli::stderr;
 use crate::cli::Home;
-use crate::event::{free_port, init, Proc};
+use crate::event::{free_port, init, loopback_relay, Proc};
 
 const CODE: &str = "t3mq-8wzx-k4pd-r7vn-c2hy";
-
-fn start_relay(home: &Home) -> (Proc, String) {
-    let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    let relay = Proc::start(
-        home,
-        &[
-            "relay",
-            "--listen",
-            &listen,
-            "--external-address",
-            &listen,
-            "--no-metrics",
-            "--json",
-        ],
-    );
-    let addr = relay.wait_for("listening")["addr"]
-        .as_str()
-        .expect("relay addr")
-        .to_owned();
-    (relay, addr)
-}
 
 fn peer_id(h: &Home) -> String {
     h.json(&["id", "--json"])["peer_id"]
@@ -48,10 +26,6 @@ fn names(h: &Home) -> Vec<String> {
         .collect()
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// Mallory never learned the code; he learned Ada's peer id (the relay operator sees every
 /// reserved peer id) and swaps with her circuit address. Ada listens (`meishi event`, `ask` by
 /// default) or runs `meishi up --event` (`auto`, for attendees only): either way he gets no card
@@ -59,7 +33,7 @@ fn stderr(o: &Output) -> String {
 #[test]
 fn a_stranger_through_the_relay_gets_nothing() {
     let relay_home = Home::new();
-    let (_relay, raddr) = start_relay(&relay_home);
+    let (_relay, raddr) = loopback_relay(&relay_home);
     let (ada, mallory) = (Home::new(), Home::new());
     init(&ada, "Ada");
     init(&mallory, "Mallory");
@@ -152,7 +126,7 @@ fn never_answers_no_fetch_and_posts_no_teaser() {
     drop(up);
 
     let relay_home = Home::new();
-    let (_relay, raddr) = start_relay(&relay_home);
+    let (_relay, raddr) = loopback_relay(&relay_home);
     let port = free_port();
     let listen = format!("/ip4/127.0.0.1/tcp/{port}");
     let never = Proc::start(

@@ -73,6 +73,28 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// A `meishi relay` on a free loopback port; its address to give attendees.
+pub(crate) fn loopback_relay(home: &Home) -> (Proc, String) {
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let relay = Proc::start(
+        home,
+        &[
+            "relay",
+            "--listen",
+            &listen,
+            "--external-address",
+            &listen,
+            "--no-metrics",
+            "--json",
+        ],
+    );
+    let addr = relay.wait_for("listening")["addr"]
+        .as_str()
+        .expect("relay addr")
+        .to_owned();
+    (relay, addr)
+}
+
 pub(crate) fn init(h: &Home, name: &str) {
     h.ok(&[
         "init",
@@ -95,24 +117,7 @@ pub(crate) fn json_lines(out: &[u8]) -> Vec<Value> {
 #[test]
 fn event_swap_all_through_a_relay() {
     let relay_home = Home::new();
-    let port = free_port();
-    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
-    let relay = Proc::start(
-        &relay_home,
-        &[
-            "relay",
-            "--listen",
-            &listen,
-            "--external-address",
-            &listen,
-            "--no-metrics",
-            "--json",
-        ],
-    );
-    let relay_addr = relay.wait_for("listening")["addr"]
-        .as_str()
-        .expect("relay addr")
-        .to_owned();
+    let (relay, relay_addr) = loopback_relay(&relay_home);
     assert!(relay_addr.contains("/p2p/12D3KooW"), "{relay_addr}");
 
     let (a, b, c, d) = (Home::new(), Home::new(), Home::new(), Home::new());
@@ -293,23 +298,7 @@ fn event_swap_all_through_a_relay() {
 #[test]
 fn event_refuses_a_guessable_code_unless_told() {
     let relay_home = Home::new();
-    let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    let relay = Proc::start(
-        &relay_home,
-        &[
-            "relay",
-            "--listen",
-            &listen,
-            "--external-address",
-            &listen,
-            "--no-metrics",
-            "--json",
-        ],
-    );
-    let relay_addr = relay.wait_for("listening")["addr"]
-        .as_str()
-        .expect("relay addr")
-        .to_owned();
+    let (relay, relay_addr) = loopback_relay(&relay_home);
     let c = Home::new();
     init(&c, "Cy");
     let refused = |args: &[&str]| {

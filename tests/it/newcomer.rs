@@ -1,16 +1,11 @@
 //! The newcomer's path (issue 11), as a person meets it: a wrong relay fails loudly with one
 //! line and a non-zero exit instead of an empty, successful listing.
 
-use std::process::Output;
-
+use crate::cli::stderr;
 use crate::cli::Home;
-use crate::event::{free_port, init, Proc};
+use crate::event::{free_port, init, loopback_relay, Proc};
 
 const CODE: &str = "t3mq-8wzx-k4pd-r7vn-c2hy";
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn some_peer_id() -> String {
     let h = Home::new();
@@ -38,20 +33,8 @@ fn a_dead_relay_fails_loudly() {
 #[test]
 fn a_relay_address_with_the_wrong_peer_id_fails_loudly() {
     let relay_home = Home::new();
-    let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    let relay = Proc::start(
-        &relay_home,
-        &[
-            "relay",
-            "--listen",
-            &listen,
-            "--external-address",
-            &listen,
-            "--no-metrics",
-            "--json",
-        ],
-    );
-    relay.wait_for("listening");
+    let (_relay, raddr) = loopback_relay(&relay_home);
+    let listen = raddr.rsplit_once("/p2p/").expect("relay peer id").0;
     let ada = Home::new();
     init(&ada, "Ada");
     let wrong = format!("{listen}/p2p/{}", some_peer_id());
@@ -374,23 +357,7 @@ fn one_up_per_home() {
 #[test]
 fn listing_an_event_leads_to_the_next_step() {
     let relay_home = Home::new();
-    let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    let relay = Proc::start(
-        &relay_home,
-        &[
-            "relay",
-            "--listen",
-            &listen,
-            "--external-address",
-            &listen,
-            "--no-metrics",
-            "--json",
-        ],
-    );
-    let raddr = relay.wait_for("listening")["addr"]
-        .as_str()
-        .expect("relay addr")
-        .to_owned();
+    let (_relay, raddr) = loopback_relay(&relay_home);
     let (ada, bob) = (Home::new(), Home::new());
     init(&ada, "Ada");
     init(&bob, "Bob");

@@ -114,7 +114,8 @@ pub struct App {
     me: PeerId,
     me_key: PublicKey,
     via: Via,
-    own_seq: u64,
+    /// My card as given now (replaced when an edit reaches the book).
+    own: SignedCard,
     last_version: Option<u64>,
     /// Accepted inbox items given back recently, not tried again before [`GIVE_BACK_RETRY`].
     tried: HashMap<i64, Instant>,
@@ -150,7 +151,7 @@ impl App {
             store,
             me_key,
             via: options.via,
-            own_seq: card.seq(),
+            own: card,
             last_version: None,
             tried: HashMap::new(),
             names: HashMap::new(),
@@ -370,10 +371,11 @@ impl App {
                 .is_some_and(|i| i.status == InboxStatus::Accepted)
         });
         if let Some(own) = self.store.own_card()? {
-            if own.seq() > self.own_seq {
-                self.own_seq = own.seq();
-                let _ = self.node.set_card(own).await;
-                out.push(Report::CardUpdated { seq: self.own_seq });
+            if own.seq() > self.own.seq() {
+                let seq = own.seq();
+                let _ = self.node.set_card(own.clone()).await;
+                self.own = own;
+                out.push(Report::CardUpdated { seq });
             }
         }
         Ok(out)
@@ -428,9 +430,9 @@ impl App {
         self.store
     }
 
-    /// My card as the book holds it.
-    pub fn own_card(&self) -> Result<Option<SignedCard>, StoreError> {
-        self.store.own_card()
+    /// My card as the node gives it now.
+    pub fn own(&self) -> &SignedCard {
+        &self.own
     }
 }
 

@@ -271,7 +271,12 @@ impl Store {
     /// Holders, contacts, revoked keys and pending givers, for the node's consent rule, read in
     /// one transaction. `me`: my own key (never listed).
     pub fn consent_peers(&self, me: &PublicKey) -> Result<ConsentPeers> {
-        self.write(|c| consent::peers(c, me))
+        // A read: one snapshot without taking the write lock (`meishi up` reads this on every
+        // change another process makes).
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
+        let out = consent::peers(&tx, me)?;
+        tx.commit()?;
+        Ok(out)
     }
 
     /// The teaser I chose to publish (`off` until chosen).
