@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use meishi_card::{Identity, PublicKey, SignedCard};
-use meishi_node::{
-    Config, Event, GiveError, GiveOutcome, Multiaddr, Node, PeerId, Peers, Policy, Scope, Teaser,
-};
+use meishi_node::{Config, Event, Multiaddr, Node, PeerId, Peers, Policy, Scope, Teaser};
 use meishi_store::{InboxItem, InboxStatus, PutOutcome, Store, StoreError, TeaserChoice, Via};
 use tokio::sync::mpsc;
 
@@ -95,7 +93,7 @@ pub fn teaser_of(card: &meishi_card::Card, choice: TeaserChoice) -> Option<Tease
 }
 
 /// What the book says about other people, for the node's consent rule.
-pub fn peers(store: &Store, me: &PublicKey) -> Result<Peers, StoreError> {
+fn peers(store: &Store, me: &PublicKey) -> Result<Peers, StoreError> {
     let p = store.consent_peers(me)?;
     Ok(Peers {
         holders: p.holders,
@@ -413,15 +411,6 @@ impl App {
             inbox_id: Some(item.id),
             error,
         }
-    }
-
-    /// Gives my card to `peer` (the owner's own act): see [`Node::give`].
-    pub async fn give(
-        &self,
-        peer: PeerId,
-        addrs: Vec<Multiaddr>,
-    ) -> Result<GiveOutcome, GiveError> {
-        self.node.give(peer, addrs).await
     }
 
     /// Stops the node.

@@ -23,5 +23,5 @@
 mod app;
 mod report;
 
-pub use app::{peers, teaser_of, with_peer, App, Options, StartError, GIVE_BACK_RETRY};
+pub use app::{teaser_of, with_peer, App, Options, StartError, GIVE_BACK_RETRY};
 pub use report::{Report, TeaserReport};
