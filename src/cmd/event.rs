@@ -54,6 +54,10 @@ pub struct EventArgs {
     /// One JSON event per line on stdout.
     #[arg(long)]
     pub json: bool,
+    /// What my envelopes call this event ("RustConf 2026"): the people I swap with see it in
+    /// where we met [default: the name in the join URI]. Never the code.
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
     /// Use the code even if it is easy to guess (whoever guesses it sees the attendee list).
     #[arg(long)]
     pub weak_code: bool,
@@ -63,6 +67,10 @@ pub struct EventArgs {
 pub enum EventCmd {
     /// For organizers: a new unguessable event code, and a QR that joins the event.
     New {
+        /// The event's name ("RustConf 2026"), carried in the join URI: meetings at the event
+        /// are recorded under it.
+        #[arg(long)]
+        name: Option<String>,
         /// The relay attendees use, ending in /p2p/<relay id> (repeatable).
         #[arg(long, value_name = "MULTIADDR", required = true)]
         relay: Vec<Multiaddr>,
@@ -117,16 +125,47 @@ fn new_code() -> Result<String> {
 
 /// Reads a join URI (`meishi:event?code=…&relay=…`) into its code and relays. The error is one
 /// line naming what is wrong, with the bad-input exit code.
-pub fn parse_join_uri(uri: &str) -> Result<(String, Vec<Multiaddr>)> {
+pub fn parse_join_uri(uri: &str) -> Result<(String, Vec<Multiaddr>, Option<String>)> {
     let ticket: JoinTicket = uri.parse().map_err(|e: meishi_event::TicketError| {
         Failure::new(BAD_INPUT, anyhow::anyhow!("bad event join URI: {e}"))
     })?;
-    Ok(ticket.into_parts())
+    let name = ticket.name().map(str::to_owned);
+    let (code, relays) = ticket.into_parts();
+    Ok((code, relays, name))
+}
+
+/// Checks an event name given with `--label` or `event new --name`.
+pub(crate) fn check_label(label: &str) -> Result<()> {
+    let ok = !label.trim().is_empty()
+        && label.len() <= meishi_event::MAX_EVENT_NAME
+        && !label.chars().any(|c| {
+            c.is_control()
+                || ('\u{202A}'..='\u{202E}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            crate::exit::USAGE,
+            anyhow::anyhow!(
+                "the event name must be 1 to {} bytes of text without control characters",
+                meishi_event::MAX_EVENT_NAME
+            ),
+        )
+        .into())
+    }
 }
 
 pub fn event(home: &Home, args: EventArgs) -> Result<()> {
-    if let Some(EventCmd::New { relay, png, json }) = args.cmd {
-        return new(&relay, png, json);
+    if let Some(EventCmd::New {
+        name,
+        relay,
+        png,
+        json,
+    }) = args.cmd
+    {
+        return new(name, &relay, png, json);
     }
     let Some(code) = args.code else {
         return Err(Failure::new(
@@ -135,7 +174,8 @@ pub fn event(home: &Home, args: EventArgs) -> Result<()> {
         )
         .into());
     };
-    let (mut codes, relays) = codes_and_relays(vec![code], args.relay, args.weak_code)?;
+    let (mut codes, relays, label) =
+        codes_and_relays(vec![code], args.relay, args.weak_code, args.label)?;
     let code = codes.pop().unwrap_or_default();
     let policy: Policy = match args.accept.as_deref() {
         Some(p) => p.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -151,7 +191,16 @@ pub fn event(home: &Home, args: EventArgs) -> Result<()> {
         deadline: timeout.map(|t| tokio::time::Instant::now() + Duration::from_secs(t)),
         follow: args.follow,
     };
-    join(home, code, relays, args.swap_all, policy, until, args.json)
+    join(
+        home,
+        code,
+        relays,
+        label,
+        args.swap_all,
+        policy,
+        until,
+        args.json,
+    )
 }
 
 /// The event codes and relays to use from what was typed: each code may be a join URI, whose
@@ -162,12 +211,20 @@ pub(crate) fn codes_and_relays(
     given: Vec<String>,
     mut relays: Vec<Multiaddr>,
     weak_ok: bool,
-) -> Result<(Vec<String>, Vec<Multiaddr>)> {
+    mut label: Option<String>,
+) -> Result<(Vec<String>, Vec<Multiaddr>, Option<String>)> {
+    if let Some(l) = &label {
+        check_label(l)?;
+    }
     let mut codes = Vec::with_capacity(given.len());
     for code in given {
-        // A join URI (from `meishi event new` or a scanned badge) carries the relays itself.
+        // A join URI (from `meishi event new` or a scanned badge) carries the relays itself,
+        // and the event's name.
         let code = if code.starts_with("meishi:") {
-            let (code, theirs) = parse_join_uri(&code)?;
+            let (code, theirs, name) = parse_join_uri(&code)?;
+            if label.is_none() {
+                label = name;
+            }
             for r in theirs {
                 if !relays.contains(&r) {
                     relays.push(r);
@@ -206,10 +263,13 @@ pub(crate) fn codes_and_relays(
         )
         .into());
     }
-    Ok((codes, relays))
+    Ok((codes, relays, label))
 }
 
-fn new(relays: &[Multiaddr], png: Option<PathBuf>, json: bool) -> Result<()> {
+fn new(name: Option<String>, relays: &[Multiaddr], png: Option<PathBuf>, json: bool) -> Result<()> {
+    if let Some(n) = &name {
+        check_label(n)?;
+    }
     for r in relays {
         if meishi_node::split_p2p(r).is_none() {
             return Err(Failure::new(
@@ -220,9 +280,14 @@ fn new(relays: &[Multiaddr], png: Option<PathBuf>, json: bool) -> Result<()> {
         }
     }
     let code = new_code()?;
-    let uri = JoinTicket::new(code.clone(), relays.to_vec())
-        .map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("cannot make the join URI: {e}")))?
-        .to_string();
+    let mut ticket = JoinTicket::new(code.clone(), relays.to_vec())
+        .map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("cannot make the join URI: {e}")))?;
+    if let Some(n) = &name {
+        ticket = ticket.with_name(n.clone()).map_err(|e| {
+            Failure::new(BAD_INPUT, anyhow::anyhow!("cannot make the join URI: {e}"))
+        })?;
+    }
+    let uri = ticket.to_string();
     let relay_args: Vec<String> = relays.iter().map(|r| format!("--relay {r}")).collect();
     let join = format!("meishi event {code} {}", relay_args.join(" "));
     let ecc = meishi_qr::Ecc::default();
@@ -234,9 +299,12 @@ fn new(relays: &[Multiaddr], png: Option<PathBuf>, json: bool) -> Result<()> {
         let relays: Vec<String> = relays.iter().map(|r| r.to_string()).collect();
         println!(
             "{}",
-            json!({"code": code, "relays": relays, "join": join, "uri": uri, "png": png.as_ref().map(|p| p.display().to_string())})
+            json!({"name": name, "code": code, "relays": relays, "join": join, "uri": uri, "png": png.as_ref().map(|p| p.display().to_string())})
         );
     } else {
+        if let Some(n) = &name {
+            println!("Event:      {}", display_safe(n));
+        }
         println!("Event code: {code}");
         for r in relays {
             println!("Relay:      {r}");
@@ -270,10 +338,15 @@ struct Until {
     follow: bool,
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site, each argument a flag"
+)]
 fn join(
     home: &Home,
     code: String,
     relays: Vec<Multiaddr>,
+    label: Option<String>,
     swap_all: bool,
     policy: Policy,
     until: Until,
@@ -286,11 +359,20 @@ fn join(
         )
         .into());
     }
+    if std::os::unix::net::UnixStream::connect(meishi_app::control::socket_path(home.dir())).is_ok()
+    {
+        return Err(Failure::new(
+            crate::exit::FAILURE,
+            anyhow::anyhow!("`meishi up` is running on this home, and `meishi event` would start a second node with your key. Stop it and run this again, or join from it: `meishi up --event CODE --relay ADDR`, then `meishi swap NAME` from another terminal"),
+        )
+        .into());
+    }
     let out = Out { json, stamp: false };
     let attend = Attend {
         relays,
         events: vec![code],
         poll: Some(Duration::from_secs(1)),
+        label,
     };
     let progress = !json && std::io::stderr().is_terminal();
     let relay_count = attend.relays.len();
@@ -433,7 +515,8 @@ mod tests {
     fn bad_join_uris_are_one_line_bad_input() {
         let r =
             "/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWBHkR6nGT5KH3Xow9voA2aSQ67423yzWZCVbruRadyybt";
-        let (code, relays) = parse_join_uri(&format!("meishi:event?code=ab-cd&relay={r}")).unwrap();
+        let (code, relays, _) =
+            parse_join_uri(&format!("meishi:event?code=ab-cd&relay={r}")).unwrap();
         assert_eq!(
             (code.as_str(), relays[0].to_string().as_str()),
             ("ab-cd", r)

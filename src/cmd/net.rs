@@ -51,6 +51,10 @@ pub struct UpArgs {
     /// attends).
     #[arg(long)]
     pub weak_code: bool,
+    /// What my envelopes call the event ("RustConf 2026"): the people I swap with see it in
+    /// where we met [default: the name in the join URI]. Never the code.
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -99,6 +103,8 @@ pub(crate) struct Attend {
     pub events: Vec<String>,
     /// How often to poll the events' boards (`None`: the node's default).
     pub poll: Option<Duration>,
+    /// What my envelopes call the event.
+    pub label: Option<String>,
 }
 
 /// Starts the application (a node joined to this home's book).
@@ -118,6 +124,7 @@ pub(crate) fn start(
     options.relays = attend.relays;
     options.event_codes = attend.events;
     options.poll = attend.poll;
+    options.label = attend.label;
     options.via = via;
     App::start(identity, store, options).map_err(|e| match e {
         meishi_app::StartError::NoOwnCard => anyhow::anyhow!(crate::home::NO_CARD),
@@ -173,8 +180,8 @@ impl Out {
 pub fn up(home: &Home, args: UpArgs) -> Result<()> {
     let policy: Policy = args.accept.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     // Refuse a bad or guessable code before anything is written.
-    let (events, relays) =
-        crate::cmd::event::codes_and_relays(args.events, args.relay, args.weak_code)?;
+    let (events, relays, label) =
+        crate::cmd::event::codes_and_relays(args.events, args.relay, args.weak_code, args.label)?;
     if !home.is_initialized() {
         let name = starter_name(args.name.as_deref())?;
         crate::cmd::card::create_identity(home, &Card::new(name.clone()))?;
@@ -210,9 +217,13 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
         relays,
         events,
         poll: None,
+        label,
     };
     runtime()?.block_on(async move {
         let mut app = start(home, listen, policy, scope, !args.no_mdns, attend, via)?;
+        // `swap` and `fetch` beside this `up` act through its node, not a second one.
+        let control = meishi_app::control::Server::bind(home.dir())
+            .context("cannot open the control socket in the home folder")?;
         if !args.json {
             let card = app.own();
             eprintln!(
@@ -241,6 +252,12 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
                     let Some(ev) = ev else { break };
                     let reports = app.apply(&ev);
                     out.reports(app.store(), &reports);
+                    control.publish(&reports);
+                }
+                conn = control.accept() => {
+                    if let Ok(stream) = conn {
+                        control.spawn(stream, app.node().clone());
+                    }
                 }
                 _ = poll.tick() => {
                     // Another process changed the book (accepted or declined inbox items, a
@@ -250,6 +267,7 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
                 }
             }
         }
+        drop(control);
         app.shutdown().await;
         Ok(())
     })
@@ -315,23 +333,174 @@ pub(crate) fn parse_target(t: &str) -> Result<(PeerId, Vec<Multiaddr>)> {
     Ok((peer, Vec::new()))
 }
 
-pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
-    let (peer, addrs) = parse_target(&args.target)?;
-    if key_of(&peer).is_none() {
-        return Err(Failure::new(
-            BAD_INPUT,
-            anyhow::anyhow!("{peer} is not a meishi peer id (they start with 12D3KooW)"),
-        )
-        .into());
+/// Who a `swap` or `fetch` is for, as far as the book knows.
+pub(crate) struct Target {
+    /// Known when the target was a multiaddr, a peer id or a contact.
+    pub peer: Option<PeerId>,
+    /// What to ask a running `up` for: the peer id, or the name as typed.
+    pub query: String,
+    /// Where to reach them: the multiaddr given, else the addresses they were last reached at.
+    pub addrs: Vec<Multiaddr>,
+    /// Whether the user gave an address (then mDNS is not needed).
+    pub explicit: bool,
+    /// The contact's name, when the book has them.
+    pub name: Option<String>,
+}
+
+/// Resolves a command-line target: a multiaddr ending in /p2p/<id>, a peer id, or a contact
+/// (number or name). A name the book does not know is passed on to a running `up`, which
+/// knows who is nearby and at its events.
+pub(crate) fn resolve_target(home: &Home, t: &str) -> Result<Target> {
+    use meishi_store::ContactRef;
+    if t.starts_with('/') {
+        let (peer, addrs) = parse_target(t)?;
+        return Ok(Target {
+            peer: Some(peer),
+            query: peer.to_string(),
+            addrs,
+            explicit: true,
+            name: None,
+        });
     }
+    let store = home.store()?;
+    let stored_addrs = |key: &meishi_card::PublicKey| -> Result<Vec<Multiaddr>> {
+        Ok(store
+            .addrs_of(key)?
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect())
+    };
+    if let Ok(peer) = t.trim().parse::<PeerId>() {
+        let key = key_of(&peer).ok_or_else(|| {
+            Failure::new(
+                BAD_INPUT,
+                anyhow::anyhow!("{peer} is not a meishi peer id (they start with 12D3KooW)"),
+            )
+        })?;
+        let name = store.get(&ContactRef::Key(key))?.map(|c| c.card.name);
+        return Ok(Target {
+            peer: Some(peer),
+            query: peer.to_string(),
+            addrs: stored_addrs(&key)?,
+            explicit: false,
+            name,
+        });
+    }
+    let r = ContactRef::parse(t).map_err(|e| Failure::new(crate::exit::USAGE, e.into()))?;
+    match store.get(&r) {
+        Ok(Some(c)) => {
+            let id = c.summary.id;
+            let key = c.summary.key.ok_or_else(|| {
+                Failure::new(
+                    NOT_FOUND,
+                    anyhow::anyhow!(
+                        "{} has no meishi key (imported from a vCard): swap in person or by QR code",
+                        display_safe(&c.card.name)
+                    ),
+                )
+            })?;
+            let peer = meishi_node::peer_id_of(&key).ok_or_else(|| {
+                anyhow::anyhow!("the stored key of contact {id} is not a peer id")
+            })?;
+            Ok(Target {
+                peer: Some(peer),
+                query: peer.to_string(),
+                addrs: stored_addrs(&key)?,
+                explicit: false,
+                name: Some(c.card.name),
+            })
+        }
+        Ok(None) if matches!(r, ContactRef::Name(_)) => Ok(Target {
+            peer: None,
+            query: t.trim().to_owned(),
+            addrs: Vec::new(),
+            explicit: false,
+            name: None,
+        }),
+        Ok(None) => Err(Failure::new(
+            NOT_FOUND,
+            anyhow::anyhow!("no contact {r}; see `meishi contacts list`"),
+        )
+        .into()),
+        Err(e) => Err(Failure::new(crate::exit::USAGE, e.into()).into()),
+    }
+}
+
+/// The exit for how a request through the running `up` ended.
+pub(crate) fn done_result(done: meishi_app::control::Done) -> Result<Option<Vec<u8>>> {
+    use meishi_app::control::Done;
+    let (code, error) = match done {
+        Done::Ok { card } => return Ok(card),
+        Done::Unreachable { error } => (UNREACHABLE, error),
+        Done::ReceivedOnly { error } => (RECEIVED_ONLY, error),
+        Done::NotFound { error } => (NOT_FOUND, error),
+        Done::Failed { error } => (crate::exit::FAILURE, error),
+    };
+    Err(Failure::new(code, anyhow::anyhow!(error)).into())
+}
+
+/// What the waiting side of a pending swap is told.
+fn pending_note(who: &str, wait: u64) -> String {
+    format!(
+        "{who} has your card and decides whether to give theirs. Waiting up to {wait}s; Ctrl-C is safe: their card reaches you when they accept while `meishi up` runs here, or when you swap again."
+    )
+}
+
+pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
+    let target = resolve_target(home, &args.target)?;
     let policy: Policy = args.accept.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let out = Out {
         json: args.json,
         stamp: false,
     };
     let deadline = Duration::from_secs(args.timeout.max(1));
-    let lan = addrs.is_empty();
+    let who = target
+        .name
+        .as_deref()
+        .map(display_safe)
+        .unwrap_or_else(|| target.query.clone());
     runtime()?.block_on(async move {
+        if let Some(stream) = meishi_app::control::connect(home.dir()).await {
+            if !out.json {
+                eprintln!("Swapping with {who} through the running `meishi up`…");
+            }
+            let request = meishi_app::control::Request::Swap {
+                peer: target.query.clone(),
+                addrs: target.addrs.iter().map(ToString::to_string).collect(),
+                timeout_secs: args.timeout.max(1),
+            };
+            let done = meishi_app::control::call(stream, &request, |r| {
+                out.report(&r);
+                if matches!(r, Report::Pending { .. }) && !out.json {
+                    eprintln!("{}", pending_note(&who, args.timeout));
+                }
+            })
+            .await?;
+            return done_result(done).map(|_| ());
+        }
+        let Some(peer) = target.peer else {
+            return Err(Failure::new(
+                NOT_FOUND,
+                anyhow::anyhow!(
+                    "no contact is called {:?}. To swap by name with someone nearby or at an event, keep `meishi up` (with --event) running and swap from another terminal; or use their peer id",
+                    display_safe(&target.query)
+                ),
+            )
+            .into());
+        };
+        let addrs = target.addrs.clone();
+        let lan = !target.explicit;
+        if !out.json {
+            eprintln!(
+                "Swapping with {who} (up to {}s; {})…",
+                args.timeout,
+                if lan && addrs.is_empty() {
+                    "looking on the local network"
+                } else {
+                    "dialing"
+                }
+            );
+        }
         // Listen too, so that a peer who asks its user first can give its card back later; a
         // one-shot swap answers only the peer it dialled (proto-spec/exchange.md#consent).
         let mut app = start(
@@ -352,7 +521,7 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let mut addrs = addrs;
-        if lan {
+        if lan && addrs.is_empty() {
             // A bare peer id: wait until mDNS finds it.
             loop {
                 if let Some(d) = node.nearby().await?.into_iter().find(|d| d.peer == peer) {
@@ -363,7 +532,7 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
                     return Err(Failure::new(
                         UNREACHABLE,
                         anyhow::anyhow!(
-                            "{peer} was not found on the local network within {}s",
+                            "{who} was not found on the local network within {}s. If they are at an event, keep `meishi up --event CODE` running and swap from another terminal, or run `meishi event CODE --swap-all`",
                             args.timeout
                         ),
                     )
@@ -373,6 +542,7 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
             }
         }
         let remaining = deadline.saturating_sub(started.elapsed());
+        let dialled: Vec<String> = addrs.iter().map(ToString::to_string).collect();
         let outcome = match tokio::time::timeout(remaining, node.give(peer, addrs)).await {
             Err(_) => {
                 return Err(Failure::new(
@@ -412,13 +582,16 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
                 out.report(&Report::Pending {
                     peer_id: peer.to_string(),
                 });
+                if !out.json {
+                    eprintln!("{}", pending_note(&who, args.timeout));
+                }
                 // Their card arrives as an event if their user accepts before the deadline;
                 // anything else that happens meanwhile (someone else's give) is applied as
                 // under `up`.
                 let wait = async {
                     while let Some(ev) = app.next_event().await {
                         match ev {
-                            Event::CardReceived { from, envelope } if from == peer => {
+                            Event::CardReceived { from, envelope, .. } if from == peer => {
                                 return Some(envelope);
                             }
                             ev @ Event::InboxItem { .. } => {
@@ -436,7 +609,7 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
                         app.shutdown().await;
                         return Err(Failure::new(
                             RECEIVED_ONLY,
-                            anyhow::anyhow!("{peer} received my card; they have not accepted yet"),
+                            anyhow::anyhow!("{who} has your card and has not accepted yet. Swap again later (they answer at once once they accept), or keep `meishi up` running to receive their card"),
                         )
                         .into());
                     }
@@ -446,6 +619,9 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
         let (outcome, lookalikes) = app
             .record_swap(&envelope)
             .context("cannot store the received card")?;
+        if let Err(e) = app.store().set_addrs(&envelope.giver(), &dialled) {
+            eprintln!("meishi: could not remember where they were reached: {e}");
+        }
         let name = envelope.card().card().name.clone();
         if !lookalikes.is_empty() {
             if let Some(w) = crate::cmd::lookalike::warn_lookalikes(app.store(), envelope.card()) {

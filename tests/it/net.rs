@@ -205,8 +205,19 @@ fn swap_fails_fast_on_a_dead_address_and_bad_targets() {
     );
     let out = b.run(&["swap", "/ip4/127.0.0.1/tcp/1"]);
     assert_eq!(out.status.code(), Some(3));
+    // A name the book does not know, with no `up` running to look among attendees.
     let out = b.run(&["swap", "not-a-peer"]);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no contact is called"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(contacts(&b).is_empty());
 }
 
@@ -245,4 +256,73 @@ fn fetch_picks_up_an_edited_card_from_a_contact() {
         "not a contact: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn ask_remembers_an_accepted_peer_and_contacts_are_reached_by_name() {
+    let (a, b) = (Home::new(), Home::new());
+    init(&a, "Ada");
+    init(&b, "Bob");
+    let up = Up::start(&a, &["--accept", "ask"]);
+    // Bob gives up waiting: he is told how long, and that leaving is safe.
+    let out = b.run(&["swap", &up.addr, "--timeout", "3"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("Waiting up to 3s") && err.contains("Ctrl-C is safe"),
+        "{err}"
+    );
+    assert!(err.contains("Swap again later"), "{err}");
+    let id = up.wait_for("inbox")["inbox_id"].as_i64().expect("id");
+    // Ada accepts after he left: her node cannot reach the one-shot swap any more...
+    a.ok(&["accept", &id.to_string()]);
+    let tried = up.wait_for("error");
+    assert_eq!(tried["inbox_id"], id, "{tried}");
+    // ...but when Bob swaps again she answers at once, without asking a second time.
+    let text = b.ok(&["swap", &up.addr, "--json"]);
+    let out: Value = serde_json::from_str(text.lines().last().unwrap_or_default()).expect("json");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert_eq!(out["event"], "swapped", "{out}");
+    assert_eq!(out["name"], "Ada");
+    assert!(a
+        .json(&["inbox", "--json"])
+        .as_array()
+        .expect("array")
+        .is_empty());
+    // Bob reaches Ada by her name or contact number: meishi dials where it reached her last.
+    a.ok(&["card", "edit", "--title", "Countess"]);
+    up.wait_for("card_updated");
+    let out = b.json(&["fetch", "ada", "--json"]);
+    assert_eq!(out["seq"], 2, "{out}");
+    let out = b.json(&["swap", "1", "--json"]);
+    assert_eq!(out["event"], "swapped", "{out}");
+    // A contact number that does not exist is one clear line.
+    let out = b.run(&["fetch", "7"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no contact #7"));
+}
+
+#[test]
+fn swap_beside_a_running_up_goes_through_it_and_a_later_accept_reaches_it() {
+    let (a, b) = (Home::new(), Home::new());
+    init(&a, "Ada");
+    let b_id = init(&b, "Bob");
+    let ada = Up::start(&a, &["--accept", "ask"]);
+    let bob = Up::start(&b, &[]);
+    // Bob's swap acts through his running node: Ada sees one Bob, at his node's address.
+    let out = b.run(&["swap", &ada.addr, "--timeout", "3"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("through the running `meishi up`"), "{err}");
+    let item = ada.wait_for("inbox");
+    assert_eq!(item["peer_id"], b_id.as_str());
+    // Ada accepts a while later: her node gives her card back to Bob's running node.
+    a.ok(&[
+        "accept",
+        &item["inbox_id"].as_i64().expect("id").to_string(),
+    ]);
+    let got = bob.wait_for("card_received");
+    assert_eq!(got["name"], "Ada", "{got}");
+    drop(bob);
+    assert_eq!(contacts(&b)[0]["name"], "Ada");
 }

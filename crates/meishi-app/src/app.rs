@@ -47,6 +47,8 @@ pub struct Options {
     pub poll: Option<Duration>,
     /// How received cards are recorded.
     pub via: Via,
+    /// What my envelopes call the event ("RustConf 2026"); never an event code.
+    pub label: Option<String>,
 }
 
 impl Options {
@@ -61,6 +63,7 @@ impl Options {
             event_codes: Vec::new(),
             poll: None,
             via: Via::Swap,
+            label: None,
         }
     }
 }
@@ -117,7 +120,13 @@ pub struct App {
     last_version: Option<u64>,
     /// Accepted inbox items given back recently, not tried again before [`GIVE_BACK_RETRY`].
     tried: HashMap<i64, Instant>,
+    /// Peers just found nearby or on an event's board: an accepted give-back to them is tried
+    /// at the next [`App::sync`], whatever [`GIVE_BACK_RETRY`] says.
+    found: Vec<PeerId>,
     names: HashMap<PeerId, String>,
+    /// Attendees seen on the boards of joined events, and the relays whose board was read.
+    attendees: std::collections::HashSet<PeerId>,
+    boards_read: Vec<PeerId>,
 }
 
 impl App {
@@ -138,6 +147,7 @@ impl App {
         config.peers = peers(&store, &me_key)?;
         config.relays = options.relays;
         config.event_codes = options.event_codes;
+        config.label = options.label;
         if let Some(p) = options.poll {
             config.limits.event_poll = p;
         }
@@ -152,7 +162,10 @@ impl App {
             own: card,
             last_version: None,
             tried: HashMap::new(),
+            found: Vec::new(),
             names: HashMap::new(),
+            attendees: std::collections::HashSet::new(),
+            boards_read: Vec::new(),
         })
     }
 
@@ -188,6 +201,12 @@ impl App {
         }
     }
 
+    fn found_peer(&mut self, peer: PeerId) {
+        if self.found.len() < MAX_NAMES && !self.found.contains(&peer) {
+            self.found.push(peer);
+        }
+    }
+
     /// Turns a node event into stored facts and the reports to show: the one code path for
     /// every command that runs a node.
     pub fn apply(&mut self, ev: &Event) -> Vec<Report> {
@@ -197,6 +216,7 @@ impl App {
                 addr: with_peer(addr, me),
             },
             Event::PeerDiscovered { peer, teaser, .. } => {
+                self.found_peer(*peer);
                 if let Some(t) = teaser {
                     self.remember_name(*peer, t.name());
                 }
@@ -211,9 +231,17 @@ impl App {
             Event::PeerExpired { peer } => Report::PeerExpired {
                 peer_id: peer.to_string(),
             },
-            Event::CardReceived { from, envelope } => {
+            Event::CardReceived {
+                from,
+                envelope,
+                addrs,
+            } => {
                 let name = envelope.card().card().name.clone();
                 self.remember_name(*from, &name);
+                let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                if let Err(e) = self.store.set_addrs(&envelope.giver(), &addrs) {
+                    tracing::warn!(error = %e, "could not remember a peer's addresses");
+                }
                 match self.receive(envelope) {
                     Ok((result, lookalikes)) => Report::CardReceived {
                         peer_id: from.to_string(),
@@ -275,7 +303,11 @@ impl App {
                 addrs,
                 ..
             } => {
+                self.found_peer(*peer);
                 self.remember_name(*peer, teaser.name());
+                if self.attendees.len() < MAX_NAMES {
+                    self.attendees.insert(*peer);
+                }
                 Report::Attendee {
                     peer_id: peer.to_string(),
                     name: teaser.name().to_owned(),
@@ -294,11 +326,23 @@ impl App {
                 relay: relay.to_string(),
                 error: error.clone(),
             },
+            Event::BoardRead { relay } => {
+                if self.boards_read.contains(relay) {
+                    return Vec::new();
+                }
+                self.boards_read.push(*relay);
+                Report::Joined {
+                    relay: relay.to_string(),
+                    attendees: self.attendees.len(),
+                }
+            }
             Event::DirectConnection { peer } => Report::Direct {
                 peer_id: peer.to_string(),
+                name: self.names.get(peer).cloned(),
             },
             Event::HolePunchFailed { peer } => Report::HolePunchFailed {
                 peer_id: peer.to_string(),
+                name: self.names.get(peer).cloned(),
             },
             _ => return Vec::new(),
         };
@@ -336,7 +380,8 @@ impl App {
     pub async fn sync(&mut self) -> Result<Vec<Report>, StoreError> {
         let v = self.store.data_version()?;
         let retry_due = self.tried.values().any(|t| t.elapsed() >= GIVE_BACK_RETRY);
-        if Some(v) == self.last_version && !retry_due {
+        let found = std::mem::take(&mut self.found);
+        if Some(v) == self.last_version && !retry_due && found.is_empty() {
             return Ok(Vec::new());
         }
         self.last_version = Some(v);
@@ -350,10 +395,15 @@ impl App {
             return Ok(out);
         }
         for item in self.store.inbox_accepted()? {
-            if self
-                .tried
-                .get(&item.id)
-                .is_some_and(|t| t.elapsed() < GIVE_BACK_RETRY)
+            // Someone I accepted while they were away came back (nearby, or on an event's
+            // board): give my card back now, through the address just learned.
+            let back =
+                meishi_node::peer_id_of(&item.card.key()).is_some_and(|p| found.contains(&p));
+            if !back
+                && self
+                    .tried
+                    .get(&item.id)
+                    .is_some_and(|t| t.elapsed() < GIVE_BACK_RETRY)
             {
                 continue;
             }

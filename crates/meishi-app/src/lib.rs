@@ -21,6 +21,7 @@
 //! ```
 
 mod app;
+pub mod control;
 mod report;
 
 pub use app::{teaser_of, with_peer, App, Options, StartError, GIVE_BACK_RETRY};

@@ -5,11 +5,11 @@
 use std::fmt::Write as _;
 
 use meishi_card::display_safe;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A teaser as reported: the name and headline a peer chose to show (card text, unsafe to
 /// print raw).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeaserReport {
     pub name: String,
     pub headline: Option<String>,
@@ -17,7 +17,7 @@ pub struct TeaserReport {
 
 /// One line of a front end's output. Field values that come from other people's cards are
 /// attacker-controlled: [`Report::human`] makes them safe; JSON escapes them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Report {
@@ -39,7 +39,7 @@ pub enum Report {
         #[serde(skip_serializing_if = "Option::is_none")]
         label: Option<String>,
         /// Other contacts with this name under other keys.
-        #[serde(skip_serializing_if = "Vec::is_empty")]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         lookalikes: Vec<i64>,
     },
     /// My card was given (`inbox_id`: as the answer to an accepted inbox item).
@@ -47,7 +47,7 @@ pub enum Report {
         peer_id: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         inbox_id: Option<i64>,
-        #[serde(skip)]
+        #[serde(skip_serializing, default)]
         name: Option<String>,
     },
     /// A give waits in the inbox for my decision.
@@ -67,6 +67,9 @@ pub enum Report {
         headline: Option<String>,
         addrs: Vec<String>,
     },
+    /// A joined event's board on `relay` was read to its end for the first time: `attendees`
+    /// were found so far (more are reported as they join).
+    Joined { relay: String, attendees: usize },
     /// A relay holds a slot for me: people reach me at `addr`.
     Reserved { relay: String, addr: String },
     /// A relay could not be reached; the node tries again.
@@ -74,9 +77,17 @@ pub enum Report {
     /// The connection to a relay dropped; the node reconnects by itself.
     RelayDisconnected { relay: String },
     /// Hole punching made a relayed connection direct.
-    Direct { peer_id: String },
+    Direct {
+        peer_id: String,
+        #[serde(skip_serializing, default)]
+        name: Option<String>,
+    },
     /// Hole punching failed; the connection stays relayed.
-    HolePunchFailed { peer_id: String },
+    HolePunchFailed {
+        peer_id: String,
+        #[serde(skip_serializing, default)]
+        name: Option<String>,
+    },
     /// My card waits in their inbox.
     Pending { peer_id: String },
     /// A swap I started finished. `outcome`: `mutual`, `received_only` or `pending` (from
@@ -94,7 +105,7 @@ pub enum Report {
     SwapFailed {
         peer_id: String,
         error: String,
-        #[serde(skip)]
+        #[serde(skip_serializing, default)]
         name: Option<String>,
     },
     /// `event`: what the run found and did.
@@ -181,12 +192,21 @@ impl Report {
             Self::RelayUnreachable { relay, error } => {
                 format!("Cannot reach the relay {relay} ({error}); trying again")
             }
-            Self::Direct { peer_id } => {
-                format!("Direct connection to {peer_id} (hole punching worked)")
+            Self::Direct { peer_id, name } => {
+                format!(
+                    "Direct connection to {} (hole punching worked)",
+                    who(name, peer_id)
+                )
             }
-            Self::HolePunchFailed { peer_id } => {
-                format!("The connection to {peer_id} stays relayed (hole punching failed)")
+            Self::HolePunchFailed { peer_id, name } => {
+                format!(
+                    "The connection to {} stays relayed (hole punching failed)",
+                    who(name, peer_id)
+                )
             }
+            Self::Joined { relay, attendees } => format!(
+                "Joined the event on the relay {relay}: {attendees} attendee(s) so far; others appear as they join"
+            ),
             Self::Pending { .. } => "They received my card; waiting for them to accept…".into(),
             Self::Swapped {
                 peer_id,

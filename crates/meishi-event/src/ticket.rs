@@ -64,6 +64,28 @@ pub enum TicketError {
     NotMultiaddr { relay: String },
     #[error("the relay {relay} does not end in /p2p/<relay id>")]
     NoPeerId { relay: Multiaddr },
+    #[error("the event name must be 1 to {max} bytes of text without control characters")]
+    BadName { max: usize },
+    #[error("it has two names")]
+    TwoNames,
+}
+
+/// Longest event name, in bytes: the event label of an envelope (proto-spec/exchange.md).
+pub const MAX_EVENT_NAME: usize = 64;
+
+fn check_name(name: &str) -> Result<(), TicketError> {
+    let bad = name.trim().is_empty()
+        || name.len() > MAX_EVENT_NAME
+        || name
+            .chars()
+            .any(|c| c.is_control() || c == '\u{202E}' || c == '\u{202D}');
+    if bad {
+        Err(TicketError::BadName {
+            max: MAX_EVENT_NAME,
+        })
+    } else {
+        Ok(())
+    }
 }
 
 /// An event code and its relays (one to [`MAX_JOIN_RELAYS`], each ending in `/p2p/<relay id>`).
@@ -84,6 +106,8 @@ pub struct JoinTicket {
     /// The code as given (not normalized: it is shown to people).
     code: String,
     relays: Vec<Multiaddr>,
+    /// The event's name, as the organizer chose it (what meetings at the event are called).
+    name: Option<String>,
 }
 
 impl JoinTicket {
@@ -103,15 +127,37 @@ impl JoinTicket {
         for r in &relays {
             check_relay(r)?;
         }
-        let ticket = Self { code, relays };
-        let len = ticket.to_string().len();
+        let ticket = Self {
+            code,
+            relays,
+            name: None,
+        };
+        ticket.checked_len()
+    }
+
+    /// The ticket with the event's `name` (at most [`MAX_EVENT_NAME`] bytes, no control
+    /// characters), e.g. "RustConf 2026": meetings at the event are recorded under it.
+    pub fn with_name(mut self, name: impl Into<String>) -> Result<Self, TicketError> {
+        let name = name.into();
+        check_name(&name)?;
+        self.name = Some(name);
+        self.checked_len()
+    }
+
+    fn checked_len(self) -> Result<Self, TicketError> {
+        let len = self.to_string().len();
         if len > MAX_JOIN_URI {
             return Err(TicketError::TooLong {
                 len,
                 max: MAX_JOIN_URI,
             });
         }
-        Ok(ticket)
+        Ok(self)
+    }
+
+    /// The event's name, if the organizer gave one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// The event code, as the organizer wrote it.
@@ -160,7 +206,7 @@ fn decode(value: &str) -> Option<String> {
 impl FromStr for JoinTicket {
     type Err = TicketError;
 
-    /// Reads a join URI. Parameters other than `code` and `relay` are ignored (later versions
+    /// Reads a join URI. Parameters other than `code`, `relay` and `name` are ignored (later versions
     /// may add some); their values must still be valid percent-encoding.
     fn from_str(uri: &str) -> Result<Self, TicketError> {
         if uri.len() > MAX_JOIN_URI {
@@ -172,7 +218,7 @@ impl FromStr for JoinTicket {
         let query = uri
             .strip_prefix(JOIN_URI_PREFIX)
             .ok_or(TicketError::Prefix)?;
-        let (mut code, mut relays) = (None, Vec::new());
+        let (mut code, mut relays, mut name) = (None, Vec::new(), None);
         for pair in query.split('&') {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = decode(value).ok_or_else(|| TicketError::PercentEncoding {
@@ -181,6 +227,11 @@ impl FromStr for JoinTicket {
             match key {
                 "code" if code.is_none() => code = Some(value),
                 "code" => return Err(TicketError::TwoCodes),
+                "name" if name.is_none() => {
+                    check_name(&value)?;
+                    name = Some(value);
+                }
+                "name" => return Err(TicketError::TwoNames),
                 "relay" if relays.len() >= MAX_JOIN_RELAYS => {
                     return Err(TicketError::TooManyRelays {
                         max: MAX_JOIN_RELAYS,
@@ -201,7 +252,7 @@ impl FromStr for JoinTicket {
         if relays.is_empty() {
             return Err(TicketError::NoRelay);
         }
-        Ok(Self { code, relays })
+        Ok(Self { code, relays, name })
     }
 }
 
@@ -214,6 +265,9 @@ impl fmt::Display for JoinTicket {
         )?;
         for r in &self.relays {
             write!(f, "&relay={}", utf8_percent_encode(&r.to_string(), ESCAPED))?;
+        }
+        if let Some(n) = &self.name {
+            write!(f, "&name={}", utf8_percent_encode(n, ESCAPED))?;
         }
         Ok(())
     }
@@ -280,6 +334,45 @@ mod tests {
         let uri = hostile.to_string();
         assert!(uri.starts_with("meishi:event?code=a%27%20%3B%20rm%20-rf%20~%20%23%C3%A9&"));
         assert_eq!(uri.parse::<JoinTicket>().unwrap(), hostile);
+    }
+
+    #[test]
+    fn the_event_name_travels_with_the_ticket() {
+        let t = JoinTicket::new("ab-cd", vec![relay()])
+            .unwrap()
+            .with_name("RustConf 東京 2026")
+            .unwrap();
+        let uri = t.to_string();
+        assert!(
+            uri.ends_with("&name=RustConf%20%E6%9D%B1%E4%BA%AC%202026"),
+            "{uri}"
+        );
+        let back: JoinTicket = uri.parse().unwrap();
+        assert_eq!(back.name(), Some("RustConf 東京 2026"));
+        assert_eq!(back, t);
+        let bad = TicketError::BadName {
+            max: MAX_EVENT_NAME,
+        };
+        check_err(&format!("{uri}&name=x"), TicketError::TwoNames);
+        check_err(
+            &format!("meishi:event?code=abcd&relay={RELAY}&name=a%0Ab"),
+            bad.clone(),
+        );
+        check_err(
+            &format!("meishi:event?code=abcd&relay={RELAY}&name=%20"),
+            bad.clone(),
+        );
+        let long = "x".repeat(MAX_EVENT_NAME + 1);
+        check_err(
+            &format!("meishi:event?code=abcd&relay={RELAY}&name={long}"),
+            bad.clone(),
+        );
+        assert_eq!(
+            JoinTicket::new("ab-cd", vec![relay()])
+                .unwrap()
+                .with_name("a\u{202E}b"),
+            Err(bad)
+        );
     }
 
     #[test]

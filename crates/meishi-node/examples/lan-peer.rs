@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
                         }
                     }
                 }
-                Event::CardReceived { from, envelope } if received.is_none() => {
+                Event::CardReceived { from, envelope, .. } if received.is_none() => {
                     println!("received {from} {}", envelope.card().card().name);
                     received = Some(from);
                 }

@@ -73,7 +73,9 @@ impl Standing {
         }
         match scope {
             Scope::Anyone => true,
-            Scope::Known => self.contact || self.attendee || self.nearby || self.dialled,
+            Scope::Known => {
+                self.contact || self.attendee || self.nearby || self.dialled || self.holder
+            }
             Scope::Dialled => self.dialled,
         }
     }
@@ -102,7 +104,7 @@ pub enum Decision {
 ///
 /// | ask | `never` | `ask` | `auto` |
 /// |---|---|---|---|
-/// | give | keep if within scope, else hold | hold | give back if within scope, else hold |
+/// | give | keep if within scope, else hold | give back if holder, else hold | give back if within scope, else hold |
 /// | return | keep if holder, else as a give under `never` | keep if holder, else hold | keep if holder or within scope, else hold |
 /// | fetch | nothing | card if holder | card if holder |
 /// | teaser | nothing | teaser if chosen | teaser if chosen |
@@ -112,6 +114,9 @@ pub fn decide(policy: Policy, scope: Scope, ask: Ask, who: Standing, teaser: boo
     match (ask, policy) {
         (Ask::Give, Policy::Auto) if within => Decision::GiveBack,
         (Ask::Give, Policy::Never) if within => Decision::Keep,
+        // I accepted them before (or gave them my card myself): asking again would lose the
+        // swap a second time.
+        (Ask::Give, Policy::Ask) if holder => Decision::GiveBack,
         (Ask::Give, _) => Decision::Hold,
         (Ask::Return, _) if holder => Decision::Keep,
         (Ask::Return, Policy::Auto | Policy::Never) if within => Decision::Keep,
@@ -200,6 +205,23 @@ mod tests {
             attendee,
             Decision::Hold,
         );
+    }
+
+    #[test]
+    fn ask_answers_a_peer_it_accepted_before_without_asking_again() {
+        let accepted = Standing {
+            holder: true,
+            ..STRANGER
+        };
+        for scope in [Scope::Anyone, Scope::Known, Scope::Dialled] {
+            check(Policy::Ask, scope, Ask::Give, accepted, Decision::GiveBack);
+            check(Policy::Ask, scope, Ask::Give, STRANGER, Decision::Hold);
+            let revoked = Standing {
+                revoked: true,
+                ..accepted
+            };
+            check(Policy::Ask, scope, Ask::Give, revoked, Decision::Hold);
+        }
     }
 
     #[test]

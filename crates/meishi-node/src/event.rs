@@ -23,8 +23,13 @@ pub enum Event {
     PeerExpired { peer: PeerId },
     /// A card was received and verified: store `envelope.card()` with the envelope, the record
     /// of where and when the two met. Emitted for every card, including the one a
-    /// [`crate::Node::give`] returns.
-    CardReceived { from: PeerId, envelope: Envelope },
+    /// [`crate::Node::give`] returns. `addrs` are the addresses the node knows for `from` now
+    /// (the one it dialled or was dialled from, mDNS, the event board): where to reach it later.
+    CardReceived {
+        from: PeerId,
+        envelope: Envelope,
+        addrs: Vec<Multiaddr>,
+    },
     /// This node's card was given to `to`, in `envelope`.
     CardGiven { to: PeerId, envelope: Envelope },
     /// A give was held for the user's decision (policy `ask`, or a peer outside the node's

@@ -364,6 +364,10 @@ impl EventLoop {
                     // (TCP and QUIC reuse the listen port), the way to reach it again later.
                     self.remember_addr(peer_id, send_back_addr.clone());
                 }
+                if let libp2p::core::ConnectedPoint::Dialer { address, .. } = &endpoint {
+                    // Where I reached it: where to reach it again.
+                    self.remember_addr(peer_id, address.clone());
+                }
                 if let Some(reply) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Ok(peer_id));
                 }

@@ -240,6 +240,7 @@ impl EventLoop {
                     events.push(Event::CardReceived {
                         from: peer,
                         envelope,
+                        addrs: self.known_addrs(&peer, Vec::new()),
                     });
                     events.push(Event::CardGiven {
                         to: peer,
@@ -253,6 +254,7 @@ impl EventLoop {
                     events.push(Event::CardReceived {
                         from: peer,
                         envelope,
+                        addrs: self.known_addrs(&peer, Vec::new()),
                     });
                     Ok(Response::Kept)
                 }
@@ -262,6 +264,7 @@ impl EventLoop {
                 events.push(Event::CardReceived {
                     from: peer,
                     envelope,
+                    addrs: self.known_addrs(&peer, Vec::new()),
                 });
                 Ok(Response::Kept)
             }
@@ -510,9 +513,11 @@ impl EventLoop {
         })
         .await;
         if let GiveOutcome::Mutual { envelope } = &outcome {
+            let addrs = self.known_addrs(&peer, Vec::new());
             self.emit(Event::CardReceived {
                 from: peer,
                 envelope: envelope.clone(),
+                addrs,
             })
             .await;
         }

@@ -12,7 +12,7 @@
 //! config.mdns = true;
 //! let (node, mut events) = Node::spawn(config)?;
 //! while let Some(event) = events.recv().await {
-//!     if let Event::CardReceived { from, envelope } = event {
+//!     if let Event::CardReceived { from, envelope, .. } = event {
 //!         println!("{from} gave me {}", envelope.card().card().name);
 //!     }
 //! }

@@ -47,6 +47,11 @@ impl Board {
         self.registry.expire(now)
     }
 
+    /// Drops every entry of `peer`, which has no connection left.
+    pub fn forget(&mut self, peer: &PeerId) -> usize {
+        self.registry.remove_peer(peer)
+    }
+
     /// Handles a request from `peer` (the authenticated remote of the connection).
     pub fn handle(
         &mut self,

@@ -508,6 +508,10 @@ impl EventLoop {
                 self.conn_ip.remove(&connection_id);
                 if num_established == 0 {
                     self.requests.forget(&peer_id);
+                    // A node that went away is no longer listed: its circuit address is dead.
+                    // A node that only lost its connection reserves and posts again.
+                    self.board.forget(&peer_id);
+                    self.rendezvous.forget(&peer_id);
                 }
             }
             _ => {}

@@ -66,7 +66,8 @@ pub struct Registry<V> {
     next_seq: u64,
     entries: HashMap<u64, Entry<V>>,
     namespaces: HashMap<String, Namespace>,
-    peers: HashMap<PeerId, usize>,
+    /// The entries of each peer (at most `per_peer`), to drop them all when it goes away.
+    peers: HashMap<PeerId, Vec<u64>>,
     ips: HashMap<IpAddr, usize>,
     expiry: BTreeMap<(Instant, u64), ()>,
 }
@@ -167,7 +168,7 @@ impl<V> Registry<V> {
                 self.remove_seq(seq);
             }
             None => {
-                let in_peer = self.peers.get(&peer).copied().unwrap_or(0);
+                let in_peer = self.peers.get(&peer).map_or(0, Vec::len);
                 if in_peer >= c.per_peer {
                     return Err(Refusal::PeerFull(in_peer));
                 }
@@ -186,7 +187,7 @@ impl<V> Registry<V> {
         let ns = self.namespaces.entry(namespace.to_owned()).or_default();
         ns.by_seq.insert(seq);
         ns.by_peer.insert(peer, seq);
-        *self.peers.entry(peer).or_insert(0) += 1;
+        self.peers.entry(peer).or_default().push(seq);
         if let Some(ip) = ip {
             *self.ips.entry(ip).or_insert(0) += 1;
         }
@@ -217,6 +218,16 @@ impl<V> Registry<V> {
         }
     }
 
+    /// Removes every entry of `peer` (it disconnected: its circuit address is dead, so listing
+    /// it would only send others to a peer that is gone); returns how many.
+    pub fn remove_peer(&mut self, peer: &PeerId) -> usize {
+        let seqs = self.peers.remove(peer).unwrap_or_default();
+        for seq in &seqs {
+            self.remove_seq(*seq);
+        }
+        seqs.len()
+    }
+
     fn remove_seq(&mut self, seq: u64) -> bool {
         let Some(e) = self.entries.remove(&seq) else {
             return false;
@@ -229,9 +240,9 @@ impl<V> Registry<V> {
                 self.namespaces.remove(&e.namespace);
             }
         }
-        if let Some(n) = self.peers.get_mut(&e.peer) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
+        if let Some(seqs) = self.peers.get_mut(&e.peer) {
+            seqs.retain(|s| *s != seq);
+            if seqs.is_empty() {
                 self.peers.remove(&e.peer);
             }
         }
@@ -341,6 +352,12 @@ mod tests {
         assert!(r.remove("c", &p[3]));
         assert!(!r.remove("c", &p[3]));
         r.put("d", p[4], 1, 60, now).unwrap();
+        // A peer that goes away takes all its entries, and frees its caps.
+        assert_eq!(r.remove_peer(&p[0]), 2);
+        assert_eq!(r.remove_peer(&p[0]), 0);
+        assert_eq!(r.len(), 3);
+        r.put("c", p[0], 1, 60, now).unwrap();
+        r.put("e", p[0], 1, 60, now).unwrap();
     }
 
     #[test]

@@ -302,6 +302,11 @@ impl Server {
         self.registry.expire(now)
     }
 
+    /// Drops every entry of `peer`, which has no connection left.
+    pub fn forget(&mut self, peer: &PeerId) -> usize {
+        self.registry.remove_peer(peer)
+    }
+
     /// Handles a request from `peer`; returns the response to send (none for UNREGISTER).
     pub fn handle(
         &mut self,

@@ -57,7 +57,9 @@ impl FromStr for TeaserChoice {
 /// The keys the consent rule looks at, read in one transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsentPeers {
-    /// Contacts I gave my card to (a recorded give envelope from me), not revoked.
+    /// Contacts I gave my card to (a recorded give envelope from me), and givers whose card I
+    /// accepted from the inbox (accepting is choosing to give mine, even before the give-back
+    /// reached them), not revoked.
     pub holders: Vec<PublicKey>,
     /// Every contact with a key.
     pub contacts: Vec<PublicKey>,
@@ -91,7 +93,10 @@ pub(crate) fn peers(conn: &Connection, me: &PublicKey) -> Result<ConsentPeers> {
             conn,
             "SELECT DISTINCT c.key FROM contacts c JOIN meetings m ON m.contact_id = c.id
              WHERE c.key IS NOT NULL AND m.from_key = ?1
-             AND c.key NOT IN (SELECT key FROM revoked)",
+             AND c.key NOT IN (SELECT key FROM revoked)
+             UNION
+             SELECT from_key FROM inbox WHERE status IN ('accepted', 'given_back')
+             AND from_key != ?1 AND from_key NOT IN (SELECT key FROM revoked)",
             me,
         )?,
         contacts: keys(
@@ -250,6 +255,19 @@ mod tests {
         );
         store.inbox_take(id).unwrap();
         assert!(!store.is_revoked(&bob.public()).unwrap());
+        // ... and makes Bob a holder at once, before my card reached him: his next give is
+        // answered without asking again.
+        assert_eq!(
+            store.consent_peers(&me.public()).unwrap().holders,
+            vec![bob.public()]
+        );
+        // Revoking him again ends that.
+        store.revoke(&ContactRef::Key(bob.public())).unwrap();
+        assert!(store
+            .consent_peers(&me.public())
+            .unwrap()
+            .holders
+            .is_empty());
     }
 
     #[test]

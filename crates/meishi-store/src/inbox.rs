@@ -129,6 +129,50 @@ fn item_from_row(r: &Row<'_>) -> Result<InboxItem> {
     })
 }
 
+/// Addresses as stored: at most [`MAX_ADDRS`], each at most [`MAX_ADDR_LEN`] bytes, one a line.
+pub(crate) fn join_addrs(addrs: &[String]) -> String {
+    let addrs: Vec<&str> = addrs
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.is_empty() && a.len() <= MAX_ADDR_LEN && !a.contains(['\n', '\r']))
+        .take(MAX_ADDRS)
+        .collect();
+    addrs.join("\n")
+}
+
+/// Remembers where `key` was reached last (replacing what was known); nothing for no address.
+pub(crate) fn set_peer_addrs(
+    conn: &Connection,
+    key: &PublicKey,
+    addrs: &[String],
+    at: u64,
+) -> Result<()> {
+    let joined = join_addrs(addrs);
+    if joined.is_empty() {
+        return Ok(());
+    }
+    conn.execute(
+        "INSERT INTO peer_addrs (key, addrs, seen_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (key) DO UPDATE SET addrs = ?2, seen_at = ?3",
+        params![&key.0[..], joined, to_sql(at)],
+    )?;
+    Ok(())
+}
+
+/// The addresses `key` was last reached at, newest first as stored.
+pub(crate) fn peer_addrs(conn: &Connection, key: &PublicKey) -> Result<Vec<String>> {
+    let text: Option<String> = conn
+        .query_row(
+            "SELECT addrs FROM peer_addrs WHERE key = ?1",
+            [&key.0[..]],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(text
+        .map(|t| t.lines().take(MAX_ADDRS).map(str::to_owned).collect())
+        .unwrap_or_default())
+}
+
 /// Adds a given card to wait for a decision. One pending item per giver: a second give from the
 /// same person replaces the waiting card (when it is not older) and returns the same id.
 pub(crate) fn add(
@@ -138,13 +182,7 @@ pub(crate) fn add(
     received_at: u64,
     addrs: &[String],
 ) -> Result<i64> {
-    let addrs: Vec<&str> = addrs
-        .iter()
-        .map(String::as_str)
-        .filter(|a| a.len() <= MAX_ADDR_LEN && !a.contains(['\n', '\r']))
-        .take(MAX_ADDRS)
-        .collect();
-    let addrs = addrs.join("\n");
+    let addrs = join_addrs(addrs);
     if card.key() != m.from {
         return Err(StoreError::InboxCardNotFromGiver);
     }

@@ -237,6 +237,7 @@ impl Store {
             if let Some(id) = contacts::resolve(c, r)? {
                 if let Some(key) = consent::contact_key(c, id)? {
                     consent::revoke(c, &key)?;
+                    c.execute("DELETE FROM peer_addrs WHERE key = ?1", [&key.0[..]])?;
                 }
             }
             contacts::remove(c, r)
@@ -393,6 +394,17 @@ impl Store {
     /// Declines a pending item: nothing is stored and nothing is given back.
     pub fn inbox_decline(&self, id: i64) -> Result<()> {
         self.write(|c| inbox::decline(c, id))
+    }
+
+    /// Remembers where `key` was reached (a swap, a give, a give-back), so that a later swap or
+    /// fetch by name can reach it without a multiaddr. At most 8 are kept.
+    pub fn set_addrs(&self, key: &PublicKey, addrs: &[String]) -> Result<()> {
+        inbox::set_peer_addrs(&self.conn, key, addrs, contacts::now())
+    }
+
+    /// Where `key` was last reached (empty when never).
+    pub fn addrs_of(&self, key: &PublicKey) -> Result<Vec<String>> {
+        inbox::peer_addrs(&self.conn, key)
     }
 
     /// Accepted items whose giver has not yet received my card back: what the node must answer.

@@ -146,8 +146,19 @@ CREATE TABLE revoked (
 ALTER TABLE inbox ADD COLUMN addrs TEXT NOT NULL DEFAULT '';
 ";
 
+/// Version 4 (issue 11): the last addresses each peer was reached at, so that `swap` and
+/// `fetch` by name reach a contact without a multiaddr. Keyed by key, not contact: a give-back
+/// may reach a giver before its card is stored.
+const V4: &str = "
+CREATE TABLE peer_addrs (
+    key BLOB PRIMARY KEY CHECK (length(key) = 32),
+    addrs TEXT NOT NULL,
+    seen_at INTEGER NOT NULL
+);
+";
+
 /// The migration steps, oldest first.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -42,7 +42,7 @@ async fn auto_gives_back() {
     // B received A's card, addressed to B, and gave its own.
     let got = b
         .wait_for(|e| match e {
-            Event::CardReceived { from, envelope } => Some((*from, envelope.clone())),
+            Event::CardReceived { from, envelope, .. } => Some((*from, envelope.clone())),
             _ => None,
         })
         .await;
@@ -62,7 +62,7 @@ async fn auto_gives_back() {
     // A sees the same exchange as events too.
     let received = a
         .wait_for(|e| match e {
-            Event::CardReceived { from, envelope } => Some((*from, envelope.clone())),
+            Event::CardReceived { from, envelope, .. } => Some((*from, envelope.clone())),
             _ => None,
         })
         .await;
@@ -122,7 +122,7 @@ async fn ask_holds_then_gives_back_on_accept() {
     assert_eq!(back, GiveOutcome::ReceivedOnly);
     let got = a
         .wait_for(|e| match e {
-            Event::CardReceived { from, envelope } => {
+            Event::CardReceived { from, envelope, .. } => {
                 Some((*from, envelope.card().card().name.clone()))
             }
             _ => None,

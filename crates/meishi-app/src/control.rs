@@ -1,0 +1,394 @@
+//! The control socket: commands run beside `meishi up` (swap, fetch) act through its node
+//! instead of starting a second node with the same key, which peers would see twice.
+//!
+//! A Unix socket in the home folder (mode 0600 inside a 0700 folder: only the owner can
+//! connect). One request per connection, one JSON line; the answers are JSON lines: reports as
+//! they happen, then one `done` line. Bounded: a request line is at most [`MAX_REQUEST`] bytes,
+//! and an answer line at most [`MAX_REPLY`] bytes.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use meishi_node::{GiveError, GiveOutcome, Multiaddr, Node, PeerId, RequestError};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::broadcast;
+
+use crate::report::Report;
+
+/// The socket's file name in the home folder.
+pub const SOCKET_FILE: &str = "up.sock";
+/// Longest request line.
+pub const MAX_REQUEST: u64 = 64 * 1024;
+/// Longest answer line.
+pub const MAX_REPLY: u64 = 256 * 1024;
+/// How long a swap answered "mutual" waits for the running node to store their card.
+const STORE_WAIT: Duration = Duration::from_secs(5);
+
+/// What a command asks the running node to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Give my card to `peer` (a peer id, or a name seen nearby or on an event's board) and
+    /// wait up to `timeout_secs` for theirs.
+    Swap {
+        peer: String,
+        addrs: Vec<String>,
+        timeout_secs: u64,
+    },
+    /// Ask `peer` for its current card.
+    Fetch {
+        peer: String,
+        addrs: Vec<String>,
+        timeout_secs: u64,
+    },
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Done {
+    /// Done; for a fetch, `card` is the signed card's bytes (the caller verifies and stores
+    /// it).
+    Ok {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        card: Option<Vec<u8>>,
+    },
+    /// Nobody answered.
+    Unreachable { error: String },
+    /// They have my card; theirs did not come (their policy, or not accepted yet).
+    ReceivedOnly { error: String },
+    /// The target names nobody the node knows.
+    NotFound { error: String },
+    /// Anything else.
+    Failed { error: String },
+}
+
+/// One answer line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    Report(Report),
+    Done(Done),
+}
+
+/// Why a command could not use the running node.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    #[error("the running `meishi up` closed the control socket before answering")]
+    Closed,
+    #[error("control socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the running `meishi up` answered something this meishi cannot read ({0}); are both the same version?")]
+    Garbled(String),
+}
+
+/// The socket path of `home`.
+pub fn socket_path(home: &Path) -> PathBuf {
+    home.join(SOCKET_FILE)
+}
+
+/// Connects to the `meishi up` running on `home`; `None` when none runs (no socket, or a
+/// socket left by one that was killed).
+pub async fn connect(home: &Path) -> Option<UnixStream> {
+    UnixStream::connect(socket_path(home)).await.ok()
+}
+
+/// Sends `request` and hands each report to `on_report`; returns how it ended.
+pub async fn call(
+    stream: UnixStream,
+    request: &Request,
+    mut on_report: impl FnMut(Report),
+) -> Result<Done, ControlError> {
+    let (read, mut write) = stream.into_split();
+    let mut line =
+        serde_json::to_string(request).map_err(|e| ControlError::Garbled(e.to_string()))?;
+    line.push('\n');
+    write.write_all(line.as_bytes()).await?;
+    write.flush().await?;
+    let mut lines = BufReader::new(read);
+    loop {
+        let mut buf = String::new();
+        let n = (&mut lines).take(MAX_REPLY).read_line(&mut buf).await?;
+        if n == 0 || !buf.ends_with('\n') {
+            return Err(ControlError::Closed);
+        }
+        match serde_json::from_str::<Reply>(&buf) {
+            Ok(Reply::Report(r)) => on_report(r),
+            Ok(Reply::Done(d)) => return Ok(d),
+            Err(e) => return Err(ControlError::Garbled(e.to_string())),
+        }
+    }
+}
+
+/// The listening side, owned by `meishi up`. Removes its socket file when dropped.
+pub struct Server {
+    listener: UnixListener,
+    path: PathBuf,
+    received: broadcast::Sender<(PeerId, Report)>,
+}
+
+impl Server {
+    /// Listens on `home`'s socket, replacing a file a killed `up` left (the caller holds the
+    /// home's one-`up` claim, so no live server owns it).
+    pub fn bind(home: &Path) -> std::io::Result<Server> {
+        let path = socket_path(home);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let listener = UnixListener::bind(&path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        let (received, _) = broadcast::channel(64);
+        Ok(Server {
+            listener,
+            path,
+            received,
+        })
+    }
+
+    /// The next connection. Cancel-safe.
+    pub async fn accept(&self) -> std::io::Result<UnixStream> {
+        self.listener.accept().await.map(|(s, _)| s)
+    }
+
+    /// Tells waiting requests what the running application reported (a card received and
+    /// stored): a swap waits for its peer's card this way.
+    pub fn publish(&self, reports: &[Report]) {
+        for r in reports {
+            if let Report::CardReceived { peer_id, .. } = r {
+                if let Ok(p) = peer_id.parse() {
+                    let _ = self.received.send((p, r.clone()));
+                }
+            }
+        }
+    }
+
+    /// Serves one connection with `node`, in a task of its own.
+    pub fn spawn(&self, stream: UnixStream, node: Node) {
+        let received = self.received.subscribe();
+        tokio::spawn(async move {
+            if let Err(e) = serve(stream, node, received).await {
+                tracing::debug!(error = %e, "control connection ended");
+            }
+        });
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
+    let mut line = serde_json::to_string(reply).map_err(std::io::Error::other)?;
+    line.push('\n');
+    w.write_all(line.as_bytes()).await
+}
+
+fn folded(s: &str) -> String {
+    meishi_store::fold_name(s)
+}
+
+/// Finds `target` among the peers the node knows: a peer id, or the one nearby peer or event
+/// attendee whose teaser shows this name.
+async fn find(node: &Node, target: &str) -> Result<PeerId, Done> {
+    if let Ok(p) = target.trim().parse::<PeerId>() {
+        return Ok(p);
+    }
+    let want = folded(target);
+    let mut hits: Vec<PeerId> = Vec::new();
+    for a in node.attendees().await.unwrap_or_default() {
+        if folded(a.teaser.name()) == want && !hits.contains(&a.peer) {
+            hits.push(a.peer);
+        }
+    }
+    for d in node.nearby().await.unwrap_or_default() {
+        if d.teaser.as_ref().is_some_and(|t| folded(t.name()) == want) && !hits.contains(&d.peer) {
+            hits.push(d.peer);
+        }
+    }
+    match hits.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(Done::NotFound {
+            error: format!(
+                "nobody called {:?} is in your contacts, nearby or at your events: use their peer id, or `meishi nearby` / `meishi event CODE` to see who is there",
+                meishi_card::display_safe(target)
+            ),
+        }),
+        many => Err(Done::NotFound {
+            error: format!(
+                "{} people called {:?} are nearby or at your events: use a peer id ({})",
+                many.len(),
+                meishi_card::display_safe(target),
+                many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
+        }),
+    }
+}
+
+async fn serve(
+    stream: UnixStream,
+    node: Node,
+    mut received: broadcast::Receiver<(PeerId, Report)>,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read.take(MAX_REQUEST))
+        .read_line(&mut line)
+        .await?;
+    let request: Request = match serde_json::from_str(&line) {
+        Ok(r) => r,
+        Err(e) => {
+            let done = Done::Failed {
+                error: format!("unreadable request: {e}"),
+            };
+            return send(&mut write, &Reply::Done(done)).await;
+        }
+    };
+    let (Request::Swap {
+        peer,
+        addrs,
+        timeout_secs,
+    }
+    | Request::Fetch {
+        peer,
+        addrs,
+        timeout_secs,
+    }) = &request;
+    let deadline = Duration::from_secs((*timeout_secs).clamp(1, 3600));
+    let peer = match find(&node, peer).await {
+        Ok(p) => p,
+        Err(done) => return send(&mut write, &Reply::Done(done)).await,
+    };
+    let addrs: Vec<Multiaddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
+    let done = match request {
+        Request::Swap { .. } => {
+            swap(&node, peer, addrs, deadline, &mut received, &mut write).await?
+        }
+        Request::Fetch { .. } => {
+            match tokio::time::timeout(deadline, node.fetch(peer, addrs)).await {
+                Ok(Ok(card)) => Done::Ok {
+                    card: Some(card.as_bytes().to_vec()),
+                },
+                Ok(Err(meishi_node::FetchError::Request(
+                    RequestError::Unreachable | RequestError::Timeout,
+                )))
+                | Err(_) => Done::Unreachable {
+                    error: format!("{peer} did not answer"),
+                },
+                Ok(Err(e)) => Done::Failed {
+                    error: format!("fetch from {peer} failed: {e}"),
+                },
+            }
+        }
+    };
+    send(&mut write, &Reply::Done(done)).await
+}
+
+/// Waits for the running application to store the card `peer` gave (it reports every card
+/// it receives); the report, or `None` when `wait` passed first.
+async fn stored(
+    received: &mut broadcast::Receiver<(PeerId, Report)>,
+    peer: PeerId,
+    wait: Duration,
+) -> Option<Report> {
+    tokio::time::timeout(wait, async {
+        loop {
+            match received.recv().await {
+                Ok((p, r)) if p == peer => return Some(r),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+fn swapped(peer: PeerId, stored: Report) -> Report {
+    match stored {
+        Report::CardReceived { name, result, .. } => Report::Swapped {
+            peer_id: peer.to_string(),
+            outcome: None,
+            name: Some(name),
+            result: Some(result),
+        },
+        other => other,
+    }
+}
+
+async fn swap(
+    node: &Node,
+    peer: PeerId,
+    addrs: Vec<Multiaddr>,
+    deadline: Duration,
+    received: &mut broadcast::Receiver<(PeerId, Report)>,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+) -> std::io::Result<Done> {
+    let started = tokio::time::Instant::now();
+    let outcome = match tokio::time::timeout(deadline, node.give(peer, addrs)).await {
+        Err(_) => {
+            return Ok(Done::Unreachable {
+                error: format!("{peer} did not answer within {}s", deadline.as_secs()),
+            })
+        }
+        Ok(Err(GiveError::Request(
+            RequestError::Unreachable | RequestError::Timeout | RequestError::ConnectionClosed,
+        ))) => {
+            return Ok(Done::Unreachable {
+                error: format!("nobody answered as {peer} (not nearby, not at your events, and no address that works)"),
+            })
+        }
+        Ok(Err(e)) => {
+            return Ok(Done::Failed {
+                error: format!("swap with {peer} failed: {e}"),
+            })
+        }
+        Ok(Ok(o)) => o,
+    };
+    match outcome {
+        GiveOutcome::Mutual { .. } => match stored(received, peer, STORE_WAIT).await {
+            Some(r) => {
+                send(write, &Reply::Report(swapped(peer, r))).await?;
+                Ok(Done::Ok { card: None })
+            }
+            None => Ok(Done::Failed {
+                error: format!("{peer} gave their card, but the running node did not store it"),
+            }),
+        },
+        GiveOutcome::ReceivedOnly => Ok(Done::ReceivedOnly {
+            error: format!("{peer} received my card but gives none back (their policy)"),
+        }),
+        GiveOutcome::Pending => {
+            send(
+                write,
+                &Reply::Report(Report::Pending {
+                    peer_id: peer.to_string(),
+                }),
+            )
+            .await?;
+            let left = deadline.saturating_sub(started.elapsed());
+            match stored(received, peer, left).await {
+                Some(r) => {
+                    send(write, &Reply::Report(swapped(peer, r))).await?;
+                    Ok(Done::Ok { card: None })
+                }
+                None => Ok(Done::ReceivedOnly {
+                    error: format!(
+                        "{peer} has my card and has not accepted yet; the running `meishi up` stores theirs when they do"
+                    ),
+                }),
+            }
+        }
+    }
+}
