@@ -20,12 +20,16 @@
 //!
 //! Map of the crate: [`encode_payload`] / [`decode_payload`] (the format, with [`base45`],
 //! [`deflate`] and the preset [`DICTIONARY`]); [`render_terminal`], [`render_svg`],
-//! [`render_png`]; [`vcard_qr_text`] and [`mecard_text`] for plain contact QR codes;
+//! [`render_png`] (and [`render_png_captioned`], with a name under the code);
+//! [`render_terminal_within`] for a terminal of a given size; [`vcard_qr_text`] and
+//! [`mecard_text`] for plain contact QR codes;
 //! [`scan_image`] (bounded image loading and decoding passes) and [`classify`] (what a scanned
 //! text is: a card, a contact, an event join ticket). the `qr-size-report`, `qr-distort` and `qr-decode-rate` tools of the xtask package
 //! produce the numbers in proto-spec/qr.md.
 
 pub mod base45;
+mod caption;
+pub mod compact;
 pub mod deflate;
 mod dict;
 mod mecard;
@@ -35,21 +39,27 @@ mod scan;
 mod vcard_qr;
 
 pub use deflate::InflateError;
-pub use dict::DICTIONARY;
+pub use dict::{compact_dictionary, COMPACT_WORDS, DICTIONARY};
 pub use mecard::{mecard_text, parse_mecard, MeCardError, MAX_MECARD_TEXT, MECARD_PREFIX};
 pub use payload::{
-    decode_binary, decode_fields, decode_payload, encode_binary, encode_fields, encode_payload,
-    PayloadError, FLAG_DEFLATE, FLAG_STORED, MAX_PAYLOAD_TEXT, MAX_VERSION_AT_L, PHONE_NIBBLES,
+    decode_binary, decode_fields, decode_fields_as, decode_payload, encode_binary,
+    encode_binary_as, encode_fields, encode_fields_as, encode_payload, PayloadError, TextEncoding,
+    FLAG_COMPACT, FLAG_DEFLATE, FLAG_STORED, MAX_PAYLOAD_TEXT, MAX_VERSION_AT_L, PHONE_NIBBLES,
     PREFIX,
 };
 
-pub use render::{render_png, render_svg, render_terminal, RenderError, MAX_SCALE, QUIET_ZONE};
+pub use caption::caption_drawable;
+pub use render::{
+    render_png, render_png_captioned, render_svg, render_terminal, render_terminal_within, Cells,
+    RenderError, COMPACT_QUIET_ZONE, MAX_SCALE, QUIET_ZONE,
+};
 pub use scan::{
     classify, prepare, scan_gray, scan_image, ClassifyError, Pass, ScanError, Scanned, Threshold,
     CANDIDATE_PASSES, MAX_DECODE_ALLOC, MAX_DIMENSION, MAX_IMAGE_BYTES, MAX_PIXELS, PASSES,
 };
 pub use vcard_qr::vcard_qr_text;
 
+use qrcode::bits::Bits;
 use qrcode::{EcLevel, QrCode, Version};
 
 /// QR error correction level: the share of the symbol that may be damaged (about 7, 15, 25 and
@@ -115,4 +125,21 @@ pub fn qr_version(text: &str, ecc: Ecc) -> Option<u8> {
         Version::Normal(v) => u8::try_from(v).ok(),
         Version::Micro(_) => None,
     }
+}
+
+/// The smallest QR version (1..=40) that holds `text` as one byte-mode segment at `ecc`, or
+/// `None` when it does not fit at all.
+///
+/// This is how UTF-8 text (a MeCard, a vCard) is correctly written. [`qr_version`] lets the
+/// encoder also choose Kanji mode for byte pairs that look like Shift JIS, which UTF-8 CJK,
+/// Hangul and Arabic text often does: smaller, but a reader then decodes those pairs as Shift
+/// JIS. Both are reported in proto-spec/qr.md#limits.
+pub fn qr_version_byte_mode(text: &str, ecc: Ecc) -> Option<u8> {
+    (1..=40i16)
+        .find(|&v| {
+            let mut bits = Bits::new(Version::Normal(v));
+            bits.push_byte_data(text.as_bytes()).is_ok()
+                && bits.push_terminator(ecc.level()).is_ok()
+        })
+        .and_then(|v| u8::try_from(v).ok())
 }

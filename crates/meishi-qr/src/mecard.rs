@@ -44,15 +44,13 @@ fn escape(s: &str) -> String {
     out
 }
 
-/// The MeCard of a card: name as `family,given`, then org, title, phones, emails, URLs (socials
+/// The MeCard of a card: the whole name in `N` (never split: which part is the family name
+/// depends on the culture, and "山田 太郎" puts it first), then org, title, phones, emails, URLs (socials
 /// as their links), note. Tags and avatar have no MeCard field and are left out.
 pub fn mecard_text(card: &Card) -> String {
     let mut out = String::from(MECARD_PREFIX);
     let name = card.name.trim();
-    match name.rsplit_once(' ') {
-        Some((given, family)) => out.push_str(&format!("N:{},{};", escape(family), escape(given))),
-        None => out.push_str(&format!("N:{};", escape(name))),
-    }
+    out.push_str(&format!("N:{};", escape(name)));
     let mut field = |k: &str, v: &str| out.push_str(&format!("{k}:{};", escape(v)));
     if let Some(o) = &card.org {
         field("ORG", o);
@@ -201,10 +199,19 @@ mod tests {
         let text = mecard_text(&card);
         assert_eq!(
             text,
-            "MECARD:N:Lovelace,Ada;ORG:Engines\\; Ltd;TEL:+44 20 7946 0958;EMAIL:ada@analytical.example;\
+            "MECARD:N:Ada Lovelace;ORG:Engines\\; Ltd;TEL:+44 20 7946 0958;EMAIL:ada@analytical.example;\
              URL:https\\://x.example/a\\:b;NOTE:a\\, b\\\\c;;"
         );
         assert_eq!(parse_mecard(&text).expect("test").card, card);
+    }
+
+    #[test]
+    fn family_first_and_emoji_names_are_kept_whole() {
+        for name in ["山田 太郎", "Ada 👩\u{200D}💻", "Nguyễn Văn An"] {
+            let text = mecard_text(&Card::new(name));
+            assert!(text.starts_with(&format!("MECARD:N:{name};")), "{text}");
+            assert_eq!(parse_mecard(&text).expect("test").card.name, name);
+        }
     }
 
     #[test]

@@ -11,8 +11,9 @@ use meishi_card::limits::MAX_CARD_BYTES;
 use meishi_card::{Card, DecodeError, Extension, PublicKey, SignedCard, Social, SocialKind};
 
 use crate::base45::{self, Base45Error};
+use crate::compact::{self, TextError};
 use crate::deflate::{self, InflateError};
-use crate::dict::DICTIONARY;
+use crate::dict::{compact_dictionary, DICTIONARY};
 use crate::{qr_version, Ecc};
 
 /// The text every meishi payload starts with; `1` is the payload version.
@@ -28,6 +29,18 @@ pub const MAX_PAYLOAD_TEXT: usize = 4296;
 pub const FLAG_STORED: u8 = 0x00;
 /// Flag byte: the field stream is raw deflate with the preset dictionary.
 pub const FLAG_DEFLATE: u8 = 0x01;
+/// Flag byte: the field stream with its text in the compact encoding, raw deflate with the
+/// compact dictionary. proto-spec/qr.md#compact-text
+pub const FLAG_COMPACT: u8 = 0x02;
+
+/// How the text values of a field stream are written. proto-spec/qr.md#field-stream
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextEncoding {
+    /// UTF-8 (flags `00` and `01`).
+    Utf8,
+    /// The compact text encoding (flag `02`).
+    Compact,
+}
 
 /// Field stream tags. proto-spec/qr.md#field-stream
 mod tag {
@@ -83,6 +96,8 @@ pub enum PayloadError {
     FieldsTruncated(usize),
     #[error("payload field text at offset {0} is not UTF-8")]
     InvalidUtf8(usize),
+    #[error("payload field text at offset {0} is not valid compact text")]
+    InvalidText(usize),
     #[error(
         "payload fields are not in canonical form (order, duplicates, or a choice of encoding)"
     )]
@@ -113,6 +128,7 @@ impl PayloadError {
             Self::UnknownTag { .. } => "unknown-tag",
             Self::FieldsTruncated(_) => "fields-truncated",
             Self::InvalidUtf8(_) => "fields-invalid-utf8",
+            Self::InvalidText(_) => "fields-invalid-text",
             Self::NonCanonical => "fields-non-canonical",
             Self::CardTooLarge => "fields-too-large",
             Self::Card(e) => e.kind(),
@@ -151,22 +167,47 @@ pub fn encode_payload(card: &SignedCard) -> Result<String, PayloadError> {
     }
 }
 
-/// The binary payload (before base45) of a signed card. Exposed for the size report.
+/// The binary payload (before base45) of a signed card: the shortest of the three forms of the
+/// fields, the earlier flag on a tie. Exposed for the size report.
 pub fn encode_binary(card: &SignedCard) -> Vec<u8> {
+    let (flag, body) = forms(card)
+        .into_iter()
+        .min_by_key(|(_, body)| body.len())
+        .unwrap_or_default();
+    binary_with(card, flag, &body)
+}
+
+/// The binary payload of a signed card with its fields in the form of `flag` (`00`, `01` or
+/// `02`; any other flag gives `None`), for comparing the forms.
+pub fn encode_binary_as(card: &SignedCard, flag: u8) -> Option<Vec<u8>> {
+    let (_, body) = forms(card).into_iter().find(|(f, _)| *f == flag)?;
+    Some(binary_with(card, flag, &body))
+}
+
+/// Every form of the fields a decoder accepts, as (flag, bytes), in flag order. The compact form
+/// is left out when its field stream exceeds the size limit, which a decoder would refuse.
+fn forms(card: &SignedCard) -> Vec<(u8, Vec<u8>)> {
     let fields = encode_fields(card.card(), card.extensions());
     let deflated = deflate::compress(DICTIONARY.as_bytes(), &fields);
-    let (flag, body) = if deflated.len() < fields.len() {
-        (FLAG_DEFLATE, deflated)
-    } else {
-        (FLAG_STORED, fields)
-    };
+    let mut out = vec![(FLAG_STORED, fields), (FLAG_DEFLATE, deflated)];
+    let compact = encode_fields_as(card.card(), card.extensions(), TextEncoding::Compact);
+    if compact.len() <= MAX_CARD_BYTES {
+        out.push((
+            FLAG_COMPACT,
+            deflate::compress(compact_dictionary(), &compact),
+        ));
+    }
+    out
+}
+
+fn binary_with(card: &SignedCard, flag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + 20 + 96 + body.len());
     out.push(flag);
     put_varint(&mut out, card.seq());
     put_varint(&mut out, card.issued_at());
     out.extend_from_slice(&card.key().0);
     out.extend_from_slice(card.signature());
-    out.extend_from_slice(&body);
+    out.extend_from_slice(body);
     out
 }
 
@@ -231,7 +272,11 @@ pub fn decode_binary(bytes: &[u8]) -> Result<SignedCard, PayloadError> {
         });
     }
     let flag = bytes[0];
-    let mut r = Reader { bytes, pos: 1 };
+    let mut r = Reader {
+        bytes,
+        pos: 1,
+        encoding: TextEncoding::Utf8,
+    };
     let seq = r.varint()?;
     let issued_at = r.varint()?;
     let key = r.array::<32>().ok_or(PayloadError::Truncated {
@@ -243,14 +288,21 @@ pub fn decode_binary(bytes: &[u8]) -> Result<SignedCard, PayloadError> {
         len: bytes.len(),
     })?;
     let rest = &bytes[r.pos..];
-    let fields = match flag {
+    let (fields, text) = match flag {
         FLAG_STORED if rest.len() > MAX_CARD_BYTES => return Err(PayloadError::CardTooLarge),
-        FLAG_STORED => rest.to_vec(),
-        FLAG_DEFLATE => deflate::decompress_bounded(DICTIONARY.as_bytes(), rest, MAX_CARD_BYTES)?,
+        FLAG_STORED => (rest.to_vec(), TextEncoding::Utf8),
+        FLAG_DEFLATE => (
+            deflate::decompress_bounded(DICTIONARY.as_bytes(), rest, MAX_CARD_BYTES)?,
+            TextEncoding::Utf8,
+        ),
+        FLAG_COMPACT => (
+            deflate::decompress_bounded(compact_dictionary(), rest, MAX_CARD_BYTES)?,
+            TextEncoding::Compact,
+        ),
         other => return Err(PayloadError::UnknownFlag(other)),
     };
-    let (card, extensions) = decode_fields(&fields)?;
-    if encode_fields(&card, &extensions) != fields {
+    let (card, extensions) = decode_fields_as(&fields, text)?;
+    if encode_fields_as(&card, &extensions, text) != fields {
         return Err(PayloadError::NonCanonical);
     }
     // Rebuild the canonical signed bytes of proto-spec/card.md and verify them there.
@@ -275,6 +327,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    encoding: TextEncoding,
 }
 
 impl Reader<'_> {
@@ -311,8 +364,14 @@ impl Reader<'_> {
         Err(PayloadError::BadVarint)
     }
 
-    /// Text up to the next byte below 0x20 (a tag) or the end.
+    /// Text up to the next byte below 0x20 where a character starts (a tag) or the end.
     fn text(&mut self) -> Result<String, PayloadError> {
+        if self.encoding == TextEncoding::Compact {
+            return compact::decode(self.bytes, &mut self.pos).map_err(|e| match e {
+                TextError::Truncated(at) => PayloadError::FieldsTruncated(at),
+                TextError::Invalid(at) => PayloadError::InvalidText(at),
+            });
+        }
         let start = self.pos;
         let len = self.bytes[start..]
             .iter()
@@ -344,11 +403,20 @@ fn pack_phone(phone: &str) -> Option<Vec<u8>> {
 /// order. Text values end at the next tag byte; field text never contains bytes below 0x20
 /// (control characters are invalid in every card field).
 pub fn encode_fields(card: &Card, extensions: &[Extension]) -> Vec<u8> {
+    encode_fields_as(card, extensions, TextEncoding::Utf8)
+}
+
+/// The field stream with its text values in `encoding`.
+pub fn encode_fields_as(card: &Card, extensions: &[Extension], encoding: TextEncoding) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(card.name.as_bytes());
+    let put = |out: &mut Vec<u8>, s: &str| match encoding {
+        TextEncoding::Utf8 => out.extend_from_slice(s.as_bytes()),
+        TextEncoding::Compact => compact::encode(s, out),
+    };
+    put(&mut out, &card.name);
     let text = |out: &mut Vec<u8>, t: u8, s: &str| {
         out.push(t);
-        out.extend_from_slice(s.as_bytes());
+        put(out, s);
     };
     if let Some(s) = &card.title {
         text(&mut out, tag::TITLE, s);
@@ -376,7 +444,7 @@ pub fn encode_fields(card: &Card, extensions: &[Extension]) -> Vec<u8> {
             k @ 1..=15 => text(&mut out, tag::SOCIAL_BASE + k, &s.handle),
             k => {
                 out.extend_from_slice(&[tag::SOCIAL, k]);
-                out.extend_from_slice(s.handle.as_bytes());
+                put(&mut out, &s.handle);
             }
         }
     }
@@ -401,9 +469,18 @@ pub fn encode_fields(card: &Card, extensions: &[Extension]) -> Vec<u8> {
 /// Parses a field stream. Order and duplicates are not checked here: the caller re-encodes and
 /// compares, which rejects every non-canonical stream at once.
 pub fn decode_fields(fields: &[u8]) -> Result<(Card, Vec<Extension>), PayloadError> {
+    decode_fields_as(fields, TextEncoding::Utf8)
+}
+
+/// Parses a field stream whose text values are in `encoding`.
+pub fn decode_fields_as(
+    fields: &[u8],
+    encoding: TextEncoding,
+) -> Result<(Card, Vec<Extension>), PayloadError> {
     let mut r = Reader {
         bytes: fields,
         pos: 0,
+        encoding,
     };
     let mut card = Card::new(r.text()?);
     let mut extensions = Vec::new();
@@ -500,7 +577,14 @@ mod tests {
 
     #[test]
     fn varints_are_minimal() {
-        let check = |b: &[u8]| Reader { bytes: b, pos: 0 }.varint();
+        let check = |b: &[u8]| {
+            Reader {
+                bytes: b,
+                pos: 0,
+                encoding: TextEncoding::Utf8,
+            }
+            .varint()
+        };
         assert_eq!(check(&[0x00]), Ok(0));
         assert_eq!(check(&[0x80, 0x01]), Ok(128));
         assert_eq!(check(&[0x80, 0x00]), Err(PayloadError::BadVarint));
@@ -586,6 +670,95 @@ mod tests {
             proptest::prop_assert_eq!(decode_payload(&text).expect("test"), s);
         }
 
+        /// Any text a card may hold, in any script, survives every form of the fields.
+        #[test]
+        fn any_unicode_card_round_trips_in_every_form(
+            name in "\\PC{1,30}",
+            title in proptest::option::of("\\PC{1,40}"),
+            note in proptest::option::of("[\\PC ]{1,80}"),
+            handle in "\\PC{1,20}",
+        ) {
+            let mut card = Card::new(name);
+            card.title = title;
+            card.note = note;
+            card.socials = vec![Social { kind: SocialKind(40), handle }];
+            proptest::prop_assume!(card.validate().is_ok());
+            let s = SignedCard::sign(&Identity::from_seed(&[9; 32]), 1, 2, &card).expect("test");
+            for flag in [FLAG_STORED, FLAG_DEFLATE, FLAG_COMPACT] {
+                let bin = encode_binary_as(&s, flag).expect("test");
+                proptest::prop_assert_eq!(decode_binary(&bin).expect("test"), s.clone());
+            }
+            let text = encode_payload(&s).expect("test");
+            proptest::prop_assert_eq!(decode_payload(&text).expect("test"), s);
+        }
+
+        /// Arbitrary bytes after a valid header, under every flag: an error or a verified card,
+        /// never a panic.
+        #[test]
+        fn decoding_random_fields_never_panics(flag in 0u8..4, fields: Vec<u8>) {
+            let mut bin = encode_binary(&signed(&Card::new("Ada")));
+            bin[0] = flag;
+            bin.truncate(1 + 1 + 5 + 32 + 64);
+            bin.extend_from_slice(&fields);
+            let _ = decode_binary(&bin);
+            let _ = decode_fields_as(&fields, TextEncoding::Compact);
+        }
+    }
+
+    /// The compact form of a Japanese card: every single-bit flip is refused or decodes to the
+    /// same card (deflate padding), as for the UTF-8 form.
+    #[test]
+    fn compact_bit_flips_fail_or_change_nothing() {
+        let card: Card = serde_json::from_str(include_str!("../testdata/ja.json")).expect("test");
+        let s = signed(&card);
+        let bin = encode_binary(&s);
+        assert_eq!(bin[0], FLAG_COMPACT);
+        for bit in 0..bin.len() * 8 {
+            let mut flipped = bin.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            if let Ok(c) = decode_binary(&flipped) {
+                assert_eq!(c, s, "bit {bit} changed the card and still verified");
+                assert_eq!(
+                    bit / 8,
+                    bin.len() - 1,
+                    "bit {bit} accepted outside the padding"
+                );
+            }
+        }
+    }
+
+    /// Compact text that decodes but is not the encoding of its text is refused.
+    #[test]
+    fn compact_non_canonical_is_refused() {
+        let s = signed(&Card::new("山田"));
+        let canonical = encode_fields_as(s.card(), &[], TextEncoding::Compact);
+        assert_eq!(canonical, [0xFF, 0x5C, 0x71, 0x75, 0x30]);
+        let with_fields = |fields: &[u8]| {
+            let mut bin = encode_binary_as(&s, FLAG_COMPACT).expect("test");
+            bin.truncate(1 + 1 + 5 + 32 + 64);
+            bin.extend_from_slice(&deflate::compress(compact_dictionary(), fields));
+            decode_binary(&bin)
+        };
+        assert_eq!(with_fields(&canonical), Ok(s.clone()));
+        // 山 quoted in byte mode instead of wide mode.
+        assert_eq!(
+            with_fields(&[0x7F, 0x5C, 0x71, 0xFF, 0x75, 0x30]),
+            Err(PayloadError::NonCanonical)
+        );
+        // A redundant switch back and forth.
+        assert_eq!(
+            with_fields(&[0xFF, 0x5C, 0x71, 0xE0, 0xFF, 0x75, 0x30]),
+            Err(PayloadError::NonCanonical)
+        );
+        // A wide unit cut by the end of the stream; a reserved wide-mode byte.
+        assert_eq!(
+            with_fields(&[0xFF, 0x5C, 0x71, 0x75]),
+            Err(PayloadError::FieldsTruncated(3))
+        );
+        assert_eq!(
+            with_fields(&[0xFF, 0x5C, 0x71, 0xF0, 0x30]),
+            Err(PayloadError::InvalidText(3))
+        );
     }
 
     /// Every single-bit flip of a payload is refused, except in the padding bits of the deflate

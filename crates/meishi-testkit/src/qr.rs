@@ -13,8 +13,9 @@ use meishi_card::{
     encode_body_for_tests, Card, Extension, Identity, SignedCard, Social, SocialKind, CARD_LABEL,
 };
 use meishi_qr::{
-    base45, decode_payload, deflate, encode_binary, encode_fields, encode_payload, qr_version, Ecc,
-    DICTIONARY, PREFIX,
+    base45, compact_dictionary, decode_fields_as, decode_payload, deflate, encode_binary,
+    encode_fields, encode_fields_as, encode_payload, qr_version, Ecc, TextEncoding, DICTIONARY,
+    FLAG_COMPACT, PREFIX,
 };
 
 use crate::hex;
@@ -25,6 +26,8 @@ type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 /// Fixed time of every vector: 2023-11-14T22:13:20Z.
 const T0: u64 = 1_700_000_000;
 const ADA_JSON: &str = include_str!("../../meishi-qr/testdata/ada.json");
+/// The Japanese reference card of proto-spec/qr.md#limits.
+const JA_JSON: &str = include_str!("../../meishi-qr/testdata/ja.json");
 
 struct Case {
     name: &'static str,
@@ -53,7 +56,12 @@ fn text(binary: &[u8]) -> String {
 /// property under test is wrong), or, when it does not parse, signed over nothing meaningful.
 fn binary(flag: u8, seq_varint: &[u8], fields_plain: &[u8], fields_on_wire: &[u8]) -> Vec<u8> {
     let id = identity();
-    let sig = match meishi_qr::decode_fields(fields_plain) {
+    let text = if flag == FLAG_COMPACT {
+        TextEncoding::Compact
+    } else {
+        TextEncoding::Utf8
+    };
+    let sig = match decode_fields_as(fields_plain, text) {
         Ok((card, exts)) => id.sign(
             CARD_LABEL,
             &encode_body_for_tests(&id.public(), 1, T0, &card, &exts),
@@ -79,6 +87,16 @@ fn deflated(fields: &[u8]) -> String {
         &[1],
         fields,
         &deflate::compress(DICTIONARY.as_bytes(), fields),
+    ))
+}
+
+/// Flag 02: `fields` is a compact field stream, deflated with the compact dictionary.
+fn compact(fields: &[u8]) -> String {
+    text(&binary(
+        FLAG_COMPACT,
+        &[1],
+        fields,
+        &deflate::compress(compact_dictionary(), fields),
     ))
 }
 
@@ -188,6 +206,85 @@ fn cases() -> Result<Vec<Case>> {
         text(&binary(1, &[1], &fields, &block)),
     );
 
+    let ja: Card = serde_json::from_str(JA_JSON)?;
+    add(
+        "valid-compact-ja",
+        "success",
+        "the Japanese reference card: compact text (flag 02) is the shortest form",
+        encode_payload(&sign(&ja)?)?,
+    );
+    let mut c = Card::new("Zoë Łukasiewicz");
+    c.title = Some("Inženýr – Μηχανικός – مهندس / इंजीनियर".into());
+    c.org = Some("Ամպ 株式会社 한빛".into());
+    c.note = Some("Привет שלום 🙂 \u{E000}".into());
+    let fields = encode_fields_as(&c, &[], TextEncoding::Compact);
+    add(
+        "valid-compact-every-form",
+        "success",
+        "flag 02 in every form: windows 0 to 6, quoted Armenian, wide mode with wide spaces, a surrogate pair, a quoted private-use character",
+        compact(&fields),
+    );
+    add(
+        "compact-quoted-wide",
+        "fields-non-canonical",
+        "flag 02: U+5C71 quoted in byte mode (7F 5C 71) instead of written in wide mode",
+        compact(&[0x7F, 0x5C, 0x71]),
+    );
+    add(
+        "compact-redundant-switch",
+        "fields-non-canonical",
+        "flag 02: wide mode, back to byte mode and to wide mode again between two characters",
+        compact(&[0xFF, 0x5C, 0x71, 0xE0, 0xFF, 0x75, 0x30]),
+    );
+    add(
+        "compact-redundant-select",
+        "fields-non-canonical",
+        "flag 02: window 0 selected at the start of a text, where it is already current",
+        compact(&[0xF8, b'Z', b'o', 0xCB]),
+    );
+    add(
+        "compact-ascii-in-window",
+        "fields-non-canonical",
+        "flag 02: an ASCII letter quoted (7F 00 64) instead of written as itself",
+        compact(&[b'A', 0x7F, 0x00, 0x64, 0x61]),
+    );
+    add(
+        "compact-unit-truncated",
+        "fields-truncated",
+        "flag 02: the stream ends after the first byte of a wide unit",
+        compact(&[0xFF, 0x5C, 0x71, 0x75]),
+    );
+    add(
+        "compact-quote-truncated",
+        "fields-truncated",
+        "flag 02: a quote followed by one byte at the end of the name",
+        compact(&[b'A', 0x7F, 0x05]),
+    );
+    add(
+        "compact-reserved-byte",
+        "fields-invalid-text",
+        "flag 02: F0 where a wide-mode character starts (E2 to F8 are reserved)",
+        compact(&[0xFF, 0x5C, 0x71, 0xF0, 0x30]),
+    );
+    add(
+        "compact-lone-surrogate",
+        "fields-invalid-text",
+        "flag 02: a high surrogate in wide mode followed by a character that is not a low surrogate",
+        compact(&[0xFF, 0xD8, 0x3D, 0x5C, 0x71]),
+    );
+    add(
+        "compact-quoted-surrogate",
+        "fields-invalid-text",
+        "flag 02: a quote of U+DC00, which is not a character",
+        compact(&[b'A', 0x7F, 0xDC, 0x00]),
+    );
+    add(
+        "compact-before-dictionary",
+        "inflate-malformed",
+        "flag 02: a match at distance 4,000, before the start of the compact dictionary",
+        text(&binary(FLAG_COMPACT, &[1], b"", &far_match(4000))),
+    );
+
     add(
         "not-meishi",
         "not-meishi",
@@ -250,8 +347,8 @@ fn cases() -> Result<Vec<Case>> {
         text(&ada_bin[..80]),
     );
     let mut b = ada_bin.clone();
-    b[0] = 2;
-    add("unknown-flag", "unknown-flag", "flag byte 02", text(&b));
+    b[0] = 3;
+    add("unknown-flag", "unknown-flag", "flag byte 03", text(&b));
     add(
         "overlong-seq",
         "bad-varint",
@@ -289,19 +386,7 @@ fn cases() -> Result<Vec<Case>> {
         "a deflate block of the reserved type 11",
         text(&binary(1, &[1], b"", &[0x07, 0x00])),
     );
-    let far = {
-        // Fixed block: a match of length 3 at distance 2,000, past the dictionary's start.
-        // BFINAL 1, BTYPE 01; length code 257 (7 bits 0000001); distance code 21 (1537 + 463,
-        // 9 extra bits); end of block.
-        let mut w = Bits::default();
-        w.bits(1, 1);
-        w.bits(1, 2);
-        w.code(0b0000001, 7);
-        w.code(21, 5);
-        w.bits(2000 - 1537, 9);
-        w.code(0, 7);
-        w.finish()
-    };
+    let far = far_match(2000);
     add(
         "inflate-before-dictionary",
         "inflate-malformed",
@@ -444,6 +529,26 @@ fn cases() -> Result<Vec<Case>> {
         text(&b),
     );
     Ok(v)
+}
+
+/// A fixed-Huffman deflate block holding one match of length 3 at `dist` (1537..=2048 or
+/// 3073..=4096), then the end of the block.
+fn far_match(dist: u32) -> Vec<u8> {
+    // BFINAL 1, BTYPE 01; length code 257 (7 bits 0000001); distance code 21 (1537 + 9 extra
+    // bits) or 23 (3073 + 10 extra bits); end of block.
+    let (code, base, extra) = if dist <= 2048 {
+        (21, 1537, 9)
+    } else {
+        (23, 3073, 10)
+    };
+    let mut w = Bits::default();
+    w.bits(1, 1);
+    w.bits(1, 2);
+    w.code(0b0000001, 7);
+    w.code(code, 5);
+    w.bits(dist - base, extra);
+    w.code(0, 7);
+    w.finish()
 }
 
 #[derive(Default)]
