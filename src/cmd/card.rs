@@ -7,8 +7,14 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use meishi_card::{display_safe, vcard, Card, Identity, SignedCard, Social, SocialKind};
 
+use crate::exit::{Failure, USAGE};
 use crate::home::{now, Home};
 use crate::output::{print_card, write_out};
+
+/// A flag value that cannot be used, or a flag missing: exit code 2, like clap's own errors.
+fn usage(e: anyhow::Error) -> anyhow::Error {
+    Failure::new(USAGE, e).into()
+}
 
 /// Card fields, as flags. Shared by `init` and `card edit`.
 #[derive(Args, Debug, Default)]
@@ -158,11 +164,15 @@ pub enum ExportFormat {
 }
 
 fn parse_social(s: &str) -> Result<Social> {
-    let (kind_name, handle) = s
-        .split_once(':')
-        .with_context(|| format!("--social {s:?}: write KIND:HANDLE, e.g. github:adalovelace"))?;
-    let kind = SocialKind::from_name(kind_name).with_context(|| {
-        format!("--social {s:?}: unknown kind {kind_name:?}; see `meishi card edit --help`")
+    let (kind_name, handle) = s.split_once(':').ok_or_else(|| {
+        usage(anyhow::anyhow!(
+            "--social {s:?}: write KIND:HANDLE, e.g. github:adalovelace"
+        ))
+    })?;
+    let kind = SocialKind::from_name(kind_name).ok_or_else(|| {
+        usage(anyhow::anyhow!(
+            "--social {s:?}: unknown kind {kind_name:?}; see `meishi card edit --help`"
+        ))
     })?;
     let mut handle = handle.trim();
     // A pasted profile link, or LinkedIn's `in/…` path, is the handle behind the kind's own
@@ -186,7 +196,9 @@ fn parse_social(s: &str) -> Result<Social> {
     }
     let handle = handle.trim_end_matches('/');
     if handle.is_empty() || handle.chars().any(char::is_whitespace) {
-        anyhow::bail!("--social {s:?}: the handle must be one word, e.g. {kind_name}:adalovelace");
+        return Err(usage(anyhow::anyhow!(
+            "--social {s:?}: the handle must be one word, e.g. {kind_name}:adalovelace"
+        )));
     }
     Ok(Social {
         kind,
@@ -208,7 +220,9 @@ fn check_email(v: &str) -> Result<()> {
         None => false,
     };
     if !ok {
-        anyhow::bail!("--email {v:?} is not an email address (name@example.com)");
+        return Err(usage(anyhow::anyhow!(
+            "--email {v:?} is not an email address (name@example.com)"
+        )));
     }
     Ok(())
 }
@@ -235,9 +249,9 @@ fn check_phone(v: &str) -> Result<()> {
             .all(|c| c.is_ascii_digit() || " -./()".contains(c))
         && ext.is_none_or(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_digit()));
     if !ok {
-        anyhow::bail!(
+        return Err(usage(anyhow::anyhow!(
             "--phone {v:?} is not a phone number (e.g. +81 3-1234-5678, (555) 123-4567 ext. 89)"
-        );
+        )));
     }
     Ok(())
 }
@@ -245,7 +259,11 @@ fn check_phone(v: &str) -> Result<()> {
 /// A web address as stored: `https://` is added to a bare `example.com/…`; anything else must
 /// be an http(s) link to a host.
 fn check_url(v: &str) -> Result<String> {
-    let bad = || anyhow::anyhow!("--url {v:?} is not a web address (https://example.com/…)");
+    let bad = || {
+        usage(anyhow::anyhow!(
+            "--url {v:?} is not a web address (https://example.com/…)"
+        ))
+    };
     if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
@@ -271,8 +289,47 @@ fn check_url(v: &str) -> Result<String> {
     })
 }
 
+/// Refuses a value of my own card that would display differently than it is stored: a bidi
+/// control (text shown in another order, CVE-2021-42574), an invisible character, a control
+/// character. Other people's cards are shown through `display_safe`; my own is refused
+/// outright, so that what I sign is what people see. Exit code 2, one line naming the flag
+/// and the character.
+fn check_visible(flag: &str, v: &str) -> Result<()> {
+    match meishi_card::hidden_char(v) {
+        None => Ok(()),
+        Some(h) => Err(crate::exit::Failure::new(
+            crate::exit::USAGE,
+            anyhow::anyhow!("{flag} contains {h}, {}: remove it", h.effect()),
+        )
+        .into()),
+    }
+}
+
 /// Applies flags to a card: scalars replace, list values are appended unless already present.
 fn apply(card: &mut Card, f: &CardFields) -> Result<()> {
+    let scalars = [
+        ("--name", &f.name),
+        ("--title", &f.title),
+        ("--org", &f.org),
+        ("--note", &f.note),
+    ];
+    for (flag, v) in scalars {
+        if let Some(v) = v {
+            check_visible(flag, v)?;
+        }
+    }
+    let lists = [
+        ("--email", &f.emails),
+        ("--phone", &f.phones),
+        ("--url", &f.urls),
+        ("--social", &f.socials),
+        ("--tag", &f.tags),
+    ];
+    for (flag, vals) in lists {
+        for v in vals {
+            check_visible(flag, v)?;
+        }
+    }
     if let Some(n) = &f.name {
         card.name = n.trim().to_owned();
     }
@@ -338,9 +395,19 @@ pub fn init(home: &Home, args: InitArgs) -> Result<()> {
     let name = match given {
         Some(n) => n,
         // On a terminal, ask (as `meishi up` does); elsewhere say what to pass.
-        None => crate::cmd::net::prompt_name()?
-            .context("a card needs a name: meishi init --name \"Your Name\"")?,
+        None => crate::cmd::net::prompt_name()?.ok_or_else(|| {
+            usage(anyhow::anyhow!(
+                "a card needs a name: meishi init --name \"Your Name\""
+            ))
+        })?,
     };
+    // A name typed at the prompt is held to the same rule as --name.
+    let flag = if args.fields.name.is_some() {
+        "--name"
+    } else {
+        "the name"
+    };
+    check_visible(flag, &name)?;
     let mut card = Card::new(name);
     apply(&mut card, &args.fields)?;
     card.validate()
@@ -421,8 +488,9 @@ pub fn card(home: &Home, cmd: CardCmd) -> Result<()> {
                         card.socials.retain(|x| *x != s);
                     }
                     None => {
-                        let k = SocialKind::from_name(r)
-                            .with_context(|| format!("--rm-social: unknown kind {r:?}"))?;
+                        let k = SocialKind::from_name(r).ok_or_else(|| {
+                            usage(anyhow::anyhow!("--rm-social: unknown kind {r:?}"))
+                        })?;
                         card.socials.retain(|x| x.kind != k);
                     }
                 }

@@ -17,10 +17,34 @@ use crate::output::{print_card, read_bounded};
 /// book a few hundred KiB.
 const MAX_IMPORT_BYTES: u64 = 1 << 20;
 
-/// One thing found in an import file, checked before anything is stored.
+/// What one import file holds, checked before anything is stored.
 enum Found {
     Signed(Box<SignedCard>),
-    Unverified(Vec<vcard::Imported>),
+    /// A `.vcf`: each card read on its own, so that one bad card does not block the others.
+    Unverified(Vec<Result<vcard::Entry, vcard::ImportError>>),
+}
+
+/// Image formats people try to import, by their magic bytes; `meishi scan` reads the first two.
+const IMAGES: [(&[u8], &str); 5] = [
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xFF\xD8\xFF", "JPEG"),
+    (b"GIF8", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+];
+
+/// The kind of image `bytes` is, when it is one.
+fn image_kind(bytes: &[u8]) -> Option<&'static str> {
+    if let Some((_, kind)) = IMAGES.iter().find(|(magic, _)| bytes.starts_with(magic)) {
+        return Some(kind);
+    }
+    // ISO media (HEIC, what iPhone cameras save; AVIF) and RIFF (WebP) name the format at 4 and 8.
+    match (bytes.get(4..8), bytes.get(8..12)) {
+        (Some(b"ftyp"), Some(b"heic" | b"heix" | b"mif1" | b"msf1" | b"hevc")) => Some("HEIC"),
+        (Some(b"ftyp"), Some(b"avif")) => Some("AVIF"),
+        (_, Some(b"WEBP")) if bytes.starts_with(b"RIFF") => Some("WebP"),
+        _ => None,
+    }
 }
 
 fn classify(path: &Path) -> Result<Found> {
@@ -33,19 +57,28 @@ fn classify(path: &Path) -> Result<Found> {
         .copied()
         .collect();
     if head.eq_ignore_ascii_case(b"BEGIN:VCARD") {
-        let text = std::str::from_utf8(text_start)
-            .map_err(|_| anyhow::anyhow!("{}: vCard is not UTF-8 text", path.display()))?;
-        let cards = vcard::import(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let text = std::str::from_utf8(text_start).map_err(|_| {
+            anyhow::anyhow!(
+                "{}: the vCard is not UTF-8 text: export it again as UTF-8 (or vCard 3.0)",
+                path.display()
+            )
+        })?;
+        let cards =
+            vcard::import_each(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         return Ok(Found::Unverified(cards));
     }
     // A photo of a QR code is scanned, not imported: say so instead of a card decoding error.
-    const IMAGES: [&[u8]; 3] = [b"\x89PNG\r\n\x1a\n", b"\xFF\xD8\xFF", b"GIF8"];
-    if IMAGES.iter().any(|magic| bytes.starts_with(magic)) {
-        anyhow::bail!(
+    match image_kind(&bytes) {
+        Some("PNG" | "JPEG") => anyhow::bail!(
             "{}: this is an image: read the QR code in it with `meishi scan {}`",
             path.display(),
             path.display()
-        );
+        ),
+        Some(kind) => anyhow::bail!(
+            "{}: this is a {kind} image, and `meishi scan` reads PNG and JPEG: save it as one (a screenshot works), then `meishi scan` it",
+            path.display()
+        ),
+        None => {}
     }
     let card = SignedCard::decode(&bytes).map_err(|e| {
         anyhow::anyhow!("{}: not a valid meishi card or vCard: {e}", path.display())
@@ -53,92 +86,185 @@ fn classify(path: &Path) -> Result<Found> {
     Ok(Found::Signed(Box::new(card)))
 }
 
+/// Imports each file on its own: what the good files (and the good cards of a `.vcf`) hold is
+/// stored, in one transaction, and every file or card that could not be is named on its own
+/// line. Exits with [`BAD_INPUT`] when a file failed (one with no importable card included).
 pub fn import(home: &Home, files: &[PathBuf], json: bool) -> Result<()> {
-    // Check every file first: one bad file stores nothing.
-    let mut found = Vec::new();
+    let mut found = Vec::with_capacity(files.len());
     for f in files {
-        found.push((f, classify(f).map_err(|e| Failure::new(BAD_INPUT, e))?));
+        found.push((f, classify(f)));
     }
+    // Only a file with something to store opens the book: one bad file alone touches nothing.
+    let anything = found.iter().any(|(_, item)| match item {
+        Ok(Found::Signed(_)) => true,
+        Ok(Found::Unverified(cards)) => cards.iter().any(Result::is_ok),
+        Err(_) => false,
+    });
     let own_key = home.identity().ok().map(|i| i.public());
-    let mut store = home.store()?;
     // One list of cards, stored all or none by the store's one import path.
     let mut items = Vec::new();
     let mut whence = Vec::new();
-    for (path, item) in &found {
-        let file = path.display().to_string();
+    for (i, (_, item)) in found.iter().enumerate() {
         match item {
-            Found::Signed(card) => {
+            Ok(Found::Signed(card)) => {
                 items.push(meishi_store::Import::Signed(card));
                 whence.push((
-                    file,
+                    i,
                     card.card().name.clone(),
                     Some(card.key()),
                     Some(&**card),
+                    None,
                 ));
             }
-            Found::Unverified(cards) => {
-                for c in cards {
+            Ok(Found::Unverified(cards)) => {
+                for c in cards.iter().flatten() {
+                    let c_card = &c.imported.card;
                     items.push(meishi_store::Import::Unverified {
-                        card: &c.card,
-                        key: c.key,
+                        card: c_card,
+                        key: c.imported.key,
                     });
-                    whence.push((file.clone(), c.card.name.clone(), c.key, None));
+                    whence.push((i, c_card.name.clone(), c.imported.key, None, c.named_by));
                 }
             }
+            Err(_) => {}
         }
     }
-    let results = store.import(&items, meishi_store::Via::Import, own_key)?;
+    let (store, results) = if anything {
+        let mut store = home.store()?;
+        let results = store.import(&items, meishi_store::Via::Import, own_key)?;
+        (Some(store), results)
+    } else {
+        (None, Vec::new())
+    };
     let report: Vec<Imported> = whence
         .into_iter()
         .zip(results)
-        .map(|((file, name, key, signed), result)| Imported {
+        .map(|((file, name, key, signed, named_by), result)| Imported {
             file,
             name,
             key,
             signed,
+            named_by,
             kept: result.kept(),
             result: result.to_string(),
         })
         .collect();
-    for r in &report {
-        if json {
-            println!(
-                "{}",
-                json!({"file": r.file, "name": r.name, "peer_id": r.key.map(|k| k.peer_id()), "verified": r.signed.is_some(), "result": r.result})
-            );
-        } else {
-            let v = if r.signed.is_some() {
-                "verified"
-            } else {
-                "unverified"
-            };
-            eprintln!(
-                "{}: {} ({v}): {}",
-                display_safe(&r.file),
-                display_safe(&r.name),
-                r.result
-            );
+
+    // One line per failed file, `path: what is wrong`.
+    let mut failed: Vec<String> = Vec::new();
+    // The report is in file order: each file's stored cards, then what went wrong in it.
+    let mut report = report.iter().peekable();
+    for (i, (path, item)) in found.iter().enumerate() {
+        let file = path.display().to_string();
+        while let Some(r) = report.next_if(|r| r.file == i) {
+            print_imported(store.as_ref(), &file, r, json);
         }
-        // A human warning, on stderr in both modes.
-        let warning = match (r.kept, r.signed) {
-            (false, _) => None,
-            (true, Some(card)) => lookalike::warn_lookalikes(&store, card),
-            (true, None) => lookalike::warn_for(&store, &r.name, r.key),
-        };
-        if let Some(w) = warning {
-            eprintln!("{w}");
+        match item {
+            Ok(Found::Signed(_)) => {}
+            Ok(Found::Unverified(cards)) => {
+                let skipped: Vec<&vcard::ImportError> =
+                    cards.iter().filter_map(|r| r.as_ref().err()).collect();
+                let imported = cards.len() - skipped.len();
+                match (imported, skipped.as_slice()) {
+                    // A file of one bad card: the card's error is the file's.
+                    (0, [only]) => failed.push(format!("{file}: {only}")),
+                    (0, _) => {
+                        for e in &skipped {
+                            eprintln!("{}", display_safe(&format!("{file}: skipped {e}")));
+                        }
+                        failed.push(format!(
+                            "{file}: none of its {} cards could be imported (reasons above)",
+                            skipped.len()
+                        ));
+                    }
+                    (1, []) => {}
+                    (_, []) => eprintln!("{}: {imported} cards imported", display_safe(&file)),
+                    (_, _) => {
+                        for e in &skipped {
+                            eprintln!("{}", display_safe(&format!("{file}: skipped {e}")));
+                        }
+                        eprintln!(
+                            "{}: {imported} {} imported, {} skipped (reasons above)",
+                            display_safe(&file),
+                            if imported == 1 { "card" } else { "cards" },
+                            skipped.len()
+                        );
+                    }
+                }
+            }
+            Err(e) => failed.push(format!("{e:#}")),
         }
     }
-    Ok(())
+    match failed.len() {
+        0 => Ok(()),
+        // One file, and it failed: its own error is the one line.
+        1 if files.len() == 1 => {
+            Err(Failure::new(BAD_INPUT, anyhow::anyhow!("{}", failed.remove(0))).into())
+        }
+        n => {
+            for e in &failed {
+                eprintln!("{}", display_safe(e));
+            }
+            let rest = if n == files.len() {
+                "nothing was imported"
+            } else {
+                "the others were imported"
+            };
+            Err(Failure::new(
+                BAD_INPUT,
+                anyhow::anyhow!("{n} of {} files failed (above); {rest}", files.len()),
+            )
+            .into())
+        }
+    }
 }
 
-/// One card `import` handled, for its report.
+/// The report line (or JSON line) of one stored card, and a look-alike warning when due.
+fn print_imported(store: Option<&Store>, file: &str, r: &Imported<'_>, json: bool) {
+    if json {
+        println!(
+            "{}",
+            json!({"file": file, "name": r.name, "peer_id": r.key.map(|k| k.peer_id()), "verified": r.signed.is_some(), "result": r.result})
+        );
+    } else {
+        let v = if r.signed.is_some() {
+            "verified"
+        } else {
+            "unverified"
+        };
+        let named = r
+            .named_by
+            .map(|by| format!(", named by {by}"))
+            .unwrap_or_default();
+        eprintln!(
+            "{}: {} ({v}{named}): {}",
+            display_safe(file),
+            display_safe(&r.name),
+            r.result
+        );
+    }
+    // A human warning, on stderr in both modes.
+    let Some(store) = store else { return };
+    let warning = match (r.kept, r.signed) {
+        (false, _) => None,
+        (true, Some(card)) => lookalike::warn_lookalikes(store, card),
+        (true, None) => lookalike::warn_for(store, &r.name, r.key),
+    };
+    if let Some(w) = warning {
+        eprintln!("{w}");
+    }
+}
+
+/// One card `import` stored, for its report.
 struct Imported<'a> {
-    file: String,
+    /// Index of its file in the command line.
+    file: usize,
     name: String,
     key: Option<PublicKey>,
     /// The signed card; `None` for a vCard (unverified).
     signed: Option<&'a SignedCard>,
+    /// What a nameless vCard was named by.
+    named_by: Option<vcard::NamedBy>,
     result: String,
     /// Whether the book now holds the card, so that look-alikes are worth a warning.
     kept: bool,

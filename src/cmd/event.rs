@@ -292,7 +292,16 @@ fn new(name: Option<String>, relays: &[Multiaddr], png: Option<PathBuf>, json: b
     let join = format!("meishi event {code} {}", relay_args.join(" "));
     let ecc = meishi_qr::Ecc::default();
     if let Some(p) = &png {
-        let bytes = meishi_qr::render_png(&uri, ecc, 8)?;
+        let title = name
+            .as_deref()
+            .map(display_safe)
+            .filter(|n| meishi_qr::caption_drawable(n));
+        let lines: Vec<&str> = title
+            .as_deref()
+            .into_iter()
+            .chain([code.as_str(), "scan with meishi to join"])
+            .collect();
+        let bytes = meishi_qr::render_png_captioned(&uri, ecc, 8, &lines)?;
         crate::home::write_private(p, &bytes)?;
     }
     if json {
@@ -313,7 +322,10 @@ fn new(name: Option<String>, relays: &[Multiaddr], png: Option<PathBuf>, json: b
         println!("Join URI:   {uri}");
         match &png {
             Some(p) => println!("QR code written to {}", p.display()),
-            None => print!("{}", meishi_qr::render_terminal(&uri, ecc)?),
+            None => print!(
+                "{}",
+                crate::cmd::qr::terminal_qr(&uri, ecc, "meishi event new --png FILE")?
+            ),
         }
         eprintln!("Keep the code among attendees: whoever has it sees the attendee list.");
     }

@@ -1,11 +1,12 @@
 //! `meishi qr` and `meishi scan`: offline handoff by QR code.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use meishi_card::display_safe;
-use meishi_qr::{classify, scan_image, Ecc, Scanned};
+use meishi_qr::{classify, scan_image, Cells, Ecc, RenderError, Scanned};
 use serde_json::json;
 
 use crate::cmd::lookalike::warn_for;
@@ -27,8 +28,9 @@ pub struct QrArgs {
     /// A plain vCard 3.0 QR that phone cameras turn into a contact (unsigned).
     #[arg(long)]
     pub vcard: bool,
-    /// Pixels per module in the PNG.
-    #[arg(long, default_value_t = 8)]
+    /// Pixels per module in the PNG, 1 to 32.
+    #[arg(long, default_value_t = 8, requires = "png", conflicts_with = "svg",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(meishi_qr::MAX_SCALE)))]
     pub scale: u32,
 }
 
@@ -50,30 +52,114 @@ pub fn qr(home: &Home, args: QrArgs) -> Result<()> {
         meishi_qr::encode_payload(&own).map_err(|e| anyhow::anyhow!("{e}"))?
     };
     let version = meishi_qr::qr_version(&text, args.ecc);
-    let image = match (&args.png, &args.svg) {
-        (Some(p), _) => Some((p, meishi_qr::render_png(&text, args.ecc, args.scale)?)),
-        (None, Some(p)) => Some((p, meishi_qr::render_svg(&text, args.ecc)?.into_bytes())),
-        (None, None) => None,
-    };
-    if let Some((p, bytes)) = image {
-        crate::home::write_private(p, &bytes)?;
-        eprintln!("Wrote {}", p.display());
+    let what = if args.vcard {
+        "plain vCard (unsigned)"
     } else {
-        print!("{}", meishi_qr::render_terminal(&text, args.ecc)?);
-    }
-    if let Some(v) = version {
-        let what = if args.vcard {
-            "plain vCard (unsigned)"
-        } else {
-            "signed meishi card"
-        };
-        eprintln!(
+        "signed meishi card"
+    };
+    let status = version.map(|v| {
+        format!(
             "QR version {v}, ECC {:?}: {what}, {} characters",
             args.ecc,
             text.len()
-        );
+        )
+    });
+    if let Some(p) = &args.png {
+        let (caption, why) = caption(&own, args.vcard);
+        let hint = if args.vcard {
+            "scan with a phone camera"
+        } else {
+            "scan with meishi"
+        };
+        let bytes =
+            meishi_qr::render_png_captioned(&text, args.ecc, args.scale, &[&caption, hint])?;
+        crate::home::write_private(p, &bytes)?;
+        eprintln!("Wrote {}, captioned \"{caption}\"{why}", p.display());
+    } else if let Some(p) = &args.svg {
+        crate::home::write_private(p, meishi_qr::render_svg(&text, args.ecc)?.as_bytes())?;
+        eprintln!("Wrote {}", p.display());
+    } else {
+        let vcard = if args.vcard { " --vcard" } else { "" };
+        let qr = terminal_qr(&text, args.ecc, &format!("meishi qr{vcard} --png FILE"))?;
+        // The status line first: on a full terminal it, not the top of the code, scrolls away.
+        if let Some(s) = &status {
+            eprintln!("{s}");
+        }
+        print!("{qr}");
+        return Ok(());
+    }
+    if let Some(s) = &status {
+        eprintln!("{s}");
     }
     Ok(())
+}
+
+/// The first caption line under a PNG of my card: my name when the PNG's font draws all of it
+/// (printable ASCII), else my fingerprint, with why.
+fn caption(own: &meishi_card::SignedCard, vcard: bool) -> (String, &'static str) {
+    let name = display_safe(own.card().name.trim());
+    if meishi_qr::caption_drawable(&name) && !name.is_empty() {
+        return (name, "");
+    }
+    let why = if vcard {
+        " (the PNG font has no letters for your name; the vCard in the code has it)"
+    } else {
+        " (the PNG font has no letters for your name; the card in the code has it)"
+    };
+    (own.key().fingerprint(), why)
+}
+
+/// `text` as a QR drawn for stdout: fitted to the terminal when stdout is one (refused, naming
+/// `png_command`, when it cannot fit), else at the standard size.
+pub(crate) fn terminal_qr(text: &str, ecc: meishi_qr::Ecc, png_command: &str) -> Result<String> {
+    Ok(match terminal_size() {
+        None => meishi_qr::render_terminal(text, ecc)?,
+        Some(term) => {
+            // A line stays free for the shell prompt under the code.
+            let room = Cells {
+                cols: term.cols,
+                lines: term.lines.saturating_sub(1),
+            };
+            match meishi_qr::render_terminal_within(text, ecc, room) {
+                Err(RenderError::TooBig { need, .. }) => anyhow::bail!(
+                    "the QR needs {}×{} characters; this terminal is {term}: enlarge the terminal or use `{png_command}`",
+                    need.cols,
+                    need.lines + 1
+                ),
+                r => r?,
+            }
+        }
+    })
+}
+
+/// Columns and lines of the terminal that stdout is, if it is one: from the terminal itself
+/// (TIOCGWINSZ), else from `COLUMNS` and `LINES`; `None` when it cannot be known.
+fn terminal_size() -> Option<Cells> {
+    let out = std::io::stdout();
+    if !out.is_terminal() {
+        return None;
+    }
+    let from_tty = rustix::termios::tcgetwinsize(&out)
+        .ok()
+        .filter(|w| w.ws_col > 0 && w.ws_row > 0)
+        .map(|w| Cells {
+            cols: w.ws_col.into(),
+            lines: w.ws_row.into(),
+        });
+    let env = |v: &str| {
+        std::env::var(v)
+            .ok()?
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+    };
+    from_tty.or_else(|| {
+        Some(Cells {
+            cols: env("COLUMNS")?,
+            lines: env("LINES")?,
+        })
+    })
 }
 
 /// What one image held, checked before anything is stored.

@@ -229,7 +229,7 @@ fn count(h: &Home) -> usize {
 }
 
 #[test]
-fn bad_files_exit_3_in_one_line_and_store_nothing() {
+fn bad_files_exit_3_in_one_line_and_the_good_ones_are_still_imported() {
     let ada_home = Home::new();
     ada(&ada_home);
     let good = ada_home.file("good.meishi");
@@ -245,61 +245,107 @@ fn bad_files_exit_3_in_one_line_and_store_nothing() {
 
     let bob = Home::new();
     bob.ok(&["init", "--name", "Bob"]);
+    let mut bad = Vec::new();
     let check = |name: &str, content: &[u8], needle: &str| {
         let p = bob.file(name);
         std::fs::write(&p, content).expect("write");
-        // The good card first: a bad file later in the list must still store nothing.
-        let out = bob.run(&[
-            "import",
-            good.to_str().expect("path"),
-            p.to_str().expect("path"),
-        ]);
+        // Alone, a bad file is one line naming it, and nothing is stored.
+        let out = bob.run(&["import", p.to_str().expect("path")]);
         assert_eq!(out.status.code(), Some(3), "{name}: {}", stderr(&out));
         let err = stderr(&out);
         assert_eq!(err.trim().lines().count(), 1, "{name}: one line: {err}");
+        assert!(err.contains(name), "{name}: {err:?} names the file");
         assert!(err.contains(needle), "{name}: {err:?} lacks {needle:?}");
         assert_eq!(count(&bob), 0, "{name}: nothing stored");
+        p
     };
     let mut flipped = bytes.clone();
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0x01;
-    check("flipped.meishi", &flipped, "not a valid meishi card");
+    bad.push(check("flipped.meishi", &flipped, "not a valid meishi card"));
     let mut sig = bytes.clone();
     let last = sig.len() - 1;
     sig[last] ^= 0x80;
-    check("badsig.meishi", &sig, "signature");
+    bad.push(check("badsig.meishi", &sig, "signature"));
     let mut trailing = bytes.clone();
     trailing.push(0);
-    check("trailing.meishi", &trailing, "after the signature");
-    check("truncated.meishi", &bytes[..bytes.len() - 10], "truncated");
-    check(
+    bad.push(check("trailing.meishi", &trailing, "after the signature"));
+    bad.push(check(
+        "truncated.meishi",
+        &bytes[..bytes.len() - 10],
+        "truncated",
+    ));
+    bad.push(check(
         "garbage.bin",
         b"\x01\xff\xff\xff\xff\xff\xff\xff\xff",
         "not a valid",
-    );
-    check("empty.meishi", b"", "empty");
-    check(
+    ));
+    bad.push(check("empty.meishi", b"", "empty"));
+    bad.push(check(
         "broken.vcf",
         b"BEGIN:VCARD\r\nVERSION:3.0\r\nTEL:123\r\n",
-        "",
-    );
-    check("huge.vcf", &vec![b'A'; 2 << 20], "larger than");
+        "card 1 has no END:VCARD line",
+    ));
+    bad.push(check("huge.vcf", &vec![b'A'; 2 << 20], "larger than"));
     let missing = bob.run(&["import", "/nonexistent/file.meishi"]);
     assert_eq!(missing.status.code(), Some(3));
     assert_eq!(count(&bob), 0);
+
+    // The good card among them all: it is stored, each bad file gets its line, exit 3.
+    let mut args = vec!["import"];
+    args.extend(bad.iter().map(|p| p.to_str().expect("path")));
+    args.push(good.to_str().expect("path"));
+    let out = bob.run(&args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    for p in &bad {
+        let name = p.file_name().and_then(|n| n.to_str()).expect("name");
+        assert_eq!(
+            err.lines().filter(|l| l.contains(name)).count(),
+            1,
+            "one line for {name}: {err}"
+        );
+    }
+    assert!(
+        err.trim_end().ends_with(&format!(
+            "meishi: {} of {} files failed (above); the others were imported",
+            bad.len(),
+            bad.len() + 1
+        )),
+        "{err}"
+    );
+    let list = bob.json(&["contacts", "list", "--json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["name"], "Ada Lovelace");
+    assert_eq!(list[0]["verified"], true);
+}
+
+/// A signed card of `name` made with the library (so that it may hold what `meishi init`
+/// refuses), written next to `h`; returns the file and the card's fingerprint.
+pub(crate) fn signed_card_file(h: &Home, seed: u8, name: &str) -> (PathBuf, String) {
+    let id = meishi_card::Identity::from_seed(&[seed; 32]);
+    let card = meishi_card::Card::new(name);
+    let signed = meishi_card::SignedCard::sign(&id, 1, 1_700_000_000, &card).expect("sign");
+    let file = h.file(&format!("signed-{seed}.meishi"));
+    std::fs::write(&file, signed.as_bytes()).expect("write");
+    (file, id.public().fingerprint())
 }
 
 #[test]
 fn card_text_is_sanitized_when_shown() {
     let h = Home::new();
-    // RLO and a zero-width space are allowed in signed text but never reach the terminal.
-    h.ok(&["init", "--name", "evil\u{202E}gnp.exe\u{200B}"]);
-    let shown = h.ok(&["card", "show"]);
+    h.ok(&["init", "--name", "Bob"]);
+    // RLO and a zero-width space are allowed in someone's signed text but never reach the
+    // terminal.
+    let (file, _) = signed_card_file(&h, 7, "evil\u{202E}gnp.exe\u{200B}");
+    let out = h.run(&["import", file.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = h.ok(&["contacts", "show", "1"]) + &stderr(&out);
     assert!(
         !shown.contains('\u{202E}') && !shown.contains('\u{200B}'),
         "{shown:?}"
     );
-    assert!(shown.contains("evil\u{FFFD}gnp.exe"), "{shown:?}");
+    assert!(shown.contains("evil\u{FFFD}gnp.exe\u{FFFD}"), "{shown:?}");
     // Control characters are refused outright.
     let out = h.run(&["card", "edit", "--title", "a\x1b[2Jb"]);
     assert!(!out.status.success());
@@ -307,6 +353,69 @@ fn card_text_is_sanitized_when_shown() {
         stderr(&out).contains("control character"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// My own card refuses what would display differently than it is stored, naming the flag and
+/// the character; right-to-left scripts, emoji sequences and Persian's ZWNJ pass.
+#[test]
+fn own_card_refuses_bidi_controls_and_invisible_characters() {
+    let h = Home::new();
+    let refused = |args: &[&str], expected: &str| {
+        let out = h.run(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end(), format!("meishi: {expected}"), "{args:?}");
+    };
+    refused(
+        &["init", "--name", "evil\u{202E}gnp.exe"],
+        "--name contains U+202E RIGHT-TO-LEFT OVERRIDE, which makes text display in a \
+         different order than it is stored: remove it",
+    );
+    refused(
+        &["init", "--name", "Ada", "--org", "\u{2067}Engines\u{2069}"],
+        "--org contains U+2067 RIGHT-TO-LEFT ISOLATE, which makes text display in a different \
+         order than it is stored: remove it",
+    );
+    assert!(!h.run(&["id"]).status.success(), "nothing was created");
+
+    // Arabic and Hebrew text has no control characters: accepted as typed.
+    h.ok(&[
+        "init",
+        "--name",
+        "مريم الحسيني",
+        "--org",
+        "אלביט מערכות",
+        "--note",
+        "می\u{200C}خواهم Rust 👩\u{200D}💻",
+    ]);
+    let card = h.json(&["card", "show", "--json"]);
+    assert_eq!(card["card"]["name"], "مريم الحسيني");
+    assert_eq!(card["card"]["org"], "אלביט מערכות");
+    assert_eq!(card["card"]["note"], "می\u{200C}خواهم Rust 👩\u{200D}💻");
+
+    refused(
+        &["card", "edit", "--title", "CEO\u{200F}"],
+        "--title contains U+200F RIGHT-TO-LEFT MARK, which makes text display in a different \
+         order than it is stored: remove it",
+    );
+    refused(
+        &["card", "edit", "--tag", "rust\u{200B}"],
+        "--tag contains U+200B ZERO WIDTH SPACE, which is invisible: remove it",
+    );
+    refused(
+        &["card", "edit", "--note", "Ada\u{200D}Lovelace"],
+        "--note contains U+200D ZERO WIDTH JOINER, which is invisible: remove it",
+    );
+    refused(
+        &["card", "edit", "--social", "github:ada\u{2066}"],
+        "--social contains U+2066 LEFT-TO-RIGHT ISOLATE, which makes text display in a \
+         different order than it is stored: remove it",
+    );
+    assert_eq!(
+        h.json(&["card", "show", "--json"])["seq"],
+        1,
+        "nothing re-signed"
     );
 }
 
@@ -508,9 +617,10 @@ fn card_of(name: &str) -> (Home, PathBuf, String) {
 fn a_stranger_with_the_same_name_is_marked_and_warned_about() {
     let (_ada, ada_card, ada_fp) = card_of("Ada Lovelace");
     // A stranger signs a card with Ada's name (different case and a zero-width space too).
-    let (_mallory, mallory_card, mallory_fp) = card_of("ada\u{200B} LOVELACE");
     let bob = Home::new();
     bob.ok(&["init", "--name", "Bob"]);
+    // `meishi init` refuses the zero-width space; a stranger's own software need not.
+    let (mallory_card, mallory_fp) = signed_card_file(&bob, 66, "ada\u{200B} LOVELACE");
     let zoe = bob.file("zoe.vcf");
     std::fs::write(
         &zoe,

@@ -65,6 +65,26 @@ impl Proc {
     }
 }
 
+impl Proc {
+    /// The first event of each kind, in any order (same bound as [`Proc::wait_for`]).
+    pub(crate) fn wait_for_each(&self, kinds: &[&str]) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(180);
+        let mut found: Vec<Option<Value>> = vec![None; kinds.len()];
+        let mut seen = Vec::new();
+        while found.iter().any(Option::is_none) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left.min(Duration::from_secs(60))) {
+                Ok(v) => match kinds.iter().position(|k| v["event"] == *k) {
+                    Some(i) if found[i].is_none() => found[i] = Some(v),
+                    _ => seen.push(v),
+                },
+                Err(e) => panic!("not all of {kinds:?}: {e}; got {found:?}, saw {seen:?}"),
+            }
+        }
+        found.into_iter().flatten().collect()
+    }
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -829,4 +849,100 @@ fn event_nat_strict_routers_stay_relayed() {
     // Reported, not asserted: two SYNs that cross at the same instant could still get through.
     eprintln!("\n=== NAT (resetting routers): swap through the relay; DCUtR: {punch} ===\n");
     drop((up_a, relay));
+}
+
+/// The attendee's journey by name: the organizer names the event, attendees join with the URI,
+/// `up` confirms the join, `swap NAME` beside it reaches an attendee through the relay, the
+/// meeting is recorded under the event's name, and an attendee whose node stopped is no longer
+/// listed.
+#[test]
+fn attendees_swap_by_name_and_gone_attendees_leave_the_list() {
+    let relay_home = Home::new();
+    let (_relay, relay_addr) = loopback_relay(&relay_home);
+    let (a, b, c) = (Home::new(), Home::new(), Home::new());
+    init(&a, "Ada");
+    init(&b, "Bob");
+    init(&c, "Cy");
+    let new = a.json(&[
+        "event",
+        "new",
+        "--name",
+        "RustConf 2026",
+        "--relay",
+        &relay_addr,
+        "--json",
+    ]);
+    let uri = new["uri"].as_str().expect("uri").to_owned();
+    assert!(uri.contains("&name=RustConf%202026"), "{uri}");
+    let up = |h: &Home| {
+        Proc::start(
+            h,
+            &[
+                "up",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--no-mdns",
+                "--json",
+                "--event",
+                &uri,
+            ],
+        )
+    };
+    let up_a = up(&a);
+    let up_b = up(&b);
+    // Joining is confirmed once the board is read.
+    let got = up_b.wait_for_each(&["joined", "attendee"]);
+    assert!(got[0]["relay"].as_str().is_some(), "{got:?}");
+    assert_eq!(got[1]["name"], "Ada");
+    up_a.wait_for("attendee");
+
+    // Bob swaps with Ada by the name on her teaser, through his running node and the relay.
+    let out = b.run(&["swap", "Ada", "--json"]);
+    let lines = json_lines(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let swapped = lines
+        .iter()
+        .find(|v| v["event"] == "swapped")
+        .expect("swapped");
+    assert_eq!(swapped["name"], "Ada", "{lines:?}");
+    // The meeting is recorded under the event's name, never its code.
+    let shown = b.json(&["contacts", "show", "Ada", "--json"]);
+    let events: Vec<&str> = shown["meetings"]
+        .as_array()
+        .expect("meetings")
+        .iter()
+        .filter_map(|m| m["event"].as_str())
+        .collect();
+    assert!(events.contains(&"RustConf 2026"), "{shown}");
+    assert!(!shown.to_string().contains(CODE));
+    // `meishi event` beside a running `up` would be a second node with the same key.
+    let out = b.run(&["event", &uri, "--timeout", "4"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("second node"));
+
+    let listed = |h: &Home| -> Vec<String> {
+        let out = h.run(&["event", &uri, "--timeout", "8", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut names: Vec<String> = json_lines(&out.stdout)
+            .iter()
+            .filter(|v| v["event"] == "attendee")
+            .filter_map(|v| v["name"].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    assert_eq!(listed(&c), ["Ada", "Bob"]);
+    // Ada's node stops: the relay drops her from the board at once, not minutes later.
+    drop(up_a);
+    assert_eq!(listed(&c), ["Bob"]);
+    drop(up_b);
 }

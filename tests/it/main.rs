@@ -5,6 +5,7 @@ mod cli;
 mod consent;
 mod event;
 mod examples;
+mod import;
 mod net;
 mod newcomer;
 mod qr;

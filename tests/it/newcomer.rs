@@ -392,3 +392,47 @@ fn listing_an_event_leads_to_the_next_step() {
         "{seen}"
     );
 }
+
+/// A flag value that cannot be used, or a missing one, is a usage error: exit code 2 (the
+/// README's table), not 1 or 3; the line still names the flag.
+#[test]
+fn card_flag_values_that_cannot_be_used_exit_with_the_usage_code() {
+    let me = Home::new();
+    init(&me, "Me");
+    for (args, needle) in [
+        (vec!["card", "edit", "--social", "adalovelace"], "--social"),
+        (
+            vec!["card", "edit", "--social", "myspace:ada"],
+            "unknown kind",
+        ),
+        (
+            vec!["card", "edit", "--social", "github:ada lovelace"],
+            "one word",
+        ),
+        (vec!["card", "edit", "--email", "not-an-email"], "--email"),
+        (vec!["card", "edit", "--phone", "call me maybe"], "--phone"),
+        (
+            vec!["card", "edit", "--url", "ftp://files.example"],
+            "--url",
+        ),
+        (
+            vec!["card", "edit", "--rm-social", "myspace"],
+            "--rm-social",
+        ),
+    ] {
+        let out = me.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+    let plain = Home::new();
+    let out = plain.run(&["init", "--email", "ada@example.com"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("meishi init --name"),
+        "{}",
+        stderr(&out)
+    );
+    // A value that parses but is not on the card stays an ordinary failure.
+    let out = me.run(&["card", "edit", "--rm-email", "nobody@example.com"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}

@@ -25,7 +25,7 @@ mod model;
 pub mod vcard;
 mod wire;
 
-pub use display::display_safe;
+pub use display::{display_safe, hidden_char, HiddenChar, HiddenKind};
 pub use key::{Identity, PeerIdError, PublicKey, SignatureError, FINGERPRINT_LABEL};
 pub use model::{Card, FieldError, Social, SocialKind, SOCIAL_KINDS};
 pub use wire::Malformed;
