@@ -86,6 +86,16 @@ pub enum EventCmd {
 /// code that is guessable with enough computing. proto-spec/relay.md#event-codes
 fn check_code(code: &str, weak_ok: bool) -> Result<()> {
     use meishi_event::{code_strength, Level};
+    if meishi_event::code_check(code) == Some(false) {
+        return Err(Failure::new(
+            BAD_INPUT,
+            anyhow::anyhow!(
+                "the event code {:?} has a typo (its last character does not check out): compare it with the organizer's screen, or scan the join QR",
+                display_safe(code)
+            ),
+        )
+        .into());
+    }
     let strength =
         code_strength(code).map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{e}")))?;
     let shown = display_safe(code);

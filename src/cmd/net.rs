@@ -197,6 +197,7 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
     } else {
         args.listen
     };
+    let listen_is_loopback = listen.iter().all(|a| is_loopback(&a.to_string()));
     let out = Out {
         json: args.json,
         stamp: true,
@@ -245,6 +246,10 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
             eprintln!("Forgot {expired} inbox item(s) older than 7 days.");
         }
         let mut poll = tokio::time::interval(Duration::from_millis(300));
+        // The one line to tell another person, once: the first address others can reach (a
+        // loopback one only when the node listens on nothing else).
+        let mut told = args.json;
+        let loopback_only = listen_is_loopback;
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
@@ -252,6 +257,18 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
                     let Some(ev) = ev else { break };
                     let reports = app.apply(&ev);
                     out.reports(app.store(), &reports);
+                    for r in &reports {
+                        match r {
+                            Report::Listening { addr } if !told && (loopback_only || !is_loopback(addr)) => {
+                                eprintln!("Others swap with you by running: meishi swap {addr}");
+                                told = true;
+                            }
+                            Report::Reserved { addr, .. } if !args.json => {
+                                eprintln!("From other networks: meishi swap {addr}");
+                            }
+                            _ => {}
+                        }
+                    }
                     control.publish(&reports);
                 }
                 conn = control.accept() => {
@@ -271,6 +288,10 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
         app.shutdown().await;
         Ok(())
     })
+}
+
+fn is_loopback(addr: &str) -> bool {
+    addr.starts_with("/ip4/127.") || addr.starts_with("/ip6/::1/")
 }
 
 /// How long `swap` waits for its listeners before dialing anyway.

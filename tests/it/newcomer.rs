@@ -436,3 +436,68 @@ fn card_flag_values_that_cannot_be_used_exit_with_the_usage_code() {
     let out = me.run(&["card", "edit", "--rm-email", "nobody@example.com"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
+
+#[test]
+fn a_mistyped_event_code_is_caught_before_the_network() {
+    let ada = Home::new();
+    init(&ada, "Ada");
+    // Nobody listens at this relay address: a typo must be refused before dialing it.
+    let dead = format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", free_port(), some_peer_id());
+    let new = ada.json(&["event", "new", "--relay", &dead, "--json"]);
+    let code = new["code"].as_str().expect("code").to_owned();
+    // One character wrong, as when copying from a projector.
+    let mut typo: Vec<char> = code.chars().collect();
+    typo[5] = if typo[5] == 'q' { 'r' } else { 'q' };
+    let typo: String = typo.into_iter().collect();
+    let out = ada.run(&["event", &typo, "--relay", &dead, "--timeout", "60"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("has a typo"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("Connecting"), "{}", stderr(&out));
+    // The code as generated passes the same check (and then finds the relay dead).
+    let out = ada.run(&["event", &code, "--relay", &dead, "--timeout", "60"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+}
+
+#[test]
+fn up_says_what_to_tell_other_people() {
+    let ada = Home::new();
+    init(&ada, "Ada");
+    let mut child = ada
+        .cmd(&["up", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("up");
+    let stderr_pipe = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr_pipe)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let line = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(l) if l.contains("meishi swap /ip4/127.0.0.1/tcp/") => break l,
+            Ok(l) => seen.push(l),
+            Err(e) => panic!("no swap line: {e}; saw {seen:?}"),
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let addr = line
+        .split("meishi swap ")
+        .nth(1)
+        .expect("addr")
+        .split_whitespace()
+        .next()
+        .expect("addr");
+    assert!(addr.contains("/p2p/12D3KooW"), "{line}");
+    assert_eq!(addr.matches("/p2p/").count(), 1, "{line}");
+}

@@ -51,6 +51,6 @@ pub use key::{
 pub use multiaddr::Multiaddr;
 pub use strength::{code_strength, Level, Strength, EVENT_WORDS, FLOOR_BITS, GOOD_BITS};
 pub use ticket::{
-    new_code, JoinTicket, TicketError, JOIN_URI_PREFIX, MAX_EVENT_NAME, MAX_JOIN_RELAYS,
-    MAX_JOIN_URI, NEW_CODE_BYTES,
+    code_check, new_code, JoinTicket, TicketError, JOIN_URI_PREFIX, MAX_EVENT_NAME,
+    MAX_JOIN_RELAYS, MAX_JOIN_URI, NEW_CODE_BYTES,
 };

@@ -273,19 +273,58 @@ impl fmt::Display for JoinTicket {
     }
 }
 
+/// The base32 alphabet of new codes, lowercase (RFC 4648).
+const CODE_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+/// The Luhn mod 32 check character of `chars` (alphabet indices): it catches every single
+/// mistyped character and every swap of two neighbours.
+fn luhn32(chars: &[u8], with_check: bool) -> u32 {
+    let mut factor = if with_check { 1 } else { 2 };
+    let mut sum = 0u32;
+    for &c in chars.iter().rev() {
+        let addend = factor * u32::from(c);
+        factor = if factor == 2 { 1 } else { 2 };
+        sum += addend / 32 + addend % 32;
+    }
+    sum % 32
+}
+
+fn code_indices(normalized: &str) -> Option<Vec<u8>> {
+    normalized
+        .bytes()
+        .map(|b| CODE_ALPHABET.iter().position(|&a| a == b).map(|i| i as u8))
+        .collect()
+}
+
 /// A new unguessable event code from `random` (fresh random bytes: the caller draws them, so
-/// this stays pure): lowercase RFC 4648 base32 in groups of four joined by `-`, 39 characters.
+/// this stays pure): 31 characters of lowercase RFC 4648 base32 (155 random bits) and a Luhn
+/// mod 32 check character, in groups of four joined by `-`, 39 characters.
 /// proto-spec/relay.md#join-uri
 pub fn new_code(random: &[u8; NEW_CODE_BYTES]) -> String {
     let b32 = data_encoding::BASE32_NOPAD
         .encode(random)
         .to_ascii_lowercase();
-    let groups: Vec<&str> = b32
-        .as_bytes()
+    let mut body: Vec<u8> = b32.bytes().take(31).collect();
+    let idx = code_indices(std::str::from_utf8(&body).unwrap_or_default()).unwrap_or_default();
+    let check = (32 - luhn32(&idx, false)) % 32;
+    body.push(CODE_ALPHABET[check as usize]);
+    let groups: Vec<&str> = body
         .chunks(4)
         .filter_map(|g| std::str::from_utf8(g).ok())
         .collect();
     groups.join("-")
+}
+
+/// Whether a typed code's check character matches: `None` when the code does not have the
+/// shape of a new code (32 base32 characters after normalization, so a human-chosen code is
+/// never judged), `Some(false)` when it has a typo.
+pub fn code_check(code: &str) -> Option<bool> {
+    let n = normalize(code).ok()?;
+    if n.len() != 32 {
+        return None;
+    }
+    let idx = code_indices(&n)?;
+    Some(luhn32(&idx, true) == 0)
 }
 
 #[cfg(test)]
@@ -307,8 +346,8 @@ mod tests {
 
     #[test]
     fn new_code_bytes() {
-        // 20 zero bytes are 32 'a's; RFC 4648's "foobar" test vector, lowercase, padded with
-        // zero bytes to 20.
+        // 20 zero bytes are 'a's, and the check of all-zero is zero ('a'); RFC 4648's "foobar"
+        // test vector, lowercase, padded with zero bytes to 20.
         assert_eq!(
             new_code(&[0; NEW_CODE_BYTES]),
             "aaaa-aaaa-aaaa-aaaa-aaaa-aaaa-aaaa-aaaa"
@@ -317,9 +356,51 @@ mod tests {
         foobar[..5].copy_from_slice(b"fooba");
         assert!(new_code(&foobar).starts_with("mzxw-6ytb"));
         let code = new_code(&[0xff; NEW_CODE_BYTES]);
-        assert_eq!(code, "7777-7777-7777-7777-7777-7777-7777-7777");
+        assert!(code.starts_with("7777-7777-7777-7777-7777-7777-7777-777"));
         assert_eq!(code.len(), 39);
         assert_eq!(normalize(&code).unwrap().len(), 32);
+    }
+
+    #[test]
+    fn the_check_character_catches_typos() {
+        let code = new_code(&[0x5a; NEW_CODE_BYTES]);
+        assert_eq!(code_check(&code), Some(true));
+        assert_eq!(
+            code_check(&code.to_uppercase().replace('-', " ")),
+            Some(true)
+        );
+        let chars: Vec<char> = code.chars().collect();
+        for i in 0..chars.len() {
+            if chars[i] == '-' {
+                continue;
+            }
+            // Every other character at every place is caught...
+            for &b in CODE_ALPHABET {
+                let c = char::from(b);
+                if c == chars[i] {
+                    continue;
+                }
+                let mut typo = chars.clone();
+                typo[i] = c;
+                let typo: String = typo.into_iter().collect();
+                assert_eq!(code_check(&typo), Some(false), "{typo}");
+            }
+            // ...and so is every swap of two different neighbours.
+            let j = if chars.get(i + 1) == Some(&'-') {
+                i + 2
+            } else {
+                i + 1
+            };
+            if j < chars.len() && chars[i] != chars[j] {
+                let mut swapped = chars.clone();
+                swapped.swap(i, j);
+                let swapped: String = swapped.into_iter().collect();
+                assert_eq!(code_check(&swapped), Some(false), "{swapped}");
+            }
+        }
+        // Human-chosen codes are never judged.
+        assert_eq!(code_check("m4kq-7xpa-z2re-9hwd-c5tn"), None);
+        assert_eq!(code_check("rustconf-2026-hallway-track"), None);
     }
 
     #[test]
@@ -517,7 +598,10 @@ mod tests {
             prop_assert_eq!(code.len(), 39);
             let n = normalize(&code).unwrap();
             prop_assert_eq!(n.len(), 32);
-            prop_assert_eq!(data_encoding::BASE32_NOPAD.decode(n.to_ascii_uppercase().as_bytes()).unwrap(), random.to_vec());
+            // The first 31 characters are the random bits; the last is the check.
+            let b32 = data_encoding::BASE32_NOPAD.encode(&random).to_ascii_lowercase();
+            prop_assert_eq!(&n[..31], &b32[..31]);
+            prop_assert_eq!(code_check(&code), Some(true));
         }
     }
 }
