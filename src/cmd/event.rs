@@ -405,10 +405,13 @@ fn join(
         // Reachable through the relay by anyone who learns my peer id: answer only attendees
         // and contacts (proto-spec/exchange.md#consent).
         let mut app = start(home, default_listen(), policy, Scope::Known, false, attend, Via::Event)?;
+        if !json && app.store().teaser()? == meishi_store::TeaserChoice::Off && policy != Policy::Never {
+            eprintln!("Your teaser is off: attendees do not see you on the board, so their nodes hold your card for their decision instead of swapping at once. `meishi card edit --teaser name` shows your name.");
+        }
         let mut found: Vec<PeerId> = Vec::new();
         let mut queue: Vec<(PeerId, Vec<Multiaddr>)> = Vec::new();
         let mut swaps: JoinSet<SwapResult> = JoinSet::new();
-        let (mut swapped, mut failed) = (0usize, 0usize);
+        let (mut swapped, mut waiting, mut failed) = (0usize, 0usize, 0usize);
         // Done once the board was read to its end (after my own slot on the relay is reserved,
         // so my teaser is posted) and every swap started has finished.
         let (mut caught_up, mut reserved) = (false, false);
@@ -480,7 +483,11 @@ fn join(
                     let name = Some(app.name_of(&peer));
                     let report = match result {
                         Ok(Ok(outcome)) => {
-                            swapped += 1;
+                            if matches!(outcome, GiveOutcome::Mutual { .. }) {
+                                swapped += 1;
+                            } else {
+                                waiting += 1;
+                            }
                             let kind = match outcome {
                                 GiveOutcome::Mutual { .. } => "mutual",
                                 GiveOutcome::ReceivedOnly => "received_only",
@@ -508,11 +515,11 @@ fn join(
             eprint!("\r\x1b[K");
         }
         app.shutdown().await;
-        out.report(&meishi_app::Report::Summary { attendees: found.len(), swapped, failed });
+        out.report(&meishi_app::Report::Summary { attendees: found.len(), swapped, waiting, failed });
         if !json && !swap_all && !found.is_empty() {
             eprintln!("Next: run this again with --swap-all to swap cards with them, or `meishi up` with the same --event and --relay to stay visible while you walk around.");
         }
-        if swap_all && swapped == 0 {
+        if swap_all && swapped + waiting == 0 {
             return Err(Failure::new(UNREACHABLE, anyhow::anyhow!("no swap completed (found {} attendee(s))", found.len())).into());
         }
         Ok(())

@@ -246,10 +246,25 @@ fn event_swap_all_through_a_relay() {
     assert_eq!(contacts.as_array().map(Vec::len), Some(2), "{contacts}");
     up_a.wait_for("card_received");
 
-    // `meishi swap` takes a circuit address. Ada answers it because Di is an attendee: Di
-    // joined the event (her teaser is on the board) before swapping; a stranger's swap would
-    // wait in Ada's inbox (consent::a_stranger_through_the_relay_gets_nothing).
-    d.ok(&["event", CODE, "--relay", &relay_addr, "--timeout", "2"]);
+    // `meishi swap` takes a circuit address. Ada answers it because Di is an attendee: Di is at
+    // the event (her `up` keeps her teaser on the board) and swaps through her running node; a
+    // stranger's swap, or one from someone who left, waits in Ada's inbox
+    // (consent::a_stranger_through_the_relay_gets_nothing).
+    let up_d = Proc::start(
+        &d,
+        &[
+            "up",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--json",
+            "--relay",
+            &relay_addr,
+            "--event",
+            CODE,
+        ],
+    );
+    up_d.wait_for_each(&["joined", "reserved"]);
     let out = d.run(&["swap", &a_circuit, "--timeout", "30", "--json"]);
     assert!(
         out.status.success(),
@@ -258,6 +273,7 @@ fn event_swap_all_through_a_relay() {
     );
     let contacts = d.json(&["contacts", "list", "--json"]);
     assert_eq!(contacts.as_array().map(Vec::len), Some(1), "{contacts}");
+    drop(up_d);
 
     // A new code is long, and the QR joins it.
     let new = c.json(&["event", "new", "--relay", &relay_addr, "--json"]);

@@ -6,6 +6,7 @@ mod consent;
 mod event;
 mod examples;
 mod import;
+mod journey;
 mod net;
 mod newcomer;
 mod qr;

@@ -120,6 +120,8 @@ pub struct App {
     last_version: Option<u64>,
     /// Accepted inbox items given back recently, not tried again before [`GIVE_BACK_RETRY`].
     tried: HashMap<i64, Instant>,
+    /// Accepted items whose failed give-back was reported: later failures are retried quietly.
+    reported: std::collections::HashSet<i64>,
     /// Peers just found nearby or on an event's board: an accepted give-back to them is tried
     /// at the next [`App::sync`], whatever [`GIVE_BACK_RETRY`] says.
     found: Vec<PeerId>,
@@ -162,6 +164,7 @@ impl App {
             own: card,
             last_version: None,
             tried: HashMap::new(),
+            reported: std::collections::HashSet::new(),
             found: Vec::new(),
             names: HashMap::new(),
             attendees: std::collections::HashSet::new(),
@@ -263,6 +266,10 @@ impl App {
             Event::CardGiven { to, envelope } => {
                 if let Err(e) = self.store.record_given(envelope, self.via) {
                     tracing::warn!(error = %e, "could not record a give");
+                }
+                // An accepted item waiting for its give-back is answered now.
+                if let Err(e) = self.store.inbox_given_to(&envelope.recipient()) {
+                    tracing::warn!(error = %e, "could not close an accepted inbox item");
                 }
                 Report::CardGiven {
                     peer_id: to.to_string(),
@@ -408,7 +415,11 @@ impl App {
                 continue;
             }
             self.tried.insert(item.id, Instant::now());
-            out.push(self.give_back(&item).await);
+            let report = self.give_back(&item).await;
+            let failed = matches!(report, Report::Error { .. });
+            if !failed || self.reported.insert(item.id) {
+                out.push(report);
+            }
         }
         let store = &self.store;
         self.tried.retain(|id, _| {
@@ -418,6 +429,8 @@ impl App {
                 .flatten()
                 .is_some_and(|i| i.status == InboxStatus::Accepted)
         });
+        let tried = &self.tried;
+        self.reported.retain(|id| tried.contains_key(id));
         if let Some(own) = self.store.own_card()? {
             if own.seq() > self.own.seq() {
                 let seq = own.seq();
@@ -453,8 +466,14 @@ impl App {
                     name,
                 };
             }
-            Ok(Err(e)) => format!("could not give my card back yet: {e} (trying again later)"),
-            Err(_) => "could not reach them to give my card back (trying again later)".to_owned(),
+            Ok(Err(e)) => format!(
+                "could not give my card back to {} yet ({e}): it goes out when they are nearby or at your event, or when they swap with you again",
+                meishi_card::display_safe(&item.card.card().name)
+            ),
+            Err(_) => format!(
+                "could not reach {} to give my card back yet: it goes out when they are nearby or at your event, or when they swap with you again",
+                meishi_card::display_safe(&item.card.card().name)
+            ),
         };
         Report::Error {
             peer_id: Some(peer.to_string()),

@@ -111,7 +111,11 @@ pub enum Report {
     /// `event`: what the run found and did.
     Summary {
         attendees: usize,
+        /// Swaps where both cards were exchanged.
         swapped: usize,
+        /// They have my card; theirs waits for their decision (or their policy gives none).
+        #[serde(default)]
+        waiting: usize,
         failed: usize,
     },
     /// Something went wrong with one peer or item; the run goes on.
@@ -226,10 +230,16 @@ impl Report {
             Self::Summary {
                 attendees,
                 swapped,
+                waiting,
                 failed,
-            } => format!(
-                "{attendees} attendee(s) found, {swapped} swap(s) completed, {failed} failed"
-            ),
+            } => {
+                let mut s = format!("{attendees} attendee(s) found, {swapped} swap(s) completed");
+                if *waiting > 0 {
+                    let _ = write!(s, ", {waiting} waiting for their decision");
+                }
+                let _ = write!(s, ", {failed} failed");
+                s
+            }
             Self::Error { error, .. } => format!("Error: {error}"),
         }
     }
@@ -280,9 +290,10 @@ mod tests {
             Report::Summary {
                 attendees: 2,
                 swapped: 1,
+                waiting: 0,
                 failed: 0,
             },
-            r#"{"event":"summary","attendees":2,"swapped":1,"failed":0}"#,
+            r#"{"event":"summary","attendees":2,"swapped":1,"waiting":0,"failed":0}"#,
             "2 attendee(s) found, 1 swap(s) completed, 0 failed",
         );
     }

@@ -295,6 +295,15 @@ pub(crate) fn mark_given_back(conn: &Connection, id: i64) -> Result<()> {
     set_status(conn, id, InboxStatus::GivenBack)
 }
 
+/// Marks every accepted item from `key` given back (my card reached them another way: they
+/// gave again and the node answered); returns how many.
+pub(crate) fn mark_given_back_to(conn: &Connection, key: &PublicKey) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE inbox SET status = 'given_back' WHERE from_key = ?1 AND status = 'accepted'",
+        [&key.0[..]],
+    )?)
+}
+
 /// Deletes decided items whose decision is older than `before` (Unix seconds).
 pub(crate) fn purge(conn: &Connection, before: u64) -> Result<usize> {
     Ok(conn.execute(

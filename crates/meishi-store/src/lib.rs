@@ -417,6 +417,12 @@ impl Store {
         self.write(|c| inbox::mark_given_back(c, id))
     }
 
+    /// Marks the accepted items from `key` given back: my card reached them another way (they
+    /// gave again and the node answered). Returns how many.
+    pub fn inbox_given_to(&self, key: &PublicKey) -> Result<usize> {
+        self.write(|c| inbox::mark_given_back_to(c, key))
+    }
+
     /// Deletes declined and answered items decided before `before` (Unix seconds).
     pub fn inbox_purge(&self, before: u64) -> Result<usize> {
         self.write(|c| inbox::purge(c, before))
