@@ -450,18 +450,16 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
                     println!("  {:<12}{}", "follow up", display_safe(f));
                 }
                 for (m, both) in meetings(&c.meetings) {
-                    let ev = m
-                        .record
-                        .event
-                        .as_deref()
-                        .map(|e| format!(" at event {}", display_safe(e)))
-                        .unwrap_or_default();
+                    // At a named event, the event says where; otherwise how the cards met.
+                    let place = match m.record.event.as_deref() {
+                        Some(e) => format!("at {}", display_safe(e)),
+                        None => format!("via {}", display_safe(&m.record.via)),
+                    };
                     let both = if both { " (both signed)" } else { "" };
                     println!(
-                        "  {:<12}{} via {}{ev}{both}",
+                        "  {:<12}{} {place}{both}",
                         "met",
                         crate::output::date_time(m.record.at),
-                        display_safe(&m.record.via)
                     );
                 }
                 for n in &c.notes {

@@ -256,17 +256,19 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
                 ev = app.next_event() => {
                     let Some(ev) = ev else { break };
                     let reports = app.apply(&ev);
-                    out.reports(app.store(), &reports);
+                    // A person reads the relay address once, in the "reachable" line.
+                    let shown: Vec<Report> = reports
+                        .iter()
+                        .filter(|r| args.json || !matches!(r, Report::Listening { addr } if addr.contains("/p2p-circuit")))
+                        .cloned()
+                        .collect();
+                    out.reports(app.store(), &shown);
                     for r in &reports {
-                        match r {
-                            Report::Listening { addr } if !told && (loopback_only || !is_loopback(addr)) => {
+                        if let Report::Listening { addr } = r {
+                            if !told && (loopback_only || !is_loopback(addr)) {
                                 eprintln!("Others swap with you by running: meishi swap {addr}");
                                 told = true;
                             }
-                            Report::Reserved { addr, .. } if !args.json => {
-                                eprintln!("From other networks: meishi swap {addr}");
-                            }
-                            _ => {}
                         }
                     }
                     control.publish(&reports);
@@ -491,9 +493,10 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
                 timeout_secs: args.timeout.max(1),
             };
             let done = meishi_app::control::call(stream, &request, |r| {
-                out.report(&r);
                 if matches!(r, Report::Pending { .. }) && !out.json {
                     eprintln!("{}", pending_note(&who, args.timeout));
+                } else {
+                    out.report(&r);
                 }
             })
             .await?;
@@ -600,10 +603,11 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
                 .into())
             }
             GiveOutcome::Pending => {
-                out.report(&Report::Pending {
-                    peer_id: peer.to_string(),
-                });
-                if !out.json {
+                if out.json {
+                    out.report(&Report::Pending {
+                        peer_id: peer.to_string(),
+                    });
+                } else {
                     eprintln!("{}", pending_note(&who, args.timeout));
                 }
                 // Their card arrives as an event if their user accepts before the deadline;

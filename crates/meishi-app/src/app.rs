@@ -120,6 +120,9 @@ pub struct App {
     last_version: Option<u64>,
     /// Accepted inbox items given back recently, not tried again before [`GIVE_BACK_RETRY`].
     tried: HashMap<i64, Instant>,
+    /// Peers my card was just given back to from the inbox: the node's own "given" event for
+    /// that give is not reported a second time.
+    quiet_gives: Vec<PeerId>,
     /// Accepted items whose failed give-back was reported: later failures are retried quietly.
     reported: std::collections::HashSet<i64>,
     /// Peers just found nearby or on an event's board: an accepted give-back to them is tried
@@ -165,6 +168,7 @@ impl App {
             last_version: None,
             tried: HashMap::new(),
             reported: std::collections::HashSet::new(),
+            quiet_gives: Vec::new(),
             found: Vec::new(),
             names: HashMap::new(),
             attendees: std::collections::HashSet::new(),
@@ -270,6 +274,10 @@ impl App {
                 // An accepted item waiting for its give-back is answered now.
                 if let Err(e) = self.store.inbox_given_to(&envelope.recipient()) {
                     tracing::warn!(error = %e, "could not close an accepted inbox item");
+                }
+                if let Some(i) = self.quiet_gives.iter().position(|p| p == to) {
+                    self.quiet_gives.swap_remove(i);
+                    return Vec::new();
                 }
                 Report::CardGiven {
                     peer_id: to.to_string(),
@@ -460,6 +468,10 @@ impl App {
         {
             Ok(Ok(_)) => {
                 let _ = self.store.inbox_mark_given_back(item.id);
+                if self.quiet_gives.len() < MAX_NAMES {
+                    self.quiet_gives.push(peer);
+                }
+                self.remember_name(peer, &item.card.card().name);
                 return Report::CardGiven {
                     peer_id: peer.to_string(),
                     inbox_id: Some(item.id),

@@ -191,7 +191,9 @@ impl Report {
                 headline: h,
                 ..
             } => format!("Attendee: {}{}  {peer_id}", display_safe(name), headline(h)),
-            Self::Reserved { addr, .. } => format!("Reachable through the relay at {addr}"),
+            Self::Reserved { addr, .. } => {
+                format!("Reachable through the relay; from other networks: meishi swap {addr}")
+            }
             Self::RelayDisconnected { relay } => format!("Lost the relay {relay}; reconnecting"),
             Self::RelayUnreachable { relay, error } => {
                 format!("Cannot reach the relay {relay} ({error}); trying again")
@@ -209,7 +211,7 @@ impl Report {
                 )
             }
             Self::Joined { relay, attendees } => format!(
-                "Joined the event on the relay {relay}: {attendees} attendee(s) so far; others appear as they join"
+                "Joined the event on the relay {relay}: {attendees} attendee(s) so far; others appear as they join. Swap with one: meishi swap NAME"
             ),
             Self::Pending { .. } => "They received my card; waiting for them to accept…".into(),
             Self::Swapped {
