@@ -9,7 +9,7 @@ use meishi_store::{ContactRef, ContactSummary, Store};
 use serde_json::{json, Value};
 
 use crate::cmd::lookalike;
-use crate::exit::{Failure, BAD_INPUT, NOT_FOUND};
+use crate::exit::{Failure, BAD_INPUT, NOT_FOUND, USAGE};
 use crate::home::Home;
 use crate::output::{print_card, read_bounded};
 
@@ -343,10 +343,10 @@ fn who(store: &Store, r: &ContactRef) -> Result<String> {
 }
 
 fn lookup(store: &Store, id: &str) -> Result<ContactRef> {
-    let r = ContactRef::parse(id).map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{e}")))?;
+    let r = ContactRef::parse(id).map_err(|e| Failure::new(USAGE, anyhow::anyhow!("{e}")))?;
     let found = store.resolve(&r).map_err(|e| match e {
         e @ (meishi_store::StoreError::AmbiguousName { .. }
-        | meishi_store::StoreError::AmbiguousRef { .. }) => Failure::new(BAD_INPUT, e.into()),
+        | meishi_store::StoreError::AmbiguousRef { .. }) => Failure::new(USAGE, e.into()),
         e => Failure::new(crate::exit::FAILURE, e.into()),
     })?;
     if found.is_none() {
@@ -545,7 +545,7 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
             let d = (date != "none").then_some(date.as_str());
             store
                 .set_follow_up(&r, d)
-                .map_err(|e| Failure::new(BAD_INPUT, e.into()))?;
+                .map_err(|e| Failure::new(USAGE, e.into()))?;
             match d {
                 Some(d) => eprintln!("Follow up with {} on {d}", who(&store, &r)?),
                 None => eprintln!("No follow-up for {}", who(&store, &r)?),

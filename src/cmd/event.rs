@@ -16,7 +16,7 @@ use serde_json::json;
 use tokio::task::JoinSet;
 
 use crate::cmd::net::{default_listen, runtime, start, Attend, Out};
-use crate::exit::{Failure, BAD_INPUT, UNREACHABLE};
+use crate::exit::{Failure, BAD_INPUT, UNREACHABLE, USAGE};
 use crate::home::Home;
 
 /// Most swaps run at once by `--swap-all` (a relay allows 16 circuits per peer).
@@ -88,7 +88,7 @@ fn check_code(code: &str, weak_ok: bool) -> Result<()> {
     use meishi_event::{code_strength, Level};
     if meishi_event::code_check(code) == Some(false) {
         return Err(Failure::new(
-            BAD_INPUT,
+            USAGE,
             anyhow::anyhow!(
                 "the event code {:?} has a typo (its last character does not check out): compare it with the organizer's screen, or scan the join QR",
                 display_safe(code)
@@ -103,7 +103,7 @@ fn check_code(code: &str, weak_ok: bool) -> Result<()> {
     match strength.level() {
         Level::Weak if !weak_ok => {
             return Err(Failure::new(
-                BAD_INPUT,
+                USAGE,
                 anyhow::anyhow!(
                     "the event code {shown:?} is easy to guess (about 2^{bits:.0} tries); use \
                      `meishi event new` for an unguessable code, or pass --weak-code to use it \
@@ -157,7 +157,7 @@ pub(crate) fn check_label(label: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Failure::new(
-            crate::exit::USAGE,
+            USAGE,
             anyhow::anyhow!(
                 "the event name must be 1 to {} bytes of text without control characters",
                 meishi_event::MAX_EVENT_NAME
@@ -179,7 +179,7 @@ pub fn event(home: &Home, args: EventArgs) -> Result<()> {
     }
     let Some(code) = args.code else {
         return Err(Failure::new(
-            BAD_INPUT,
+            USAGE,
             anyhow::anyhow!("give the event code: `meishi event CODE --relay ADDR`"),
         )
         .into());
@@ -259,7 +259,7 @@ pub(crate) fn codes_and_relays(
         })
     }) {
         return Err(Failure::new(
-            BAD_INPUT,
+            USAGE,
             anyhow::anyhow!(
                 "the relay address {r} names a host; meishi dials IP addresses only: give the relay's /ip4/… or /ip6/… address"
             ),
@@ -268,7 +268,7 @@ pub(crate) fn codes_and_relays(
     }
     if !codes.is_empty() && relays.is_empty() {
         return Err(Failure::new(
-            BAD_INPUT,
+            USAGE,
             anyhow::anyhow!("an event needs its relay: add `--relay ADDR`, or give the join URI"),
         )
         .into());
@@ -283,7 +283,7 @@ fn new(name: Option<String>, relays: &[Multiaddr], png: Option<PathBuf>, json: b
     for r in relays {
         if meishi_node::split_p2p(r).is_none() {
             return Err(Failure::new(
-                BAD_INPUT,
+                USAGE,
                 anyhow::anyhow!("the relay address {r} does not end in /p2p/<relay id>"),
             )
             .into());

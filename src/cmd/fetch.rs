@@ -10,7 +10,7 @@ use meishi_store::{ContactRef, PutOutcome, Via};
 use serde_json::json;
 
 use crate::cmd::net::{default_listen, done_result, resolve_target, runtime, start, Attend};
-use crate::exit::{Failure, BAD_INPUT, NOT_FOUND, UNREACHABLE};
+use crate::exit::{Failure, BAD_INPUT, NOT_FOUND, UNREACHABLE, USAGE};
 use crate::home::Home;
 
 #[derive(Args, Debug)]
@@ -37,9 +37,8 @@ pub fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
         )
         .into());
     };
-    let key = key_of(&peer).ok_or_else(|| {
-        Failure::new(BAD_INPUT, anyhow::anyhow!("{peer} is not a meishi peer id"))
-    })?;
+    let key = key_of(&peer)
+        .ok_or_else(|| Failure::new(USAGE, anyhow::anyhow!("{peer} is not a meishi peer id")))?;
     let store = home.store()?;
     if store.resolve(&ContactRef::Key(key))?.is_none() {
         return Err(Failure::new(

@@ -16,7 +16,7 @@ use meishi_node::{
 use meishi_store::{PutOutcome, Store, TeaserChoice, Via};
 use serde_json::json;
 
-use crate::exit::{Failure, BAD_INPUT, NOT_FOUND, RECEIVED_ONLY, UNREACHABLE};
+use crate::exit::{Failure, BAD_INPUT, NOT_FOUND, RECEIVED_ONLY, UNREACHABLE, USAGE};
 use crate::home::{now, Home};
 
 #[derive(Args, Debug)]
@@ -336,12 +336,12 @@ fn starter_name(flag: Option<&str>) -> Result<String> {
 /// Where to reach a swap target.
 pub(crate) fn parse_target(t: &str) -> Result<(PeerId, Vec<Multiaddr>)> {
     if t.starts_with('/') {
-        let addr: Multiaddr = t.parse().map_err(|e| {
-            Failure::new(BAD_INPUT, anyhow::anyhow!("{t:?} is not a multiaddr: {e}"))
-        })?;
+        let addr: Multiaddr = t
+            .parse()
+            .map_err(|e| Failure::new(USAGE, anyhow::anyhow!("{t:?} is not a multiaddr: {e}")))?;
         let (peer, rest) = split_p2p(&addr).ok_or_else(|| {
             Failure::new(
-                BAD_INPUT,
+                USAGE,
                 anyhow::anyhow!("{t:?} does not end in /p2p/<peer id>"),
             )
         })?;
@@ -349,7 +349,7 @@ pub(crate) fn parse_target(t: &str) -> Result<(PeerId, Vec<Multiaddr>)> {
     }
     let peer: PeerId = t.trim().parse().map_err(|_| {
         Failure::new(
-            BAD_INPUT,
+            USAGE,
             anyhow::anyhow!("{t:?} is neither a multiaddr ending in /p2p/<id> nor a peer id"),
         )
     })?;
@@ -396,7 +396,7 @@ pub(crate) fn resolve_target(home: &Home, t: &str) -> Result<Target> {
     if let Ok(peer) = t.trim().parse::<PeerId>() {
         let key = key_of(&peer).ok_or_else(|| {
             Failure::new(
-                BAD_INPUT,
+                USAGE,
                 anyhow::anyhow!("{peer} is not a meishi peer id (they start with 12D3KooW)"),
             )
         })?;
@@ -409,7 +409,7 @@ pub(crate) fn resolve_target(home: &Home, t: &str) -> Result<Target> {
             name,
         });
     }
-    let r = ContactRef::parse(t).map_err(|e| Failure::new(crate::exit::USAGE, e.into()))?;
+    let r = ContactRef::parse(t).map_err(|e| Failure::new(USAGE, e.into()))?;
     match store.get(&r) {
         Ok(Some(c)) => {
             let id = c.summary.id;
@@ -445,7 +445,7 @@ pub(crate) fn resolve_target(home: &Home, t: &str) -> Result<Target> {
             anyhow::anyhow!("no contact {r}; see `meishi contacts list`"),
         )
         .into()),
-        Err(e) => Err(Failure::new(crate::exit::USAGE, e.into()).into()),
+        Err(e) => Err(Failure::new(USAGE, e.into()).into()),
     }
 }
 

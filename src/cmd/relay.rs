@@ -9,7 +9,7 @@ use meishi_node::Multiaddr;
 use meishi_relay::{Config, Relay};
 use serde_json::json;
 
-use crate::exit::{Failure, BAD_INPUT};
+use crate::exit::{Failure, USAGE};
 use crate::home::Home;
 
 /// The relay's key file inside the home folder.
@@ -93,7 +93,7 @@ pub fn run(home: &Home, args: RelayArgs) -> Result<()> {
     }
     let external = config
         .external_addrs()
-        .map_err(|e| Failure::new(BAD_INPUT, e.into()))?;
+        .map_err(|e| Failure::new(USAGE, e.into()))?;
     home.create_dir()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

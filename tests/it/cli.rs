@@ -472,7 +472,7 @@ fn contacts_notes_tags_search_follow_up_and_phone_export() {
     let none = h.json(&["contacts", "search", "\"unbalanced AND (", "--json"]);
     assert_eq!(none.as_array().map(Vec::len), Some(0));
     let bad_date = h.run(&["contacts", "follow-up", "1", "tomorrow"]);
-    assert_eq!(bad_date.status.code(), Some(3));
+    assert_eq!(bad_date.status.code(), Some(2));
     let missing = h.run(&["contacts", "note", "99", "x"]);
     assert_eq!(missing.status.code(), Some(4));
 

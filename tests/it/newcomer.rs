@@ -57,7 +57,7 @@ fn a_dns_relay_address_is_refused_when_parsed() {
         vec!["up", "--relay", &dns, "--event", CODE],
     ] {
         let out = ada.run(&args);
-        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(
             stderr(&out).contains("meishi dials IP addresses only"),
             "{}",
@@ -100,7 +100,7 @@ fn a_contact_is_picked_by_name() {
     ]);
     me.ok(&["import", card2.to_str().expect("utf-8")]);
     let out = me.run(&["contacts", "show", "Ada Lovelace"]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("give the number instead"),
         "{}",
@@ -450,7 +450,7 @@ fn a_mistyped_event_code_is_caught_before_the_network() {
     typo[5] = if typo[5] == 'q' { 'r' } else { 'q' };
     let typo: String = typo.into_iter().collect();
     let out = ada.run(&["event", &typo, "--relay", &dead, "--timeout", "60"]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("has a typo"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("Connecting"), "{}", stderr(&out));
     // The code as generated passes the same check (and then finds the relay dead).
