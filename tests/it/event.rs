@@ -962,3 +962,67 @@ fn attendees_swap_by_name_and_gone_attendees_leave_the_list() {
     assert_eq!(listed(&c), ["Bob"]);
     drop(up_b);
 }
+
+/// `--accept ask` at an event: Bob gives his card and leaves before Ada decides; when he comes
+/// back to the event, Ada's node sees him on the board and gives her card back through the
+/// relay, without either of them assembling an address.
+#[test]
+fn an_accepted_card_reaches_an_attendee_who_comes_back() {
+    let relay_home = Home::new();
+    let (_relay, relay_addr) = loopback_relay(&relay_home);
+    let (a, b) = (Home::new(), Home::new());
+    init(&a, "Ada");
+    init(&b, "Bob");
+    let uri = a.json(&["event", "new", "--relay", &relay_addr, "--json"])["uri"]
+        .as_str()
+        .expect("uri")
+        .to_owned();
+    let up = |h: &Home, extra: &[&str]| {
+        let mut args = vec![
+            "up",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--json",
+            "--event",
+            &uri,
+        ];
+        args.extend_from_slice(extra);
+        Proc::start(h, &args)
+    };
+    let up_a = up(&a, &["--accept", "ask"]);
+    up_a.wait_for_each(&["joined", "reserved"]);
+    // Bob swaps with everyone and leaves; Ada's node holds his card for her.
+    let out = b.run(&["event", &uri, "--swap-all", "--timeout", "30", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out.stdout);
+    let summary = lines
+        .iter()
+        .find(|v| v["event"] == "summary")
+        .expect("summary");
+    assert_eq!(summary["waiting"], 1, "{lines:?}");
+    let item = up_a.wait_for("inbox");
+    a.ok(&[
+        "accept",
+        &item["inbox_id"].as_i64().expect("id").to_string(),
+    ]);
+    // He is gone: the give-back fails once, and says what will deliver it.
+    let err = up_a.wait_for("error");
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("at your event"),
+        "{err}"
+    );
+    // Bob comes back to the event: Ada's node finds him on the board and gives her card.
+    let up_b = up(&b, &[]);
+    let got = up_b.wait_for("card_received");
+    assert_eq!(got["name"], "Ada", "{got}");
+    let given = up_a.wait_for("card_given");
+    assert_eq!(given["inbox_id"], item["inbox_id"], "{given}");
+}
