@@ -95,19 +95,23 @@ pub(crate) fn free_port() -> u16 {
 
 /// A `meishi relay` on a free loopback port; its address to give attendees.
 pub(crate) fn loopback_relay(home: &Home) -> (Proc, String) {
+    loopback_relay_with(home, &[])
+}
+
+/// [`loopback_relay`] with more arguments (e.g. `--config FILE`).
+pub(crate) fn loopback_relay_with(home: &Home, extra: &[&str]) -> (Proc, String) {
     let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    let relay = Proc::start(
-        home,
-        &[
-            "relay",
-            "--listen",
-            &listen,
-            "--external-address",
-            &listen,
-            "--no-metrics",
-            "--json",
-        ],
-    );
+    let mut args = vec![
+        "relay",
+        "--listen",
+        &listen,
+        "--external-address",
+        &listen,
+        "--no-metrics",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let relay = Proc::start(home, &args);
     let addr = relay.wait_for("listening")["addr"]
         .as_str()
         .expect("relay addr")
@@ -472,6 +476,10 @@ fn nat_unavailable() -> Option<String> {
 }
 
 fn nat_skip(test: &str, why: &str) {
+    assert!(
+        std::env::var_os("MEISHI_REQUIRE_ALL").is_none(),
+        "MEISHI_REQUIRE_ALL: event::{test} cannot run: {why}"
+    );
     eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
     eprintln!("SKIP event::{test}: {why}");
     eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
@@ -839,11 +847,12 @@ fn event_nat_hole_punch_and_relay_restart() {
 /// Routers that accept unsolicited packets from outside defeat hole punching: TCP gets a reset,
 /// and for UDP the router records the stray packet as a connection of its own, so the peer's
 /// outgoing packets to the same address are given another source port. The swap must still
-/// complete through the relay (here reached over QUIC).
+/// complete through the relay (here reached over QUIC). Whether DCUtR then fails is reported,
+/// not asserted: two packets that cross at the same instant can still get through.
 #[test]
-fn event_nat_strict_routers_stay_relayed() {
+fn event_nat_resetting_routers_still_swap_through_the_relay() {
     let Some(nat) = nat_or_skip(
-        "event_nat_strict_routers_stay_relayed",
+        "event_nat_resetting_routers_still_swap_through_the_relay",
         's',
         Unsolicited::Reset,
     ) else {
@@ -874,7 +883,12 @@ fn event_nat_strict_routers_stay_relayed() {
 #[test]
 fn attendees_swap_by_name_and_gone_attendees_leave_the_list() {
     let relay_home = Home::new();
-    let (_relay, relay_addr) = loopback_relay(&relay_home);
+    // A gone attendee is unlisted after the relay's grace period (20 s by default, so that a
+    // node that only lost its connection keeps its place); 1 s here.
+    let config = relay_home.file("relay.toml");
+    std::fs::write(&config, "[limits]\ndisconnect_grace_ms = 1000\n").expect("config");
+    let (_relay, relay_addr) =
+        loopback_relay_with(&relay_home, &["--config", config.to_str().expect("path")]);
     let (a, b, c) = (Home::new(), Home::new(), Home::new());
     init(&a, "Ada");
     init(&b, "Bob");
@@ -957,8 +971,10 @@ fn attendees_swap_by_name_and_gone_attendees_leave_the_list() {
         names
     };
     assert_eq!(listed(&c), ["Ada", "Bob"]);
-    // Ada's node stops: the relay drops her from the board at once, not minutes later.
+    // Ada's node stops: the relay drops her from the board after its grace period, not hours
+    // later. (Listing takes longer than the grace: the board is read after a reservation.)
     drop(up_a);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     assert_eq!(listed(&c), ["Bob"]);
     drop(up_b);
 }

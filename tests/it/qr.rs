@@ -7,6 +7,10 @@ use crate::cli::Home;
 fn have(tool: &str) -> bool {
     let ok = Command::new(tool).arg("--version").output().is_ok();
     if !ok {
+        assert!(
+            std::env::var_os("MEISHI_REQUIRE_ALL").is_none(),
+            "MEISHI_REQUIRE_ALL: `{tool}` is not installed (apt-get install zbar-tools qrencode)"
+        );
         eprintln!(
             "SKIP: `{tool}` is not installed (apt-get install zbar-tools qrencode); CI installs it"
         );

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use meishi_card::{Identity, PublicKey, SignedCard};
 use meishi_node::{Config, Event, Multiaddr, Node, PeerId, Peers, Policy, Scope, Teaser};
-use meishi_store::{InboxItem, InboxStatus, PutOutcome, Store, StoreError, TeaserChoice, Via};
+use meishi_store::{
+    InboxItem, InboxStatus, PutOutcome, Store, StoreError, TeaserChoice, Via, MAX_UNKEPT,
+};
 use tokio::sync::mpsc;
 
 use crate::report::{Report, TeaserReport};
@@ -242,6 +244,7 @@ impl App {
                 from,
                 envelope,
                 addrs,
+                unsolicited,
             } => {
                 let name = envelope.card().card().name.clone();
                 self.remember_name(*from, &name);
@@ -249,7 +252,7 @@ impl App {
                 if let Err(e) = self.store.set_addrs(&envelope.giver(), &addrs) {
                     tracing::warn!(error = %e, "could not remember a peer's addresses");
                 }
-                match self.receive(envelope) {
+                match self.receive(envelope, *unsolicited) {
                     Ok((result, lookalikes)) => Report::CardReceived {
                         peer_id: from.to_string(),
                         name,
@@ -364,12 +367,27 @@ impl App {
         vec![report]
     }
 
-    /// Stores a received card; the outcome and the ids of look-alike contacts.
+    /// Stores a received card; the outcome and the ids of look-alike contacts. An unsolicited
+    /// card counts against [`MAX_UNKEPT`]: the oldest contacts nobody kept make room.
     fn receive(
         &mut self,
         envelope: &meishi_card::envelope::Envelope,
+        unsolicited: bool,
     ) -> Result<(PutOutcome, Vec<i64>), StoreError> {
-        let outcome = self.store.receive(envelope, self.via)?;
+        let outcome = if unsolicited {
+            let r = self
+                .store
+                .receive_unsolicited(envelope, self.via, MAX_UNKEPT)?;
+            if r.evicted > 0 {
+                tracing::info!(
+                    evicted = r.evicted,
+                    "forgot the oldest cards received unasked and never kept"
+                );
+            }
+            r.outcome
+        } else {
+            self.store.receive(envelope, self.via)?
+        };
         let card = envelope.card();
         let lookalikes = self
             .store
@@ -385,7 +403,7 @@ impl App {
         &mut self,
         envelope: &meishi_card::envelope::Envelope,
     ) -> Result<(PutOutcome, Vec<i64>), StoreError> {
-        self.receive(envelope)
+        self.receive(envelope, false)
     }
 
     /// Brings the node up to date with the book when another process changed it (or on the

@@ -3,6 +3,10 @@
 //! rendezvous and board requests. Pure bookkeeping over the `Instant` the caller passes, so it
 //! is tested without sleeping.
 //!
+//! Every check is O(1): the buckets sit in a hash map and on a least-recently-used list, and
+//! a key not tracked yet takes the slot of the least recently used key when the table is full.
+//! Nothing is ever scanned or copied, so a full table costs a new peer what an empty one does.
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use meishi_limits::RateLimiter;
@@ -20,13 +24,34 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
+/// No slot: the end of the least-recently-used list.
+const NIL: usize = usize::MAX;
+
 /// `burst` requests at once, then one more per `refill`, per key, for at most `max_keys` keys.
 #[derive(Debug)]
 pub struct RateLimiter<K> {
     burst: u32,
     refill: Duration,
     max_keys: usize,
-    buckets: HashMap<K, Bucket>,
+    /// Where each tracked key's slot is.
+    index: HashMap<K, usize>,
+    /// The slots, linked from the most (`head`) to the least (`tail`) recently used.
+    slots: Vec<Slot<K>>,
+    /// Slots of forgotten keys, to reuse.
+    free: Vec<usize>,
+    head: usize,
+    tail: usize,
+    /// Buckets brought up to date since creation: a test counts them to show no check scans.
+    #[cfg(test)]
+    touched: usize,
+}
+
+#[derive(Debug)]
+struct Slot<K> {
+    key: K,
+    bucket: Bucket,
+    prev: usize,
+    next: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -69,48 +94,116 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             burst: burst.max(1),
             refill,
             max_keys: max_keys.max(1),
-            buckets: HashMap::new(),
+            index: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            #[cfg(test)]
+            touched: 0,
         }
     }
 
-    /// Takes one token for `key`; false when the key has none left, or when `max_keys` keys are
-    /// tracked and none of them is idle enough to forget.
+    /// Takes one token for `key`; false when the key has none left. A key not tracked yet
+    /// starts with a full bucket; when `max_keys` keys are tracked it takes the place of the
+    /// least recently used one, which starts again with a full bucket if it comes back. That
+    /// costs nothing a peer could not get anyway by using a fresh peer id, and it means a full
+    /// table never turns every newcomer away. O(1).
     pub fn allow(&mut self, key: &K, now: Instant) -> bool {
         let (burst, refill) = (self.burst, self.refill);
-        if !self.buckets.contains_key(key) && self.buckets.len() >= self.max_keys {
-            // Forget every key whose bucket is full again: it loses nothing.
-            self.buckets
-                .retain(|_, b| b.at(now, burst, refill).tokens < burst);
-            if self.buckets.len() >= self.max_keys {
-                return false;
+        let i = match self.index.get(key) {
+            Some(&i) => {
+                self.unlink(i);
+                i
             }
+            None => self.claim(key.clone(), now),
+        };
+        self.push_front(i);
+        #[cfg(test)]
+        {
+            self.touched += 1;
         }
-        let bucket = self.buckets.get(key).copied().unwrap_or(Bucket {
-            tokens: burst,
-            last: now,
-        });
-        let mut bucket = bucket.at(now, burst, refill);
+        let slot = &mut self.slots[i];
+        let mut bucket = slot.bucket.at(now, burst, refill);
         let allowed = bucket.tokens > 0;
         if allowed {
             bucket.tokens -= 1;
         }
-        self.buckets.insert(key.clone(), bucket);
+        slot.bucket = bucket;
         allowed
+    }
+
+    /// A slot for a key not tracked yet, unlinked: a free one, a new one, or the least recently
+    /// used key's when the table is full.
+    fn claim(&mut self, key: K, now: Instant) -> usize {
+        let fresh = Bucket {
+            tokens: self.burst,
+            last: now,
+        };
+        let i = if let Some(i) = self.free.pop() {
+            self.slots[i].key = key.clone();
+            self.slots[i].bucket = fresh;
+            i
+        } else if self.index.len() < self.max_keys || self.tail == NIL {
+            self.slots.push(Slot {
+                key: key.clone(),
+                bucket: fresh,
+                prev: NIL,
+                next: NIL,
+            });
+            self.slots.len() - 1
+        } else {
+            let i = self.tail;
+            self.unlink(i);
+            let old = std::mem::replace(&mut self.slots[i].key, key.clone());
+            self.index.remove(&old);
+            self.slots[i].bucket = fresh;
+            i
+        };
+        self.index.insert(key, i);
+        i
+    }
+
+    fn unlink(&mut self, i: usize) {
+        let (prev, next) = (self.slots[i].prev, self.slots[i].next);
+        match prev {
+            NIL => self.head = next,
+            p => self.slots[p].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.slots[n].prev = prev,
+        }
+        self.slots[i].prev = NIL;
+        self.slots[i].next = NIL;
+    }
+
+    fn push_front(&mut self, i: usize) {
+        self.slots[i].prev = NIL;
+        self.slots[i].next = self.head;
+        match self.head {
+            NIL => self.tail = i,
+            h => self.slots[h].prev = i,
+        }
+        self.head = i;
     }
 
     /// Forgets `key` (say, its last connection closed); it starts again with a full bucket.
     pub fn forget(&mut self, key: &K) {
-        self.buckets.remove(key);
+        if let Some(i) = self.index.remove(key) {
+            self.unlink(i);
+            self.free.push(i);
+        }
     }
 
     /// How many keys are tracked.
     pub fn len(&self) -> usize {
-        self.buckets.len()
+        self.index.len()
     }
 
     /// Whether no key is tracked.
     pub fn is_empty(&self) -> bool {
-        self.buckets.is_empty()
+        self.index.is_empty()
     }
 }
 
@@ -153,13 +246,66 @@ mod tests {
         let mut r = RateLimiter::new(1, Duration::from_secs(10), 2);
         assert!(r.allow(&1, t0));
         assert!(r.allow(&2, t0));
-        assert!(!r.allow(&3, t0), "both tracked peers are busy");
-        assert_eq!(r.len(), 2);
         assert!(
-            r.allow(&3, t0 + Duration::from_secs(11)),
-            "idle peers are forgotten"
+            r.allow(&3, t0),
+            "a newcomer takes the least recently used slot"
         );
-        assert!(r.len() <= 2);
+        assert_eq!(r.len(), 2);
+        assert!(!r.allow(&3, t0), "and has its own budget");
+        assert!(!r.allow(&2, t0), "2 is still tracked and busy");
+        // 1 was forgotten: it comes back with a full bucket, in 3's place (3 was used before 2).
+        assert!(r.allow(&1, t0));
+        assert_eq!(r.len(), 2);
+        assert!(!r.allow(&2, t0), "2 was used last: it stayed");
+    }
+
+    /// A table full of busy keys (an attacker with many peer ids) neither turns a newcomer away
+    /// nor makes a check look at more than one bucket: each check touches exactly one, however
+    /// many keys are tracked.
+    #[test]
+    fn a_full_table_of_busy_keys_still_serves_a_newcomer_in_constant_work() {
+        let t0 = Instant::now();
+        for max in [16usize, 4096] {
+            let mut r = RateLimiter::new(1, Duration::from_secs(3600), max);
+            for k in 0..max {
+                assert!(r.allow(&k, t0));
+                assert!(!r.allow(&k, t0), "busy");
+            }
+            assert_eq!(r.len(), max);
+            let before = r.touched;
+            for newcomer in max..max + 100 {
+                assert!(r.allow(&newcomer, t0), "newcomer {newcomer} is served");
+                assert!(!r.allow(&newcomer, t0), "within its own budget");
+            }
+            assert_eq!(
+                r.touched - before,
+                200,
+                "one bucket per check, at {max} keys"
+            );
+            assert_eq!(r.len(), max);
+            if max > 100 {
+                // Only the least recently used keys made room: the rest are still busy.
+                assert!(!r.allow(&(max - 1), t0));
+            }
+        }
+    }
+
+    #[test]
+    fn forgotten_slots_are_reused() {
+        let t0 = Instant::now();
+        let mut r = RateLimiter::new(1, Duration::from_secs(3600), 3);
+        for k in 0..3 {
+            assert!(r.allow(&k, t0));
+        }
+        r.forget(&1);
+        assert_eq!(r.len(), 2);
+        assert!(r.allow(&9, t0), "takes the freed slot");
+        assert_eq!(r.len(), 3);
+        assert!(
+            !r.allow(&0, t0) && !r.allow(&2, t0),
+            "nobody else was evicted"
+        );
+        assert_eq!(r.slots.len(), 3);
     }
 
     #[test]

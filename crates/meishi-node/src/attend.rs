@@ -123,8 +123,52 @@ struct Joined {
     next_refresh: Instant,
     next_poll: Instant,
     get_in_flight: bool,
+    /// When the last read was sent: the next waits at least `Limits::event_min_poll`.
+    last_read: Option<Instant>,
     /// The board was read to its end once (announced with `Event::BoardRead`).
     caught_up: bool,
+}
+
+impl Joined {
+    fn new(now: Instant) -> Self {
+        Joined {
+            cookie: None,
+            cursor: 0,
+            next_refresh: now,
+            next_poll: now,
+            get_in_flight: false,
+            last_read: None,
+            caught_up: false,
+        }
+    }
+
+    /// Asks for the next read as soon as the minimum interval `min` allows: whatever the relay
+    /// answers ("more" forever) or however often a give asks for a fresh read, reads of one
+    /// board are at least `min` apart.
+    fn read_soon(&mut self, now: Instant, min: Duration) {
+        self.next_poll = match self.last_read {
+            Some(t) => (t + min).max(now),
+            None => now,
+        };
+    }
+
+    /// Whether a read is due at `now`; if so it is recorded as sent, and the next one is
+    /// scheduled after `poll` (at least `min`).
+    fn start_read(&mut self, now: Instant, poll: Duration, min: Duration) -> bool {
+        if self.get_in_flight || now < self.next_poll {
+            return false;
+        }
+        if let Some(t) = self.last_read {
+            if now < t + min {
+                self.next_poll = t + min;
+                return false;
+            }
+        }
+        self.get_in_flight = true;
+        self.last_read = Some(now);
+        self.next_poll = now + poll.max(min);
+        true
+    }
 }
 
 #[derive(Debug)]
@@ -183,9 +227,12 @@ pub(crate) struct Attend {
     teaser: Option<Vec<u8>>,
     board_ops: HashMap<OutboundRequestId, BoardOp>,
     attendees: HashMap<PeerId, Attendee>,
-    /// Addresses of attendees learned from rendezvous peer records.
+    /// Circuit addresses, on the event relays, of peers registered at their rendezvous points.
+    /// Never the addresses of their peer records: those are the peer's to choose, and the node
+    /// dials only what it can vouch for (proto-spec/exchange.md#bounds).
     addrs: HashMap<PeerId, Vec<Multiaddr>>,
     poll: Duration,
+    min_poll: Duration,
     backoff_min: Duration,
     backoff_max: Duration,
     local: PeerId,
@@ -198,6 +245,7 @@ impl Attend {
         codes: Vec<String>,
         teaser: Option<&SignedTeaser>,
         poll: Duration,
+        min_poll: Duration,
         backoff: (Duration, Duration),
     ) -> Result<Self, JoinError> {
         if relays.len() > MAX_RELAYS {
@@ -248,6 +296,7 @@ impl Attend {
             attendees: HashMap::new(),
             addrs: HashMap::new(),
             poll,
+            min_poll,
             backoff_min: backoff.0,
             backoff_max: backoff.1.max(backoff.0),
             local,
@@ -262,16 +311,7 @@ impl Attend {
         let n = self.events.len();
         if let Some(slot) = self.relays.get_mut(relay) {
             // A relay that restarted numbers its board from zero again: read it from the start.
-            slot.joined = (0..n)
-                .map(|_| Joined {
-                    cookie: None,
-                    cursor: 0,
-                    next_refresh: now,
-                    next_poll: now,
-                    get_in_flight: false,
-                    caught_up: false,
-                })
-                .collect();
+            slot.joined = (0..n).map(|_| Joined::new(now)).collect();
         }
     }
 
@@ -279,8 +319,8 @@ impl Attend {
         self.relays.iter().position(|s| s.peer == *peer)
     }
 
-    /// Addresses to reach an attendee: its circuit addresses on every relay it was seen on, and
-    /// the addresses of its rendezvous peer record.
+    /// Addresses to reach an attendee: its circuit addresses on every event relay it was seen
+    /// on (its board entry or its rendezvous registration there).
     pub(crate) fn addrs_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
         let mut out: Vec<Multiaddr> = self
             .attendees
@@ -346,12 +386,13 @@ impl Attend {
     /// a peer not seen yet may come from an attendee who just joined.
     pub(crate) fn poll_now(&mut self, swarm: &mut Swarm<Behaviour>) {
         let now = Instant::now();
+        let min = self.min_poll;
         for i in 0..self.relays.len() {
             if !matches!(self.relays[i].link, Link::Up) {
                 continue;
             }
             for j in &mut self.relays[i].joined {
-                j.next_poll = now;
+                j.read_soon(now, min);
             }
             self.service(swarm, i, now);
         }
@@ -408,9 +449,7 @@ impl Attend {
                     }
                 }
             }
-            if now >= joined.next_poll && !joined.get_in_flight {
-                joined.next_poll = now + self.poll;
-                joined.get_in_flight = true;
+            if joined.start_read(now, self.poll, self.min_poll) {
                 let id = swarm.behaviour_mut().board.send_request(
                     &peer,
                     BoardRequest::Get {
@@ -524,6 +563,7 @@ impl Attend {
                 j.cookie = Some(cookie);
             }
         }
+        let circuit = self.relays[i].circuit();
         for r in registrations {
             let peer = r.record.peer_id();
             if peer == self.local {
@@ -532,11 +572,11 @@ impl Attend {
             if !self.addrs.contains_key(&peer) && self.addrs.len() >= MAX_ATTENDEES {
                 continue;
             }
+            // Registered here: reachable through this relay, whatever its record says.
+            let a = circuit.clone().with(Protocol::P2p(peer));
             let list = self.addrs.entry(peer).or_default();
-            for a in r.record.addresses() {
-                if !list.contains(a) && list.len() < MAX_ADDRS {
-                    list.push(a.clone());
-                }
+            if !list.contains(&a) && list.len() < MAX_ADDRS {
+                list.push(a);
             }
         }
     }
@@ -634,11 +674,13 @@ impl Attend {
             }
         }
         if more {
-            // The rest of the board at once: one request per page.
+            // The rest of the board, one page per read, no faster than the minimum interval
+            // (the tick sends a read that is not due yet).
+            let (now, min) = (Instant::now(), self.min_poll);
             if let Some(j) = self.relays.get_mut(i).and_then(|s| s.joined.get_mut(e)) {
-                j.next_poll = Instant::now();
+                j.read_soon(now, min);
             }
-            self.service(swarm, i, Instant::now());
+            self.service(swarm, i, now);
         } else if let Some(j) = self.relays.get_mut(i).and_then(|s| s.joined.get_mut(e)) {
             if !j.caught_up {
                 j.caught_up = true;
@@ -648,5 +690,60 @@ impl Attend {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A relay that answers every read at once with "more": the reads the node sends over ten
+    /// seconds, stepping the clock by a millisecond.
+    fn reads_against_endless_more(min: Duration) -> usize {
+        let t0 = Instant::now();
+        let mut j = Joined::new(t0);
+        let mut reads = 0;
+        for ms in 0..10_000 {
+            let now = t0 + Duration::from_millis(ms);
+            if j.start_read(now, Duration::from_secs(15), min) {
+                reads += 1;
+                // The answer, at once: "more". What `on_board` does with it.
+                j.get_in_flight = false;
+                j.read_soon(now, min);
+            }
+        }
+        reads
+    }
+
+    #[test]
+    fn a_relay_saying_more_forever_is_read_no_faster_than_the_minimum_interval() {
+        assert_eq!(reads_against_endless_more(Duration::from_millis(500)), 20);
+        assert_eq!(reads_against_endless_more(Duration::from_secs(2)), 5);
+    }
+
+    #[test]
+    fn asking_for_a_read_again_and_again_does_not_bypass_the_minimum_interval() {
+        let t0 = Instant::now();
+        let min = Duration::from_millis(500);
+        let mut j = Joined::new(t0);
+        assert!(j.start_read(t0, Duration::from_secs(15), min));
+        j.get_in_flight = false;
+        // Gives from strangers each ask for a fresh read (`poll_now`).
+        let mut reads = 0;
+        for ms in 0..1000 {
+            let now = t0 + Duration::from_millis(ms);
+            j.next_poll = now; // even a caller that sets it directly
+            if j.start_read(now, Duration::from_secs(15), min) {
+                reads += 1;
+                j.get_in_flight = false;
+            }
+        }
+        assert_eq!(reads, 1, "one more read, at 500 ms");
+        // Without "more", the regular interval applies.
+        let mut k = Joined::new(t0);
+        assert!(k.start_read(t0, Duration::from_secs(15), min));
+        k.get_in_flight = false;
+        assert!(!k.start_read(t0 + Duration::from_secs(14), Duration::from_secs(15), min));
+        assert!(k.start_read(t0 + Duration::from_secs(15), Duration::from_secs(15), min));
     }
 }

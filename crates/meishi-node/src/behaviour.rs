@@ -17,9 +17,6 @@ use crate::protocol::{Codec, EXCHANGE_PROTOCOL};
 /// proto-spec/exchange.md#protocol-id
 pub const IDENTIFY_PROTOCOL_VERSION: &str = "/meishi/1";
 
-/// Peers whose identify-reported addresses are cached for dialing them again.
-const IDENTIFY_CACHE: usize = 256;
-
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     /// First, so connections over the limits are denied before anything else sees them.
@@ -50,7 +47,10 @@ impl Behaviour {
             .with_max_pending_outgoing(Some(limits.max_pending_connections));
         let identify = identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_owned(), key.public())
             .with_agent_version(format!("meishi/{}", env!("CARGO_PKG_VERSION")))
-            .with_cache_size(IDENTIFY_CACHE)
+            // No cache: identify would offer every address a peer reports about itself to
+            // every dial of it. The event loop keeps a bounded few and dials at most
+            // `MAX_DIAL_ADDRS`, for requests of the user's only (proto-spec/exchange.md#bounds).
+            .with_cache_size(0)
             // Tell peers only confirmed external addresses (a relay's circuit address), never
             // the listen addresses: those are LAN, VPN and loopback addresses, and a stranger
             // reaching me through a relay must not learn them. LAN peers find my addresses by

@@ -108,14 +108,25 @@ pub struct Limits {
     pub max_nearby: usize,
     /// Recent envelopes remembered to refuse replays.
     pub max_replay_cache: usize,
-    /// Events buffered for the application before the node waits for it to catch up.
+    /// Events buffered for the application (the channel), and as many again held by the node
+    /// while the application is behind. The node never waits for the application: with that
+    /// backlog full it refuses unsolicited gives as busy (and any give at four times it), and
+    /// drops notices that carry no card. proto-spec/exchange.md#bounds
     pub event_buffer: usize,
+    /// Unsolicited cards (a give from a peer that is neither a contact nor a peer I gave my
+    /// card to) kept at once under `auto` and `never`; beyond, they are refused as busy.
+    pub unsolicited_burst: u32,
+    /// One more unsolicited card is kept per this interval (token bucket refill).
+    pub unsolicited_refill: Duration,
     /// Commands buffered from `Node` handles.
     pub command_buffer: usize,
     /// How often ping measures each connection.
     pub ping_interval: Duration,
     /// How often the teaser board and rendezvous of each joined event are polled for newcomers.
     pub event_poll: Duration,
+    /// The least time between two reads of one event's board (and rendezvous) on one relay,
+    /// whatever the relay answers (a relay saying "more" forever is read at this pace).
+    pub event_min_poll: Duration,
     /// Backoff between attempts to reach a relay again: first wait, doubled up to the last.
     pub relay_backoff: (Duration, Duration),
 }
@@ -137,9 +148,12 @@ impl Default for Limits {
             max_nearby: 512,
             max_replay_cache: 4096,
             event_buffer: 256,
+            unsolicited_burst: 32,
+            unsolicited_refill: Duration::from_secs(2),
             command_buffer: 64,
             ping_interval: Duration::from_secs(15),
             event_poll: Duration::from_secs(15),
+            event_min_poll: Duration::from_millis(500),
             relay_backoff: (Duration::from_secs(1), Duration::from_secs(30)),
         }
     }

@@ -5,8 +5,9 @@ use meishi_card::envelope::{CheckError, Envelope, EnvelopeError, SignedTeaser};
 
 use crate::protocol::{FrameError, RefuseCode};
 
-/// An event from the node. The application must keep reading them: when the buffer is full the
-/// node waits (it never drops a card).
+/// An event from the node. The node never waits for the application: while it is behind, cards
+/// wait in a bounded queue (never dropped), further unsolicited gives are refused as busy, and
+/// notices without a card are dropped. Keep reading them. proto-spec/exchange.md#bounds
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Event {
@@ -25,10 +26,14 @@ pub enum Event {
     /// of where and when the two met. Emitted for every card, including the one a
     /// [`crate::Node::give`] returns. `addrs` are the addresses the node knows for `from` now
     /// (the one it dialled or was dialled from, mDNS, the event board): where to reach it later.
+    /// `unsolicited`: the giver is neither a contact nor someone I gave my card to (it came to
+    /// me under `auto` or `never`); the application bounds how many such cards it keeps until
+    /// the user touches them. proto-spec/exchange.md#bounds
     CardReceived {
         from: PeerId,
         envelope: Envelope,
         addrs: Vec<Multiaddr>,
+        unsolicited: bool,
     },
     /// This node's card was given to `to`, in `envelope`.
     CardGiven { to: PeerId, envelope: Envelope },
@@ -108,6 +113,12 @@ pub enum Refusal {
     RateLimited,
     #[error("the inbox is full")]
     InboxFull,
+    /// More unsolicited cards than `Limits::unsolicited_burst` in a short time.
+    #[error("too many cards from strangers at once")]
+    TooManyUnsolicited,
+    /// The application is behind reading events: the node takes no more cards for now.
+    #[error("the application is behind; no more cards for now")]
+    Backlog,
     #[error("the peer asked for the card but does not hold it")]
     NotAHolder,
 }
@@ -123,7 +134,7 @@ impl Refusal {
             Self::Check(_) => RefuseCode::BadTime,
             Self::Replay => RefuseCode::Replay,
             Self::RateLimited => RefuseCode::RateLimited,
-            Self::InboxFull => RefuseCode::Busy,
+            Self::InboxFull | Self::TooManyUnsolicited | Self::Backlog => RefuseCode::Busy,
             Self::NotAHolder => RefuseCode::NotAHolder,
         }
     }

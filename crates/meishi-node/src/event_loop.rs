@@ -5,7 +5,7 @@
 //! files so that this one stays a switchboard: the swarm is built in `swarm`, a give is
 //! answered in `exchange`, a nearby peer is found in `lan`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
@@ -16,6 +16,7 @@ use libp2p::{dcutr, identify, mdns, ping, relay, rendezvous, Multiaddr, PeerId, 
 use meishi_card::envelope::{Envelope, SignedTeaser, NONCE_LEN};
 use meishi_card::{Identity, PublicKey, SignedCard};
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 
 use crate::attend::Attend;
 use crate::behaviour::{Behaviour, BehaviourEvent};
@@ -29,6 +30,13 @@ use crate::node::{Command, DialError, PingError, Reply, SetCardError, SpawnError
 
 /// Addresses remembered per peer.
 pub(crate) const MAX_ADDRS_PER_PEER: usize = 8;
+/// Addresses dialled for one request of the user's (a give, give-back, fetch or teaser):
+/// addresses peers report about themselves are theirs to choose, and a node must not become a
+/// reflector that connects wherever a stranger points it. proto-spec/exchange.md#bounds
+pub(crate) const MAX_DIAL_ADDRS: usize = 8;
+/// Any give (a contact's too) is refused as busy once this many times `Limits::event_buffer`
+/// events wait for the application; unsolicited ones already at one time.
+const BACKLOG_HARD: usize = 4;
 /// Ping measurements waited for at once, per peer.
 const MAX_PING_WAITERS: usize = 16;
 /// How long shutting down waits for answers already decided to be written.
@@ -48,6 +56,10 @@ pub(crate) struct EventLoop {
     pub(crate) swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
+    /// Events the channel had no room for, oldest first: the loop never waits for the
+    /// application (its SQLite writes must not stall the swarm). Bounded by refusing gives
+    /// and dropping notices, see [`EventLoop::emit`].
+    outbox: VecDeque<Event>,
     pub(crate) identity: Identity,
     pub(crate) me: PublicKey,
     pub(crate) local: PeerId,
@@ -70,6 +82,8 @@ pub(crate) struct EventLoop {
     pub(crate) unsent: usize,
     pub(crate) limits: Limits,
     pub(crate) rate: RateLimiter<PeerId>,
+    /// The budget of unsolicited cards kept, for the whole node (one key).
+    pub(crate) unsolicited: RateLimiter<()>,
     pub(crate) replays: ReplayCache<(PublicKey, [u8; NONCE_LEN])>,
     pub(crate) gives: HashMap<OutboundRequestId, PendingGive>,
     pub(crate) fetches: HashMap<OutboundRequestId, CardFetch>,
@@ -128,6 +142,7 @@ impl EventLoop {
             codes,
             published,
             limits.event_poll,
+            limits.event_min_poll,
             limits.relay_backoff,
         )?;
         let rate = RateLimiter::new(
@@ -135,11 +150,13 @@ impl EventLoop {
             limits.request_refill,
             limits.max_tracked_peers,
         );
+        let unsolicited = RateLimiter::new(limits.unsolicited_burst, limits.unsolicited_refill, 1);
         let replays = ReplayCache::new(limits.max_replay_cache, limits.max_skew * 2);
         let mut this = Self {
             swarm,
             commands,
             events,
+            outbox: VecDeque::new(),
             identity,
             me,
             local,
@@ -157,6 +174,7 @@ impl EventLoop {
             unsent: 0,
             limits,
             rate,
+            unsolicited,
             replays,
             gives: HashMap::new(),
             fetches: HashMap::new(),
@@ -177,23 +195,39 @@ impl EventLoop {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 command = self.commands.recv() => match command {
                     Some(Command::Shutdown { reply }) => {
                         self.flush().await;
                         let _ = reply.send(());
                         break;
                     }
-                    Some(command) => self.on_command(command).await,
+                    Some(command) => self.on_command(command),
                     // Every handle is gone: nobody can use the node any more.
                     None => break,
+                },
+                // Hands held-back events to the application as it catches up.
+                // An owned permit (of a clone of the sender) borrows nothing the handlers use.
+                permit = self.events.clone().reserve_owned(), if !self.outbox.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(event) = self.outbox.pop_front() {
+                            permit.send(event);
+                        }
+                    }
+                    Err(_) => self.outbox.clear(),
                 },
                 _ = tick.tick() => {
                     self.on_tick();
                     if !self.deferred.is_empty() {
-                        self.settle_deferred(false).await;
+                        self.settle_deferred(false);
                     }
                 }
+            }
+        }
+        // What the application has room for still reaches it.
+        while let Some(event) = self.outbox.pop_front() {
+            if self.events.try_send(event).is_err() {
+                break;
             }
         }
         tracing::debug!("node event loop stopped");
@@ -215,10 +249,39 @@ impl EventLoop {
         }
     }
 
-    pub(crate) async fn emit(&mut self, event: Event) {
-        // Waiting here is the back-pressure: a card is never dropped. A closed receiver means
-        // the application stopped listening; the node keeps answering commands.
-        let _ = self.events.send(event).await;
+    /// Hands `event` to the application without waiting: the swarm keeps running while the
+    /// application writes to its database. When the channel is full the event waits in the
+    /// outbox; a card (received, given, held) is never dropped, other notices are once the
+    /// outbox holds `Limits::event_buffer` events. Cards are kept bounded by refusing gives
+    /// while the application is behind ([`EventLoop::backlogged`]). A closed receiver means the
+    /// application stopped listening; the node keeps answering commands.
+    pub(crate) fn emit(&mut self, event: Event) {
+        let event = if self.outbox.is_empty() {
+            match self.events.try_send(event) {
+                Ok(()) | Err(TrySendError::Closed(_)) => return,
+                Err(TrySendError::Full(event)) => event,
+            }
+        } else {
+            event
+        };
+        let card = matches!(
+            event,
+            Event::CardReceived { .. } | Event::CardGiven { .. } | Event::InboxItem { .. }
+        );
+        if card || self.outbox.len() < self.limits.event_buffer.max(1) {
+            self.outbox.push_back(event);
+        } else {
+            tracing::debug!(?event, "the application is behind: a notice was dropped");
+        }
+    }
+
+    /// Whether the application is too far behind to take one more card: for an unsolicited
+    /// give once `Limits::event_buffer` events wait in the outbox, for any give at
+    /// [`BACKLOG_HARD`] times that.
+    pub(crate) fn backlogged(&self, unsolicited: bool) -> bool {
+        let cap = self.limits.event_buffer.max(1);
+        let cap = if unsolicited { cap } else { cap * BACKLOG_HARD };
+        self.outbox.len() >= cap
     }
 
     /// Remembers an address of `peer` (reported by identify, or seen on its inbound
@@ -246,9 +309,11 @@ impl EventLoop {
         }
     }
 
-    /// `addrs` plus every address the node knows for `peer` (mDNS, event boards, identify and
-    /// inbound connections), to dial it with.
-    pub(crate) fn known_addrs(&self, peer: &PeerId, mut addrs: Vec<Multiaddr>) -> Vec<Multiaddr> {
+    /// The addresses to reach `peer` at, for a request of the user's or to pass on with a
+    /// card: `addrs` (the caller's) first, then those found by mDNS, the circuit addresses on
+    /// the event relays, and those the peer reported through identify or connected from; at
+    /// most [`MAX_DIAL_ADDRS`] in all.
+    pub(crate) fn known_addrs(&self, peer: &PeerId, addrs: Vec<Multiaddr>) -> Vec<Multiaddr> {
         let known = self
             .nearby
             .get(peer)
@@ -262,17 +327,26 @@ impl EventLoop {
             .map(|a| a.iter())
             .into_iter()
             .flatten();
-        for a in known.chain(attending.iter()).chain(reported) {
-            if !addrs.contains(a) {
-                addrs.push(a.clone());
+        let mut out: Vec<Multiaddr> = Vec::with_capacity(MAX_DIAL_ADDRS);
+        for a in addrs
+            .iter()
+            .chain(known)
+            .chain(attending.iter())
+            .chain(reported)
+        {
+            if out.len() >= MAX_DIAL_ADDRS {
+                break;
+            }
+            if !out.contains(a) {
+                out.push(a.clone());
             }
         }
-        addrs
+        out
     }
 
     // ---- commands ----
 
-    async fn on_command(&mut self, command: Command) {
+    fn on_command(&mut self, command: Command) {
         match command {
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
@@ -348,10 +422,10 @@ impl EventLoop {
 
     // ---- swarm events ----
 
-    async fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
-                self.emit(Event::Listening { addr: address }).await
+                self.emit(Event::Listening { addr: address })
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -388,10 +462,9 @@ impl EventLoop {
                         self.emit(Event::RelayUnreachable {
                             relay: peer,
                             error: reason,
-                        })
-                        .await;
+                        });
                     }
-                    self.on_nearby_unreachable(peer).await;
+                    self.on_nearby_unreachable(peer);
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -403,22 +476,22 @@ impl EventLoop {
                     let _ = reply.send(Err(PingError::NotConnected));
                 }
                 if self.attend.on_disconnected(&mut self.swarm, &peer_id) {
-                    self.emit(Event::RelayDisconnected { relay: peer_id }).await;
+                    self.emit(Event::RelayDisconnected { relay: peer_id });
                 }
             }
             SwarmEvent::ListenerClosed { listener_id, .. } => {
                 self.attend.on_listener_closed(listener_id);
             }
-            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event).await,
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             _ => {}
         }
     }
 
-    async fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
         match event {
-            BehaviourEvent::Exchange(event) => self.on_exchange_event(event).await,
+            BehaviourEvent::Exchange(event) => self.on_exchange_event(event),
             BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => self.on_mdns_discovered(list),
-            BehaviourEvent::Mdns(mdns::Event::Expired(list)) => self.on_mdns_expired(list).await,
+            BehaviourEvent::Mdns(mdns::Event::Expired(list)) => self.on_mdns_expired(list),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 for addr in info.listen_addrs.into_iter().take(MAX_ADDRS_PER_PEER) {
                     self.remember_addr(peer_id, addr);
@@ -434,8 +507,7 @@ impl EventLoop {
                         self.emit(Event::Reserved {
                             relay: relay_peer_id,
                             addr,
-                        })
-                        .await;
+                        });
                     }
                 }
             }
@@ -468,9 +540,9 @@ impl EventLoop {
                     _ => return,
                 };
                 for event in self.attend.on_board(&mut self.swarm, id, response) {
-                    self.emit(event).await;
+                    self.emit(event);
                 }
-                self.after_board_read().await;
+                self.after_board_read();
             }
             BehaviourEvent::Dcutr(dcutr::Event {
                 remote_peer_id,
@@ -487,7 +559,7 @@ impl EventLoop {
                         }
                     }
                 };
-                self.emit(event).await;
+                self.emit(event);
             }
             BehaviourEvent::Ping(ping::Event { peer, result, .. }) => {
                 let result = result.map_err(|_| PingError::Failed);

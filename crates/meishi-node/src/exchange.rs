@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId};
 use meishi_card::envelope::{CheckError, Envelope, EnvelopeError, SignedTeaser, NONCE_LEN};
 use meishi_card::{PublicKey, SignedCard};
@@ -69,19 +70,16 @@ fn refuse(peer: PeerId, reason: Refusal, events: &mut Vec<Event>) -> Response {
 }
 
 impl EventLoop {
-    pub(crate) async fn on_exchange_event(
-        &mut self,
-        event: request_response::Event<Request, Response>,
-    ) {
+    pub(crate) fn on_exchange_event(&mut self, event: request_response::Event<Request, Response>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
                     request, channel, ..
-                } => self.on_request(peer, request, channel).await,
+                } => self.on_request(peer, request, channel),
                 request_response::Message::Response {
                     request_id,
                     response,
-                } => self.on_response(request_id, Ok(response)).await,
+                } => self.on_response(request_id, Ok(response)),
             },
             request_response::Event::OutboundFailure {
                 request_id, error, ..
@@ -93,7 +91,7 @@ impl EventLoop {
                     OutboundFailure::UnsupportedProtocols => RequestError::UnsupportedProtocol,
                     OutboundFailure::Io(e) => RequestError::Io(e.kind()),
                 };
-                self.on_response(request_id, Err(error)).await
+                self.on_response(request_id, Err(error))
             }
             request_response::Event::ResponseSent { .. } => {
                 self.unsent = self.unsent.saturating_sub(1);
@@ -145,12 +143,7 @@ impl EventLoop {
 
     // ---- inbound requests ----
 
-    async fn on_request(
-        &mut self,
-        peer: PeerId,
-        request: Request,
-        channel: ResponseChannel<Response>,
-    ) {
+    fn on_request(&mut self, peer: PeerId, request: Request, channel: ResponseChannel<Response>) {
         let mut events = Vec::new();
         let answer = self.answer(peer, request, &mut events);
         let response = match answer {
@@ -171,7 +164,7 @@ impl EventLoop {
             }
             Err(reason) => refuse(peer, reason, &mut events),
         };
-        self.respond(channel, response, events).await;
+        self.respond(channel, response, events);
     }
 
     /// Decides the answer to one inbound request; the events to emit once it is sent are
@@ -224,7 +217,10 @@ impl EventLoop {
         }
     }
 
-    /// Applies the consent rule to a verified give or give-back.
+    /// Applies the consent rule to a verified give or give-back, within the node's bounds: an
+    /// unsolicited card (from a peer that is neither a contact nor one I gave my card to) is
+    /// refused as busy beyond `Limits::unsolicited_burst`, and any card while the application
+    /// is too far behind ([`EventLoop::backlogged`]). proto-spec/exchange.md#bounds
     fn settle(
         &mut self,
         peer: PeerId,
@@ -232,16 +228,28 @@ impl EventLoop {
         envelope: Envelope,
         events: &mut Vec<Event>,
     ) -> Result<Response, Refusal> {
-        match self.decide(&peer, ask) {
+        let decision = self.decide(&peer, ask);
+        let who = self.standing(&peer);
+        let unsolicited = !(who.contact || who.dialled || who.holder);
+        if self.backlogged(unsolicited || decision == Decision::Hold) {
+            return Err(Refusal::Backlog);
+        }
+        let keep = matches!(decision, Decision::GiveBack | Decision::Keep);
+        if keep && unsolicited && !self.unsolicited.allow(&(), Instant::now()) {
+            return Err(Refusal::TooManyUnsolicited);
+        }
+        let received = |this: &Self, envelope| Event::CardReceived {
+            from: peer,
+            envelope,
+            addrs: this.known_addrs(&peer, Vec::new()),
+            unsolicited,
+        };
+        match decision {
             Decision::GiveBack => match self.sign_for(&peer) {
                 Ok(mine) => {
                     let response = Response::GiveBack(mine.as_bytes().to_vec());
                     self.add_holder(envelope.giver());
-                    events.push(Event::CardReceived {
-                        from: peer,
-                        envelope,
-                        addrs: self.known_addrs(&peer, Vec::new()),
-                    });
+                    events.push(received(self, envelope));
                     events.push(Event::CardGiven {
                         to: peer,
                         envelope: mine,
@@ -251,21 +259,13 @@ impl EventLoop {
                 Err(e) => {
                     // Only a failing random source gets here: keep theirs anyway.
                     tracing::warn!(error = %e, "could not sign a give-back");
-                    events.push(Event::CardReceived {
-                        from: peer,
-                        envelope,
-                        addrs: self.known_addrs(&peer, Vec::new()),
-                    });
+                    events.push(received(self, envelope));
                     Ok(Response::Kept)
                 }
             },
             Decision::Hold => self.hold(peer, envelope, events),
             _ => {
-                events.push(Event::CardReceived {
-                    from: peer,
-                    envelope,
-                    addrs: self.known_addrs(&peer, Vec::new()),
-                });
+                events.push(received(self, envelope));
                 Ok(Response::Kept)
             }
         }
@@ -297,7 +297,7 @@ impl EventLoop {
 
     /// Answers first, then tells the application: the peer's round trip does not wait for the
     /// application to read its events. The peer may have gone away; then nobody is answered.
-    async fn respond(
+    fn respond(
         &mut self,
         channel: ResponseChannel<Response>,
         response: Response,
@@ -313,7 +313,7 @@ impl EventLoop {
             self.unsent += 1;
         }
         for event in events {
-            self.emit(event).await;
+            self.emit(event);
         }
     }
 
@@ -321,7 +321,7 @@ impl EventLoop {
 
     /// Decides the deferred gives whose peer is now seen on a board, or whose wait is over
     /// (`all`: every one, as the node stops waiting).
-    pub(crate) async fn settle_deferred(&mut self, all: bool) {
+    pub(crate) fn settle_deferred(&mut self, all: bool) {
         let now = Instant::now();
         let mut i = 0;
         while i < self.deferred.len() {
@@ -337,15 +337,15 @@ impl EventLoop {
                 Ok(r) => r,
                 Err(reason) => refuse(d.peer, reason, &mut events),
             };
-            self.respond(d.channel, response, events).await;
+            self.respond(d.channel, response, events);
         }
     }
 
     /// The event boards were read: settles the deferred gives whose peer is now an attendee,
     /// and reads once more for the others.
-    pub(crate) async fn after_board_read(&mut self) {
+    pub(crate) fn after_board_read(&mut self) {
         if !self.deferred.is_empty() {
-            self.settle_deferred(false).await;
+            self.settle_deferred(false);
             if self.deferred.iter().any(|d| !d.repolled) {
                 // Maybe the read was already under way when they joined: once more.
                 for d in &mut self.deferred {
@@ -392,13 +392,14 @@ impl EventLoop {
         } else {
             Request::Give(bytes)
         };
-        let addrs = self.known_addrs(&peer, addrs);
-        let id = self
-            .swarm
-            .behaviour_mut()
-            .exchange
-            .send_request_with_addresses(&peer, request, addrs);
-        self.gives.insert(id, PendingGive { peer, mine, reply });
+        match self.send_to(peer, request, addrs) {
+            Ok(id) => {
+                self.gives.insert(id, PendingGive { peer, mine, reply });
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+            }
+        }
     }
 
     /// Asks a contact for its current card.
@@ -408,13 +409,14 @@ impl EventLoop {
         addrs: Vec<Multiaddr>,
         reply: Reply<Result<SignedCard, FetchError>>,
     ) {
-        let addrs = self.known_addrs(&peer, addrs);
-        let id = self
-            .swarm
-            .behaviour_mut()
-            .exchange
-            .send_request_with_addresses(&peer, Request::Fetch, addrs);
-        self.fetches.insert(id, (peer, reply));
+        match self.send_to(peer, Request::Fetch, addrs) {
+            Ok(id) => {
+                self.fetches.insert(id, (peer, reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+            }
+        }
     }
 
     /// Asks a peer for its teaser, for the application.
@@ -424,13 +426,49 @@ impl EventLoop {
         addrs: Vec<Multiaddr>,
         reply: Reply<Result<Option<SignedTeaser>, FetchError>>,
     ) {
-        let addrs = self.known_addrs(&peer, addrs);
-        let id = self
+        match self.send_to(peer, Request::Teaser, addrs) {
+            Ok(id) => {
+                self.teaser_fetches.insert(id, (peer, reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+            }
+        }
+    }
+
+    /// Sends a request of the user's to `peer`, dialing it first when not connected: at most
+    /// [`crate::event_loop::MAX_DIAL_ADDRS`] addresses, `addrs` first (see [`EventLoop::known_addrs`]). The node
+    /// dials them itself, without the addresses other behaviours learned (identify, rendezvous
+    /// records): the request-response behaviour would add every one of those, and they are
+    /// the peer's to choose. Its own dial then finds this one under way and waits for it.
+    fn send_to(
+        &mut self,
+        peer: PeerId,
+        request: Request,
+        addrs: Vec<Multiaddr>,
+    ) -> Result<OutboundRequestId, RequestError> {
+        if !self.swarm.is_connected(&peer) {
+            let addrs = self.known_addrs(&peer, addrs);
+            if addrs.is_empty() {
+                return Err(RequestError::Unreachable);
+            }
+            let opts = DialOpts::peer_id(peer)
+                .addresses(addrs)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            match self.swarm.dial(opts) {
+                Ok(()) | Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {}
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "cannot dial");
+                    return Err(RequestError::Unreachable);
+                }
+            }
+        }
+        Ok(self
             .swarm
             .behaviour_mut()
             .exchange
-            .send_request_with_addresses(&peer, Request::Teaser, addrs);
-        self.teaser_fetches.insert(id, (peer, reply));
+            .send_request(&peer, request))
     }
 
     /// Signs a give envelope of my card for `peer`, with a fresh nonce.
@@ -450,13 +488,9 @@ impl EventLoop {
 
     // ---- responses to my requests ----
 
-    async fn on_response(
-        &mut self,
-        id: OutboundRequestId,
-        response: Result<Response, RequestError>,
-    ) {
+    fn on_response(&mut self, id: OutboundRequestId, response: Result<Response, RequestError>) {
         if let Some(pending) = self.gives.remove(&id) {
-            let result = self.finish_give(&pending, response).await;
+            let result = self.finish_give(&pending, response);
             let _ = pending.reply.send(result);
         } else if let Some((peer, reply)) = self.fetches.remove(&id) {
             let result = match response {
@@ -484,12 +518,12 @@ impl EventLoop {
             };
             let _ = reply.send(result);
         } else if let Some(peer) = self.teaser_requests.remove(&id) {
-            self.on_nearby_teaser(peer, response).await;
+            self.on_nearby_teaser(peer, response);
         }
     }
 
     /// The peer's answer to my give: a give-back is verified like any received envelope.
-    async fn finish_give(
+    fn finish_give(
         &mut self,
         pending: &PendingGive,
         response: Result<Response, RequestError>,
@@ -510,16 +544,15 @@ impl EventLoop {
         self.emit(Event::CardGiven {
             to: peer,
             envelope: pending.mine.clone(),
-        })
-        .await;
+        });
         if let GiveOutcome::Mutual { envelope } = &outcome {
             let addrs = self.known_addrs(&peer, Vec::new());
             self.emit(Event::CardReceived {
                 from: peer,
                 envelope: envelope.clone(),
                 addrs,
-            })
-            .await;
+                unsolicited: false,
+            });
         }
         Ok(outcome)
     }

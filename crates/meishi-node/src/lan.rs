@@ -4,6 +4,7 @@
 //! node that acts unasked: it dials and asks for teasers on its own, and only on the LAN.
 //! proto-spec/exchange.md#discovery
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
@@ -35,42 +36,80 @@ pub(crate) struct Nearby {
     pub(crate) addrs: Vec<Multiaddr>,
     teaser: Option<SignedTeaser>,
     state: TeaserState,
+    /// When mDNS last announced it.
+    seen: Instant,
+}
+
+impl Nearby {
+    fn new(now: Instant, dial: bool) -> Self {
+        Nearby {
+            addrs: Vec::new(),
+            teaser: None,
+            state: TeaserState::Waiting {
+                since: now,
+                dialed: dial,
+            },
+            seen: now,
+        }
+    }
+}
+
+/// Makes room in a full table of nearby peers (`cap` entries) for one more: evicts the peer
+/// least worth keeping, and returns it. Anyone on the LAN can announce any number of peer ids
+/// by mDNS, so a full table must not turn a real newcomer away: peers that answered with a
+/// teaser or are connected stay longest; among the others (announced, never reached) the one
+/// announced least recently goes first. O(cap), on a table of at most `Limits::max_nearby`.
+pub(crate) fn make_room(
+    nearby: &mut HashMap<PeerId, Nearby>,
+    cap: usize,
+    connected: impl Fn(&PeerId) -> bool,
+) -> Option<PeerId> {
+    if nearby.len() < cap.max(1) {
+        return None;
+    }
+    let victim = nearby
+        .iter()
+        .min_by_key(|(peer, n)| (n.teaser.is_some() || connected(peer), n.seen))
+        .map(|(peer, _)| *peer)?;
+    nearby.remove(&victim);
+    Some(victim)
 }
 
 impl EventLoop {
     pub(crate) fn on_mdns_discovered(&mut self, list: Vec<(PeerId, Multiaddr)>) {
         let now = Instant::now();
         let mut to_dial = Vec::new();
+        let mut evicted = Vec::new();
         for (peer, addr) in list {
             if peer == self.local {
                 continue;
             }
             if !self.nearby.contains_key(&peer) {
-                if self.nearby.len() >= self.limits.max_nearby {
-                    continue;
+                let swarm = &self.swarm;
+                if let Some(gone) = make_room(&mut self.nearby, self.limits.max_nearby, |p| {
+                    swarm.is_connected(p)
+                }) {
+                    to_dial.retain(|p| *p != gone);
+                    evicted.push(gone);
                 }
                 // Tie-break: only the lower peer id dials, so two nodes that find each other at
                 // once open one connection, not two.
                 let dial = self.local.to_bytes() < peer.to_bytes();
-                self.nearby.insert(
-                    peer,
-                    Nearby {
-                        addrs: Vec::new(),
-                        teaser: None,
-                        state: TeaserState::Waiting {
-                            since: now,
-                            dialed: dial,
-                        },
-                    },
-                );
+                self.nearby.insert(peer, Nearby::new(now, dial));
                 if dial {
                     to_dial.push(peer);
                 }
             }
             if let Some(n) = self.nearby.get_mut(&peer) {
+                n.seen = now;
                 if !n.addrs.contains(&addr) && n.addrs.len() < MAX_ADDRS_PER_PEER {
                     n.addrs.push(addr);
                 }
+            }
+        }
+        for peer in evicted {
+            if !self.nearby.contains_key(&peer) {
+                self.emit(Event::PeerExpired { peer });
             }
         }
         for peer in to_dial {
@@ -87,7 +126,7 @@ impl EventLoop {
         }
     }
 
-    pub(crate) async fn on_mdns_expired(&mut self, list: Vec<(PeerId, Multiaddr)>) {
+    pub(crate) fn on_mdns_expired(&mut self, list: Vec<(PeerId, Multiaddr)>) {
         let mut gone = Vec::new();
         for (peer, addr) in list {
             if let Some(n) = self.nearby.get_mut(&peer) {
@@ -99,7 +138,7 @@ impl EventLoop {
         }
         for peer in gone {
             self.nearby.remove(&peer);
-            self.emit(Event::PeerExpired { peer }).await;
+            self.emit(Event::PeerExpired { peer });
         }
     }
 
@@ -138,7 +177,7 @@ impl EventLoop {
 
     /// A dial to `peer` failed: a nearby peer we could not reach is still listed, without a
     /// teaser.
-    pub(crate) async fn on_nearby_unreachable(&mut self, peer: PeerId) {
+    pub(crate) fn on_nearby_unreachable(&mut self, peer: PeerId) {
         if let Some(n) = self.nearby.get_mut(&peer) {
             if matches!(n.state, TeaserState::Waiting { dialed: true, .. })
                 && !self.swarm.is_connected(&peer)
@@ -149,8 +188,7 @@ impl EventLoop {
                     peer,
                     addrs,
                     teaser: None,
-                })
-                .await;
+                });
             }
         }
     }
@@ -173,7 +211,7 @@ impl EventLoop {
 
     /// The answer to [`Self::request_teaser_if_nearby`]: the peer is announced, with its
     /// teaser if it sent a valid one of its own.
-    pub(crate) async fn on_nearby_teaser(
+    pub(crate) fn on_nearby_teaser(
         &mut self,
         peer: PeerId,
         response: Result<Response, RequestError>,
@@ -193,8 +231,7 @@ impl EventLoop {
                 peer,
                 addrs,
                 teaser,
-            })
-            .await;
+            });
         }
     }
 
@@ -208,5 +245,61 @@ impl EventLoop {
                 teaser: n.teaser.clone(),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+mod tests {
+    use super::*;
+
+    fn insert(table: &mut HashMap<PeerId, Nearby>, cap: usize, peer: PeerId, now: Instant) {
+        make_room(table, cap, |_| false);
+        table.insert(peer, Nearby::new(now, true));
+        assert!(table.len() <= cap);
+    }
+
+    /// A spoofer announces far more peer ids than the table holds; a real peer announced after
+    /// them still gets in, and one that answered with its teaser stays through the flood.
+    #[test]
+    fn spoofed_announcements_do_not_keep_a_real_peer_out() {
+        let cap = 8;
+        let t0 = Instant::now();
+        let mut table = HashMap::new();
+        let known = PeerId::random();
+        insert(&mut table, cap, known, t0);
+        let teaser =
+            SignedTeaser::sign(&meishi_card::Identity::from_seed(&[5; 32]), 1, "Ada", None)
+                .unwrap();
+        table.get_mut(&known).unwrap().teaser = Some(teaser);
+        for i in 0..10 * cap as u64 {
+            insert(
+                &mut table,
+                cap,
+                PeerId::random(),
+                t0 + Duration::from_millis(i),
+            );
+        }
+        assert_eq!(table.len(), cap);
+        let fresh = PeerId::random();
+        insert(&mut table, cap, fresh, t0 + Duration::from_secs(60));
+        assert!(table.contains_key(&fresh), "a real newcomer gets in");
+        assert!(table.contains_key(&known), "a peer that answered is kept");
+        assert_eq!(table.len(), cap);
+    }
+
+    #[test]
+    fn the_least_recently_announced_goes_first() {
+        let t0 = Instant::now();
+        let mut table = HashMap::new();
+        let (a, b, c) = (PeerId::random(), PeerId::random(), PeerId::random());
+        insert(&mut table, 2, a, t0);
+        insert(&mut table, 2, b, t0 + Duration::from_secs(1));
+        // `a` is announced again: `b` is now the oldest.
+        table.get_mut(&a).unwrap().seen = t0 + Duration::from_secs(2);
+        assert_eq!(make_room(&mut table, 2, |_| false), Some(b));
+        table.insert(c, Nearby::new(t0 + Duration::from_secs(3), true));
+        // A connected peer stays even when it is the oldest.
+        assert_eq!(make_room(&mut table, 2, |p| *p == a), Some(c));
     }
 }

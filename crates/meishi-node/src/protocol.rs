@@ -97,7 +97,7 @@ pub enum RefuseCode {
     Replay,
     /// Too many requests from this peer; try later.
     RateLimited,
-    /// The inbox is full; try later.
+    /// The inbox is full, or the responder takes no more unsolicited cards for now; try later.
     Busy,
     /// Fetch is only answered to peers that hold the card.
     NotAHolder,
@@ -148,7 +148,7 @@ impl std::fmt::Display for RefuseCode {
             Self::BadTime => "the envelope's time is outside the clock window (check both clocks)",
             Self::Replay => "the envelope was already received",
             Self::RateLimited => "too many requests; try again later",
-            Self::Busy => "the inbox is full; try again later",
+            Self::Busy => "the peer is busy (its inbox is full, or it got too many cards at once); try again later",
             Self::NotAHolder => "only people who hold the card may fetch it",
             Self::Malformed => "the request is not a valid exchange message",
             Self::Other(b) => return write!(f, "refused with unknown code {b}"),

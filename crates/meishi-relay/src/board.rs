@@ -27,6 +27,8 @@ pub enum Outcome {
     Removed,
     Listed(usize),
     Refused(BoardErrorCode),
+    /// Refused with [`BoardErrorCode::Full`] by this cap.
+    Full(Refusal),
 }
 
 /// The board's state.
@@ -47,7 +49,7 @@ impl Board {
         self.registry.expire(now)
     }
 
-    /// Drops every entry of `peer`, which has no connection left.
+    /// Drops every entry of `peer`, which has had no connection for the grace period.
     pub fn forget(&mut self, peer: &PeerId) -> usize {
         self.registry.remove_peer(peer)
     }
@@ -70,13 +72,11 @@ impl Board {
                 .put_from(&namespace, peer, ip, sealed, u64::from(ttl), now)
             {
                 Ok(_) => (Outcome::Stored, BoardResponse::Stored { ttl }),
-                Err(r) => {
-                    let code = match r {
-                        Refusal::Ttl { .. } => BoardErrorCode::BadTtl,
-                        _ => BoardErrorCode::Full,
-                    };
-                    (Outcome::Refused(code), BoardResponse::Error(code))
-                }
+                Err(Refusal::Ttl { .. }) => (
+                    Outcome::Refused(BoardErrorCode::BadTtl),
+                    BoardResponse::Error(BoardErrorCode::BadTtl),
+                ),
+                Err(r) => (Outcome::Full(r), BoardResponse::Error(BoardErrorCode::Full)),
             },
             BoardRequest::Remove { namespace } => {
                 self.registry.remove(&namespace, &peer);

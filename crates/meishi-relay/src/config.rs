@@ -11,6 +11,9 @@ use std::time::Duration;
 use libp2p::Multiaddr;
 use serde::Deserialize;
 
+/// Longest `disconnect_grace_ms` accepted: two minutes.
+pub const MAX_DISCONNECT_GRACE_MS: u64 = 120_000;
+
 /// Everything the relay needs to start.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -50,13 +53,21 @@ pub struct Rate {
 }
 
 /// Caps of one namespaced store (rendezvous or the teaser board).
+/// proto-spec/relay.md#limits
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreLimits {
     pub max_total: usize,
     pub max_per_namespace: usize,
+    /// Namespaces one peer may be in at once.
     pub max_per_peer: usize,
+    /// Entries from one host: an IPv4 address or an IPv6 /64.
     pub max_per_ip: usize,
+    /// Entries one site (an IPv4 address or an IPv6 /48) always gets in one namespace; more
+    /// only while the namespace is less than half full.
+    pub site_share_per_namespace: usize,
+    /// Entries one site always gets in the store; more only while it is less than half full.
+    pub site_share: usize,
     pub min_ttl_secs: u64,
     pub max_ttl_secs: u64,
 }
@@ -68,8 +79,28 @@ impl Default for StoreLimits {
             max_per_namespace: 4_096,
             max_per_peer: 8,
             max_per_ip: 2_048,
+            // Eight sites hold at most 4,096 / 2 + 8 * 128 = 3,072 of an event, and
+            // 16,384 / 2 + 8 * 512 = 12,288 of the relay.
+            site_share_per_namespace: 128,
+            site_share: 512,
             min_ttl_secs: 60,
             max_ttl_secs: 24 * 60 * 60,
+        }
+    }
+}
+
+impl StoreLimits {
+    /// The registry caps these limits set.
+    pub fn caps(&self) -> crate::registry::Caps {
+        crate::registry::Caps {
+            total: self.max_total,
+            per_namespace: self.max_per_namespace,
+            per_peer: self.max_per_peer,
+            per_host: self.max_per_ip,
+            site_share_namespace: self.site_share_per_namespace,
+            site_share: self.site_share,
+            min_ttl: self.min_ttl_secs,
+            max_ttl: self.max_ttl_secs,
         }
     }
 }
@@ -80,9 +111,15 @@ impl Default for StoreLimits {
 pub struct Limits {
     pub max_connections: u32,
     pub max_connections_per_peer: u32,
+    /// Connections from one host: an IPv4 address or an IPv6 /64.
     pub max_connections_per_ip: usize,
+    /// Connections from one site: an IPv4 address or an IPv6 /48.
+    pub max_connections_per_site: usize,
     pub max_pending_incoming: u32,
     pub idle_timeout_secs: u64,
+    /// How long a peer's registrations and board entries outlive its last connection, so
+    /// that a node that reconnects at once keeps its place. proto-spec/relay.md#rendezvous
+    pub disconnect_grace_ms: u64,
 
     pub max_reservations: usize,
     pub max_reservations_per_peer: usize,
@@ -103,8 +140,13 @@ pub struct Limits {
     pub board: StoreLimits,
     /// Concurrent rendezvous or board streams on one connection.
     pub max_streams_per_connection: usize,
-    /// Rendezvous and board requests of one peer, together.
+    /// Rendezvous and board requests of one peer, over all its connections; reconnecting
+    /// does not refill it.
     pub request_rate_per_peer: Rate,
+    /// Rendezvous and board requests of one host (an IPv4 address or an IPv6 /64), all its
+    /// peers together: fresh peer ids do not buy more. Sized for a venue NAT: a thousand
+    /// attendees polling every 15 s make about 130 requests per second.
+    pub request_rate_per_host: Rate,
 }
 
 impl Default for Limits {
@@ -113,8 +155,10 @@ impl Default for Limits {
             max_connections: 8_192,
             max_connections_per_peer: 8,
             max_connections_per_ip: 1_024,
+            max_connections_per_site: 2_048,
             max_pending_incoming: 2_048,
             idle_timeout_secs: 60,
+            disconnect_grace_ms: 20_000,
 
             max_reservations: 2_048,
             max_reservations_per_peer: 4,
@@ -148,6 +192,10 @@ impl Default for Limits {
             request_rate_per_peer: Rate {
                 burst: 64,
                 interval_ms: 250,
+            },
+            request_rate_per_host: Rate {
+                burst: 1_024,
+                interval_ms: 4,
             },
         }
     }
@@ -210,13 +258,17 @@ impl Config {
         self.listen_addrs()?;
         self.external_addrs()?;
         let l = &self.limits;
-        let nonzero: [(&'static str, u64); 16] = [
+        let nonzero: [(&'static str, u64); 17] = [
             ("max_connections", l.max_connections.into()),
             (
                 "max_connections_per_peer",
                 l.max_connections_per_peer.into(),
             ),
             ("max_connections_per_ip", l.max_connections_per_ip as u64),
+            (
+                "max_connections_per_site",
+                l.max_connections_per_site as u64,
+            ),
             ("max_pending_incoming", l.max_pending_incoming.into()),
             ("idle_timeout_secs", l.idle_timeout_secs),
             ("max_reservations", l.max_reservations as u64),
@@ -248,6 +300,7 @@ impl Config {
             ("circuit_rate_per_peer", l.circuit_rate_per_peer),
             ("circuit_rate_per_ip", l.circuit_rate_per_ip),
             ("request_rate_per_peer", l.request_rate_per_peer),
+            ("request_rate_per_host", l.request_rate_per_host),
         ] {
             if r.burst == 0 || r.interval_ms == 0 {
                 return Err(ConfigError::Zero(name));
@@ -257,6 +310,8 @@ impl Config {
             if s.max_per_namespace == 0
                 || s.max_per_peer == 0
                 || s.max_per_ip == 0
+                || s.site_share_per_namespace == 0
+                || s.site_share == 0
                 || s.min_ttl_secs == 0
             {
                 return Err(ConfigError::Zero(name));
@@ -264,6 +319,10 @@ impl Config {
             if s.min_ttl_secs > s.max_ttl_secs || s.max_ttl_secs > u64::from(u32::MAX) {
                 return Err(ConfigError::TooLarge(name));
             }
+        }
+        // A long grace would let state outlive its owner again (proto-spec/relay.md#rendezvous).
+        if l.disconnect_grace_ms > MAX_DISCONNECT_GRACE_MS {
+            return Err(ConfigError::TooLarge("disconnect_grace_ms"));
         }
         // libp2p's relay panics on circuit durations above u32::MAX seconds.
         if l.max_circuit_duration_secs > u64::from(u32::MAX)
@@ -346,5 +405,14 @@ mod tests {
         let mut c = Config::default();
         c.limits.board.min_ttl_secs = 100_000;
         assert!(matches!(c.validate(), Err(ConfigError::TooLarge("board"))));
+        let mut c = Config::default();
+        c.limits.disconnect_grace_ms = MAX_DISCONNECT_GRACE_MS + 1;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::TooLarge("disconnect_grace_ms"))
+        ));
+        let mut c = Config::default();
+        c.limits.rendezvous.site_share = 0;
+        assert!(matches!(c.validate(), Err(ConfigError::Zero("rendezvous"))));
     }
 }

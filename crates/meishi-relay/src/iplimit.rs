@@ -1,9 +1,11 @@
-//! A cap on concurrent connections from one IP address.
+//! A cap on concurrent connections from one host and from one site.
 //!
 //! libp2p's connection limits count per peer and in total, not per address, and the relay's
 //! own rate limiters only slow reservations down. This behaviour refuses a connection once
-//! one address already holds `max` of them, so a single host cannot take every slot, while
-//! a venue NAT with hundreds of attendees still fits under a cap sized for it.
+//! its host ([`prefix::host`]: an IPv4 address, an IPv6 /64) or its site ([`prefix::site`]:
+//! an IPv4 address, an IPv6 /48) already holds its cap, so a single host cannot take every
+//! slot, nor rotate through the addresses of its /64 (or a site through its /64s) to get more,
+//! while a venue NAT with hundreds of attendees still fits under a cap sized for it.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -18,20 +20,39 @@ use libp2p::swarm::{
 };
 use libp2p::PeerId;
 
-/// Refusal reason carried in [`ConnectionDenied`].
+use crate::prefix::{self, Prefix};
+
+/// Refusal reason carried in [`ConnectionDenied`]: `prefix` (a host or a site, by its
+/// length) already holds `max` connections.
 #[derive(Debug, thiserror::Error)]
-#[error("{ip} already holds {max} connections")]
+#[error("{prefix} already holds {max} connections")]
 pub struct PerIpExceeded {
-    pub ip: IpAddr,
+    pub prefix: Prefix,
     pub max: usize,
+    /// Whether the site cap refused (else the host cap).
+    pub site: bool,
+}
+
+impl PerIpExceeded {
+    /// The cap that refused, as the `cap` label of the refusal metrics.
+    pub fn cap(&self) -> &'static str {
+        if self.site {
+            "connections_per_site"
+        } else {
+            "connections_per_host"
+        }
+    }
 }
 
 /// The behaviour. Place it last in the composed behaviour: it counts a connection only once
 /// every behaviour before it has accepted it.
 pub struct Behaviour {
-    max: usize,
-    by_ip: HashMap<IpAddr, usize>,
-    conns: HashMap<ConnectionId, IpAddr>,
+    max_host: usize,
+    max_site: usize,
+    /// Open connections per host and per site (an IPv4 address is both, counted in both).
+    by_host: HashMap<Prefix, usize>,
+    by_site: HashMap<Prefix, usize>,
+    conns: HashMap<ConnectionId, (Prefix, Prefix)>,
 }
 
 /// The IP address of a multiaddr, if it has one.
@@ -43,18 +64,53 @@ pub fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     })
 }
 
+fn release(m: &mut HashMap<Prefix, usize>, k: &Prefix) {
+    if let Some(n) = m.get_mut(k) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            m.remove(k);
+        }
+    }
+}
+
 impl Behaviour {
-    pub fn new(max: usize) -> Self {
+    /// At most `max_host` connections per host and `max_site` per site.
+    pub fn new(max_host: usize, max_site: usize) -> Self {
         Self {
-            max,
-            by_ip: HashMap::new(),
+            max_host,
+            max_site,
+            by_host: HashMap::new(),
+            by_site: HashMap::new(),
             conns: HashMap::new(),
         }
     }
 
-    /// Connections held by `ip` now.
-    pub fn count(&self, ip: &IpAddr) -> usize {
-        self.by_ip.get(ip).copied().unwrap_or(0)
+    /// Connections held by the host of `ip` now.
+    pub fn count(&self, ip: IpAddr) -> usize {
+        self.by_host.get(&prefix::host(ip)).copied().unwrap_or(0)
+    }
+
+    /// Counts a connection from `ip`, or says which cap refuses it.
+    fn admit(&mut self, id: ConnectionId, ip: IpAddr) -> Result<(), PerIpExceeded> {
+        let (host, site) = (prefix::host(ip), prefix::site(ip));
+        if self.by_host.get(&host).copied().unwrap_or(0) >= self.max_host {
+            return Err(PerIpExceeded {
+                prefix: host,
+                max: self.max_host,
+                site: false,
+            });
+        }
+        if self.by_site.get(&site).copied().unwrap_or(0) >= self.max_site {
+            return Err(PerIpExceeded {
+                prefix: site,
+                max: self.max_site,
+                site: true,
+            });
+        }
+        *self.by_host.entry(host).or_insert(0) += 1;
+        *self.by_site.entry(site).or_insert(0) += 1;
+        self.conns.insert(id, (host, site));
+        Ok(())
     }
 }
 
@@ -70,12 +126,7 @@ impl NetworkBehaviour for Behaviour {
         remote: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
         if let Some(ip) = ip_of(remote) {
-            let n = self.by_ip.entry(ip).or_insert(0);
-            if *n >= self.max {
-                return Err(ConnectionDenied::new(PerIpExceeded { ip, max: self.max }));
-            }
-            *n += 1;
-            self.conns.insert(id, ip);
+            self.admit(id, ip).map_err(ConnectionDenied::new)?;
         }
         Ok(dummy::ConnectionHandler)
     }
@@ -94,13 +145,9 @@ impl NetworkBehaviour for Behaviour {
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
         if let FromSwarm::ConnectionClosed(ConnectionClosed { connection_id, .. }) = event {
-            if let Some(ip) = self.conns.remove(&connection_id) {
-                if let Some(n) = self.by_ip.get_mut(&ip) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        self.by_ip.remove(&ip);
-                    }
-                }
+            if let Some((host, site)) = self.conns.remove(&connection_id) {
+                release(&mut self.by_host, &host);
+                release(&mut self.by_site, &site);
             }
         }
     }
@@ -116,5 +163,56 @@ impl NetworkBehaviour for Behaviour {
 
     fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Infallible, THandlerInEvent<Self>>> {
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn one_host_rotating_through_its_64_is_capped() {
+        let mut b = Behaviour::new(2, 100);
+        b.admit(ConnectionId::new_unchecked(1), ip("2001:db8:0:1::1"))
+            .unwrap();
+        b.admit(ConnectionId::new_unchecked(2), ip("2001:db8:0:1::2"))
+            .unwrap();
+        let e = b
+            .admit(ConnectionId::new_unchecked(3), ip("2001:db8:0:1:ffff::3"))
+            .unwrap_err();
+        assert_eq!((e.cap(), e.max), ("connections_per_host", 2));
+        assert_eq!(b.count(ip("2001:db8:0:1::9")), 2);
+        // The next /64 is another host.
+        b.admit(ConnectionId::new_unchecked(4), ip("2001:db8:0:2::1"))
+            .unwrap();
+    }
+
+    #[test]
+    fn one_site_rotating_through_its_64s_is_capped() {
+        let mut b = Behaviour::new(100, 3);
+        for i in 0..3u16 {
+            let a = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 7, i, 0, 0, 0, 1));
+            b.admit(ConnectionId::new_unchecked(usize::from(i)), a)
+                .unwrap();
+        }
+        let e = b
+            .admit(ConnectionId::new_unchecked(9), ip("2001:db8:7:ffff::1"))
+            .unwrap_err();
+        assert_eq!((e.cap(), e.max), ("connections_per_site", 3));
+        // Another /48, and an IPv4 host, still get in; a closed connection frees its slot.
+        b.admit(ConnectionId::new_unchecked(10), ip("2001:db8:8::1"))
+            .unwrap();
+        b.admit(ConnectionId::new_unchecked(11), ip("192.0.2.1"))
+            .unwrap();
+        let (h, s) = b.conns.remove(&ConnectionId::new_unchecked(0)).unwrap();
+        release(&mut b.by_host, &h);
+        release(&mut b.by_site, &s);
+        b.admit(ConnectionId::new_unchecked(12), ip("2001:db8:7:ffff::1"))
+            .unwrap();
     }
 }

@@ -31,22 +31,26 @@ mod frame;
 pub mod iplimit;
 pub mod key;
 pub mod metrics;
+pub mod prefix;
 pub mod registry;
 pub mod rendezvous;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::metrics::Recorder;
-use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{ConnectionId, ListenError, NetworkBehaviour, SwarmEvent};
 use libp2p::{
     autonat, connection_limits, identify, noise, ping, relay, request_response, tcp, yamux,
     Multiaddr, PeerId, Swarm, SwarmBuilder,
 };
 use meishi_limits::RateLimiter;
+use prefix::Prefix;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry as PromRegistry;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -95,39 +99,83 @@ struct Behaviour {
     per_ip: iplimit::Behaviour,
 }
 
-fn relay_config(l: &Limits) -> relay::Config {
+/// A reservation or circuit rate limiter: a token bucket per `key` (none: not limited) that
+/// counts its refusals on `refused`.
+fn limiter<K: Hash + Eq + Clone + Send + 'static>(
+    rate: config::Rate,
+    max_keys: usize,
+    key: impl Fn(PeerId, &Multiaddr) -> Option<K> + Send + 'static,
+    refused: Counter,
+) -> Box<dyn relay::RateLimiter> {
+    let (burst, interval) = rate.parts();
+    let mut buckets = RateLimiter::new(burst.get(), interval, max_keys);
+    Box::new(move |peer, addr: &Multiaddr, now: Instant| {
+        let Some(k) = key(peer, addr) else {
+            return true;
+        };
+        let allowed = buckets.allow(&k, now);
+        if !allowed {
+            refused.inc();
+        }
+        allowed
+    })
+}
+
+/// The host of a connection's remote address. proto-spec/relay.md#limits
+fn host_of(addr: &Multiaddr) -> Option<Prefix> {
+    iplimit::ip_of(addr).map(prefix::host)
+}
+
+fn relay_config(l: &Limits, m: &metrics::RelayMetrics) -> relay::Config {
+    let refused = |service, cap| {
+        m.refusals
+            .get_or_create(&metrics::Cap { service, cap })
+            .clone()
+    };
+    // Buckets are kept for at most as many keys as there are connections: each key has one.
+    let keys = l.max_connections as usize;
+    let by_peer = |p: PeerId, _: &Multiaddr| Some(p);
+    let by_host = |_: PeerId, a: &Multiaddr| host_of(a);
     // libp2p-relay 0.22 denies a peer's new reservation (circuit) only when it already holds
     // MORE than the configured number, so it allows one more than configured. Our limits mean
-    // "at most N": pass N - 1 (validation keeps N >= 1).
-    let mut c = relay::Config {
+    // "at most N": pass N - 1 (validation keeps N >= 1). Its own rate limiters count exact
+    // IP addresses, so the relay brings its own, keyed by host (an IPv6 /64 is one host).
+    relay::Config {
         max_reservations: l.max_reservations,
         max_reservations_per_peer: l.max_reservations_per_peer.saturating_sub(1),
         reservation_duration: Duration::from_secs(l.reservation_duration_secs),
-        reservation_rate_limiters: Vec::new(),
+        reservation_rate_limiters: vec![
+            limiter(
+                l.reservation_rate_per_peer,
+                keys,
+                by_peer,
+                refused("reservations", "rate_per_peer"),
+            ),
+            limiter(
+                l.reservation_rate_per_ip,
+                keys,
+                by_host,
+                refused("reservations", "rate_per_ip"),
+            ),
+        ],
         max_circuits: l.max_circuits,
         max_circuits_per_peer: l.max_circuits_per_peer.saturating_sub(1),
         max_circuit_duration: Duration::from_secs(l.max_circuit_duration_secs),
         max_circuit_bytes: l.max_circuit_bytes,
-        circuit_src_rate_limiters: Vec::new(),
-    };
-    let (n, i) = l.reservation_rate_per_peer.parts();
-    c = c.reservation_rate_per_peer(n, i);
-    let (n, i) = l.reservation_rate_per_ip.parts();
-    c = c.reservation_rate_per_ip(n, i);
-    let (n, i) = l.circuit_rate_per_peer.parts();
-    c = c.circuit_src_per_peer(n, i);
-    let (n, i) = l.circuit_rate_per_ip.parts();
-    c.circuit_src_per_ip(n, i)
-}
-
-fn caps(s: &config::StoreLimits) -> registry::Caps {
-    registry::Caps {
-        total: s.max_total,
-        per_namespace: s.max_per_namespace,
-        per_peer: s.max_per_peer,
-        per_ip: s.max_per_ip,
-        min_ttl: s.min_ttl_secs,
-        max_ttl: s.max_ttl_secs,
+        circuit_src_rate_limiters: vec![
+            limiter(
+                l.circuit_rate_per_peer,
+                keys,
+                by_peer,
+                refused("circuits", "rate_per_peer"),
+            ),
+            limiter(
+                l.circuit_rate_per_ip,
+                keys,
+                by_host,
+                refused("circuits", "rate_per_ip"),
+            ),
+        ],
     }
 }
 
@@ -166,7 +214,7 @@ fn build_swarm(
                         .with_max_established_per_peer(Some(l.max_connections_per_peer))
                         .with_max_pending_incoming(Some(l.max_pending_incoming)),
                 ),
-                relay: relay::Behaviour::new(id, relay_config(l)),
+                relay: relay::Behaviour::new(id, relay_config(l, m)),
                 rendezvous: request_response::Behaviour::with_codec(
                     rendezvous::Codec::with_counter(malformed("rendezvous")),
                     [(
@@ -186,7 +234,10 @@ fn build_swarm(
                 ),
                 ping: ping::Behaviour::default(),
                 autonat: autonat::v2::server::Behaviour::default(),
-                per_ip: iplimit::Behaviour::new(l.max_connections_per_ip),
+                per_ip: iplimit::Behaviour::new(
+                    l.max_connections_per_ip,
+                    l.max_connections_per_site,
+                ),
             }
         })
         .map_err(|e| t(&e))?
@@ -307,26 +358,40 @@ impl Relay {
         let event_loop = EventLoop {
             swarm,
             rendezvous: rendezvous::Server::new(
-                registry::Registry::with_first_seq(caps(&l.rendezvous), first_seq),
+                registry::Registry::with_first_seq(l.rendezvous.caps(), first_seq),
                 rendezvous::Limits {
                     max_discover: l.max_discover,
                 },
             ),
             board: board::Board::new(registry::Registry::with_first_seq(
-                caps(&l.board),
+                l.board.caps(),
                 first_seq,
             )),
-            requests: RateLimiter::new(
+            // A bucket outlives connections (reconnecting does not refill it); it is forgotten
+            // once it is full again, so each key needs a live connection.
+            requests_by_peer: RateLimiter::new(
                 l.request_rate_per_peer.burst,
                 Duration::from_millis(l.request_rate_per_peer.interval_ms),
-                // A bucket is forgotten with its peer's last connection.
+                l.max_connections as usize,
+            ),
+            requests_by_host: RateLimiter::new(
+                l.request_rate_per_host.burst,
+                Duration::from_millis(l.request_rate_per_host.interval_ms),
                 l.max_connections as usize,
             ),
             p2p_metrics,
             metrics: relay_metrics,
             reservations: 0,
             circuits: 0,
+            held: HashMap::new(),
+            max_reservations: l.max_reservations,
+            max_reservations_per_peer: l.max_reservations_per_peer,
+            max_circuits: l.max_circuits,
+            max_circuits_per_peer: l.max_circuits_per_peer,
             conn_ip: HashMap::new(),
+            grace: Duration::from_millis(l.disconnect_grace_ms),
+            departing: HashMap::new(),
+            departures: BTreeSet::new(),
         };
         let task = tokio::spawn(event_loop.run(stop_rx, metrics_stop));
         Ok(RelayHandle {
@@ -403,19 +468,41 @@ impl Drop for RelayHandle {
     }
 }
 
+/// Reservations and circuits one peer holds, as the relay's events report them: to tell
+/// which of libp2p's caps denied a request.
+#[derive(Debug, Default, Clone, Copy)]
+struct Held {
+    reservations: usize,
+    circuits: usize,
+}
+
 struct EventLoop {
     swarm: Swarm<Behaviour>,
     rendezvous: rendezvous::Server,
     board: board::Board,
-    /// Rendezvous and board requests per peer: a full board page is ~280 KB for a ~90-byte
-    /// request, so an unthrottled peer could use the relay to flood.
-    requests: RateLimiter<PeerId>,
+    /// Rendezvous and board requests per peer and per host: a full board page is ~280 KB for
+    /// a ~90-byte request, so an unthrottled peer could use the relay to flood, and per peer
+    /// alone fresh peer ids would buy more.
+    requests_by_peer: RateLimiter<PeerId>,
+    requests_by_host: RateLimiter<Prefix>,
     p2p_metrics: libp2p::metrics::Metrics,
     metrics: metrics::RelayMetrics,
     reservations: i64,
     circuits: i64,
-    /// Remote IP address of each open connection, for the per-IP store caps.
+    /// Per peer, at most `max_reservations + 2 * max_circuits` of them.
+    held: HashMap<PeerId, Held>,
+    max_reservations: usize,
+    max_reservations_per_peer: usize,
+    max_circuits: usize,
+    max_circuits_per_peer: usize,
+    /// Remote IP address of each open connection, for the per-host store caps.
     conn_ip: HashMap<ConnectionId, IpAddr>,
+    /// How long a peer's entries outlive its last connection.
+    grace: Duration,
+    /// Peers without a connection that still hold entries, and when those go; a peer is here
+    /// only while it holds an entry, so this is bounded by the stores' caps.
+    departing: HashMap<PeerId, Instant>,
+    departures: BTreeSet<(Instant, PeerId)>,
 }
 
 fn count(m: &metrics::RelayMetrics, service: &'static str, outcome: &'static str) {
@@ -433,9 +520,14 @@ impl EventLoop {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let next = self.departures.first().map(|(at, _)| *at);
+            let departure = tokio::time::sleep_until(tokio::time::Instant::from_std(
+                next.unwrap_or_else(Instant::now),
+            ));
             tokio::select! {
                 _ = &mut stop => break,
                 _ = sweep.tick() => self.sweep(),
+                _ = departure, if next.is_some() => self.depart(Instant::now()),
                 ev = self.swarm.select_next_some() => self.on_event(ev),
             }
         }
@@ -445,8 +537,44 @@ impl EventLoop {
         tracing::info!("relay stopped");
     }
 
+    /// Schedules the removal of `peer`'s entries: its last connection closed.
+    fn departed(&mut self, peer: PeerId, now: Instant) {
+        if !self.board.registry().holds(&peer) && !self.rendezvous.registry().holds(&peer) {
+            return;
+        }
+        let at = now + self.grace;
+        if let Some(old) = self.departing.insert(peer, at) {
+            self.departures.remove(&(old, peer));
+        }
+        self.departures.insert((at, peer));
+    }
+
+    /// `peer` connected again: it keeps its entries.
+    fn returned(&mut self, peer: &PeerId) {
+        if let Some(at) = self.departing.remove(peer) {
+            self.departures.remove(&(at, *peer));
+        }
+    }
+
+    /// Drops the entries of every peer whose grace period is over: its circuit address is dead,
+    /// so listing it would only send others to a peer that is gone.
+    fn depart(&mut self, now: Instant) {
+        while let Some(&(at, peer)) = self.departures.first() {
+            if at > now {
+                break;
+            }
+            self.departures.remove(&(at, peer));
+            self.departing.remove(&peer);
+            let b = self.board.forget(&peer);
+            let r = self.rendezvous.forget(&peer);
+            tracing::debug!(%peer, registrations = r, board_entries = b, "gone");
+        }
+        self.update_gauges();
+    }
+
     fn sweep(&mut self) {
         let now = Instant::now();
+        self.depart(now);
         let r = self.rendezvous.expire(now);
         let b = self.board.expire(now);
         if r + b > 0 {
@@ -485,16 +613,28 @@ impl EventLoop {
                 ..
             } => {
                 self.metrics.connections_denied.inc();
+                if let ListenError::Denied { cause } = &error {
+                    if let Some(e) = cause.downcast_ref::<iplimit::PerIpExceeded>() {
+                        self.metrics.refused("connections", e.cap());
+                    } else if cause
+                        .downcast_ref::<connection_limits::Exceeded>()
+                        .is_some()
+                    {
+                        self.metrics.refused("connections", "connection_limits");
+                    }
+                }
                 tracing::debug!(%send_back_addr, %error, "inbound connection refused");
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
             }
             SwarmEvent::ConnectionEstablished {
+                peer_id,
                 connection_id,
                 endpoint,
                 ..
             } => {
+                self.returned(&peer_id);
                 if let Some(ip) = iplimit::ip_of(endpoint.get_remote_address()) {
                     self.conn_ip.insert(connection_id, ip);
                 }
@@ -507,11 +647,10 @@ impl EventLoop {
             } => {
                 self.conn_ip.remove(&connection_id);
                 if num_established == 0 {
-                    self.requests.forget(&peer_id);
-                    // A node that went away is no longer listed: its circuit address is dead.
-                    // A node that only lost its connection reserves and posts again.
-                    self.board.forget(&peer_id);
-                    self.rendezvous.forget(&peer_id);
+                    // A node that went away is no longer listed once the grace is over; one
+                    // that only lost its connection comes back within it and keeps its place.
+                    // Its request buckets stay: reconnecting does not refill them.
+                    self.departed(peer_id, Instant::now());
                 }
             }
             _ => {}
@@ -531,6 +670,7 @@ impl EventLoop {
             } => {
                 if !renewed {
                     self.reservations += 1;
+                    self.held.entry(*src_peer_id).or_default().reservations += 1;
                 }
                 tracing::debug!(peer = %src_peer_id, renewed, "reservation accepted");
             }
@@ -538,16 +678,29 @@ impl EventLoop {
                 src_peer_id,
                 status,
             } => {
+                // libp2p checks the peer's cap, then the total, then the rate limiters (which
+                // count their own refusals).
+                let held = self.held.get(src_peer_id).map_or(0, |h| h.reservations);
+                if held >= self.max_reservations_per_peer {
+                    self.metrics.refused("reservations", "per_peer");
+                } else if usize::try_from(self.reservations).unwrap_or(0) >= self.max_reservations {
+                    self.metrics.refused("reservations", "total");
+                }
                 tracing::info!(peer = %src_peer_id, ?status, "reservation denied");
             }
-            relay::Event::ReservationClosed { .. } | relay::Event::ReservationTimedOut { .. } => {
+            relay::Event::ReservationClosed { src_peer_id }
+            | relay::Event::ReservationTimedOut { src_peer_id } => {
                 self.reservations -= 1;
+                self.release(src_peer_id, |h| &mut h.reservations);
             }
             relay::Event::CircuitReqAccepted {
                 src_peer_id,
                 dst_peer_id,
             } => {
                 self.circuits += 1;
+                for p in [src_peer_id, dst_peer_id] {
+                    self.held.entry(*p).or_default().circuits += 1;
+                }
                 tracing::debug!(src = %src_peer_id, dst = %dst_peer_id, "circuit opened");
             }
             relay::Event::CircuitReqDenied {
@@ -555,12 +708,58 @@ impl EventLoop {
                 dst_peer_id,
                 status,
             } => {
+                if matches!(status, relay::StatusCode::ResourceLimitExceeded) {
+                    let held = self.held.get(src_peer_id).map_or(0, |h| h.circuits);
+                    if held >= self.max_circuits_per_peer {
+                        self.metrics.refused("circuits", "per_peer");
+                    } else if usize::try_from(self.circuits).unwrap_or(0) >= self.max_circuits {
+                        self.metrics.refused("circuits", "total");
+                    }
+                }
                 tracing::info!(src = %src_peer_id, dst = %dst_peer_id, ?status, "circuit denied");
             }
-            relay::Event::CircuitClosed { .. } => self.circuits -= 1,
+            relay::Event::CircuitClosed {
+                src_peer_id,
+                dst_peer_id,
+                ..
+            } => {
+                self.circuits -= 1;
+                for p in [src_peer_id, dst_peer_id] {
+                    self.release(p, |h| &mut h.circuits);
+                }
+            }
             _ => {}
         }
         self.update_gauges();
+    }
+
+    /// Counts one reservation or circuit of `peer` less.
+    fn release(&mut self, peer: &PeerId, field: impl Fn(&mut Held) -> &mut usize) {
+        if let Some(h) = self.held.get_mut(peer) {
+            let n = field(h);
+            *n = n.saturating_sub(1);
+            if h.reservations == 0 && h.circuits == 0 {
+                self.held.remove(peer);
+            }
+        }
+    }
+
+    /// Takes a token from the request buckets of `peer` and of the host behind `connection`;
+    /// the cap that refused, if one did.
+    fn allow_request(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        now: Instant,
+    ) -> Result<(), &'static str> {
+        if !self.requests_by_peer.allow(&peer, now) {
+            return Err("request_rate_per_peer");
+        }
+        let host = self.conn_ip.get(&connection).map(|ip| prefix::host(*ip));
+        match host {
+            Some(h) if !self.requests_by_host.allow(&h, now) => Err("request_rate_per_host"),
+            _ => Ok(()),
+        }
     }
 
     fn on_rendezvous(&mut self, e: request_response::Event<rendezvous::Request, Vec<u8>>) {
@@ -575,8 +774,9 @@ impl EventLoop {
             } => {
                 let ip = self.conn_ip.get(&connection_id).copied();
                 let now = Instant::now();
-                if !self.requests.allow(&peer, now) {
+                if let Err(cap) = self.allow_request(peer, connection_id, now) {
                     count(&self.metrics, "rendezvous", "rate_limited");
+                    self.metrics.refused("rendezvous", cap);
                     let resp = match request {
                         rendezvous::Request::Register { .. } => Some(
                             rendezvous::register_response(rendezvous::Status::Unavailable, None),
@@ -605,6 +805,10 @@ impl EventLoop {
                     rendezvous::Outcome::Unregistered => "unregistered",
                     rendezvous::Outcome::Discovered(_) => "discovered",
                     rendezvous::Outcome::Refused(_) => "refused",
+                    rendezvous::Outcome::Full(r) => {
+                        self.metrics.refused("rendezvous", r.cap());
+                        "refused"
+                    }
                 };
                 count(&self.metrics, "rendezvous", label);
                 tracing::debug!(%peer, ?outcome, "rendezvous");
@@ -640,8 +844,9 @@ impl EventLoop {
             } => {
                 let ip = self.conn_ip.get(&connection_id).copied();
                 let now = Instant::now();
-                if !self.requests.allow(&peer, now) {
+                if let Err(cap) = self.allow_request(peer, connection_id, now) {
                     count(&self.metrics, "board", "rate_limited");
+                    self.metrics.refused("board", cap);
                     let resp = meishi_event::BoardResponse::Error(
                         meishi_event::BoardErrorCode::RateLimited,
                     );
@@ -658,6 +863,10 @@ impl EventLoop {
                     board::Outcome::Removed => "removed",
                     board::Outcome::Listed(_) => "listed",
                     board::Outcome::Refused(_) => "refused",
+                    board::Outcome::Full(r) => {
+                        self.metrics.refused("board", r.cap());
+                        "refused"
+                    }
                 };
                 count(&self.metrics, "board", label);
                 tracing::debug!(%peer, ?outcome, "teaser board");

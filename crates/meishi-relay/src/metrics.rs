@@ -29,6 +29,15 @@ pub struct Outcome {
     pub outcome: &'static str,
 }
 
+/// Label set of the refusal counters: which service and which cap refused.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Cap {
+    /// `rendezvous`, `board`, `requests`, `connections`, `reservations` or `circuits`.
+    pub service: &'static str,
+    /// The cap, named as in `Limits` (`per_host`, `site_share_namespace`, `rate_per_ip`, ...).
+    pub cap: &'static str,
+}
+
 /// The relay's own metrics, registered under the `meishi_relay` prefix.
 #[derive(Clone)]
 pub struct RelayMetrics {
@@ -46,6 +55,16 @@ pub struct RelayMetrics {
     pub circuits: Gauge,
     /// Connections refused by the per-IP cap and other connection limits.
     pub connections_denied: Counter,
+    /// Refusals by the cap that refused: stores, request rates, connections, reservations
+    /// and circuits.
+    pub refusals: Family<Cap, Counter>,
+}
+
+impl RelayMetrics {
+    /// Counts one refusal of `service` by `cap`.
+    pub fn refused(&self, service: &'static str, cap: &'static str) {
+        self.refusals.get_or_create(&Cap { service, cap }).inc();
+    }
 }
 
 impl RelayMetrics {
@@ -58,6 +77,7 @@ impl RelayMetrics {
             reservations: Gauge::default(),
             circuits: Gauge::default(),
             connections_denied: Counter::default(),
+            refusals: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("meishi_relay");
         r.register(
@@ -90,6 +110,11 @@ impl RelayMetrics {
             "connections_denied",
             "Inbound connections refused by connection limits",
             m.connections_denied.clone(),
+        );
+        r.register(
+            "refusals",
+            "Requests, connections, reservations and circuits refused, by the cap that refused",
+            m.refusals.clone(),
         );
         m
     }

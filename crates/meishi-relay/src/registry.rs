@@ -1,16 +1,27 @@
 //! A bounded, expiring store of one value per (namespace, peer), read in pages by cursor.
 //!
 //! Both the rendezvous server (values: signed peer records) and the teaser board (values:
-//! sealed teasers) keep their data here, so both get the same caps: per peer, per namespace
-//! and in total. Every write gets a fresh sequence number; a page lists the entries of one
-//! namespace with a sequence number above the cursor, so a client that keeps its cursor sees
-//! only what is new. Nothing lists namespaces.
+//! sealed teasers) keep their data here, so both get the same caps: per peer, per host, per
+//! site's share of a namespace and of the store, per namespace and in total
+//! (proto-spec/relay.md#limits). Every write gets a fresh sequence number; a page lists the
+//! entries of one namespace with a sequence number above the cursor, so a client that keeps
+//! its cursor sees only what is new. Nothing lists namespaces.
+//!
+//! **Shares.** A site ([`prefix::site`]: an IPv4 address, an IPv6 /48) is guaranteed
+//! `site_share_namespace` entries in each namespace and `site_share` in the store, and may
+//! grow past them only while that namespace (the store) is less than half full. A venue NAT
+//! with a thousand attendees therefore fits in an event nobody is attacking, yet the entries
+//! written past a share can never hold more than half of a namespace, and what a few sites
+//! hold within their shares leaves the rest: eight sites hold at most
+//! `cap / 2 + 8 * share`, less than the cap for the defaults, and a ninth site gets its share.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
+
+use crate::prefix::{self, Prefix};
 
 /// Caps of one registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,33 +32,75 @@ pub struct Caps {
     pub per_namespace: usize,
     /// Namespaces one peer may be in at once.
     pub per_peer: usize,
-    /// Entries written from one IP address (all peers behind it together).
-    pub per_ip: usize,
+    /// Entries written from one host (an IPv4 address or an IPv6 /64), all peers behind it
+    /// together, in all namespaces.
+    pub per_host: usize,
+    /// Entries one site (an IPv4 address or an IPv6 /48) may always hold in one namespace;
+    /// it holds more only while the namespace is less than half full.
+    pub site_share_namespace: usize,
+    /// Entries one site may always hold in the whole registry; more only while the registry
+    /// is less than half full.
+    pub site_share: usize,
     /// Shortest and longest TTL accepted, in seconds.
     pub min_ttl: u64,
     pub max_ttl: u64,
 }
 
-/// Why a write was refused.
+/// Why a write was refused: one variant per cap, so that refusals are counted per cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("TTL {ttl} s is outside {min}..={max} s")]
     Ttl { ttl: u64, min: u64, max: u64 },
     #[error("this peer is already in {0} namespaces")]
     PeerFull(usize),
-    #[error("this IP address already holds {0} entries")]
-    IpFull(usize),
+    #[error("this host (IPv4 address or IPv6 /64) already holds {0} entries")]
+    HostFull(usize),
+    #[error("this site already holds {0} entries in this namespace, its share")]
+    NamespaceShare(usize),
     #[error("this namespace already holds {0} entries")]
     NamespaceFull(usize),
+    #[error("this site already holds {0} entries, its share of the relay")]
+    SiteShare(usize),
     #[error("the relay already holds {0} entries")]
     TotalFull(usize),
+}
+
+impl Refusal {
+    /// The cap that refused, as the `cap` label of the refusal metrics.
+    pub fn cap(&self) -> &'static str {
+        match self {
+            Refusal::Ttl { .. } => "ttl",
+            Refusal::PeerFull(_) => "per_peer",
+            Refusal::HostFull(_) => "per_host",
+            Refusal::NamespaceShare(_) => "site_share_namespace",
+            Refusal::NamespaceFull(_) => "per_namespace",
+            Refusal::SiteShare(_) => "site_share",
+            Refusal::TotalFull(_) => "total",
+        }
+    }
+}
+
+/// Where an entry was written from: its host and its site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Origin {
+    host: Prefix,
+    site: Prefix,
+}
+
+impl Origin {
+    fn of(ip: IpAddr) -> Self {
+        Self {
+            host: prefix::host(ip),
+            site: prefix::site(ip),
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Entry<V> {
     namespace: String,
     peer: PeerId,
-    ip: Option<IpAddr>,
+    origin: Option<Origin>,
     value: V,
     expires: Instant,
     ttl: u64,
@@ -57,6 +110,27 @@ struct Entry<V> {
 struct Namespace {
     by_seq: BTreeSet<u64>,
     by_peer: HashMap<PeerId, u64>,
+    /// Entries of each site in this namespace.
+    by_site: HashMap<Prefix, usize>,
+}
+
+/// A site may hold more than its `share` of a store of `cap` entries only while the store
+/// holds fewer than half of `cap`.
+fn within_share(held: usize, share: usize, in_store: usize, cap: usize) -> bool {
+    held < share || in_store.saturating_mul(2) < cap
+}
+
+fn count_up(m: &mut HashMap<Prefix, usize>, k: Prefix) {
+    *m.entry(k).or_insert(0) += 1;
+}
+
+fn count_down(m: &mut HashMap<Prefix, usize>, k: &Prefix) {
+    if let Some(n) = m.get_mut(k) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            m.remove(k);
+        }
+    }
 }
 
 /// The store. Not thread-safe: owned by the relay's event loop.
@@ -68,7 +142,8 @@ pub struct Registry<V> {
     namespaces: HashMap<String, Namespace>,
     /// The entries of each peer (at most `per_peer`), to drop them all when it goes away.
     peers: HashMap<PeerId, Vec<u64>>,
-    ips: HashMap<IpAddr, usize>,
+    hosts: HashMap<Prefix, usize>,
+    sites: HashMap<Prefix, usize>,
     expiry: BTreeMap<(Instant, u64), ()>,
 }
 
@@ -96,7 +171,8 @@ impl<V> Registry<V> {
             entries: HashMap::new(),
             namespaces: HashMap::new(),
             peers: HashMap::new(),
-            ips: HashMap::new(),
+            hosts: HashMap::new(),
+            sites: HashMap::new(),
             expiry: BTreeMap::new(),
         }
     }
@@ -131,8 +207,14 @@ impl<V> Registry<V> {
         self.put_from(namespace, peer, None, value, ttl, now)
     }
 
+    /// Whether `peer` holds an entry in any namespace.
+    pub fn holds(&self, peer: &PeerId) -> bool {
+        self.peers.contains_key(peer)
+    }
+
     /// Stores or replaces `peer`'s value in `namespace`, written from `ip`. A replacement (a
-    /// refresh) from the same address is never refused for being over a cap, only for its TTL.
+    /// refresh) from the same host is never refused for being over a cap, only for its TTL; a
+    /// replacement from another host is checked against that host's and site's caps.
     pub fn put_from(
         &mut self,
         namespace: &str,
@@ -150,17 +232,43 @@ impl<V> Registry<V> {
                 max: c.max_ttl,
             });
         }
-        let old = self
-            .namespaces
-            .get(namespace)
-            .and_then(|ns| ns.by_peer.get(&peer).copied());
-        let same_ip = old
-            .and_then(|seq| self.entries.get(&seq))
-            .is_some_and(|e| e.ip == ip);
-        if let Some(ip) = ip.filter(|_| !same_ip) {
-            let from_ip = self.ips.get(&ip).copied().unwrap_or(0);
-            if from_ip >= c.per_ip {
-                return Err(Refusal::IpFull(from_ip));
+        let origin = ip.map(Origin::of);
+        let ns = self.namespaces.get(namespace);
+        let old = ns.and_then(|ns| ns.by_peer.get(&peer).copied());
+        let old_origin = old.and_then(|seq| self.entries.get(&seq)).map(|e| e.origin);
+        let in_ns = ns.map_or(0, |n| n.by_seq.len());
+        if old.is_none() {
+            let in_peer = self.peers.get(&peer).map_or(0, Vec::len);
+            if in_peer >= c.per_peer {
+                return Err(Refusal::PeerFull(in_peer));
+            }
+        }
+        // The caps of where it comes from, unless it is a refresh from the same host.
+        let moved = old_origin.is_none_or(|o| o.map(|o| o.host) != origin.map(|o| o.host));
+        if let Some(o) = origin.filter(|_| moved) {
+            let from_host = self.hosts.get(&o.host).copied().unwrap_or(0);
+            if from_host >= c.per_host {
+                return Err(Refusal::HostFull(from_host));
+            }
+            // A replacement does not grow the namespace or the registry.
+            let others_ns = in_ns - usize::from(old.is_some());
+            let others = self.entries.len() - usize::from(old.is_some());
+            // Nor does a move between two hosts of one site grow that site.
+            let same_site = usize::from(old_origin.flatten().map(|o| o.site) == Some(o.site));
+            let site_ns = ns
+                .and_then(|n| n.by_site.get(&o.site).copied())
+                .unwrap_or(0);
+            if !within_share(
+                site_ns - same_site,
+                c.site_share_namespace,
+                others_ns,
+                c.per_namespace,
+            ) {
+                return Err(Refusal::NamespaceShare(site_ns));
+            }
+            let site = self.sites.get(&o.site).copied().unwrap_or(0);
+            if !within_share(site - same_site, c.site_share, others, c.total) {
+                return Err(Refusal::SiteShare(site));
             }
         }
         match old {
@@ -168,11 +276,6 @@ impl<V> Registry<V> {
                 self.remove_seq(seq);
             }
             None => {
-                let in_peer = self.peers.get(&peer).map_or(0, Vec::len);
-                if in_peer >= c.per_peer {
-                    return Err(Refusal::PeerFull(in_peer));
-                }
-                let in_ns = self.namespaces.get(namespace).map_or(0, |n| n.by_seq.len());
                 if in_ns >= c.per_namespace {
                     return Err(Refusal::NamespaceFull(in_ns));
                 }
@@ -187,17 +290,19 @@ impl<V> Registry<V> {
         let ns = self.namespaces.entry(namespace.to_owned()).or_default();
         ns.by_seq.insert(seq);
         ns.by_peer.insert(peer, seq);
-        self.peers.entry(peer).or_default().push(seq);
-        if let Some(ip) = ip {
-            *self.ips.entry(ip).or_insert(0) += 1;
+        if let Some(o) = origin {
+            count_up(&mut ns.by_site, o.site);
+            count_up(&mut self.hosts, o.host);
+            count_up(&mut self.sites, o.site);
         }
+        self.peers.entry(peer).or_default().push(seq);
         self.expiry.insert((expires, seq), ());
         self.entries.insert(
             seq,
             Entry {
                 namespace: namespace.to_owned(),
                 peer,
-                ip,
+                origin,
                 value,
                 expires,
                 ttl,
@@ -218,8 +323,8 @@ impl<V> Registry<V> {
         }
     }
 
-    /// Removes every entry of `peer` (it disconnected: its circuit address is dead, so listing
-    /// it would only send others to a peer that is gone); returns how many.
+    /// Removes every entry of `peer` (it has been gone for the grace period: its circuit address
+    /// is dead, so listing it would only send others to a peer that is gone); returns how many.
     pub fn remove_peer(&mut self, peer: &PeerId) -> usize {
         let seqs = self.peers.remove(peer).unwrap_or_default();
         for seq in &seqs {
@@ -236,6 +341,9 @@ impl<V> Registry<V> {
         if let Some(ns) = self.namespaces.get_mut(&e.namespace) {
             ns.by_seq.remove(&seq);
             ns.by_peer.remove(&e.peer);
+            if let Some(o) = e.origin {
+                count_down(&mut ns.by_site, &o.site);
+            }
             if ns.by_seq.is_empty() {
                 self.namespaces.remove(&e.namespace);
             }
@@ -246,13 +354,9 @@ impl<V> Registry<V> {
                 self.peers.remove(&e.peer);
             }
         }
-        if let Some(ip) = e.ip {
-            if let Some(n) = self.ips.get_mut(&ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    self.ips.remove(&ip);
-                }
-            }
+        if let Some(o) = e.origin {
+            count_down(&mut self.hosts, &o.host);
+            count_down(&mut self.sites, &o.site);
         }
         true
     }
@@ -318,7 +422,9 @@ mod tests {
             total: 5,
             per_namespace: 3,
             per_peer: 2,
-            per_ip: 100,
+            per_host: 100,
+            site_share_namespace: 100,
+            site_share: 100,
             min_ttl: 60,
             max_ttl: 600,
         }
@@ -367,7 +473,9 @@ mod tests {
             total: 100,
             per_namespace: 100,
             per_peer: 1,
-            per_ip: 100,
+            per_host: 100,
+            site_share_namespace: 100,
+            site_share: 100,
             min_ttl: 1,
             max_ttl: 600,
         });
@@ -411,7 +519,9 @@ mod tests {
             total: 100,
             per_namespace: 100,
             per_peer: 8,
-            per_ip: 3,
+            per_host: 3,
+            site_share_namespace: 100,
+            site_share: 100,
             min_ttl: 60,
             max_ttl: 600,
         });
@@ -423,7 +533,7 @@ mod tests {
         }
         assert_eq!(
             r.put_from("ns", crowd[3], Some(venue), 1, 60, now),
-            Err(Refusal::IpFull(3))
+            Err(Refusal::HostFull(3))
         );
         // A refresh from the same address is still allowed; someone elsewhere gets in.
         r.put_from("ns", crowd[0], Some(venue), 2, 120, now)
@@ -433,7 +543,7 @@ mod tests {
         assert!(r.remove("ns", &crowd[1]));
         r.put_from("x", crowd[1], Some(venue), 1, 60, now).unwrap();
         assert_eq!(r.expire(now + Duration::from_secs(1_000)), 4);
-        assert!(r.ips.is_empty());
+        assert!(r.hosts.is_empty() && r.sites.is_empty());
     }
 
     #[test]
@@ -454,5 +564,174 @@ mod tests {
         assert_eq!(r.expire(now + Duration::from_secs(10_000)), 3);
         assert!(r.is_empty());
         assert_eq!(r.namespace_count(), 0);
+    }
+
+    /// The defaults of the relay (proto-spec/relay.md#limits).
+    fn default_caps() -> Caps {
+        crate::config::StoreLimits::default().caps()
+    }
+
+    fn v4(site: u8) -> IpAddr {
+        [198, 51, 100, site].into()
+    }
+
+    /// An address in the `host`-th /64 of the `site`-th /48; `n` picks one of its addresses.
+    fn v6(site: u16, host: u16, n: u16) -> IpAddr {
+        std::net::Ipv6Addr::new(0x2001, 0xdb8, site, host, n, 0, 0, 1).into()
+    }
+
+    /// Fresh peers from `ip(i)` write into `namespace(i)` until the registry refuses one;
+    /// returns how many were stored and the refusal.
+    fn fill(
+        r: &mut Registry<()>,
+        ip: impl Fn(usize) -> IpAddr,
+        namespace: impl Fn(usize) -> String,
+        now: Instant,
+    ) -> (usize, Refusal) {
+        for i in 0..100_000 {
+            if let Err(e) = r.put_from(&namespace(i), PeerId::random(), Some(ip(i)), (), 60, now) {
+                return (i, e);
+            }
+        }
+        panic!("never refused");
+    }
+
+    #[test]
+    fn eight_hosts_cannot_lock_an_event() {
+        let now = Instant::now();
+        let c = default_caps();
+        let mut r = Registry::new(c);
+        let ev = |_| "event".to_owned();
+        let mut held = 0;
+        for site in 0..8 {
+            let (n, e) = fill(&mut r, |_| v4(site), ev, now);
+            held += n;
+            assert!(
+                matches!(e, Refusal::NamespaceShare(_) | Refusal::HostFull(_)),
+                "{e:?}"
+            );
+        }
+        // 2,048 past the shares while the event was under half full, 128 each after that.
+        assert_eq!(held, c.per_namespace / 2 + 7 * c.site_share_namespace);
+        assert!(held < c.per_namespace);
+        // A ninth host still gets its whole share.
+        for _ in 0..c.site_share_namespace {
+            r.put_from("event", PeerId::random(), Some(v4(9)), (), 60, now)
+                .unwrap();
+        }
+        // And the attackers cannot take the slots it leaves: their shares are spent.
+        let (n, e) = fill(&mut r, |_| v4(1), ev, now);
+        assert_eq!((n, e), (0, Refusal::NamespaceShare(c.site_share_namespace)));
+    }
+
+    #[test]
+    fn eight_ipv6_sites_rotating_through_their_64s_cannot_lock_an_event() {
+        let now = Instant::now();
+        let c = default_caps();
+        let mut r = Registry::new(c);
+        let mut held = 0;
+        for site in 0..8u16 {
+            // Every write from another /64 of the site, and another address in it.
+            let (n, e) = fill(
+                &mut r,
+                |i| v6(site, i as u16, i as u16),
+                |_| "event".to_owned(),
+                now,
+            );
+            assert!(matches!(e, Refusal::NamespaceShare(_)), "{e:?}");
+            held += n;
+        }
+        assert!(held <= c.per_namespace / 2 + 8 * c.site_share_namespace);
+        r.put_from("event", PeerId::random(), Some(v6(99, 0, 0)), (), 60, now)
+            .unwrap();
+    }
+
+    #[test]
+    fn eight_hosts_cannot_lock_the_relay() {
+        let now = Instant::now();
+        let c = default_caps();
+        let mut r = Registry::new(c);
+        // Each host spreads over namespaces of 1,000 so that no event share binds first.
+        let mut held = 0;
+        for site in 0..8u8 {
+            let (n, e) = fill(
+                &mut r,
+                |_| v4(site),
+                |i| format!("{site}-{}", i / 1000),
+                now,
+            );
+            assert!(
+                matches!(e, Refusal::SiteShare(_) | Refusal::HostFull(_)),
+                "{e:?}"
+            );
+            held += n;
+        }
+        assert!(held <= c.total / 2 + 8 * c.site_share, "{held}");
+        // A ninth host gets its whole share of the relay.
+        for i in 0..c.site_share {
+            r.put_from(
+                &format!("new-{}", i / 100),
+                PeerId::random(),
+                Some(v4(9)),
+                (),
+                60,
+                now,
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn eight_ipv6_sites_rotating_through_their_64s_cannot_lock_the_relay() {
+        let now = Instant::now();
+        let c = default_caps();
+        let mut r = Registry::new(c);
+        for site in 0..8u16 {
+            let (_, e) = fill(
+                &mut r,
+                |i| v6(site, i as u16, 0),
+                |i| format!("{site}-{}", i / 1000),
+                now,
+            );
+            assert!(matches!(e, Refusal::SiteShare(_)), "{e:?}");
+        }
+        assert!(r.len() <= c.total / 2 + 8 * c.site_share, "{}", r.len());
+        r.put_from("new", PeerId::random(), Some(v6(99, 0, 0)), (), 60, now)
+            .unwrap();
+    }
+
+    #[test]
+    fn one_host_rotating_through_its_64_is_one_host() {
+        let now = Instant::now();
+        let mut r = Registry::new(Caps {
+            per_host: 3,
+            ..default_caps()
+        });
+        let (n, e) = fill(&mut r, |i| v6(1, 1, i as u16), |i| format!("ns-{i}"), now);
+        assert_eq!((n, e), (3, Refusal::HostFull(3)));
+        // The next /64 is another host.
+        r.put_from("ns", PeerId::random(), Some(v6(1, 2, 0)), (), 60, now)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_venue_fills_an_event_nobody_else_wants() {
+        // One IPv4 NAT, thousands of attendees: it gets up to its host cap (half the event)
+        // while the event is under half full; its refresh is never refused.
+        let now = Instant::now();
+        let c = default_caps();
+        let mut r = Registry::new(c);
+        let venue = v4(1);
+        let first = PeerId::random();
+        r.put_from("event", first, Some(venue), (), 60, now)
+            .unwrap();
+        let (n, e) = fill(&mut r, |_| venue, |_| "event".to_owned(), now);
+        assert_eq!(n + 1, c.per_host);
+        assert_eq!(e, Refusal::HostFull(c.per_host));
+        r.put_from("event", first, Some(venue), (), 120, now)
+            .unwrap();
+        // Moving the entry to another host of a full site is checked like a new one.
+        let moved = r.put_from("event", first, Some(v4(2)), (), 60, now);
+        assert_eq!(moved.map(|_| ()), Ok(()));
     }
 }

@@ -275,6 +275,8 @@ pub enum Outcome {
     Unregistered,
     Discovered(usize),
     Refused(Status),
+    /// Refused with [`Status::Unavailable`] by this cap.
+    Full(Refusal),
 }
 
 /// The rendezvous server's state: registrations, keyed by namespace and peer.
@@ -302,7 +304,7 @@ impl Server {
         self.registry.expire(now)
     }
 
-    /// Drops every entry of `peer`, which has no connection left.
+    /// Drops every entry of `peer`, which has had no connection for the grace period.
     pub fn forget(&mut self, peer: &PeerId) -> usize {
         self.registry.remove_peer(peer)
     }
@@ -339,7 +341,10 @@ impl Server {
                         Some(register_response(Status::Ok, Some(ttl))),
                     ),
                     Err(Refusal::Ttl { .. }) => refuse(Status::InvalidTtl),
-                    Err(_) => refuse(Status::Unavailable),
+                    Err(r) => (
+                        Outcome::Full(r),
+                        Some(register_response(Status::Unavailable, None)),
+                    ),
                 }
             }
             Request::Unregister { namespace } => {
@@ -470,7 +475,9 @@ mod tests {
                 total: 100,
                 per_namespace: 100,
                 per_peer: 2,
-                per_ip: 100,
+                per_host: 100,
+                site_share_namespace: 100,
+                site_share: 100,
                 min_ttl: 60,
                 max_ttl: 3600,
             }),

@@ -373,10 +373,10 @@ async fn teaser_board_stores_sealed_blobs_per_namespace() {
             sealed: sealed.clone(),
         },
     );
-    assert!(matches!(
+    assert_eq!(
         until(&mut a, answer).await,
-        BoardResponse::Error(_)
-    ));
+        BoardResponse::Error(meishi_event::BoardErrorCode::BadTtl)
+    );
     ask(
         &mut a,
         BoardRequest::Get {
@@ -429,11 +429,20 @@ async fn per_ip_and_per_peer_reservation_caps() {
         );
         crowd.push(c);
     }
+    assert_eq!(refusals(&relay, "reservations", "rate_per_ip"), 0);
     let mut third = quic_client_from([127, 0, 0, 3]).await;
     assert!(
         !reserve(&mut third, &relay_quic).await,
         "the third from that IP is refused"
     );
+    // Refused by the per-IP rate and nothing else.
+    assert_eq!(
+        refused_for(&relay, "reservations", "rate_per_ip").await,
+        1,
+        "{}",
+        relay.metrics_text()
+    );
+    assert_eq!(refusals(&relay, "reservations", "per_peer"), 0);
     // Someone on another address is still served.
     let mut other = quic_client_from([127, 0, 0, 4]).await;
     assert!(
@@ -451,6 +460,8 @@ async fn per_ip_and_per_peer_reservation_caps() {
         !reserve(&mut second, &relay_quic).await,
         "a second reservation by one peer is refused"
     );
+    assert_eq!(refused_for(&relay, "reservations", "per_peer").await, 1);
+    assert_eq!(refusals(&relay, "reservations", "rate_per_ip"), 1);
     bg.abort();
     drop(crowd);
     relay.shutdown().await;
@@ -472,15 +483,21 @@ async fn per_ip_connection_cap() {
     let bg = background(held);
     let mut c = quic_client_from([127, 0, 0, 6]).await;
     c.dial(relay_quic.clone()).unwrap();
-    // The relay closes the connection at once: it never stays up.
-    let refused = until(&mut c, |ev| match ev {
+    // The relay closes the connection at once: it never stays up, and the relay says why.
+    until(&mut c, |ev| match ev {
         SwarmEvent::OutgoingConnectionError { .. } | SwarmEvent::ConnectionClosed { .. } => {
-            Some(true)
+            Some(())
         }
         _ => None,
     })
     .await;
-    assert!(refused);
+    assert_eq!(
+        refused_for(&relay, "connections", "connections_per_host").await,
+        1,
+        "{}",
+        relay.metrics_text()
+    );
+    assert!(c.connected_peers().next().is_none());
     let mut d = quic_client_from([127, 0, 0, 7]).await;
     d.dial(relay_quic).unwrap();
     until(&mut d, |ev| {
@@ -495,6 +512,30 @@ async fn per_ip_connection_cap() {
         .and_then(|v| v.trim().parse::<u64>().ok());
     assert!(denied.is_some_and(|n| n >= 1), "{text}");
     relay.shutdown().await;
+}
+
+/// The relay's count of refusals of `service` by `cap`.
+fn refusals(relay: &RelayHandle, service: &str, cap: &str) -> u64 {
+    let want = format!("meishi_relay_refusals_total{{service=\"{service}\",cap=\"{cap}\"}} ");
+    relay
+        .metrics_text()
+        .lines()
+        .find_map(|l| l.strip_prefix(want.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// [`refusals`] once it is non-zero (the relay's event loop counts it a moment after the
+/// client hears of it), or zero after a second.
+async fn refused_for(relay: &RelayHandle, service: &str, cap: &str) -> u64 {
+    for _ in 0..50 {
+        let n = refusals(relay, service, cap);
+        if n > 0 {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    0
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
@@ -755,5 +796,186 @@ async fn many_peers_behind_one_ip_cannot_fill_an_event() {
             Ok(())
         ]
     );
+    // Unavailable because of the per-host cap, not another one.
+    assert_eq!(refusals(&relay, "rendezvous", "per_host"), 1);
+    assert_eq!(
+        counter(&relay.metrics_text(), "rendezvous", "refused"),
+        1,
+        "{}",
+        relay.metrics_text()
+    );
+    relay.shutdown().await;
+}
+
+/// Sends one board request and waits for its answer.
+async fn board_ask(c: &mut Swarm<Client>, relay_id: PeerId, req: BoardRequest) -> BoardResponse {
+    c.behaviour_mut().board.send_request(&relay_id, req);
+    until(c, |e| match e {
+        SwarmEvent::Behaviour(ClientEvent::Board(request_response::Event::Message {
+            message: request_response::Message::Response { response, .. },
+            ..
+        })) => Some(response),
+        SwarmEvent::Behaviour(ClientEvent::Board(request_response::Event::OutboundFailure {
+            error,
+            ..
+        })) => panic!("board request failed: {error}"),
+        _ => None,
+    })
+    .await
+}
+
+/// A client from `ip` with `key`, connected to the relay.
+async fn connected(
+    ip: [u8; 4],
+    key: libp2p::identity::Keypair,
+    relay: &Multiaddr,
+) -> Swarm<Client> {
+    let mut c = quic_client_with(ip, key).await;
+    c.dial(relay.clone()).unwrap();
+    until(&mut c, |e| {
+        matches!(e, SwarmEvent::ConnectionEstablished { .. }).then_some(())
+    })
+    .await;
+    c
+}
+
+/// Peers listed on the board of `ns`, as another client sees them.
+async fn listed(c: &mut Swarm<Client>, relay_id: PeerId, ns: &str) -> Vec<PeerId> {
+    let get = BoardRequest::Get {
+        namespace: ns.into(),
+        cursor: 0,
+        limit: 10,
+    };
+    match board_ask(c, relay_id, get).await {
+        BoardResponse::Entries { entries, .. } => entries
+            .iter()
+            .map(|e| PeerId::from_bytes(&e.peer).unwrap())
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Waits until the relay has seen `peer`'s last connection close.
+async fn until_gone(relay: &RelayHandle, watcher: &mut Swarm<Client>, ns: &str, peer: PeerId) {
+    let relay_id = relay.peer_id();
+    for _ in 0..100 {
+        if !listed(watcher, relay_id, ns).await.contains(&peer) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{peer} is still listed");
+}
+
+#[tokio::test]
+async fn a_gone_peer_is_unlisted_after_the_grace_and_a_returning_one_keeps_its_place() {
+    const GRACE: Duration = Duration::from_millis(1_500);
+    let (relay, _, relay_quic) = relay_with(|c| {
+        c.limits.disconnect_grace_ms = GRACE.as_millis() as u64;
+        // The watcher polls often.
+        c.limits.request_rate_per_peer.burst = 10_000;
+        c.limits.request_rate_per_host.burst = 10_000;
+    })
+    .await;
+    let relay_id = relay.peer_id();
+    let ev = EventKey::derive("grace-test").unwrap();
+    let ns = ev.namespace().to_owned();
+    let put = || BoardRequest::Put {
+        namespace: ns.clone(),
+        ttl: 600,
+        sealed: ev.seal(b"teaser").unwrap(),
+    };
+    let mut watcher = connected(
+        [127, 0, 0, 20],
+        libp2p::identity::Keypair::generate_ed25519(),
+        &relay_quic,
+    )
+    .await;
+
+    // A node that comes back within the grace keeps its entry.
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let me = key.public().to_peer_id();
+    let mut a = connected([127, 0, 0, 21], key.clone(), &relay_quic).await;
+    assert_eq!(
+        board_ask(&mut a, relay_id, put()).await,
+        BoardResponse::Stored { ttl: 600 }
+    );
+    drop(a);
+    tokio::time::sleep(GRACE / 3).await;
+    assert!(
+        listed(&mut watcher, relay_id, &ns).await.contains(&me),
+        "dropped during the grace"
+    );
+    let a = connected([127, 0, 0, 21], key, &relay_quic).await;
+    let bg = background(vec![a]);
+    tokio::time::sleep(GRACE * 2).await;
+    assert!(
+        listed(&mut watcher, relay_id, &ns).await.contains(&me),
+        "a node that came back lost its place"
+    );
+    bg.abort();
+
+    // One that does not come back is unlisted once the grace is over, not after its TTL.
+    let gone_at = std::time::Instant::now();
+    until_gone(&relay, &mut watcher, &ns, me).await;
+    let took = gone_at.elapsed();
+    assert!(
+        took >= GRACE / 2,
+        "unlisted after {took:?}, before the grace was over"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "unlisted only after {took:?}"
+    );
+    relay.shutdown().await;
+}
+
+#[tokio::test]
+async fn request_buckets_are_per_peer_and_per_host_and_survive_reconnects() {
+    let (relay, _, relay_quic) = relay_with(|c| {
+        let hour = 3_600_000;
+        c.limits.request_rate_per_peer = meishi_relay::config::Rate {
+            burst: 2,
+            interval_ms: hour,
+        };
+        c.limits.request_rate_per_host = meishi_relay::config::Rate {
+            burst: 3,
+            interval_ms: hour,
+        };
+    })
+    .await;
+    let relay_id = relay.peer_id();
+    let ns = EventKey::derive("bucket-test")
+        .unwrap()
+        .namespace()
+        .to_owned();
+    let get = || BoardRequest::Get {
+        namespace: ns.clone(),
+        cursor: 0,
+        limit: 1,
+    };
+    let limited = BoardResponse::Error(meishi_event::BoardErrorCode::RateLimited);
+    let fresh = libp2p::identity::Keypair::generate_ed25519;
+    let key = fresh();
+    let mut a = connected([127, 0, 0, 30], key.clone(), &relay_quic).await;
+    for _ in 0..2 {
+        assert_ne!(board_ask(&mut a, relay_id, get()).await, limited);
+    }
+    assert_eq!(board_ask(&mut a, relay_id, get()).await, limited);
+    assert_eq!(refusals(&relay, "board", "request_rate_per_peer"), 1);
+    // Reconnecting does not refill the peer's bucket.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut a = connected([127, 0, 0, 30], key, &relay_quic).await;
+    assert_eq!(board_ask(&mut a, relay_id, get()).await, limited);
+    assert_eq!(refusals(&relay, "board", "request_rate_per_peer"), 2);
+    // A fresh peer id on the same host gets what is left of the host's bucket, no more.
+    let mut b = connected([127, 0, 0, 30], fresh(), &relay_quic).await;
+    assert_ne!(board_ask(&mut b, relay_id, get()).await, limited);
+    assert_eq!(board_ask(&mut b, relay_id, get()).await, limited);
+    assert_eq!(refusals(&relay, "board", "request_rate_per_host"), 1);
+    // Another host has its own bucket.
+    let mut c = connected([127, 0, 0, 31], fresh(), &relay_quic).await;
+    assert_ne!(board_ask(&mut c, relay_id, get()).await, limited);
     relay.shutdown().await;
 }

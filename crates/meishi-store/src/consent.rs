@@ -61,7 +61,8 @@ pub struct ConsentPeers {
     /// accepted from the inbox (accepting is choosing to give mine, even before the give-back
     /// reached them), not revoked.
     pub holders: Vec<PublicKey>,
-    /// Every contact with a key.
+    /// Every contact with a key, except unsolicited cards the user has not kept yet (a
+    /// stranger giving twice stays a stranger).
     pub contacts: Vec<PublicKey>,
     /// Revoked keys.
     pub revoked: Vec<PublicKey>,
@@ -101,7 +102,7 @@ pub(crate) fn peers(conn: &Connection, me: &PublicKey) -> Result<ConsentPeers> {
         )?,
         contacts: keys(
             conn,
-            "SELECT key FROM contacts WHERE key IS NOT NULL AND key != ?1",
+            "SELECT key FROM contacts WHERE key IS NOT NULL AND key != ?1 AND unkept = 0",
             me,
         )?,
         revoked: keys(conn, "SELECT key FROM revoked WHERE key != ?1", me)?,

@@ -230,6 +230,7 @@ pub(crate) fn add_note(conn: &Connection, id: i64, text: &str) -> Result<i64> {
     if text.is_empty() {
         return Err(StoreError::Empty { what: "note" });
     }
+    crate::receive::keep(conn, id)?;
     if text.len() > MAX_NOTE_TEXT {
         return Err(StoreError::TooLong {
             what: "note",
@@ -275,6 +276,7 @@ pub fn normalize_tag(tag: &str) -> Result<String> {
 
 pub(crate) fn add_tag(conn: &Connection, id: i64, tag: &str) -> Result<bool> {
     let tag = normalize_tag(tag)?;
+    crate::receive::keep(conn, id)?;
     let present: bool = conn.query_row(
         "SELECT count(*) FROM tags WHERE contact_id = ?1 AND tag = ?2",
         params![id, tag],
@@ -343,6 +345,7 @@ pub(crate) fn set_follow_up(conn: &Connection, id: i64, date: Option<&str>) -> R
     if let Some(d) = date {
         check_date(d)?;
     }
+    crate::receive::keep(conn, id)?;
     conn.execute(
         "UPDATE contacts SET follow_up = ?2 WHERE id = ?1",
         params![id, date],

@@ -279,6 +279,7 @@ pub(crate) fn take(conn: &Connection, id: i64) -> Result<(InboxItem, PutOutcome)
     let item = get(conn, id)?.ok_or(StoreError::NoSuchInboxItem(id))?;
     let outcome = put_signed(conn, &item.card, &item.meeting.via)?;
     add_meeting(conn, item.card.key(), &item.meeting)?;
+    crate::receive::keep_key(conn, &item.card.key())?;
     crate::consent::unrevoke(conn, &item.card.key())?;
     set_status(conn, id, InboxStatus::Accepted)?;
     let item = get(conn, id)?.ok_or(StoreError::NoSuchInboxItem(id))?;

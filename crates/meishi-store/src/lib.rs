@@ -58,7 +58,7 @@ pub use extras::{
 };
 pub use inbox::{InboxItem, InboxStatus, INBOX_TTL, MAX_PENDING};
 pub use meishi_keyfile::{self as keyfile, KeyError};
-pub use receive::{ImportResult, Via};
+pub use receive::{ImportResult, Unsolicited, Via, MAX_UNKEPT};
 pub use schema::SCHEMA_VERSION;
 
 /// How long a writer waits for another process (the CLI beside a running `meishi up`) to

@@ -5,8 +5,10 @@
 use std::fmt;
 
 use meishi_card::envelope::Envelope;
+use meishi_card::PublicKey;
+use rusqlite::{params, Connection};
 
-use crate::contacts::{ContactRef, PutOutcome};
+use crate::contacts::{self, ContactRef, PutOutcome};
 use crate::error::Result;
 use crate::extras::MeetingRecord;
 use crate::Store;
@@ -60,9 +62,61 @@ impl MeetingRecord {
     }
 }
 
+/// Unsolicited contacts the user has not kept that a book holds by default (see
+/// [`Store::receive_unsolicited`]).
+pub const MAX_UNKEPT: usize = 1000;
+
+/// Marks contact `id` as kept: the user touched it, it is never evicted.
+pub(crate) fn keep(conn: &Connection, id: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE contacts SET unkept = 0 WHERE id = ?1 AND unkept = 1",
+        [id],
+    )?;
+    Ok(())
+}
+
+/// Marks the contact with `key` as kept.
+pub(crate) fn keep_key(conn: &Connection, key: &PublicKey) -> Result<()> {
+    conn.execute(
+        "UPDATE contacts SET unkept = 0 WHERE key = ?1 AND unkept = 1",
+        [&key.0[..]],
+    )?;
+    Ok(())
+}
+
+/// Deletes the oldest unkept contacts beyond `max`; how many.
+fn evict_unkept(conn: &Connection, max: usize) -> Result<usize> {
+    let ids: Vec<(i64, Option<Vec<u8>>)> = {
+        let mut stmt = conn.prepare(
+            "SELECT id, key FROM contacts WHERE unkept = 1
+             ORDER BY added_at DESC, id DESC LIMIT -1 OFFSET ?1",
+        )?;
+        let rows = stmt.query_map([i64::try_from(max).unwrap_or(i64::MAX)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (id, key) in &ids {
+        contacts::remove(conn, &ContactRef::Id(*id))?;
+        if let Some(key) = key {
+            conn.execute("DELETE FROM peer_addrs WHERE key = ?1", params![key])?;
+        }
+    }
+    Ok(ids.len())
+}
+
+/// What [`Store::receive_unsolicited`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsolicited {
+    pub outcome: PutOutcome,
+    /// Older unkept contacts deleted to stay within the cap.
+    pub evicted: usize,
+}
+
 impl Store {
     /// Stores a received card and the envelope that says where and when we met, in one
-    /// transaction. An older card (a replay) or an equivocation records no meeting.
+    /// transaction. An older card (a replay) or an equivocation records no meeting. The card
+    /// came from a swap the user started or from a contact: the contact is kept for good.
     pub fn receive(&mut self, envelope: &Envelope, via: Via) -> Result<PutOutcome> {
         let card = envelope.card().clone();
         let record = MeetingRecord::of(envelope, via);
@@ -74,7 +128,40 @@ impl Store {
             ) {
                 tx.add_meeting(card.key(), &record)?;
             }
+            keep_key(&tx.tx, &card.key())?;
             Ok(outcome)
+        })
+    }
+
+    /// Stores a card a stranger gave unasked (`Event::CardReceived` with `unsolicited`), like
+    /// [`Store::receive`], but a new contact is *unkept* until the user touches it (a note, a
+    /// tag, a follow-up date, a swap they start, accepting it from the inbox). At most `max`
+    /// unkept contacts stay: the oldest beyond are deleted, newest first; a kept contact is
+    /// never deleted. A stranger cannot fill the book. proto-spec/exchange.md#bounds
+    pub fn receive_unsolicited(
+        &mut self,
+        envelope: &Envelope,
+        via: Via,
+        max: usize,
+    ) -> Result<Unsolicited> {
+        let card = envelope.card().clone();
+        let record = MeetingRecord::of(envelope, via);
+        self.transaction(|tx| {
+            let outcome = tx.put_signed(&card, via.as_str())?;
+            if !matches!(
+                outcome,
+                PutOutcome::Older { .. } | PutOutcome::Equivocation { .. }
+            ) {
+                tx.add_meeting(card.key(), &record)?;
+            }
+            if outcome == PutOutcome::Added {
+                tx.tx.execute(
+                    "UPDATE contacts SET unkept = 1 WHERE key = ?1",
+                    [&card.key().0[..]],
+                )?;
+            }
+            let evicted = evict_unkept(&tx.tx, max)?;
+            Ok(Unsolicited { outcome, evicted })
         })
     }
 

@@ -157,8 +157,17 @@ CREATE TABLE peer_addrs (
 );
 ";
 
+/// Version 5 (abuse bounds): contacts stored from unsolicited gives (a stranger's card kept
+/// under `auto` or `never`) that the user has not touched yet. The book keeps a bounded number
+/// of them, newest first; a note, a tag, a follow-up date, a swap the user started or an
+/// accepted inbox item keeps a contact for good.
+const V5: &str = "
+ALTER TABLE contacts ADD COLUMN unkept INTEGER NOT NULL DEFAULT 0 CHECK (unkept IN (0, 1));
+CREATE INDEX contacts_unkept ON contacts (added_at, id) WHERE unkept = 1;
+";
+
 /// The migration steps, oldest first.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -1316,3 +1316,84 @@ fn a_contact_is_found_by_its_name_when_the_name_is_unique() {
     );
     assert!(err.to_string().contains("give the number instead"), "{err}");
 }
+
+fn give_to_me(from: &Identity, name: &str, nonce: u8) -> meishi_card::envelope::Envelope {
+    meishi_card::envelope::Envelope::sign(
+        from,
+        &signed(from, 1, name),
+        person(0).public(),
+        1_700_000_100,
+        None,
+        [nonce; 16],
+    )
+    .unwrap()
+}
+
+/// A stranger (or many) giving unasked cannot fill the book: beyond the cap the oldest unkept
+/// contacts go, newest first, and a contact the user touched, or whose card came from a swap
+/// the user started, is never evicted.
+#[test]
+fn unsolicited_cards_are_capped_newest_first_and_kept_contacts_stay() {
+    let (_d, mut store) = tmp();
+    let cap = 3;
+    let me = person(0).public();
+    // A swap I started: kept for good.
+    store
+        .receive(&give_to_me(&person(1), "Ada", 1), Via::Swap)
+        .unwrap();
+    // An unsolicited card the user then tagged: kept.
+    let r = store
+        .receive_unsolicited(&give_to_me(&person(2), "Bob", 2), Via::Swap, cap)
+        .unwrap();
+    assert_eq!((r.outcome, r.evicted), (PutOutcome::Added, 0));
+    store
+        .add_tag(&ContactRef::Key(person(2).public()), "met")
+        .unwrap();
+    // Ten strangers give unasked.
+    for n in 10..20u8 {
+        store
+            .receive_unsolicited(&give_to_me(&person(n), &format!("S{n}"), n), Via::Swap, cap)
+            .unwrap();
+    }
+    let names: Vec<String> = store.list().unwrap().into_iter().map(|c| c.name).collect();
+    assert_eq!(names.len(), 2 + cap, "{names:?}");
+    for kept in ["Ada", "Bob", "S17", "S18", "S19"] {
+        assert!(names.iter().any(|n| n == kept), "{kept} missing: {names:?}");
+    }
+    // Unkept strangers are not contacts for the consent rule: giving again does not make them
+    // known.
+    let peers = store.consent_peers(&me).unwrap();
+    assert!(peers.contacts.contains(&person(1).public()));
+    assert!(peers.contacts.contains(&person(2).public()));
+    assert!(!peers.contacts.contains(&person(19).public()));
+    // A note keeps one for good: the next stranger evicts another.
+    store
+        .add_note(&ContactRef::Key(person(17).public()), "call back")
+        .unwrap();
+    let r = store
+        .receive_unsolicited(&give_to_me(&person(30), "S30", 30), Via::Swap, cap)
+        .unwrap();
+    assert_eq!(
+        r.evicted, 0,
+        "S17 no longer counts: 18, 19, 30 fill the cap"
+    );
+    let r = store
+        .receive_unsolicited(&give_to_me(&person(31), "S31", 31), Via::Swap, cap)
+        .unwrap();
+    assert_eq!(r.evicted, 1);
+    let names: Vec<String> = store.list().unwrap().into_iter().map(|c| c.name).collect();
+    assert!(names.iter().any(|n| n == "S17"));
+    assert!(
+        !names.iter().any(|n| n == "S18"),
+        "the oldest unkept went: {names:?}"
+    );
+    // A swap I start with an unkept stranger keeps it too.
+    store
+        .receive(&give_to_me(&person(19), "S19", 40), Via::Swap)
+        .unwrap();
+    assert!(store
+        .consent_peers(&me)
+        .unwrap()
+        .contacts
+        .contains(&person(19).public()));
+}

@@ -172,7 +172,8 @@ fn run_once(db: &Path, start: u64, rng: &mut Rng) -> Vec<Ack> {
     let _ = child.kill();
     let status = child.wait().expect("wait for writer");
     let acks = reader.join().expect("reader thread");
-    if status.success() || status.code().is_some() {
+    // Only SIGKILL (ours) counts as the kill: another signal is the writer crashing.
+    if std::os::unix::process::ExitStatusExt::signal(&status) != Some(9) {
         let mut err = String::new();
         if let Some(mut e) = child.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut e, &mut err);
@@ -204,6 +205,56 @@ fn check_store(db: &Path, acked: &HashMap<u64, u64>, new: &[Ack]) {
     }
 }
 
+/// Whether libtest's arguments `args` select the test `name`.
+fn selected(name: &str, args: &[String]) -> bool {
+    const WITH_VALUE: &[&str] = &[
+        "--test-threads",
+        "--skip",
+        "--logfile",
+        "--format",
+        "--color",
+        "--shuffle-seed",
+        "-Z",
+    ];
+    let (mut filters, mut skips, mut exact) = (Vec::new(), Vec::new(), false);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--exact" => exact = true,
+            "--skip" => skips.extend(it.next().cloned()),
+            f if WITH_VALUE.contains(&f) => {
+                it.next();
+            }
+            f if f.starts_with('-') => {}
+            f => filters.push(f.to_owned()),
+        }
+    }
+    let hit = |f: &String| {
+        if exact {
+            name == f
+        } else {
+            name.contains(f.as_str())
+        }
+    };
+    (filters.is_empty() || filters.iter().any(hit)) && !skips.iter().any(hit)
+}
+
+/// `selected` against libtest's own behaviour (this binary has no test harness to run it as a
+/// test, so `main` runs it first).
+fn selected_reads_arguments_as_libtest_does() {
+    let a = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let n = "killed_writers";
+    assert!(selected(n, &a(&[])));
+    assert!(selected(n, &a(&["--test-threads", "1"])));
+    assert!(selected(n, &a(&["--test-threads=1", "--nocapture"])));
+    assert!(selected(n, &a(&["killed"])));
+    assert!(!selected(n, &a(&["other"])));
+    assert!(!selected(n, &a(&["--exact", "killed"])));
+    assert!(selected(n, &a(&["--exact", "killed_writers"])));
+    assert!(!selected(n, &a(&["--skip", "writers"])));
+    assert!(!selected(n, &a(&["--test-threads", "1", "nothing"])));
+}
+
 fn main() {
     if let Some(db) = std::env::var_os(WRITER_ENV) {
         let start = std::env::var(START_ENV)
@@ -216,17 +267,18 @@ fn main() {
         }
         return;
     }
+    selected_reads_arguments_as_libtest_does();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
         println!("killed_writers_lose_no_acknowledged_contact: test");
         return;
     }
-    // Honour a test-name filter like libtest does.
-    if let Some(filter) = args.iter().find(|a| !a.starts_with('-')) {
-        if !"killed_writers_lose_no_acknowledged_contact".contains(filter.as_str()) {
-            println!("0 passed, 0 failed");
-            return;
-        }
+    // Honour libtest's command line: its filters, `--exact` and `--skip`, and the flags that
+    // take a value (`--test-threads 1` must not be read as a filter).
+    const NAME: &str = "killed_writers_lose_no_acknowledged_contact";
+    if !selected(NAME, &args) {
+        println!("0 passed, 0 failed, 1 filtered out");
+        return;
     }
     let seed = std::env::var("MEISHI_CRASH_SEED")
         .ok()

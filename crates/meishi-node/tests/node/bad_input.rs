@@ -96,10 +96,10 @@ async fn forged_signature() {
         m.send(b.peer, &b.addr, give(&bytes)).await,
         Ok(Response::Refused(RefuseCode::BadEnvelope))
     );
-    assert!(matches!(
+    assert_eq!(
         refusal(&mut b).await,
-        Refusal::Envelope(EnvelopeError::Signature(_))
-    ));
+        Refusal::Envelope(EnvelopeError::Signature(SignatureError::BadSignature))
+    );
     still_works(&mut b).await;
 }
 
@@ -235,10 +235,7 @@ async fn garbage_and_oversized_messages() {
     let mut big = (1u32 << 20).to_be_bytes().to_vec();
     big.extend(vec![0xab; 64 * 1024]);
     let answer = m.send(b.peer, &b.addr, big).await;
-    assert!(
-        answer.as_ref().map_or(true, |a| *a == malformed),
-        "{answer:?}"
-    );
+    assert_eq!(answer, Ok(malformed.clone()));
     assert_eq!(
         refusal(&mut b).await,
         Refusal::Unreadable(FrameError::TooLarge)
@@ -247,22 +244,24 @@ async fn garbage_and_oversized_messages() {
     let mut over = (MAX_MESSAGE_BYTES as u32 + 1).to_be_bytes().to_vec();
     over.extend(vec![1; MAX_MESSAGE_BYTES + 1]);
     let answer = m.send(b.peer, &b.addr, over).await;
-    assert!(
-        answer.as_ref().map_or(true, |a| *a == malformed),
-        "{answer:?}"
-    );
+    assert_eq!(answer, Ok(malformed.clone()));
     assert_eq!(
         refusal(&mut b).await,
         Refusal::Unreadable(FrameError::TooLarge)
     );
     // Cut short: the length promises more than the stream carries. Nothing is passed on.
     let answer = m.send(b.peer, &b.addr, vec![0, 0, 0, 9, 1, 2]).await;
-    assert!(answer.as_ref().map_or(true, |a| a.is_empty()), "{answer:?}");
+    // The node reads to the end of the stream, finds it short and closes it unanswered.
+    assert_eq!(answer, Ok(Vec::new()));
     // Well framed, but not an envelope at all.
     let mut f = attacker::framed(&identity(66));
     let answer = f.send(b.peer, &b.addr, Request::Give(vec![1, 2, 3])).await;
     assert_eq!(answer, Ok(Response::Refused(RefuseCode::BadEnvelope)));
-    assert!(matches!(refusal(&mut b).await, Refusal::Envelope(_)));
+    // (The cut-short request above emitted nothing: the next refusal is this one.)
+    assert_eq!(
+        refusal(&mut b).await,
+        Refusal::Envelope(EnvelopeError::Truncated)
+    );
     still_works(&mut b).await;
 }
 

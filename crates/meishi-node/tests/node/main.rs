@@ -4,6 +4,7 @@
 
 mod attacker;
 mod bad_input;
+mod bounds;
 mod consent;
 mod exchange;
 mod lan;

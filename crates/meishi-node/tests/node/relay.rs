@@ -98,10 +98,8 @@ async fn event_swap_over_relay_survives_restart() {
 
     let mut a = attendee(41, "Alice", &raddr, CODE).await;
     let mut b = attendee(42, "Bob", &raddr, "QA7X 9KFE 2MVD P4TR H8CW").await;
-    let mut c = attendee(43, "Carol", &raddr, "qa7x-9kfe-2mvd-p4tr-h8cx").await;
     reserved(&mut a).await;
     reserved(&mut b).await;
-    reserved(&mut c).await;
 
     let (name, addrs) = sees(&mut a, b.peer).await;
     assert_eq!(name, "Bob");
@@ -122,11 +120,19 @@ async fn event_swap_over_relay_survives_restart() {
         other => panic!("expected a mutual swap, got {other:?}"),
     }
 
-    // Carol's code differs in one letter: after several polls of a board holding two teasers
-    // she has seen nobody, and nobody has seen her.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Carol's code differs in one letter. She joins after Alice and Bob posted, and reads the
+    // board to its end: she has seen nobody.
+    let mut c = attendee(43, "Carol", &raddr, "qa7x-9kfe-2mvd-p4tr-h8cx").await;
+    reserved(&mut c).await;
+    c.wait_for(|e| matches!(e, Event::BoardRead { .. }).then_some(()))
+        .await;
     assert!(c.node.attendees().await.unwrap().is_empty());
-    let seen_by_a: Vec<PeerId> = a
+    // Eve joins Alice's event after Carol posted: once Alice has seen Eve, Alice has read the
+    // board since Carol's teaser was on the relay, and she has not seen Carol.
+    let mut e = attendee(45, "Eve", &raddr, CODE).await;
+    reserved(&mut e).await;
+    sees(&mut a, e.peer).await;
+    let mut seen_by_a: Vec<PeerId> = a
         .node
         .attendees()
         .await
@@ -134,7 +140,11 @@ async fn event_swap_over_relay_survives_restart() {
         .into_iter()
         .map(|x| x.peer)
         .collect();
-    assert_eq!(seen_by_a, vec![b.peer]);
+    seen_by_a.sort();
+    let mut want = vec![b.peer, e.peer];
+    want.sort();
+    assert_eq!(seen_by_a, want);
+    drop(e);
 
     // The relay restarts on the same address with the same identity.
     r1.shutdown().await;
