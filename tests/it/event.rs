@@ -506,6 +506,59 @@ struct Nat {
     host_a: String,
     /// A host behind router B (203.0.113.3, LAN 198.51.100.0/24).
     host_b: String,
+    /// The two routers.
+    routers: [String; 2],
+}
+
+impl Nat {
+    /// Packets the loss rules dropped so far, on both routers.
+    fn dropped(&self) -> u64 {
+        self.routers
+            .iter()
+            .map(|r| {
+                let out = std::process::Command::new("ip")
+                    .args([
+                        "netns", "exec", r, "iptables", "-L", "FORWARD", "-v", "-x", "-n",
+                    ])
+                    .output()
+                    .expect("iptables runs");
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| l.contains("statistic"))
+                    .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+
+    /// Makes both routers drop `percent` % of the packets they forward, each way (iptables
+    /// `statistic`; `tc netem` is not available here). Replaces an earlier loss setting.
+    fn lose(&self, percent: u32) {
+        for r in &self.routers {
+            let ipt = |rule: &[&str]| {
+                let mut args = vec!["ip", "netns", "exec", r.as_str(), "iptables"];
+                args.extend_from_slice(rule);
+                sh(&args)
+            };
+            ipt(&["-F", "FORWARD"]).expect("flush FORWARD");
+            if percent > 0 {
+                let p = format!("{:.2}", f64::from(percent) / 100.0);
+                ipt(&[
+                    "-A",
+                    "FORWARD",
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                    &p,
+                    "-j",
+                    "DROP",
+                ])
+                .expect("loss rule");
+            }
+        }
+    }
 }
 
 /// pub: bridge 203.0.113.1 (the relay); ra/rb: NAT routers 203.0.113.2/.3 in front of
@@ -638,6 +691,7 @@ fn nat_setup(t: char, unsolicited: Unsolicited) -> Result<Nat, String> {
         public: pubn,
         host_a: ha,
         host_b: hb,
+        routers: [ra.clone(), rb.clone()],
     })
 }
 
@@ -842,6 +896,68 @@ fn event_nat_hole_punch_and_relay_restart() {
     let contacts = d.json(&["contacts", "list", "--json"]);
     assert_eq!(contacts.as_array().map(Vec::len), Some(2), "{contacts}");
     drop((up_a, up_b, relay));
+}
+
+/// Lossy links: both routers drop 5 %, then 20 %, of what they forward (a packet between the
+/// two hosts crosses both). Swaps through the relay still complete; the time each took is
+/// printed (docs/reliability.md), never asserted.
+#[test]
+fn event_nat_swaps_complete_under_packet_loss() {
+    let Some(nat) = nat_or_skip(
+        "event_nat_swaps_complete_under_packet_loss",
+        'l',
+        Unsolicited::Drop,
+    ) else {
+        return;
+    };
+    let relay_home = Home::new();
+    let (relay, relay_addr) = start_relay(&nat, &relay_home, "tcp");
+    let a = Home::new();
+    init(&a, "Ada");
+    let up_a = up_in(&nat.host_a, &a, &relay_addr);
+    up_a.wait_for("reserved");
+    for (i, percent) in [0u32, 5, 20].into_iter().enumerate() {
+        nat.lose(percent);
+        let c = Home::new();
+        init(&c, &format!("Cy{i}"));
+        let started = std::time::Instant::now();
+        let out = in_ns(
+            &nat.host_b,
+            &c,
+            &[
+                "event",
+                CODE,
+                "--relay",
+                &relay_addr,
+                "--swap-all",
+                "--timeout",
+                "120",
+                "--json",
+            ],
+        )
+        .output()
+        .expect("meishi event runs");
+        let took = started.elapsed();
+        let lines = json_lines(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{percent} % loss: {}\n{lines:?}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            swapped_names(&lines),
+            ["Ada"],
+            "{percent} % loss: {lines:?}"
+        );
+        let dropped = nat.dropped();
+        // The loss is real: the routers dropped packets of this run.
+        assert_eq!(dropped > 0, percent > 0, "{percent} %: {dropped} dropped");
+        eprintln!(
+            "=== NAT, {percent} % loss per router: join + swap took {took:.1?}, {dropped} packets dropped ==="
+        );
+    }
+    nat.lose(0);
+    drop((up_a, relay));
 }
 
 /// Routers that accept unsolicited packets from outside defeat hole punching: TCP gets a reset,

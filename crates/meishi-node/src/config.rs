@@ -89,6 +89,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Envelopes signed further than this from the local clock are refused.
     pub max_skew: Duration,
+    /// Seconds added to the system clock wherever the node reads it (signing and checking
+    /// envelopes and teasers): 0 but in tests that rehearse a peer whose clock is off.
+    pub clock_offset_secs: i64,
     /// Inbound requests a single peer may send at once (token bucket size).
     pub request_burst: u32,
     /// One more inbound request is allowed per this interval (token bucket refill).
@@ -137,6 +140,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_skew: Duration::from_secs(DEFAULT_MAX_SKEW_SECS),
+            clock_offset_secs: 0,
             request_burst: 8,
             request_refill: Duration::from_secs(2),
             max_tracked_peers: 4096,

@@ -50,6 +50,11 @@ pub(crate) fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The node's clock: the system clock moved by `Limits::clock_offset_secs`.
+pub(crate) fn clock(limits: &crate::config::Limits) -> u64 {
+    unix_now().saturating_add_signed(limits.clock_offset_secs)
+}
+
 /// The node's one task. Its fields are shared with the `exchange` and `lan` modules, which
 /// add `impl EventLoop` blocks for their jobs.
 pub(crate) struct EventLoop {
@@ -129,7 +134,7 @@ impl EventLoop {
                 .map_err(SpawnError::Event)?;
         }
         let teaser = teaser
-            .map(|t| SignedTeaser::sign(&identity, unix_now(), &t.name, t.headline.as_deref()))
+            .map(|t| SignedTeaser::sign(&identity, clock(&limits), &t.name, t.headline.as_deref()))
             .transpose()
             .map_err(SpawnError::Teaser)?;
         let swarm = crate::swarm::build(&identity, mdns, listen, &limits)?;

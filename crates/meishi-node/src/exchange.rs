@@ -19,7 +19,7 @@ use meishi_card::{PublicKey, SignedCard};
 use crate::config::{Peers, Policy};
 use crate::consent::{self, Ask, Decision, Scope, Standing};
 use crate::event::{Event, Refusal};
-use crate::event_loop::{unix_now, EventLoop};
+use crate::event_loop::EventLoop;
 use crate::node::{key_of, FetchError, GiveError, GiveOutcome, Reply, RequestError};
 use crate::protocol::{Request, Response};
 
@@ -121,7 +121,7 @@ impl EventLoop {
         envelope.check(
             &sender,
             &self.me,
-            unix_now(),
+            crate::event_loop::clock(&self.limits),
             self.limits.max_skew.as_secs(),
         )?;
         Ok(envelope)
@@ -480,7 +480,7 @@ impl EventLoop {
             &self.identity,
             &self.card,
             recipient,
-            unix_now(),
+            crate::event_loop::clock(&self.limits),
             self.label.as_deref(),
             nonce,
         )?)

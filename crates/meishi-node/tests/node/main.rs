@@ -5,6 +5,7 @@
 mod attacker;
 mod bad_input;
 mod bounds;
+mod clock;
 mod consent;
 mod exchange;
 mod lan;
