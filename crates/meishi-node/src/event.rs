@@ -26,9 +26,10 @@ pub enum Event {
     /// of where and when the two met. Emitted for every card, including the one a
     /// [`crate::Node::give`] returns. `addrs` are the addresses the node knows for `from` now
     /// (the one it dialled or was dialled from, mDNS, the event board): where to reach it later.
-    /// `unsolicited`: the giver is neither a contact nor someone I gave my card to (it came to
-    /// me under `auto` or `never`); the application bounds how many such cards it keeps until
-    /// the user touches them. proto-spec/exchange.md#bounds
+    /// `unsolicited`: the giver is neither a contact nor someone I gave my card to, and the node
+    /// kept the card without giving mine back (under `never`, or a return nobody asked for); the
+    /// application bounds how many such cards it keeps until the user touches them. A stranger's
+    /// card answered with mine is a swap, not unsolicited. proto-spec/exchange.md#bounds
     CardReceived {
         from: PeerId,
         envelope: Envelope,

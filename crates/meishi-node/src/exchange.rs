@@ -238,11 +238,14 @@ impl EventLoop {
         if keep && unsolicited && !self.unsolicited.allow(&(), Instant::now()) {
             return Err(Refusal::TooManyUnsolicited);
         }
+        // A card answered with mine is a swap the policy chose: the book keeps it like any
+        // other. Only a card kept without mine going back is stored as unkept (and capped).
+        let unkept = unsolicited && decision != Decision::GiveBack;
         let received = |this: &Self, envelope| Event::CardReceived {
             from: peer,
             envelope,
             addrs: this.known_addrs(&peer, Vec::new()),
-            unsolicited,
+            unsolicited: unkept,
         };
         match decision {
             Decision::GiveBack => match self.sign_for(&peer) {

@@ -82,7 +82,8 @@ async fn unsolicited_cards_beyond_the_window_are_refused_busy() {
     while received + refused < 5 {
         b.wait_for(|e| match e {
             Event::CardReceived { unsolicited, .. } => {
-                assert!(unsolicited, "{e:?}");
+                // Answered with my card: a swap the policy chose, kept like any contact.
+                assert!(!unsolicited, "{e:?}");
                 received += 1;
                 Some(())
             }
@@ -131,6 +132,27 @@ async fn unsolicited_cards_beyond_the_window_are_refused_busy() {
         m.send(b.peer, &b.addr, give(bytes.as_bytes())).await,
         Ok(Response::GiveBack(_))
     ));
+}
+
+/// Under `never` a stranger's card is kept without mine going back: it is unsolicited (stored
+/// unkept and capped by the application), and the window applies.
+#[tokio::test]
+async fn a_card_kept_without_giving_back_is_unsolicited() {
+    let mut b = spawn(2, "Bob", Policy::Never).await;
+    let stranger = identity(110);
+    let mut m = attacker::framed(&stranger);
+    let bytes = envelope(&stranger, &identity(2));
+    assert_eq!(
+        m.send(b.peer, &b.addr, give(bytes.as_bytes())).await,
+        Ok(Response::Kept)
+    );
+    let unsolicited = b
+        .wait_for(|e| match e {
+            Event::CardReceived { unsolicited, .. } => Some(*unsolicited),
+            _ => None,
+        })
+        .await;
+    assert!(unsolicited);
 }
 
 /// The application never reads its events (a database stuck in fsync). The node still answers
