@@ -121,6 +121,14 @@ fn init_logs(cmd: &Cmd) {
 }
 
 fn main() -> ExitCode {
+    // A decoder panic on a crafted image is caught by the scanner and reported as one line; its
+    // panic message would only be noise on the terminal.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !meishi_qr::in_guarded_decode() {
+            default_hook(info);
+        }
+    }));
     let cli = Cli::parse();
     init_logs(&cli.cmd);
     match run(cli) {

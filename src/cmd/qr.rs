@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use meishi_card::display_safe;
-use meishi_qr::{classify, scan_image, Cells, Ecc, RenderError, Scanned};
+use meishi_qr::{classify, scan_image, Cells, Ecc, RenderError, ScanError, Scanned};
 use serde_json::json;
 
 use crate::cmd::lookalike::warn_for;
@@ -171,7 +171,13 @@ struct Found {
 /// What one image holds, or why it holds nothing usable.
 fn scan_one(path: &std::path::Path) -> Result<Vec<Found>> {
     let bytes = read_bounded(path, meishi_qr::MAX_IMAGE_BYTES as u64)?;
-    let texts = scan_image(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let texts = scan_image(&bytes).map_err(|e| match e {
+        ScanError::TooComplex { .. } => anyhow::anyhow!(
+            "{}: {e}; crop the photo to the code, or take it closer so the code fills more of it",
+            path.display()
+        ),
+        e => anyhow::anyhow!("{}: {e}", path.display()),
+    })?;
     if texts.is_empty() {
         anyhow::bail!(
             "{}: no QR code found; try a sharper, closer, evenly lit photo",

@@ -3,6 +3,8 @@
 //! ```text
 //! cargo xtask vectors            rewrite proto-spec/vectors/{card,qr,exchange}
 //! cargo xtask vectors --check    regenerate into a temporary folder; fail on any difference
+//! cargo xtask soak [ARGS]        the fault and abuse campaign (docs/reliability.md): builds
+//!                                the `meishi` binary and runs `--bin soak -- ARGS` with it
 //! ```
 //!
 //! The generators live in `meishi-testkit`, one per format, and check every case against the
@@ -17,7 +19,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use meishi_testkit::vectors::Files;
 
-const USAGE: &str = "usage: cargo xtask vectors [--check]";
+const USAGE: &str = "usage: cargo xtask vectors [--check] | cargo xtask soak [--release] [ARGS]";
 
 /// A generator: every case of one format, as (file name, file text).
 type Render = fn() -> Result<Files, Box<dyn std::error::Error>>;
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
     let run = match args[..] {
         ["vectors"] => write_vectors(),
         ["vectors", "--check"] => check_vectors(),
+        ["soak", ref rest @ ..] => soak(rest),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -47,6 +50,44 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Builds `meishi` and the `soak` tool in one profile (dev unless `--release` is among `args`)
+/// and runs the campaign with that `meishi`; the other arguments go to the tool.
+fn soak(args: &[&str]) -> Result<()> {
+    let release = args.contains(&"--release");
+    let rest: Vec<&str> = args.iter().copied().filter(|a| *a != "--release").collect();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let profile: &[&str] = if release { &["--release"] } else { &[] };
+    // Two builds, not one: built together, the two packages' dependency features would be
+    // unified and every dependency rebuilt in a third variant.
+    for (package, bin) in [("meishi", "meishi"), ("xtask", "soak")] {
+        let status = std::process::Command::new(&cargo)
+            .current_dir(&root)
+            .args(["build", "-p", package, "--bin", bin])
+            .args(profile)
+            .status()
+            .context("cannot run cargo")?;
+        if !status.success() {
+            bail!("building {bin} failed");
+        }
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join(if release { "release" } else { "debug" });
+    let status = std::process::Command::new(target.join("soak"))
+        .current_dir(&root)
+        .args(rest)
+        .arg("--meishi")
+        .arg(target.join("meishi"))
+        .status()
+        .context("cannot run the soak tool")?;
+    if !status.success() {
+        bail!("the soak campaign failed");
+    }
+    Ok(())
 }
 
 /// `proto-spec/vectors` of this repository.

@@ -23,7 +23,7 @@
 //! [`render_png`] (and [`render_png_captioned`], with a name under the code);
 //! [`render_terminal_within`] for a terminal of a given size; [`vcard_qr_text`] and
 //! [`mecard_text`] for plain contact QR codes;
-//! [`scan_image`] (bounded image loading and decoding passes) and [`classify`] (what a scanned
+//! [`scan_image`] (bounded image loading, decoding passes within a work [`Budget`]) and [`classify`] (what a scanned
 //! text is: a card, a contact, an event join ticket). the `qr-size-report`, `qr-distort` and `qr-decode-rate` tools of the xtask package
 //! produce the numbers in proto-spec/qr.md.
 
@@ -54,8 +54,10 @@ pub use render::{
     RenderError, COMPACT_QUIET_ZONE, MAX_SCALE, QUIET_ZONE,
 };
 pub use scan::{
-    classify, prepare, scan_gray, scan_image, ClassifyError, Pass, ScanError, Scanned, Threshold,
-    CANDIDATE_PASSES, MAX_DECODE_ALLOC, MAX_DIMENSION, MAX_IMAGE_BYTES, MAX_PIXELS, PASSES,
+    classify, in_guarded_decode, prepare, scan_gray, scan_gray_within, scan_image,
+    scan_image_within, Budget, ClassifyError, Pass, PassOutcome, Report, ScanError, Scanned, Skip,
+    Threshold, CANDIDATE_PASSES, MAX_DECODE_ALLOC, MAX_DIMENSION, MAX_FINDERS, MAX_IMAGE_BYTES,
+    MAX_PIXELS, PASSES,
 };
 pub use vcard_qr::vcard_qr_text;
 

@@ -1,19 +1,29 @@
 //! Reading QR codes from photos and screenshots, and telling what they hold.
 //!
 //! Images are checked before they are decoded: the byte size, the format (PNG or JPEG only),
-//! the width and height from the header, and the decoder's memory. The QR decoder (rqrr) runs
-//! under `catch_unwind` so a crafted image that trips a bug in it is an error, not a crash.
+//! the width and height from the header, and the decoder's memory. The QR decoders (rqrr and
+//! rxing) run under `catch_unwind` so a crafted image that trips a bug in one is an error, not a
+//! crash.
 //!
 //! Camera photos defeat any single binarization, so decoding runs in passes (see [`PASSES`]),
-//! cheapest first, and stops at the first pass that decodes every code it detects. Each pass
-//! resizes (up, for small modules), optionally blurs (noise, JPEG blocks), and binarizes with
-//! rqrr's own threshold, Sauvola's local threshold or Otsu's global one. The list was chosen by
-//! measurement with the xtask `qr-decode-rate` tool on `qr-distort` images; the numbers are in
-//! proto-spec/qr.md#scanning.
+//! and stops at the first pass that decodes every code it detects or reads a verified meishi
+//! payload. Each pass resizes (up, for small modules), optionally blurs (noise, JPEG blocks),
+//! and binarizes with rqrr's own threshold, Sauvola's local threshold or Otsu's global one, or
+//! hands the image to rxing. The list was chosen by measurement with the xtask
+//! `qr-decode-rate` tool on `qr-distort` images; the numbers are in proto-spec/qr.md#scanning.
+//!
+//! Every scan is bounded ([`Budget`]): each pass is priced in work units before it starts and
+//! skipped when it does not fit what is left, and rqrr is skipped on a binarization with fewer
+//! than three or more than [`MAX_FINDERS`] finder-pattern candidates (counted in linear time by
+//! the `finder` module), because its grouping grows with the cube of their number. A wall-clock
+//! deadline stops a scan on a machine far slower than expected.
+
+mod budget;
+mod finder;
+mod passes;
 
 use std::collections::BTreeSet;
 use std::io::Cursor;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use image::imageops::{self, FilterType};
 use image::{GrayImage, ImageFormat, ImageReader, Limits};
@@ -23,6 +33,10 @@ use meishi_event::{JoinTicket, TicketError, JOIN_URI_PREFIX};
 
 use crate::mecard::{parse_mecard, MeCardError, MECARD_PREFIX};
 use crate::payload::{decode_payload, PayloadError};
+
+pub use budget::{Budget, Skip};
+use budget::{Clock, Meter};
+pub use passes::{Pass, PassOutcome, Threshold, CANDIDATE_PASSES, MAX_FINDERS, PASSES};
 
 /// Largest image file read.
 pub const MAX_IMAGE_BYTES: usize = 64 << 20;
@@ -50,13 +64,27 @@ pub enum ScanError {
     Image(#[source] image::ImageError),
     #[error("the image decoder failed on this file (it may be crafted to crash readers)")]
     DecoderPanicked,
+    /// The scan stopped at its work budget without reading a code: the image has too much
+    /// code-like detail (a pattern of finder look-alikes, noise) to search all of it.
+    #[error(
+        "no QR code found before the scan's work limit ({work} units): the image is too complex"
+    )]
+    TooComplex { work: u64 },
 }
 
-/// Decodes every QR code in a PNG or JPEG image and returns their texts, each once, in a
-/// stable order. An image without a readable code gives an empty list.
+/// Decodes every QR code in a PNG or JPEG image within [`Budget::DEFAULT`] and returns their
+/// texts, each once, in a stable order. An image without a readable code gives an empty list;
+/// one whose passes were cut short by the budget without reading anything gives
+/// [`ScanError::TooComplex`].
 pub fn scan_image(bytes: &[u8]) -> Result<Vec<String>, ScanError> {
+    scan_image_within(bytes, &Budget::DEFAULT)?.into_texts()
+}
+
+/// Like [`scan_image`], with a given budget, reporting what every pass did. Loading the image
+/// is checked as in [`scan_image`]; running out of budget is not an error here.
+pub fn scan_image_within(bytes: &[u8], budget: &Budget) -> Result<Report, ScanError> {
     let gray = load_gray(bytes)?;
-    Ok(scan_gray(&gray))
+    Ok(scan_gray_within(&gray, budget))
 }
 
 fn load_gray(bytes: &[u8]) -> Result<GrayImage, ScanError> {
@@ -81,192 +109,153 @@ fn load_gray(bytes: &[u8]) -> Result<GrayImage, ScanError> {
         Ok(r)
     };
     // Header first: refuse by dimensions before any pixel is decoded.
-    let (width, height) = catch_unwind(AssertUnwindSafe(|| {
-        reader()?.into_dimensions().map_err(ScanError::Image)
-    }))
-    .map_err(|_| ScanError::DecoderPanicked)??;
+    let (width, height) =
+        crate::scan::guarded(|| reader()?.into_dimensions().map_err(ScanError::Image))
+            .map_err(|_| ScanError::DecoderPanicked)??;
     if width > MAX_DIMENSION
         || height > MAX_DIMENSION
         || u64::from(width) * u64::from(height) > MAX_PIXELS
     {
         return Err(ScanError::Dimensions { width, height });
     }
-    let img = catch_unwind(AssertUnwindSafe(|| {
-        reader()?.decode().map_err(ScanError::Image)
-    }))
-    .map_err(|_| ScanError::DecoderPanicked)??;
+    let img = crate::scan::guarded(|| reader()?.decode().map_err(ScanError::Image))
+        .map_err(|_| ScanError::DecoderPanicked)??;
     Ok(img.into_luma8())
 }
 
-/// Runs the decoding passes over a grayscale image.
+thread_local! {
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (an image or QR decoder on outside bytes) catching a panic: a crafted image that
+/// trips a bug in a decoder is an error, not a crash. While it runs, [`in_guarded_decode`] is
+/// true on this thread, so a program's panic hook can keep such a caught panic off the
+/// user's terminal.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let was = GUARDED.with(|g| g.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(was));
+    r
+}
+
+/// Whether this thread is inside a decoder run whose panics the scanner catches (for a panic
+/// hook: such a panic is reported as a scan error, its message is noise).
+pub fn in_guarded_decode() -> bool {
+    GUARDED.with(std::cell::Cell::get)
+}
+
+/// Runs the decoding passes over a grayscale image within [`Budget::DEFAULT`].
 pub fn scan_gray(img: &GrayImage) -> Vec<String> {
-    let img = prepare(img);
+    scan_gray_within(img, &Budget::DEFAULT).texts
+}
+
+/// What one scan did: the texts it read, the work it spent and what each pass did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Report {
+    /// Every text read, each once, in a stable order.
+    pub texts: Vec<String>,
+    /// Work units spent, preparing the image included; never above the budget's `work`.
+    pub work: u64,
+    /// The passes that were reached, in order, and what each did.
+    pub passes: Vec<(Pass, PassOutcome)>,
+}
+
+impl Report {
+    /// Whether a pass was left out for what it would cost (too many finder candidates, the work
+    /// budget or the deadline) rather than because it found nothing: "too complex" rather than
+    /// "no code".
+    pub fn cut_short(&self) -> bool {
+        self.passes.iter().any(|(_, o)| {
+            matches!(
+                o,
+                PassOutcome::Skipped(Skip::TooManyFinders | Skip::OverBudget | Skip::Deadline)
+            )
+        })
+    }
+
+    /// The texts, or [`ScanError::TooComplex`] when there are none and the scan was cut short:
+    /// what [`scan_image`] returns.
+    pub fn into_texts(self) -> Result<Vec<String>, ScanError> {
+        if self.texts.is_empty() && self.cut_short() {
+            return Err(ScanError::TooComplex { work: self.work });
+        }
+        Ok(self.texts)
+    }
+}
+
+/// Runs the decoding passes over a grayscale image within `budget`. It stops at the first pass
+/// that decodes every code it detects or reads a meishi payload that verifies; a pass whose work
+/// does not fit what is left is skipped, and after the deadline no pass starts.
+pub fn scan_gray_within(img: &GrayImage, budget: &Budget) -> Report {
+    let clock = Clock::start(budget.deadline);
+    let mut meter = Meter::new(budget.work);
+    let mut report = Report {
+        texts: Vec::new(),
+        work: 0,
+        passes: Vec::new(),
+    };
+    let prepare_cost = prepare_cost(img);
+    if !meter.fits(prepare_cost) {
+        report
+            .passes
+            .push((PASSES[0], PassOutcome::Skipped(Skip::OverBudget)));
+        return report;
+    }
+    meter.charge(prepare_cost);
+    let img = fit(img, WORK_SIDE);
+    let Some(img) = stretch(&img) else {
+        // One grey level, give or take a few: no code to read, and nothing for a pass to do.
+        report.work = meter.used();
+        return report;
+    };
     let mut found = BTreeSet::new();
-    for pass in PASSES {
-        let (texts, undecoded) = pass.run(&img);
-        found.extend(texts);
-        if !found.is_empty() && undecoded == 0 {
+    for &pass in PASSES {
+        if clock.expired() {
+            report
+                .passes
+                .push((pass, PassOutcome::Skipped(Skip::Deadline)));
+            break;
+        }
+        let outcome = pass.run_within(&img, &mut meter);
+        let done = match &outcome {
+            PassOutcome::Ran { texts, undecoded } => {
+                found.extend(texts.iter().cloned());
+                let verified = texts.iter().any(|t| decode_payload(t).is_ok());
+                verified || (!found.is_empty() && *undecoded == 0)
+            }
+            PassOutcome::Skipped(_) => false,
+        };
+        report.passes.push((pass, outcome));
+        if done {
             break;
         }
     }
-    found.into_iter().collect()
-}
-
-/// One way of turning the image into something rqrr can read: an optional resize and blur, then
-/// a binarization. Every pass starts from the image scaled to at most 2400 pixels a side and
-/// contrast-stretched (see [`prepare`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pass {
-    /// Scale factor in quarters: 4 keeps the size, 8 doubles it, 2 halves it.
-    pub scale: u32,
-    /// Gaussian blur sigma in tenths of a pixel, after scaling; 0 for none.
-    pub blur: u32,
-    pub threshold: Threshold,
-}
-
-/// How a pass decides which pixels are dark.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Threshold {
-    /// rqrr's own running row average.
-    Rqrr,
-    /// Sauvola's local threshold over a window of 1/`n` of the short side.
-    Sauvola(u32),
-    /// Otsu's global threshold: survives blur that smears local contrast.
-    Otsu,
-    /// Not a threshold for rqrr but a second decoder: rxing (the Rust port of ZXing) with its
-    /// own hybrid binarizer and detector, in "try harder" mode. It reads one code an image.
-    Rxing,
-}
-
-const fn pass(scale: u32, blur: u32, threshold: Threshold) -> Pass {
-    Pass {
-        scale,
-        blur,
-        threshold,
-    }
-}
-
-/// The passes `scan_image` runs, in order, stopping at the first that decodes every code it
-/// detects. The rqrr passes were picked greedily from [`CANDIDATE_PASSES`] by
-/// the xtask `qr-decode-rate` tool (each next pass is the one that adds the most images no earlier
-/// pass decoded); rqrr's plain pass comes first because it is cheap and reads every undistorted
-/// code, and the rxing passes next because they take milliseconds and fail on different images
-/// (adding them took the held-out set from 161 to 170 of 200).
-/// proto-spec/qr.md#scanning
-pub const PASSES: &[Pass] = &[
-    // Cheap, and enough for screenshots and clean prints: the usual case ends here.
-    pass(4, 0, Threshold::Rqrr),
-    // A different decoder fails on different images, and takes a few milliseconds.
-    pass(4, 0, Threshold::Rxing),
-    pass(8, 0, Threshold::Rxing),
-    pass(8, 0, Threshold::Sauvola(24)),
-    pass(8, 15, Threshold::Sauvola(8)),
-    pass(12, 0, Threshold::Otsu),
-    pass(12, 0, Threshold::Sauvola(8)),
-    pass(4, 15, Threshold::Otsu),
-    pass(8, 0, Threshold::Otsu),
-];
-
-/// Every pass the benchmark measures.
-pub const CANDIDATE_PASSES: &[Pass] = &[
-    pass(4, 0, Threshold::Rqrr),
-    pass(4, 0, Threshold::Rxing),
-    pass(8, 0, Threshold::Rxing),
-    pass(2, 0, Threshold::Rxing),
-    pass(4, 0, Threshold::Sauvola(8)),
-    pass(4, 0, Threshold::Sauvola(24)),
-    pass(4, 0, Threshold::Otsu),
-    pass(4, 10, Threshold::Sauvola(8)),
-    pass(4, 20, Threshold::Sauvola(8)),
-    pass(4, 15, Threshold::Otsu),
-    pass(4, 15, Threshold::Rqrr),
-    pass(2, 0, Threshold::Sauvola(8)),
-    pass(2, 0, Threshold::Rqrr),
-    pass(2, 0, Threshold::Otsu),
-    pass(8, 0, Threshold::Rqrr),
-    pass(8, 0, Threshold::Sauvola(8)),
-    pass(8, 0, Threshold::Sauvola(24)),
-    pass(8, 0, Threshold::Otsu),
-    pass(8, 15, Threshold::Sauvola(8)),
-    pass(12, 0, Threshold::Sauvola(8)),
-    pass(12, 0, Threshold::Rqrr),
-    pass(12, 0, Threshold::Otsu),
-    pass(16, 0, Threshold::Sauvola(8)),
-];
-
-/// Longest side a pass may scale the image to.
-const MAX_PASS_SIDE: u32 = 2400;
-
-impl Pass {
-    /// Decoded texts and the number of detected codes that did not decode. `img` is the prepared
-    /// image (see [`prepare`]).
-    pub fn run(self, img: &GrayImage) -> (Vec<String>, usize) {
-        // Upscaling stops at MAX_PASS_SIDE: a large photo gets what headroom is left.
-        let long = img.width().max(img.height()).max(1);
-        let target = (long * self.scale / 4).min(MAX_PASS_SIDE.max(long));
-        let (w, h) = (
-            ((u64::from(img.width()) * u64::from(target) / u64::from(long)) as u32).max(1),
-            ((u64::from(img.height()) * u64::from(target) / u64::from(long)) as u32).max(1),
-        );
-        let scaled;
-        let mut img = img;
-        if (w, h) != img.dimensions() {
-            let filter = if target > long {
-                FilterType::CatmullRom
-            } else {
-                FilterType::Triangle
-            };
-            scaled = imageops::resize(img, w, h, filter);
-            img = &scaled;
-        }
-        let blurred;
-        if self.blur > 0 {
-            blurred = imageops::blur(img, self.blur as f32 / 10.0);
-            img = &blurred;
-        }
-        match self.threshold {
-            Threshold::Rqrr => decode_gray(img),
-            Threshold::Rxing => decode_rxing(img),
-            Threshold::Sauvola(n) => decode_bitmap(&sauvola(img, (w.min(h) / n).max(3))),
-            Threshold::Otsu => {
-                let t = otsu(img);
-                decode_bitmap(&(img.as_raw().iter().map(|&p| p <= t).collect(), w, h))
-            }
-        }
-    }
-}
-
-/// Otsu's threshold: the level that maximizes the between-class variance of the histogram.
-fn otsu(img: &GrayImage) -> u8 {
-    let mut hist = [0u64; 256];
-    img.as_raw().iter().for_each(|&p| hist[usize::from(p)] += 1);
-    let total: u64 = hist.iter().sum();
-    let sum_all: f64 = hist
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| i as f64 * c as f64)
-        .sum();
-    let (mut w0, mut sum0, mut best, mut best_t) = (0u64, 0f64, -1f64, 127u8);
-    for (t, &c) in hist.iter().enumerate() {
-        w0 += c;
-        sum0 += t as f64 * c as f64;
-        let w1 = total - w0;
-        if w0 == 0 || w1 == 0 {
-            continue;
-        }
-        let (m0, m1) = (sum0 / w0 as f64, (sum_all - sum0) / w1 as f64);
-        let between = w0 as f64 * w1 as f64 * (m0 - m1) * (m0 - m1);
-        if between > best {
-            best = between;
-            best_t = t as u8;
-        }
-    }
-    best_t
+    report.texts = found.into_iter().collect();
+    report.work = meter.used();
+    report
 }
 
 /// The image every pass starts from: at most [`WORK_SIDE`] pixels a side, contrast-stretched.
 pub fn prepare(img: &GrayImage) -> GrayImage {
-    stretch(&fit(img, WORK_SIDE))
+    let img = fit(img, WORK_SIDE);
+    stretch(&img).unwrap_or(img)
+}
+
+/// Fewest grey levels between the darkest and the lightest pixel of an image worth scanning:
+/// below this the image is flat (a wall, a lens cap, a blank frame).
+const MIN_CONTRAST: i32 = 8;
+
+/// Work units [`prepare`] spends: a resize when the image is large, then two looks at every
+/// pixel.
+fn prepare_cost(img: &GrayImage) -> u64 {
+    let px = u64::from(img.width()) * u64::from(img.height());
+    let resize = if img.width().max(img.height()) > WORK_SIDE {
+        px
+    } else {
+        0
+    };
+    resize + 2 * px.min(u64::from(WORK_SIDE) * u64::from(WORK_SIDE))
 }
 
 fn fit(img: &GrayImage, max_side: u32) -> GrayImage {
@@ -282,107 +271,9 @@ fn fit(img: &GrayImage, max_side: u32) -> GrayImage {
     imageops::resize(img, nw, nh, FilterType::Triangle)
 }
 
-/// Prepares and decodes with rqrr under `catch_unwind`: (texts, detected codes that failed).
-/// A macro because rqrr does not export the type of its prepared image.
-macro_rules! run_rqrr {
-    ($prepare:expr) => {
-        catch_unwind(AssertUnwindSafe(|| {
-            let mut prepared = $prepare;
-            let mut texts = Vec::new();
-            let mut failed = 0;
-            for g in prepared.detect_grids() {
-                match g.decode() {
-                    Ok((_, text)) => texts.push(text),
-                    Err(_) => failed += 1,
-                }
-            }
-            (texts, failed)
-        }))
-        .unwrap_or_default()
-    };
-}
-
-fn decode_gray(img: &GrayImage) -> (Vec<String>, usize) {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    run_rqrr!(rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
-        img.as_raw()[y * w + x]
-    }))
-}
-
-/// Decodes with rxing under `catch_unwind`: (texts, 0). rxing reports no "detected but not
-/// decoded" count, so a failure never keeps the passes going by itself.
-fn decode_rxing(img: &GrayImage) -> (Vec<String>, usize) {
-    use rxing::common::HybridBinarizer;
-    use rxing::qrcode::QRCodeReader;
-    use rxing::{BinaryBitmap, DecodeHintValue, DecodeHints, Luma8LuminanceSource, Reader};
-    catch_unwind(AssertUnwindSafe(|| {
-        let (w, h) = img.dimensions();
-        let Ok(source) = Luma8LuminanceSource::new(img.as_raw().clone(), w, h) else {
-            return (Vec::new(), 0);
-        };
-        let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
-        let hints = DecodeHints::default().with(DecodeHintValue::TryHarder(true));
-        match QRCodeReader.decode_with_hints(&mut bitmap, &hints) {
-            Ok(r) => (vec![r.getText().to_owned()], 0),
-            Err(_) => (Vec::new(), 0),
-        }
-    }))
-    .unwrap_or_default()
-}
-
-/// `bits.0[i]` is true for a dark pixel.
-fn decode_bitmap(bits: &(Vec<bool>, u32, u32)) -> (Vec<String>, usize) {
-    let (data, w, h) = bits;
-    let w = *w as usize;
-    run_rqrr!(rqrr::PreparedImage::prepare_from_bitmap(
-        w,
-        *h as usize,
-        |x, y| data[y * w + x]
-    ))
-}
-
-/// Sauvola's local threshold: dark where `p < m·(1 + k·(s/128 − 1))` over a `win`-pixel window,
-/// with the window mean `m` and deviation `s` from integral images (constant time a pixel).
-fn sauvola(img: &GrayImage, win: u32) -> (Vec<bool>, u32, u32) {
-    const K: f64 = 0.2;
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let px = img.as_raw();
-    let stride = w + 1;
-    let mut sum = vec![0u64; stride * (h + 1)];
-    let mut sq = vec![0u64; stride * (h + 1)];
-    for y in 0..h {
-        let (mut rs, mut rq) = (0u64, 0u64);
-        for x in 0..w {
-            let v = u64::from(px[y * w + x]);
-            rs += v;
-            rq += v * v;
-            sum[(y + 1) * stride + x + 1] = sum[y * stride + x + 1] + rs;
-            sq[(y + 1) * stride + x + 1] = sq[y * stride + x + 1] + rq;
-        }
-    }
-    let r = (win / 2).max(1) as usize;
-    let mut out = vec![false; w * h];
-    for y in 0..h {
-        let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
-        for x in 0..w {
-            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
-            let n = ((y1 - y0) * (x1 - x0)) as f64;
-            let rect = |t: &[u64]| {
-                (t[y1 * stride + x1] + t[y0 * stride + x0]
-                    - t[y0 * stride + x1]
-                    - t[y1 * stride + x0]) as f64
-            };
-            let m = rect(&sum) / n;
-            let var = (rect(&sq) / n - m * m).max(0.0);
-            let t = m * (1.0 + K * (var.sqrt() / 128.0 - 1.0));
-            out[y * w + x] = f64::from(px[y * w + x]) < t;
-        }
-    }
-    (out, w as u32, h as u32)
-}
-
-/// Maps the 1st..99th percentile of brightness onto 0..255.
-fn stretch(img: &GrayImage) -> GrayImage {
+/// Maps the 1st..99th percentile of brightness onto 0..255, or `None` for a flat image (fewer
+/// than [`MIN_CONTRAST`] levels between its darkest and lightest pixel).
+fn stretch(img: &GrayImage) -> Option<GrayImage> {
     let mut hist = [0usize; 256];
     img.as_raw().iter().for_each(|&p| hist[usize::from(p)] += 1);
     let total = img.as_raw().len();
@@ -394,13 +285,19 @@ fn stretch(img: &GrayImage) -> GrayImage {
         })
     };
     let (lo, hi) = (pct(1).unwrap_or(0) as i32, pct(99).unwrap_or(255) as i32);
+    let min = hist.iter().position(|&c| c > 0).unwrap_or(0) as i32;
+    let max = hist.iter().rposition(|&c| c > 0).unwrap_or(0) as i32;
+    if max - min < MIN_CONTRAST {
+        return None;
+    }
     if hi <= lo {
-        return img.clone();
+        // A few dark pixels on a plain page: a small code on a screenshot. Nothing to stretch.
+        return Some(img.clone());
     }
     let mut out = img.clone();
     out.pixels_mut()
         .for_each(|p| p.0[0] = ((i32::from(p.0[0]) - lo) * 255 / (hi - lo)).clamp(0, 255) as u8);
-    out
+    Some(out)
 }
 
 /// What a scanned QR code holds.
@@ -519,12 +416,5 @@ mod tests {
             classify("meishi:other?x=1"),
             Ok(Scanned::Other("meishi:other?x=1".into()))
         );
-    }
-
-    #[test]
-    fn sauvola_separates_dark_from_light() {
-        let img = GrayImage::from_fn(40, 40, |x, _| image::Luma([if x < 20 { 30 } else { 220 }]));
-        let (bits, _, _) = sauvola(&img, 15);
-        assert!(bits[10 * 40 + 17] && !bits[10 * 40 + 22]);
     }
 }
