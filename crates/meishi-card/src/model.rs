@@ -131,10 +131,22 @@ impl Social {
             return Some(h.to_owned());
         }
         if self.kind == SocialKind::MASTODON {
-            // @user@host -> https://host/@user
+            // @user@host -> https://host/@user, only when both parts are what a server
+            // accepts: anything else is no link (and a vCard keeps the handle as written).
             let t = h.trim_start_matches('@');
             let (user, host) = t.split_once('@')?;
-            return Some(format!("https://{host}/@{user}"));
+            let user_ok = !user.is_empty()
+                && user
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            let host_ok = host.contains('.')
+                && host.split('.').all(|label| {
+                    !label.is_empty()
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
+            return (user_ok && host_ok).then(|| format!("https://{host}/@{user}"));
         }
         let (_, _, prefix) = SOCIAL_KINDS.iter().find(|(c, _, _)| *c == self.kind.0)?;
         (!prefix.is_empty()).then(|| format!("{prefix}{}", h.trim_start_matches('@')))

@@ -182,3 +182,31 @@ fn strict_import_refuses_what_import_each_skips() {
         assert_eq!(strict, each, "{file}");
     }
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/vcard_import.rs): a mastodon handle whose "server" is no
+/// host name was exported as a made-up link, which imported back as a longer handle than the
+/// card allows. Such a handle is kept as written.
+#[test]
+fn a_mastodon_handle_that_is_no_address_round_trips_as_written() {
+    let text = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:John Doe\r\n\
+        X-SOCIALPROFILE;TYPE=mastodon:@marmk@fosstodon.egn=\"left\" dir=\"ltr\" color=\"d48d2a\" \
+        size=\"8\"><label align=\"right\" color=\"626262\">Work</label></fld></card>\r\n\
+        END:VCARD\r\n";
+    let first = vcard::import(text).expect("imports");
+    let card = &first[0].card;
+    assert_eq!(card.socials.len(), 1);
+    assert_eq!(
+        card.socials[0].url(),
+        None,
+        "no link for a handle that is no address"
+    );
+    let again = vcard::export(card, None, vcard::Version::V3);
+    let back = vcard::import(&again).expect("the export imports");
+    assert_eq!(&back[0].card, card);
+    // A real handle still becomes its profile link.
+    let ok = meishi_card::Social {
+        kind: meishi_card::SocialKind::MASTODON,
+        handle: "@zoe@social.example".into(),
+    };
+    assert_eq!(ok.url().as_deref(), Some("https://social.example/@zoe"));
+}

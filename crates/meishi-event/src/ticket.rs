@@ -252,7 +252,9 @@ impl FromStr for JoinTicket {
         if relays.is_empty() {
             return Err(TicketError::NoRelay);
         }
-        Ok(Self { code, relays, name })
+        // What a reader accepts, it can write back: the URI it displays (escaped anew, which
+        // can be longer than the one read) must be within the limit too (found by fuzzing).
+        Self { code, relays, name }.checked_len()
     }
 }
 
@@ -415,6 +417,31 @@ mod tests {
         let uri = hostile.to_string();
         assert!(uri.starts_with("meishi:event?code=a%27%20%3B%20rm%20-rf%20~%20%23%C3%A9&"));
         assert_eq!(uri.parse::<JoinTicket>().unwrap(), hostile);
+    }
+
+    #[test]
+    fn an_accepted_uri_displays_within_the_limit() {
+        // Unescaped relays read fine but display escaped: three bytes for each `/`. A URI
+        // within the limit whose display would not be is refused (fuzzing found it).
+        let relays: Vec<String> = (0..MAX_JOIN_RELAYS)
+            .map(|_| format!("relay={RELAY}"))
+            .collect();
+        let base = format!("meishi:event?code=abcd&{}", relays.join("&"));
+        let t: JoinTicket = base.parse().expect("parses");
+        assert_eq!(t.to_string().parse::<JoinTicket>(), Ok(t.clone()));
+        let pad = "x".repeat(MAX_JOIN_URI - base.len() - "&name=".len());
+        let uri = format!("{base}&name={}", &pad[..MAX_EVENT_NAME.min(pad.len())]);
+        if let Ok(t) = uri.parse::<JoinTicket>() {
+            assert!(t.to_string().len() <= MAX_JOIN_URI);
+        }
+        // Spaces in a code are ignored by normalization but kept for display, escaped as
+        // three bytes each: 1,500 of them read in 1.6 KB and would display in 4.6 KB.
+        let spaced = format!("meishi:event?code=ab{}cd&relay={RELAY}", " ".repeat(1500));
+        assert!(spaced.len() <= MAX_JOIN_URI);
+        assert!(matches!(
+            spaced.parse::<JoinTicket>(),
+            Err(TicketError::TooLong { .. })
+        ));
     }
 
     #[test]
