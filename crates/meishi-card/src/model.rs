@@ -149,7 +149,14 @@ impl Social {
             return (user_ok && host_ok).then(|| format!("https://{host}/@{user}"));
         }
         let (_, _, prefix) = SOCIAL_KINDS.iter().find(|(c, _, _)| *c == self.kind.0)?;
-        (!prefix.is_empty()).then(|| format!("{prefix}{}", h.trim_start_matches('@')))
+        // Only a handle that can sit in a link unescaped becomes one (a vCard then carries the
+        // handle as written, and reads it back the same: found by fuzzing).
+        let rest = h.trim_start_matches('@');
+        let linkable = !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-._~/:?#[]@!$&'()*+,;=%".contains(c));
+        (!prefix.is_empty() && linkable).then(|| format!("{prefix}{rest}"))
     }
 }
 

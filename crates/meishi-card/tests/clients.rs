@@ -210,3 +210,22 @@ fn a_mastodon_handle_that_is_no_address_round_trips_as_written() {
     };
     assert_eq!(ok.url().as_deref(), Some("https://social.example/@zoe"));
 }
+
+/// Found by fuzzing too: a website handle with a quote became a link that imported back with
+/// its scheme. A handle that cannot sit in a link unescaped stays a handle.
+#[test]
+fn a_handle_that_is_no_link_round_trips_as_written() {
+    for (kind, handle) in [
+        (meishi_card::SocialKind(1), "gi\"hub.com/lena-s"),
+        (meishi_card::SocialKind(3), "a b"),
+    ] {
+        let mut card = meishi_card::Card::new("Lena");
+        card.socials.push(meishi_card::Social {
+            kind,
+            handle: handle.into(),
+        });
+        let text = vcard::export(&card, None, vcard::Version::V3);
+        let back = vcard::import(&text).expect("imports");
+        assert_eq!(back[0].card, card, "{text}");
+    }
+}
