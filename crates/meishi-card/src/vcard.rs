@@ -879,9 +879,10 @@ fn social(p: &Prop<'_>, value: &str, v4: bool) -> Option<Social> {
                 .unwrap_or_else(|| value.to_owned());
             (!handle.trim().is_empty()).then_some(Social { kind, handle })
         }
+        // A website reads the same whether or not TYPE named it (found by fuzzing).
         None if strip_http(value).is_some() => Some(Social {
             kind: SocialKind::WEBSITE,
-            handle: value.to_owned(),
+            handle: reduce_url(SocialKind::WEBSITE, value).unwrap_or_else(|| value.to_owned()),
         }),
         None => None,
     }
@@ -1288,7 +1289,7 @@ END:VCARD\r
             socials: vec![
                 social("linkedin", "johnnyapple"),
                 social("x", "jappleseed"),
-                social("website", "https://www.facebook.com/johnny"),
+                social("website", "www.facebook.com/johnny"),
                 social("github", "jseed"),
                 social("mastodon", "@johnny@mastodon.example"),
             ],

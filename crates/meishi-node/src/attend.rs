@@ -482,7 +482,8 @@ impl Attend {
         self.reset_joined(i, now);
         let slot = &mut self.relays[i];
         slot.link = Link::Up;
-        slot.backoff = self.backoff_min;
+        // The backoff is reset by a reservation the relay accepts, not by a connection: a
+        // relay that keeps refusing is asked less and less often (found by the soak campaign).
         slot.reserved = false;
         if let Some(old) = slot.listener.take() {
             swarm.remove_listener(old);
@@ -538,8 +539,10 @@ impl Attend {
     pub(crate) fn on_reserved(&mut self, relay: &PeerId) -> Option<Multiaddr> {
         let i = self.relay_index(relay)?;
         let now = Instant::now();
+        let min = self.backoff_min;
         let slot = &mut self.relays[i];
         slot.reserved = true;
+        slot.backoff = min;
         for j in &mut slot.joined {
             j.next_refresh = now;
         }

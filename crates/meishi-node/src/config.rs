@@ -121,6 +121,12 @@ pub struct Limits {
     pub unsolicited_burst: u32,
     /// One more unsolicited card is kept per this interval (token bucket refill).
     pub unsolicited_refill: Duration,
+    /// Cards from attendees seen on a joined event's board: a budget of their own, so that
+    /// strangers giving in a flood cannot use up what fellow attendees need (anyone with the
+    /// code can post a teaser, so it is a budget too, just a larger one).
+    pub attendee_burst: u32,
+    /// One more attendee's card is kept per this interval.
+    pub attendee_refill: Duration,
     /// Commands buffered from `Node` handles.
     pub command_buffer: usize,
     /// How often ping measures each connection.
@@ -154,6 +160,8 @@ impl Default for Limits {
             event_buffer: 256,
             unsolicited_burst: 32,
             unsolicited_refill: Duration::from_secs(2),
+            attendee_burst: 128,
+            attendee_refill: Duration::from_millis(250),
             command_buffer: 64,
             ping_interval: Duration::from_secs(15),
             event_poll: Duration::from_secs(15),

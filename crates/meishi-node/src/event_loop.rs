@@ -89,6 +89,8 @@ pub(crate) struct EventLoop {
     pub(crate) rate: RateLimiter<PeerId>,
     /// The budget of unsolicited cards kept, for the whole node (one key).
     pub(crate) unsolicited: RateLimiter<()>,
+    /// The budget of cards from attendees seen on a joined event's board (one key).
+    pub(crate) attendee_gives: RateLimiter<()>,
     pub(crate) replays: ReplayCache<(PublicKey, [u8; NONCE_LEN])>,
     pub(crate) gives: HashMap<OutboundRequestId, PendingGive>,
     pub(crate) fetches: HashMap<OutboundRequestId, CardFetch>,
@@ -156,6 +158,7 @@ impl EventLoop {
             limits.max_tracked_peers,
         );
         let unsolicited = RateLimiter::new(limits.unsolicited_burst, limits.unsolicited_refill, 1);
+        let attendee_gives = RateLimiter::new(limits.attendee_burst, limits.attendee_refill, 1);
         let replays = ReplayCache::new(limits.max_replay_cache, limits.max_skew * 2);
         let mut this = Self {
             swarm,
@@ -180,6 +183,7 @@ impl EventLoop {
             limits,
             rate,
             unsolicited,
+            attendee_gives,
             replays,
             gives: HashMap::new(),
             fetches: HashMap::new(),

@@ -235,7 +235,14 @@ impl EventLoop {
             return Err(Refusal::Backlog);
         }
         let keep = matches!(decision, Decision::GiveBack | Decision::Keep);
-        if keep && unsolicited && !self.unsolicited.allow(&(), Instant::now()) {
+        // Fellow attendees draw on a budget of their own: a flood of strangers' gives cannot
+        // keep one attendee from swapping with another (found by the soak campaign).
+        let budget = if who.attendee {
+            &mut self.attendee_gives
+        } else {
+            &mut self.unsolicited
+        };
+        if keep && unsolicited && !budget.allow(&(), Instant::now()) {
             return Err(Refusal::TooManyUnsolicited);
         }
         // A card answered with mine is a swap the policy chose: the book keeps it like any
