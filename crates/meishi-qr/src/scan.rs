@@ -210,7 +210,18 @@ pub fn scan_gray_within(img: &GrayImage, budget: &Budget) -> Report {
         return report;
     };
     let mut found = BTreeSet::new();
-    for &pass in PASSES {
+    // Whether any binarization so far showed three finder-pattern candidates (or more).
+    let mut finders_seen = false;
+    for (i, &pass) in PASSES.iter().enumerate() {
+        // A frame without a code (most webcam frames): the first passes at full size show no
+        // finder candidate in any binarization and rxing reads nothing there either. The
+        // rest would spend the budget for nothing.
+        if i == HOPELESS_AFTER && !finders_seen && found.is_empty() {
+            report
+                .passes
+                .push((pass, PassOutcome::Skipped(Skip::NoFinders)));
+            break;
+        }
         if clock.expired() {
             report
                 .passes
@@ -218,6 +229,11 @@ pub fn scan_gray_within(img: &GrayImage, budget: &Budget) -> Report {
             break;
         }
         let outcome = pass.run_within(&img, &mut meter);
+        if pass.threshold != Threshold::Rxing
+            && !matches!(outcome, PassOutcome::Skipped(Skip::NoFinders))
+        {
+            finders_seen = true;
+        }
         let done = match &outcome {
             PassOutcome::Ran { texts, undecoded } => {
                 found.extend(texts.iter().cloned());
@@ -241,6 +257,9 @@ pub fn prepare(img: &GrayImage) -> GrayImage {
     let img = fit(img, WORK_SIDE);
     stretch(&img).unwrap_or(img)
 }
+
+/// Passes run before a scan that has seen no finder candidate and read nothing gives up.
+const HOPELESS_AFTER: usize = 10;
 
 /// Fewest grey levels between the darkest and the lightest pixel of an image worth scanning:
 /// below this the image is flat (a wall, a lens cap, a blank frame).

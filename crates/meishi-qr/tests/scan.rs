@@ -354,3 +354,33 @@ fn corpus_decode_rate() {
         "decoded {decoded}/{n}, at least {CORPUS_MIN_DECODED} expected; missed: {missed:?}"
     );
 }
+
+/// A frame with no code in it (a room: a gradient, a few shapes): the first passes at full size
+/// show no finder candidate and rxing reads nothing, so the scan stops there instead of
+/// spending the rest of the budget on upscaled passes.
+#[test]
+fn a_frame_without_a_code_stops_early() {
+    let frame = image::GrayImage::from_fn(640, 480, |x, y| {
+        let base = 60 + (x / 4 + y / 6) as u8 % 100;
+        let shape = (100..300).contains(&x) && (100..400).contains(&y);
+        let disc = (x as i32 - 450).pow(2) + (y as i32 - 240).pow(2) < 70 * 70;
+        image::Luma([if shape {
+            30
+        } else if disc {
+            200
+        } else {
+            base
+        }])
+    });
+    let report = scan_png(&frame);
+    assert!(report.texts.is_empty());
+    assert!(
+        report.passes.len() < meishi_qr::PASSES.len(),
+        "{:?}",
+        report.passes
+    );
+    assert_eq!(
+        report.passes.last().map(|(_, o)| o.clone()),
+        Some(PassOutcome::Skipped(Skip::NoFinders))
+    );
+}
