@@ -15,7 +15,7 @@ use meishi_store::Via;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::cmd::net::{default_listen, runtime, start, Attend, Out};
+use crate::cmd::net::{default_listen, runtime, start, Out};
 use crate::exit::{Failure, BAD_INPUT, UNREACHABLE, USAGE};
 use crate::home::Home;
 
@@ -390,21 +390,21 @@ fn join(
         .into());
     }
     let out = Out { json, stamp: false };
-    let attend = Attend {
-        relays,
-        events: vec![code],
-        poll: Some(Duration::from_secs(1)),
-        label,
-    };
+    let relay_count = relays.len();
     let progress = !json && std::io::stderr().is_terminal();
-    let relay_count = attend.relays.len();
     if !json {
         eprintln!("Connecting to the relay…");
     }
     runtime()?.block_on(async move {
         // Reachable through the relay by anyone who learns my peer id: answer only attendees
         // and contacts (proto-spec/exchange.md#consent).
-        let mut app = start(home, default_listen(), policy, Scope::Known, false, attend, Via::Event)?;
+        let mut options = meishi_app::Options::new(default_listen(), policy, Scope::Known);
+        options.relays = relays;
+        options.event_codes = vec![code];
+        options.poll = Some(Duration::from_secs(1));
+        options.label = label;
+        options.via = Via::Event;
+        let mut app = start(home, options)?;
         if !json && app.store().teaser()? == meishi_store::TeaserChoice::Off && policy != Policy::Never {
             eprintln!("Your teaser is off: attendees do not see you on the board, so their nodes hold your card for their decision instead of swapping at once. `meishi card edit --teaser name` shows your name.");
         }

@@ -9,7 +9,7 @@ use meishi_node::{key_of, FetchError, Policy, RequestError};
 use meishi_store::{ContactRef, PutOutcome, Via};
 use serde_json::json;
 
-use crate::cmd::net::{default_listen, done_result, resolve_target, runtime, start, Attend};
+use crate::cmd::net::{default_listen, done_result, resolve_target, runtime, start};
 use crate::exit::{Failure, BAD_INPUT, NOT_FOUND, UNREACHABLE, USAGE};
 use crate::home::Home;
 
@@ -87,15 +87,11 @@ pub fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
             return store_fetched(&store, &card, peer, args.json);
         }
         // Only asking: `never` publishes no teaser and gives nothing.
-        let app = start(
-            home,
-            default_listen(),
-            Policy::Never,
-            meishi_node::Scope::Known,
-            lan,
-            Attend::default(),
-            Via::Fetch,
-        )?;
+        let mut options =
+            meishi_app::Options::new(default_listen(), Policy::Never, meishi_node::Scope::Known);
+        options.mdns = lan;
+        options.via = Via::Fetch;
+        let app = start(home, options)?;
         let node = app.node().clone();
         let started = tokio::time::Instant::now();
         let mut addrs = addrs;

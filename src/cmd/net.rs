@@ -96,36 +96,10 @@ pub(crate) fn default_listen() -> Vec<Multiaddr> {
         .collect()
 }
 
-/// Relays and events a node joins.
-#[derive(Debug, Default)]
-pub(crate) struct Attend {
-    pub relays: Vec<Multiaddr>,
-    pub events: Vec<String>,
-    /// How often to poll the events' boards (`None`: the node's default).
-    pub poll: Option<Duration>,
-    /// What my envelopes call the event.
-    pub label: Option<String>,
-}
-
 /// Starts the application (a node joined to this home's book).
-pub(crate) fn start(
-    home: &Home,
-    listen: Vec<Multiaddr>,
-    policy: Policy,
-    scope: Scope,
-    mdns: bool,
-    attend: Attend,
-    via: Via,
-) -> Result<App> {
+pub(crate) fn start(home: &Home, options: Options) -> Result<App> {
     let identity = home.identity()?;
     let store = home.store()?;
-    let mut options = Options::new(listen, policy, scope);
-    options.mdns = mdns;
-    options.relays = attend.relays;
-    options.event_codes = attend.events;
-    options.poll = attend.poll;
-    options.label = attend.label;
-    options.via = via;
     App::start(identity, store, options).map_err(|e| match e {
         meishi_app::StartError::NoOwnCard => anyhow::anyhow!(crate::home::NO_CARD),
         e => anyhow::Error::new(e).context("cannot start the node"),
@@ -214,14 +188,14 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
     } else {
         Via::Event
     };
-    let attend = Attend {
-        relays,
-        events,
-        poll: None,
-        label,
-    };
+    let mut options = Options::new(listen, policy, scope);
+    options.mdns = !args.no_mdns;
+    options.relays = relays;
+    options.event_codes = events;
+    options.label = label;
+    options.via = via;
     runtime()?.block_on(async move {
-        let mut app = start(home, listen, policy, scope, !args.no_mdns, attend, via)?;
+        let mut app = start(home, options)?;
         // `swap` and `fetch` beside this `up` act through its node, not a second one.
         let control = meishi_app::control::Server::bind(home.dir())
             .context("cannot open the control socket in the home folder")?;
@@ -249,7 +223,6 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
         // The one line to tell another person, once: the first address others can reach (a
         // loopback one only when the node listens on nothing else).
         let mut told = args.json;
-        let loopback_only = listen_is_loopback;
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
@@ -265,7 +238,7 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
                     out.reports(app.store(), &shown);
                     for r in &reports {
                         if let Report::Listening { addr } = r {
-                            if !told && (loopback_only || !is_loopback(addr)) {
+                            if !told && (listen_is_loopback || !is_loopback(addr)) {
                                 eprintln!("Others swap with you by running: meishi swap {addr}");
                                 told = true;
                             }
@@ -527,15 +500,9 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
         }
         // Listen too, so that a peer who asks its user first can give its card back later; a
         // one-shot swap answers only the peer it dialled (proto-spec/exchange.md#consent).
-        let mut app = start(
-            home,
-            default_listen(),
-            policy,
-            Scope::Dialled,
-            lan,
-            Attend::default(),
-            Via::Swap,
-        )?;
+        let mut options = Options::new(default_listen(), policy, Scope::Dialled);
+        options.mdns = lan;
+        let mut app = start(home, options)?;
         let node = app.node().clone();
         let started = tokio::time::Instant::now();
         // Dial only once the listeners are up: TCP and QUIC then dial from the listen port, so
@@ -674,7 +641,9 @@ pub fn swap(home: &Home, args: SwapArgs) -> Result<()> {
 pub fn nearby(home: &Home, args: NearbyArgs) -> Result<()> {
     runtime()?.block_on(async move {
         // Only looking: `never` publishes no teaser and gives nothing.
-        let mut app = start(home, default_listen(), Policy::Never, Scope::Known, true, Attend::default(), Via::Swap)?;
+        let mut options = Options::new(default_listen(), Policy::Never, Scope::Known);
+        options.mdns = true;
+        let mut app = start(home, options)?;
         let wait = tokio::time::sleep(Duration::from_secs(args.wait));
         tokio::pin!(wait);
         loop {

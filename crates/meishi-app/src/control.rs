@@ -194,25 +194,25 @@ async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> std::i
     w.write_all(line.as_bytes()).await
 }
 
-fn folded(s: &str) -> String {
-    meishi_store::fold_name(s)
-}
-
 /// Finds `target` among the peers the node knows: a peer id, or the one nearby peer or event
 /// attendee whose teaser shows this name.
 async fn find(node: &Node, target: &str) -> Result<PeerId, Done> {
     if let Ok(p) = target.trim().parse::<PeerId>() {
         return Ok(p);
     }
-    let want = folded(target);
+    let want = meishi_store::fold_name(target);
     let mut hits: Vec<PeerId> = Vec::new();
     for a in node.attendees().await.unwrap_or_default() {
-        if folded(a.teaser.name()) == want && !hits.contains(&a.peer) {
+        if meishi_store::fold_name(a.teaser.name()) == want && !hits.contains(&a.peer) {
             hits.push(a.peer);
         }
     }
     for d in node.nearby().await.unwrap_or_default() {
-        if d.teaser.as_ref().is_some_and(|t| folded(t.name()) == want) && !hits.contains(&d.peer) {
+        if d.teaser
+            .as_ref()
+            .is_some_and(|t| meishi_store::fold_name(t.name()) == want)
+            && !hits.contains(&d.peer)
+        {
             hits.push(d.peer);
         }
     }
