@@ -100,32 +100,4 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// `YYYY-MM-DD HH:MM` UTC for Unix seconds (civil-from-days, Howard Hinnant's algorithm).
-pub fn date_time(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn date_time_is_civil_utc() {
-        assert_eq!(super::date_time(0), "1970-01-01 00:00");
-        assert_eq!(super::date_time(1_700_000_000), "2023-11-14 22:13");
-        assert_eq!(super::date_time(951_782_400), "2000-02-29 00:00");
-    }
-}
+pub use meishi_app::book::date_time;

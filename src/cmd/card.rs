@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use meishi_card::{display_safe, vcard, Card, Identity, SignedCard, Social, SocialKind};
+use meishi_card::{display_safe, vcard, Card, Identity, SignedCard, SocialKind};
 
 use crate::exit::{Failure, USAGE};
 use crate::home::{now, Home};
@@ -163,147 +163,10 @@ pub enum ExportFormat {
     Meishi,
 }
 
-fn parse_social(s: &str) -> Result<Social> {
-    let (kind_name, handle) = s.split_once(':').ok_or_else(|| {
-        usage(anyhow::anyhow!(
-            "--social {s:?}: write KIND:HANDLE, e.g. github:adalovelace"
-        ))
-    })?;
-    let kind = SocialKind::from_name(kind_name).ok_or_else(|| {
-        usage(anyhow::anyhow!(
-            "--social {s:?}: unknown kind {kind_name:?}; see `meishi card edit --help`"
-        ))
-    })?;
-    let mut handle = handle.trim();
-    // A pasted profile link, or LinkedIn's `in/…` path, is the handle behind the kind's own
-    // prefix: keep only the handle, so the link is not doubled (`…/in/in/someone`).
-    if let Some(&(_, _, prefix)) = meishi_card::SOCIAL_KINDS
-        .iter()
-        .find(|(c, _, _)| *c == kind.0)
-    {
-        if !prefix.is_empty() && prefix != "https://" {
-            let bare = prefix.trim_start_matches("https://");
-            for p in [prefix, bare, &prefix.replacen("https://", "http://", 1)] {
-                if let Some(rest) = handle.strip_prefix(p) {
-                    handle = rest;
-                    break;
-                }
-            }
-        }
-    }
-    if kind == SocialKind::LINKEDIN {
-        handle = handle.strip_prefix("in/").unwrap_or(handle);
-    }
-    let handle = handle.trim_end_matches('/');
-    if handle.is_empty() || handle.chars().any(char::is_whitespace) {
-        return Err(usage(anyhow::anyhow!(
-            "--social {s:?}: the handle must be one word, e.g. {kind_name}:adalovelace"
-        )));
-    }
-    Ok(Social {
-        kind,
-        handle: handle.to_owned(),
-    })
-}
 
-/// Refuses an email address that cannot be one: `name@domain.tld` (any script).
-fn check_email(v: &str) -> Result<()> {
-    let ok = match v.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !v.chars().any(|c| c.is_whitespace() || c.is_control())
-        }
-        None => false,
-    };
-    if !ok {
-        return Err(usage(anyhow::anyhow!(
-            "--email {v:?} is not an email address (name@example.com)"
-        )));
-    }
-    Ok(())
-}
 
-/// Refuses a phone number that cannot be dialled: digits with the usual separators (spaces,
-/// `-`, `.`, `/`, parentheses), an optional leading `+`, and an optional extension (`ext. 12`,
-/// `x12`, `#12`); at least 3 digits. International formats of every country pass.
-fn check_phone(v: &str) -> Result<()> {
-    let lower = v.to_lowercase();
-    let (main, ext) = ["ext.", "ext", "x", "#"]
-        .iter()
-        .find_map(|sep| {
-            lower
-                .split_once(sep)
-                .map(|(m, e)| (m.to_owned(), Some(e.trim().to_owned())))
-        })
-        .unwrap_or((lower.clone(), None));
-    let main = main.trim();
-    let body = main.strip_prefix('+').unwrap_or(main);
-    let digits = body.chars().filter(char::is_ascii_digit).count();
-    let ok = digits >= 3
-        && body
-            .chars()
-            .all(|c| c.is_ascii_digit() || " -./()".contains(c))
-        && ext.is_none_or(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_digit()));
-    if !ok {
-        return Err(usage(anyhow::anyhow!(
-            "--phone {v:?} is not a phone number (e.g. +81 3-1234-5678, (555) 123-4567 ext. 89)"
-        )));
-    }
-    Ok(())
-}
 
-/// A web address as stored: `https://` is added to a bare `example.com/…`; anything else must
-/// be an http(s) link to a host.
-fn check_url(v: &str) -> Result<String> {
-    let bad = || {
-        usage(anyhow::anyhow!(
-            "--url {v:?} is not a web address (https://example.com/…)"
-        ))
-    };
-    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad());
-    }
-    let (scheme, rest) = match v.split_once("://") {
-        Some((s, r)) => (s.to_ascii_lowercase(), r),
-        None => ("https".to_owned(), v),
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit('@').next().unwrap_or_default();
-    let host = host.split(':').next().unwrap_or_default();
-    if !matches!(scheme.as_str(), "http" | "https")
-        || host.is_empty()
-        || !(host.contains('.') || host == "localhost")
-        || host.starts_with('.')
-        || host.ends_with('.')
-    {
-        return Err(bad());
-    }
-    Ok(if v.contains("://") {
-        v.to_owned()
-    } else {
-        format!("https://{v}")
-    })
-}
 
-/// Refuses a value of my own card that would display differently than it is stored: a bidi
-/// control (text shown in another order, CVE-2021-42574), an invisible character, a control
-/// character. Other people's cards are shown through `display_safe`; my own is refused
-/// outright, so that what I sign is what people see. Exit code 2, one line naming the flag
-/// and the character.
-fn check_visible(flag: &str, v: &str) -> Result<()> {
-    match meishi_card::hidden_char(v) {
-        None => Ok(()),
-        Some(h) => Err(crate::exit::Failure::new(
-            crate::exit::USAGE,
-            anyhow::anyhow!("{flag} contains {h}, {}: remove it", h.effect()),
-        )
-        .into()),
-    }
-}
 
 /// Applies flags to a card: scalars replace, list values are appended unless already present.
 fn apply(card: &mut Card, f: &CardFields) -> Result<()> {
@@ -315,7 +178,7 @@ fn apply(card: &mut Card, f: &CardFields) -> Result<()> {
     ];
     for (flag, v) in scalars {
         if let Some(v) = v {
-            check_visible(flag, v)?;
+            meishi_app::edit::check_visible(flag, v).map_err(|e| usage(e.into()))?;
         }
     }
     let lists = [
@@ -327,7 +190,7 @@ fn apply(card: &mut Card, f: &CardFields) -> Result<()> {
     ];
     for (flag, vals) in lists {
         for v in vals {
-            check_visible(flag, v)?;
+            meishi_app::edit::check_visible(flag, v).map_err(|e| usage(e.into()))?;
         }
     }
     if let Some(n) = &f.name {
@@ -350,22 +213,22 @@ fn apply(card: &mut Card, f: &CardFields) -> Result<()> {
         }
     };
     for e in &f.emails {
-        check_email(e.trim())?;
+        meishi_app::edit::check_email("--email", e.trim()).map_err(|e| usage(e.into()))?;
     }
     for p in &f.phones {
-        check_phone(p.trim())?;
+        meishi_app::edit::check_phone("--phone", p.trim()).map_err(|e| usage(e.into()))?;
     }
     let urls = f
         .urls
         .iter()
-        .map(|u| check_url(u.trim()))
+        .map(|u| meishi_app::edit::check_url("--url", u.trim()).map_err(|e| usage(e.into())))
         .collect::<Result<Vec<_>>>()?;
     add(&mut card.emails, &f.emails);
     add(&mut card.phones, &f.phones);
     add(&mut card.urls, &urls);
     add(&mut card.tags, &f.tags);
     for s in &f.socials {
-        let s = parse_social(s)?;
+        let s = meishi_app::edit::parse_social("--social", s).map_err(|e| usage(e.into()))?;
         if !card.socials.contains(&s) {
             card.socials.push(s);
         }
@@ -407,7 +270,7 @@ pub fn init(home: &Home, args: InitArgs) -> Result<()> {
     } else {
         "the name"
     };
-    check_visible(flag, &name)?;
+    meishi_app::edit::check_visible(flag, &name).map_err(|e| usage(e.into()))?;
     let mut card = Card::new(name);
     apply(&mut card, &args.fields)?;
     card.validate()
@@ -484,7 +347,7 @@ pub fn card(home: &Home, cmd: CardCmd) -> Result<()> {
                 let before = card.socials.len();
                 match r.split_once(':') {
                     Some(_) => {
-                        let s = parse_social(r)?;
+                        let s = meishi_app::edit::parse_social("--social", r).map_err(|e| usage(e.into()))?;
                         card.socials.retain(|x| *x != s);
                     }
                     None => {

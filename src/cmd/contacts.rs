@@ -449,7 +449,7 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
                 if let Some(f) = &c.follow_up {
                     println!("  {:<12}{}", "follow up", display_safe(f));
                 }
-                for (m, both) in meetings(&c.meetings) {
+                for (m, both) in meishi_app::book::meetings(&c.meetings) {
                     // At a named event, the event says where; otherwise how the cards met.
                     let place = match m.record.event.as_deref() {
                         Some(e) => format!("at {}", display_safe(e)),
@@ -621,58 +621,4 @@ pub fn contact_json(c: &meishi_store::Contact) -> Result<Value> {
             .collect(),
     );
     Ok(v)
-}
-
-/// How long apart the two envelopes of one mutual swap may be signed.
-const SWAP_WINDOW_SECS: u64 = 600;
-
-/// Meetings as a person remembers them: a mutual swap (my envelope to them and theirs to me,
-/// signed close together and the same way) is one meeting, `true` = both signed.
-fn meetings(all: &[meishi_store::Meeting]) -> Vec<(&meishi_store::Meeting, bool)> {
-    let mut out: Vec<(&meishi_store::Meeting, bool)> = Vec::new();
-    for m in all {
-        let pair = out.iter_mut().find(|(o, both)| {
-            !*both
-                && o.record.from == m.record.to
-                && o.record.to == m.record.from
-                && o.record.via == m.record.via
-                && o.record.at.abs_diff(m.record.at) <= SWAP_WINDOW_SECS
-        });
-        match pair {
-            Some(p) => p.1 = true,
-            None => out.push((m, false)),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod meeting_tests {
-    use meishi_card::PublicKey;
-    use meishi_store::{Meeting, MeetingRecord};
-
-    fn m(id: i64, from: u8, to: u8, at: u64) -> Meeting {
-        Meeting {
-            id,
-            record: MeetingRecord {
-                envelope: vec![id as u8],
-                from: PublicKey([from; 32]),
-                to: PublicKey([to; 32]),
-                at,
-                event: None,
-                via: "swap".into(),
-            },
-            recorded_at: at,
-        }
-    }
-
-    #[test]
-    fn a_mutual_swap_is_one_meeting() {
-        let all = [m(1, 1, 2, 100), m(2, 2, 1, 101), m(3, 1, 2, 9_000)];
-        let shown: Vec<(i64, bool)> = super::meetings(&all)
-            .into_iter()
-            .map(|(m, both)| (m.id, both))
-            .collect();
-        assert_eq!(shown, [(1, true), (3, false)]);
-    }
 }

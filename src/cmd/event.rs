@@ -82,48 +82,19 @@ pub enum EventCmd {
     },
 }
 
-/// Refuses an invalid code, and a guessable one unless `weak_ok`; warns (on stderr) about a
-/// code that is guessable with enough computing. proto-spec/relay.md#event-codes
+/// Checks a code (meishi_app::join): a typo or a guessable code is a usage error; a warning
+/// about a code that could be guessed goes to stderr.
 fn check_code(code: &str, weak_ok: bool) -> Result<()> {
-    use meishi_event::{code_strength, Level};
-    if meishi_event::code_check(code) == Some(false) {
-        return Err(Failure::new(
-            USAGE,
-            anyhow::anyhow!(
-                "the event code {:?} has a typo (its last character does not check out): compare it with the organizer's screen, or scan the join QR",
-                display_safe(code)
-            ),
-        )
-        .into());
-    }
-    let strength =
-        code_strength(code).map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("{e}")))?;
-    let shown = display_safe(code);
-    let bits = strength.bits();
-    match strength.level() {
-        Level::Weak if !weak_ok => {
-            return Err(Failure::new(
-                USAGE,
-                anyhow::anyhow!(
-                    "the event code {shown:?} is easy to guess (about 2^{bits:.0} tries); use \
-                     `meishi event new` for an unguessable code, or pass --weak-code to use it \
-                     anyway"
-                ),
-            )
-            .into())
+    use meishi_app::join::JoinError;
+    match meishi_app::join::check_code(code, weak_ok) {
+        Ok(Some(warning)) => {
+            eprintln!("warning: {warning}");
+            Ok(())
         }
-        Level::Weak => eprintln!(
-            "warning: the event code {shown:?} is easy to guess (about 2^{bits:.0} tries): whoever \
-             guesses it sees the attendee list"
-        ),
-        Level::Fair => eprintln!(
-            "warning: the event code {shown:?} could be guessed with enough computing (about \
-             2^{bits:.0} tries): whoever guesses it sees the attendee list. `meishi event new` \
-             makes an unguessable code"
-        ),
-        Level::Good => {}
+        Ok(None) => Ok(()),
+        Err(e @ JoinError::BadCode(_)) => Err(Failure::new(BAD_INPUT, e.into()).into()),
+        Err(e) => Err(Failure::new(USAGE, e.into()).into()),
     }
-    Ok(())
 }
 
 /// A fresh unguessable code from the system's randomness (proto-spec/relay.md#join-uri).
@@ -136,35 +107,12 @@ fn new_code() -> Result<String> {
 /// Reads a join URI (`meishi:event?code=…&relay=…`) into its code and relays. The error is one
 /// line naming what is wrong, with the bad-input exit code.
 pub fn parse_join_uri(uri: &str) -> Result<(String, Vec<Multiaddr>, Option<String>)> {
-    let ticket: JoinTicket = uri.parse().map_err(|e: meishi_event::TicketError| {
-        Failure::new(BAD_INPUT, anyhow::anyhow!("bad event join URI: {e}"))
-    })?;
-    let name = ticket.name().map(str::to_owned);
-    let (code, relays) = ticket.into_parts();
-    Ok((code, relays, name))
+    meishi_app::join::parse_join_uri(uri).map_err(|e| Failure::new(BAD_INPUT, e.into()).into())
 }
 
 /// Checks an event name given with `--label` or `event new --name`.
 pub(crate) fn check_label(label: &str) -> Result<()> {
-    let ok = !label.trim().is_empty()
-        && label.len() <= meishi_event::MAX_EVENT_NAME
-        && !label.chars().any(|c| {
-            c.is_control()
-                || ('\u{202A}'..='\u{202E}').contains(&c)
-                || ('\u{2066}'..='\u{2069}').contains(&c)
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            USAGE,
-            anyhow::anyhow!(
-                "the event name must be 1 to {} bytes of text without control characters",
-                meishi_event::MAX_EVENT_NAME
-            ),
-        )
-        .into())
-    }
+    meishi_app::join::check_label(label).map_err(|e| Failure::new(USAGE, e.into()).into())
 }
 
 pub fn event(home: &Home, args: EventArgs) -> Result<()> {
@@ -249,23 +197,7 @@ pub(crate) fn codes_and_relays(
     }
     // The node's transports dial IP addresses only: a DNS name would be accepted here and then
     // never work.
-    if let Some(r) = relays.iter().find(|r| {
-        r.iter().any(|p| {
-            use meishi_node::multiaddr::Protocol;
-            matches!(
-                p,
-                Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) | Protocol::Dnsaddr(_)
-            )
-        })
-    }) {
-        return Err(Failure::new(
-            USAGE,
-            anyhow::anyhow!(
-                "the relay address {r} names a host; meishi dials IP addresses only: give the relay's /ip4/… or /ip6/… address"
-            ),
-        )
-        .into());
-    }
+    meishi_app::join::check_relays(&relays).map_err(|e| Failure::new(USAGE, e.into()))?;
     if !codes.is_empty() && relays.is_empty() {
         return Err(Failure::new(
             USAGE,

@@ -246,47 +246,15 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
     }
     let own_key = home.identity().ok().map(|i| i.public());
     let mut store = home.store()?;
-    // One list of cards, stored all or none by the store's one import path.
-    let mut items = Vec::new();
-    let mut whence = Vec::new();
-    for f in &found {
-        match &f.scanned {
-            Scanned::Meishi(card) => {
-                items.push(meishi_store::Import::Signed(card));
-                whence.push((
-                    f.image.clone(),
-                    card.card().name.clone(),
-                    Some(card.key()),
-                    true,
-                ));
-            }
-            Scanned::VCard(cards) => {
-                for c in cards {
-                    items.push(meishi_store::Import::Unverified {
-                        card: &c.card,
-                        key: c.key,
-                    });
-                    whence.push((f.image.clone(), c.card.name.clone(), c.key, false));
-                }
-            }
-            Scanned::MeCard(c) => {
-                items.push(meishi_store::Import::Unverified {
-                    card: &c.card,
-                    key: c.key,
-                });
-                whence.push((f.image.clone(), c.card.name.clone(), c.key, false));
-            }
-            _ => {}
-        }
-    }
-    let results = store
-        .import(&items, meishi_store::Via::Qr, own_key)
+    // One list of cards, stored all or none by the application's one scan path.
+    let scanned: Vec<Scanned> = found.iter().map(|f| f.scanned.clone()).collect();
+    let stored = meishi_app::scan::store_scanned(&mut store, &scanned, own_key)
         .context("cannot store the scanned contacts")?;
-    let report: Vec<_> = whence
+    let report: Vec<_> = stored
         .into_iter()
-        .zip(results)
-        .map(|((image, name, key, verified), r)| {
-            (image, name, key, verified, r.to_string(), r.kept())
+        .map(|s| {
+            let image = found.get(s.code).map(|f| f.image.clone()).unwrap_or_default();
+            (image, s.name, s.key, s.verified, s.result.to_string(), s.result.kept())
         })
         .collect();
     for (image, name, key, verified, result, kept) in &report {

@@ -1,5 +1,6 @@
-//! The control socket: commands run beside `meishi up` (swap, fetch) act through its node
-//! instead of starting a second node with the same key, which peers would see twice.
+//! The control socket: commands run beside `meishi up` (swap, fetch, joining an event) act
+//! through its node instead of starting a second node with the same key, which peers would see
+//! twice.
 //!
 //! A Unix socket in the home folder (mode 0600 inside a 0700 folder: only the owner can
 //! connect). One request per connection, one JSON line; the answers are JSON lines: reports as
@@ -42,6 +43,15 @@ pub enum Request {
         peer: String,
         addrs: Vec<String>,
         timeout_secs: u64,
+    },
+    /// Join an event on the running node: `code` is an event code or a join URI (whose relays
+    /// and name come with it), `relay` one more relay (a multiaddr ending in `/p2p/<id>`),
+    /// `label` the event's name for the envelopes given from now on (kept if the node has one).
+    /// The caller checks the code's strength first, as for `meishi event`.
+    Join {
+        code: String,
+        relay: Option<String>,
+        label: Option<String>,
     },
 }
 
@@ -254,44 +264,80 @@ async fn serve(
             return send(&mut write, &Reply::Done(done)).await;
         }
     };
-    let (Request::Swap {
-        peer,
-        addrs,
-        timeout_secs,
-    }
-    | Request::Fetch {
-        peer,
-        addrs,
-        timeout_secs,
-    }) = &request;
-    let deadline = Duration::from_secs((*timeout_secs).clamp(1, 3600));
-    let peer = match find(&node, peer).await {
-        Ok(p) => p,
-        Err(done) => return send(&mut write, &Reply::Done(done)).await,
-    };
-    let addrs: Vec<Multiaddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
     let done = match request {
-        Request::Swap { .. } => {
-            swap(&node, peer, addrs, deadline, &mut received, &mut write).await?
-        }
-        Request::Fetch { .. } => {
-            match tokio::time::timeout(deadline, node.fetch(peer, addrs)).await {
-                Ok(Ok(card)) => Done::Ok {
-                    card: Some(card.as_bytes().to_vec()),
-                },
-                Ok(Err(meishi_node::FetchError::Request(
-                    RequestError::Unreachable | RequestError::Timeout,
-                )))
-                | Err(_) => Done::Unreachable {
-                    error: format!("{peer} did not answer"),
-                },
-                Ok(Err(e)) => Done::Failed {
-                    error: format!("fetch from {peer} failed: {e}"),
-                },
+        Request::Join { code, relay, label } => join(&node, code, relay, label).await,
+        Request::Swap {
+            peer,
+            addrs,
+            timeout_secs,
+        } => match target(&node, &peer, &addrs, timeout_secs).await {
+            Ok((peer, addrs, deadline)) => {
+                swap(&node, peer, addrs, deadline, &mut received, &mut write).await?
+            }
+            Err(done) => done,
+        },
+        Request::Fetch {
+            peer,
+            addrs,
+            timeout_secs,
+        } => match target(&node, &peer, &addrs, timeout_secs).await {
+            Ok((peer, addrs, deadline)) => fetch(&node, peer, addrs, deadline).await,
+            Err(done) => done,
+        },
+    };
+    send(&mut write, &Reply::Done(done)).await
+}
+
+/// The peer a swap or fetch is for, the addresses given for it, and how long to wait.
+async fn target(
+    node: &Node,
+    peer: &str,
+    addrs: &[String],
+    timeout_secs: u64,
+) -> Result<(PeerId, Vec<Multiaddr>, Duration), Done> {
+    let deadline = Duration::from_secs(timeout_secs.clamp(1, 3600));
+    let peer = find(node, peer).await?;
+    let addrs: Vec<Multiaddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
+    Ok((peer, addrs, deadline))
+}
+
+async fn fetch(node: &Node, peer: PeerId, addrs: Vec<Multiaddr>, deadline: Duration) -> Done {
+    match tokio::time::timeout(deadline, node.fetch(peer, addrs)).await {
+        Ok(Ok(card)) => Done::Ok {
+            card: Some(card.as_bytes().to_vec()),
+        },
+        Ok(Err(meishi_node::FetchError::Request(
+            RequestError::Unreachable | RequestError::Timeout,
+        )))
+        | Err(_) => Done::Unreachable {
+            error: format!("{peer} did not answer"),
+        },
+        Ok(Err(e)) => Done::Failed {
+            error: format!("fetch from {peer} failed: {e}"),
+        },
+    }
+}
+
+/// Joins the event on the running node; it registers, posts the teaser and reads the board
+/// as for the events it started with, and its attendees reach the application as events.
+async fn join(node: &Node, code: String, relay: Option<String>, label: Option<String>) -> Done {
+    let relay = match relay.as_deref().map(str::parse::<Multiaddr>).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            return Done::Failed {
+                error: format!(
+                    "the relay address {:?} is not a multiaddr ({e}): give it as /ip4/…/tcp/…/p2p/<relay id>",
+                    relay.as_deref().map(meishi_card::display_safe).unwrap_or_default()
+                ),
             }
         }
     };
-    send(&mut write, &Reply::Done(done)).await
+    match node.join_event(code, relay, label).await {
+        Ok(()) => Done::Ok { card: None },
+        Err(e) => Done::Failed {
+            error: format!("cannot join the event: {e}"),
+        },
+    }
 }
 
 /// Waits for the running application to store the card `peer` gave (it reports every card
@@ -390,5 +436,35 @@ async fn swap(
                 }),
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_join_request_is_one_json_line_and_its_optional_fields_may_be_left_out() {
+        let r = Request::Join {
+            code: "ab-cd".into(),
+            relay: None,
+            label: Some("RustConf".into()),
+        };
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            line,
+            r#"{"op":"join","code":"ab-cd","relay":null,"label":"RustConf"}"#
+        );
+        assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), r);
+        let bare: Request = serde_json::from_str(r#"{"op":"join","code":"ab-cd"}"#).unwrap();
+        assert_eq!(
+            bare,
+            Request::Join {
+                code: "ab-cd".into(),
+                relay: None,
+                label: None
+            }
+        );
     }
 }

@@ -21,7 +21,11 @@
 //! ```
 
 mod app;
+pub mod book;
 pub mod control;
+pub mod edit;
+pub mod join;
+pub mod scan;
 mod report;
 
 pub use app::{teaser_of, with_peer, App, Options, StartError, GIVE_BACK_RETRY};
