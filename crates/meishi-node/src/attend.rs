@@ -20,12 +20,13 @@ use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{rendezvous, Multiaddr, PeerId, StreamProtocol, Swarm};
-use meishi_card::envelope::SignedTeaser;
-use meishi_event::{BoardRequest, BoardResponse, CodeError, EventKey, MAX_BOARD_PAGE};
+use meishi_card::envelope::{SignError, SignedTeaser};
+use meishi_event::{BoardRequest, BoardResponse, CodeError, EventKey, TicketError, MAX_BOARD_PAGE};
 
 use crate::behaviour::Behaviour;
+use crate::config::Limits;
 use crate::event::{Attendee, Event};
-use crate::node::key_of;
+use crate::node::{key_of, Shutdown};
 
 /// The relay's teaser board. proto-spec/relay.md#teaser-board
 pub const BOARD_PROTOCOL: StreamProtocol = StreamProtocol::new(meishi_event::BOARD_PROTOCOL);
@@ -183,7 +184,25 @@ struct RelaySlot {
     joined: Vec<Joined>,
 }
 
+/// A relay address split into its peer id and the address without `/p2p`.
+fn relay_parts(addr: Multiaddr) -> Result<(PeerId, Multiaddr), JoinError> {
+    crate::node::split_p2p(&addr).ok_or(JoinError::RelayWithoutPeerId(addr))
+}
+
 impl RelaySlot {
+    /// A relay not connected yet, to dial at the next tick.
+    fn new(peer: PeerId, base: Multiaddr, now: Instant, backoff: Duration) -> Self {
+        RelaySlot {
+            base,
+            peer,
+            link: Link::Down { retry_at: now },
+            backoff,
+            listener: None,
+            reserved: false,
+            joined: Vec::new(),
+        }
+    }
+
     fn circuit(&self) -> Multiaddr {
         self.base
             .clone()
@@ -192,11 +211,47 @@ impl RelaySlot {
     }
 }
 
-struct EventSlot {
+/// One joined event: its code, the key derived from it, and the label it was joined under.
+pub(crate) struct EventSlot {
     /// The code as the application gave it (kept in memory only, never sent).
     code: String,
     key: EventKey,
     namespace: rendezvous::Namespace,
+    /// What the event is called (the label it was joined under), to show; never the code.
+    label: Option<String>,
+}
+
+impl std::fmt::Debug for EventSlot {
+    /// Without the code: it is a secret of the event's attendees.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSlot")
+            .field("namespace", &self.namespace)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventSlot {
+    /// The label the event was joined under.
+    pub(crate) fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+
+    /// Derives the event key from `code`: one Argon2id of 64 MiB, about a quarter of a second
+    /// of one core. Call it off the event loop (it is `spawn_blocking`ed by
+    /// [`crate::Node::join_event`]) or once at start.
+    pub(crate) fn derive(code: String, label: Option<String>) -> Result<Self, JoinError> {
+        let key = EventKey::derive(&code)?;
+        // A derived namespace is 75 bytes, within rendezvous' 255.
+        let namespace = rendezvous::Namespace::new(key.namespace().to_owned())
+            .map_err(|_| JoinError::Code(CodeError::Empty))?;
+        Ok(EventSlot {
+            code,
+            key,
+            namespace,
+            label,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -205,7 +260,7 @@ enum BoardOp {
     Get { relay: usize, event: usize },
 }
 
-/// Why a relay address or event code was refused at start.
+/// Why a relay address or event code was refused, at start or by [`crate::Node::join_event`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JoinError {
@@ -217,6 +272,31 @@ pub enum JoinError {
     TooManyEvents { max: usize },
     #[error("the event code is invalid: {0}")]
     Code(#[from] CodeError),
+    /// The join URI given as the code is malformed.
+    #[error("the join URI is invalid: {0}")]
+    Ticket(#[from] TicketError),
+    /// Neither the call nor the join URI names a relay, and the node keeps none: the event
+    /// could never be reached.
+    #[error("an event needs a relay, and none is given or known")]
+    NoRelay,
+    /// The label cannot name an event in an envelope.
+    #[error("the event name is invalid: {0}")]
+    Label(#[source] SignError),
+    #[error(transparent)]
+    Shutdown(#[from] Shutdown),
+}
+
+/// An event the node has joined, as a front end shows it. The code is not in it: it stays
+/// with whoever joined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JoinedEvent {
+    /// What the event is called: the label it was joined under, if any.
+    pub label: Option<String>,
+    /// The relays it is joined on (every relay the node keeps).
+    pub relays: Vec<PeerId>,
+    /// Attendees seen on its boards so far.
+    pub attendees: usize,
 }
 
 /// Relays, events, and the attendees found so far.
@@ -243,11 +323,15 @@ impl Attend {
         local: PeerId,
         relays: Vec<Multiaddr>,
         codes: Vec<String>,
+        label: Option<&str>,
         teaser: Option<&SignedTeaser>,
-        poll: Duration,
-        min_poll: Duration,
-        backoff: (Duration, Duration),
+        limits: &Limits,
     ) -> Result<Self, JoinError> {
+        let (poll, min_poll, backoff) = (
+            limits.event_poll,
+            limits.event_min_poll,
+            limits.relay_backoff,
+        );
         if relays.len() > MAX_RELAYS {
             return Err(JoinError::TooManyRelays { max: MAX_RELAYS });
         }
@@ -256,37 +340,23 @@ impl Attend {
         }
         let mut events = Vec::new();
         for code in codes {
-            let key = EventKey::derive(&code)?;
-            // A derived namespace is 75 bytes, within rendezvous' 255.
-            let namespace = rendezvous::Namespace::new(key.namespace().to_owned())
-                .map_err(|_| JoinError::Code(CodeError::Empty))?;
-            if events.iter().any(|e: &EventSlot| e.namespace == namespace) {
+            let ev = EventSlot::derive(code, label.map(str::to_owned))?;
+            if events
+                .iter()
+                .any(|e: &EventSlot| e.namespace == ev.namespace)
+            {
                 continue;
             }
-            events.push(EventSlot {
-                code,
-                key,
-                namespace,
-            });
+            events.push(ev);
         }
         let now = Instant::now();
         let mut slots: Vec<RelaySlot> = Vec::new();
         for addr in relays {
-            let Some((peer, base)) = crate::node::split_p2p(&addr) else {
-                return Err(JoinError::RelayWithoutPeerId(addr));
-            };
+            let (peer, base) = relay_parts(addr)?;
             if slots.iter().any(|s| s.peer == peer) {
                 continue;
             }
-            slots.push(RelaySlot {
-                base,
-                peer,
-                link: Link::Down { retry_at: now },
-                backoff: backoff.0,
-                listener: None,
-                reserved: false,
-                joined: Vec::new(),
-            });
+            slots.push(RelaySlot::new(peer, base, now, backoff.0));
         }
         let mut this = Self {
             relays: slots,
@@ -305,6 +375,84 @@ impl Attend {
             this.reset_joined(i, now);
         }
         Ok(this)
+    }
+
+    /// Joins `event` on every relay, after adding the `relays` not kept yet (each ending in
+    /// `/p2p/<relay id>`): from the next tick the node dials the new relays, and registers,
+    /// posts its teaser and reads the board on each, as for the events it started with. An
+    /// event already joined is not joined again; its new relays are still added. Nothing
+    /// changes when the call is refused.
+    pub(crate) fn join(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        event: EventSlot,
+        relays: Vec<Multiaddr>,
+    ) -> Result<(), JoinError> {
+        let mut fresh: Vec<(PeerId, Multiaddr)> = Vec::new();
+        for addr in relays {
+            let (peer, base) = relay_parts(addr)?;
+            if self.relay_index(&peer).is_none() && !fresh.iter().any(|(p, _)| *p == peer) {
+                fresh.push((peer, base));
+            }
+        }
+        if self.relays.len() + fresh.len() > MAX_RELAYS {
+            return Err(JoinError::TooManyRelays { max: MAX_RELAYS });
+        }
+        if self.relays.is_empty() && fresh.is_empty() {
+            return Err(JoinError::NoRelay);
+        }
+        let known = self
+            .events
+            .iter()
+            .position(|e| e.namespace == event.namespace);
+        if known.is_none() && self.events.len() >= MAX_EVENTS {
+            return Err(JoinError::TooManyEvents { max: MAX_EVENTS });
+        }
+        let now = Instant::now();
+        match known {
+            Some(e) => {
+                // Joined before: keep the code it was joined with (attendees are announced
+                // under it), and name it if it had no name.
+                if let Some(ev) = self.events.get_mut(e) {
+                    if ev.label.is_none() {
+                        ev.label = event.label;
+                    }
+                }
+            }
+            None => {
+                self.events.push(event);
+                // Relays that are up start on the new event at once; the others reset their
+                // events when they connect.
+                for slot in &mut self.relays {
+                    slot.joined.push(Joined::new(now));
+                }
+            }
+        }
+        for (peer, base) in fresh {
+            self.relays
+                .push(RelaySlot::new(peer, base, now, self.backoff_min));
+            let i = self.relays.len() - 1;
+            self.reset_joined(i, now);
+        }
+        self.tick(swarm, now);
+        Ok(())
+    }
+
+    /// The events joined, for a front end to show.
+    pub(crate) fn events(&self) -> Vec<JoinedEvent> {
+        let relays: Vec<PeerId> = self.relays.iter().map(|r| r.peer).collect();
+        self.events
+            .iter()
+            .map(|ev| JoinedEvent {
+                label: ev.label.clone(),
+                relays: relays.clone(),
+                attendees: self
+                    .attendees
+                    .values()
+                    .filter(|a| a.events.contains(&ev.code))
+                    .count(),
+            })
+            .collect()
     }
 
     fn reset_joined(&mut self, relay: usize, now: Instant) {

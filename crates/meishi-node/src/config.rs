@@ -190,7 +190,8 @@ pub struct Config {
     pub label: Option<String>,
     /// Relays to keep a reservation on, each ending in `/p2p/<relay peer id>` (at most 8).
     pub relays: Vec<Multiaddr>,
-    /// Event codes to join on every relay (at most 8). proto-spec/relay.md
+    /// Event codes to join on every relay (at most 8, with those joined later by
+    /// [`crate::Node::join_event`]). proto-spec/relay.md
     pub event_codes: Vec<String>,
     /// Which peers `auto` answers without asking. proto-spec/exchange.md#consent
     pub scope: Scope,

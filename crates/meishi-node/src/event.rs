@@ -54,7 +54,8 @@ pub enum Event {
     /// opened with the event key, verified, and is signed by `peer`. `addrs` reach it (its
     /// circuit address on the relay first); give to it with [`crate::Node::give`]. Emitted again
     /// when its teaser changes or it is seen under another event. `event` is the code as given
-    /// in [`crate::Config::event_codes`]: keep it in memory, never store or send it.
+    /// in [`crate::Config::event_codes`] or [`crate::Node::join_event`]: keep it in memory,
+    /// never store or send it.
     AttendeeDiscovered {
         peer: PeerId,
         teaser: SignedTeaser,
@@ -85,7 +86,7 @@ pub struct Attendee {
     pub teaser: SignedTeaser,
     /// Circuit addresses on the relays it was seen on.
     pub addrs: Vec<Multiaddr>,
-    /// The codes (as configured) of the events it was seen under.
+    /// The codes (as configured or joined) of the events it was seen under.
     pub events: Vec<String>,
 }
 

@@ -13,12 +13,12 @@ use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{dcutr, identify, mdns, ping, relay, rendezvous, Multiaddr, PeerId, Swarm};
-use meishi_card::envelope::{Envelope, SignedTeaser, NONCE_LEN};
+use meishi_card::envelope::{Envelope, SignError, SignedTeaser, NONCE_LEN};
 use meishi_card::{Identity, PublicKey, SignedCard};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
-use crate::attend::Attend;
+use crate::attend::{Attend, EventSlot, JoinError};
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::config::{Config, Limits, Policy};
 use crate::consent::Scope;
@@ -53,6 +53,20 @@ pub(crate) fn unix_now() -> u64 {
 /// The node's clock: the system clock moved by `Limits::clock_offset_secs`.
 pub(crate) fn clock(limits: &crate::config::Limits) -> u64 {
     unix_now().saturating_add_signed(limits.clock_offset_secs)
+}
+
+/// Checks that `label` can name the event in an envelope, by signing a throwaway envelope to
+/// myself.
+fn check_label(identity: &Identity, card: &SignedCard, label: &str) -> Result<(), SignError> {
+    Envelope::sign(
+        identity,
+        card,
+        identity.public(),
+        0,
+        Some(label),
+        [0; NONCE_LEN],
+    )
+    .map(|_| ())
 }
 
 /// The node's one task. Its fields are shared with the `exchange` and `lan` modules, which
@@ -131,9 +145,7 @@ impl EventLoop {
             return Err(SpawnError::NotOwnCard);
         }
         if let Some(e) = &label {
-            // Check the event name once by signing a throwaway envelope to myself.
-            Envelope::sign(&identity, &card, me, 0, Some(e), [0; NONCE_LEN])
-                .map_err(SpawnError::Event)?;
+            check_label(&identity, &card, e).map_err(SpawnError::Event)?;
         }
         let teaser = teaser
             .map(|t| SignedTeaser::sign(&identity, clock(&limits), &t.name, t.headline.as_deref()))
@@ -143,15 +155,7 @@ impl EventLoop {
         let local = *swarm.local_peer_id();
         // Under `never` nothing leaves, the teaser included: nothing is posted to a board.
         let published = teaser.as_ref().filter(|_| policy != Policy::Never);
-        let attend = Attend::new(
-            local,
-            relays,
-            codes,
-            published,
-            limits.event_poll,
-            limits.event_min_poll,
-            limits.relay_backoff,
-        )?;
+        let attend = Attend::new(local, relays, codes, label.as_deref(), published, &limits)?;
         let rate = RateLimiter::new(
             limits.request_burst,
             limits.request_refill,
@@ -416,11 +420,41 @@ impl EventLoop {
                 }
                 waiters.push(reply);
             }
+            Command::Join {
+                event,
+                relays,
+                reply,
+            } => {
+                let _ = reply.send(self.join(event, relays));
+            }
+            Command::Events { reply } => {
+                let _ = reply.send(self.attend.events());
+            }
             Command::Shutdown { reply } => {
                 // Handled in `run`, which stops the loop.
                 let _ = reply.send(());
             }
         }
+    }
+
+    /// Joins `event` on every relay (after adding `relays`): what [`crate::Node::join_event`]
+    /// asks once the key is derived.
+    fn join(&mut self, event: EventSlot, relays: Vec<Multiaddr>) -> Result<(), JoinError> {
+        let label = event.label().map(str::to_owned);
+        if let Some(l) = &label {
+            check_label(&self.identity, &self.card, l).map_err(JoinError::Label)?;
+        }
+        self.attend.join(&mut self.swarm, event, relays)?;
+        if self.label.is_none() {
+            self.label = label;
+        }
+        // As at start (`meishi up --event`): at an event, strangers reach the node through
+        // the relay, so `auto` answers only the people it knows. A narrower scope stays.
+        // proto-spec/exchange.md#consent
+        if self.scope == Scope::Anyone {
+            self.scope = Scope::Known;
+        }
+        Ok(())
     }
 
     fn on_tick(&mut self) {

@@ -34,7 +34,7 @@ mod node;
 pub mod protocol;
 mod swarm;
 
-pub use attend::{JoinError, BOARD_PROTOCOL, MAX_EVENTS, MAX_RELAYS, REGISTER_TTL};
+pub use attend::{JoinError, JoinedEvent, BOARD_PROTOCOL, MAX_EVENTS, MAX_RELAYS, REGISTER_TTL};
 pub use behaviour::IDENTIFY_PROTOCOL_VERSION;
 pub use config::{Config, Limits, Peers, Policy, PolicyParseError, Scope, Teaser};
 pub use event::{Attendee, Discovered, Event, Refusal};

@@ -11,6 +11,9 @@ use meishi_card::envelope::{CheckError, Envelope, EnvelopeError, SignError, Sign
 use meishi_card::{DecodeError, PublicKey, SignedCard};
 use tokio::sync::{mpsc, oneshot};
 
+use meishi_event::JoinTicket;
+
+use crate::attend::{EventSlot, JoinError, JoinedEvent};
 use crate::config::{Config, Peers, Policy};
 use crate::event::{Attendee, Discovered, Event};
 use crate::event_loop;
@@ -46,7 +49,7 @@ pub enum SpawnError {
     #[error("must be called inside a tokio runtime")]
     NoRuntime,
     #[error(transparent)]
-    Join(#[from] crate::attend::JoinError),
+    Join(#[from] JoinError),
 }
 
 /// Why a dial failed.
@@ -214,6 +217,14 @@ pub(crate) enum Command {
         peer: PeerId,
         reply: Reply<Result<Duration, PingError>>,
     },
+    /// Join an event (its key already derived) on every relay, after adding `relays`.
+    Join {
+        event: EventSlot,
+        relays: Vec<Multiaddr>,
+        reply: Reply<Result<(), JoinError>>,
+    },
+    /// The events joined.
+    Events { reply: Reply<Vec<JoinedEvent>> },
     /// Stop the event loop and close every connection.
     Shutdown { reply: Reply<()> },
 }
@@ -334,6 +345,80 @@ impl Node {
     /// Attendees of the joined events found so far, with their verified teasers.
     pub async fn attendees(&self) -> Result<Vec<Attendee>, Shutdown> {
         self.call(|reply| Command::Attendees { reply }).await
+    }
+
+    /// Joins an event while the node runs, as if it had been in [`Config::event_codes`]: the
+    /// node registers, posts its teaser (if it publishes one) and reads the event's board on
+    /// every relay it keeps, and announces attendees with [`Event::AttendeeDiscovered`] (under
+    /// `code`) and [`Event::BoardRead`].
+    ///
+    /// `code` is an event code or a join URI (`meishi:event?code=…&relay=…`,
+    /// proto-spec/relay.md#join-uri), whose relays are added and whose name is the label when
+    /// `label` is `None`. `relay` (ending in `/p2p/<relay id>`) is added too if the node does
+    /// not keep it yet; at most [`crate::MAX_RELAYS`] relays and [`crate::MAX_EVENTS`] events in
+    /// all. `label` names the event: it becomes the event named in the envelopes this node
+    /// gives ([`Config::label`]) if the node has none yet.
+    ///
+    /// Joining an event already joined is not an error (its new relays are still added). A
+    /// node running with [`crate::Scope::Anyone`] runs with [`crate::Scope::Known`] once it has joined,
+    /// as a node started with an event does: strangers who reach it through the relay wait in
+    /// the inbox, attendees seen on the board are answered.
+    ///
+    /// Deriving the event key takes about a quarter of a second of one core and 64 MiB
+    /// (Argon2id); it runs on tokio's blocking pool, not on the node's event loop. Cancel-safe:
+    /// dropped while the key is being derived, nothing is joined; dropped later, the join may
+    /// still take effect.
+    pub async fn join_event(
+        &self,
+        code: String,
+        relay: Option<Multiaddr>,
+        label: Option<String>,
+    ) -> Result<(), JoinError> {
+        self.join_event_on(code, relay.into_iter().collect(), label)
+            .await
+    }
+
+    /// [`Node::join_event`] with any number of relays (those of a checked join URI, say).
+    pub async fn join_event_on(
+        &self,
+        code: String,
+        relays: Vec<Multiaddr>,
+        label: Option<String>,
+    ) -> Result<(), JoinError> {
+        let given = relays;
+        let (code, mut relays, label) = if code.trim_start().starts_with("meishi:") {
+            let ticket: JoinTicket = code.trim().parse()?;
+            let label = label.or_else(|| ticket.name().map(str::to_owned));
+            let (code, relays) = ticket.into_parts();
+            (code, relays, label)
+        } else {
+            (code, Vec::new(), label)
+        };
+        for r in given {
+            if !relays.contains(&r) {
+                relays.push(r);
+            }
+        }
+        // Refuse a bad relay before paying for the key.
+        if let Some(bad) = relays.iter().find(|r| split_p2p(r).is_none()) {
+            return Err(JoinError::RelayWithoutPeerId(bad.clone()));
+        }
+        meishi_event::normalize(&code)?;
+        let event = tokio::task::spawn_blocking(move || EventSlot::derive(code, label))
+            .await
+            // The blocking pool is gone only when the runtime shuts down, and the node with it.
+            .map_err(|_| Shutdown)??;
+        self.call(|reply| Command::Join {
+            event,
+            relays,
+            reply,
+        })
+        .await?
+    }
+
+    /// The events joined, at start and with [`Node::join_event`], in the order they were joined.
+    pub async fn events(&self) -> Result<Vec<JoinedEvent>, Shutdown> {
+        self.call(|reply| Command::Events { reply }).await
     }
 
     /// Replaces the card given from now on.

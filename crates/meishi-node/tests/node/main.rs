@@ -8,6 +8,7 @@ mod bounds;
 mod clock;
 mod consent;
 mod exchange;
+mod join;
 mod lan;
 mod relay;
 mod vectors;

@@ -14,7 +14,7 @@ use crate::{card, identity, TestNode, PATIENCE};
 
 const CODE: &str = "qa7x-9kfe-2mvd-p4tr-h8cw";
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -22,7 +22,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn relay(port: u16, key: &Path) -> RelayHandle {
+pub(crate) async fn relay(port: u16, key: &Path) -> RelayHandle {
     let c = meishi_relay::Config {
         listen: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
         external_addresses: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
@@ -33,7 +33,7 @@ async fn relay(port: u16, key: &Path) -> RelayHandle {
     Relay::spawn(c).await.unwrap()
 }
 
-fn relay_addr(r: &RelayHandle) -> Multiaddr {
+pub(crate) fn relay_addr(r: &RelayHandle) -> Multiaddr {
     format!("{}/p2p/{}", r.listen_addrs()[0], r.peer_id())
         .parse()
         .unwrap()
@@ -67,7 +67,7 @@ async fn attendee(n: u8, name: &str, relay: &Multiaddr, code: &str) -> TestNode 
     }
 }
 
-async fn reserved(t: &mut TestNode) -> Multiaddr {
+pub(crate) async fn reserved(t: &mut TestNode) -> Multiaddr {
     t.wait_for(|e| match e {
         Event::Reserved { addr, .. } => Some(addr.clone()),
         _ => None,
@@ -75,7 +75,7 @@ async fn reserved(t: &mut TestNode) -> Multiaddr {
     .await
 }
 
-async fn sees(t: &mut TestNode, who: PeerId) -> (String, Vec<Multiaddr>) {
+pub(crate) async fn sees(t: &mut TestNode, who: PeerId) -> (String, Vec<Multiaddr>) {
     t.wait_for(|e| match e {
         Event::AttendeeDiscovered {
             peer,
