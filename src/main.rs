@@ -52,6 +52,12 @@ enum Cmd {
     Scan(cmd::qr::ScanArgs),
     /// Run your node: swap with people nearby or who reach you, until Ctrl-C.
     Up(cmd::net::UpArgs),
+    /// Open the running `meishi up`'s web app in a browser.
+    Ui {
+        /// Print the link instead of opening a browser.
+        #[arg(long)]
+        print: bool,
+    },
     /// Give your card to someone and get theirs.
     Swap(cmd::net::SwapArgs),
     /// List people on the local network who run meishi.
@@ -91,6 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Qr(a) => cmd::qr::qr(&home, a),
         Cmd::Scan(a) => cmd::qr::scan(&home, a),
         Cmd::Up(a) => cmd::net::up(&home, a),
+        Cmd::Ui { print } => cmd::net::ui(&home, print),
         Cmd::Swap(a) => cmd::net::swap(&home, a),
         Cmd::Nearby(a) => cmd::net::nearby(&home, a),
         Cmd::Event(a) => cmd::event::event(&home, a),

@@ -55,7 +55,22 @@ pub struct UpArgs {
     /// where we met [default: the name in the join URI]. Never the code.
     #[arg(long, value_name = "NAME")]
     pub label: Option<String>,
+    /// Where to serve the web app (a free port is taken when this one is busy).
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_UI)]
+    pub ui: std::net::SocketAddr,
+    /// Do not serve the web app.
+    #[arg(long, conflicts_with_all = ["ui", "ui_lan"])]
+    pub no_ui: bool,
+    /// Allow `--ui` on an address other people's devices can reach (anyone on the network
+    /// who gets the link can use your contact book).
+    #[arg(long)]
+    pub ui_lan: bool,
 }
+
+/// The web app's default address: this machine only.
+pub const DEFAULT_UI: &str = "127.0.0.1:4860";
+/// The file in the home that holds the running web app's link (0600), for `meishi ui`.
+pub const UI_LINK_FILE: &str = "ui.url";
 
 #[derive(Args, Debug)]
 pub struct SwapArgs {
@@ -194,8 +209,17 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
     options.event_codes = events;
     options.label = label;
     options.via = via;
+    let ui_relays = options.relays.clone();
     runtime()?.block_on(async move {
         let mut app = start(home, options)?;
+        // The web app: one more face of the same node and book (crates/meishi-web).
+        let (publisher, _ui_link) = if args.no_ui {
+            (None, None)
+        } else {
+            let (publisher, link) = serve_ui(home, &app, ui_relays, args.ui, args.ui_lan).await?;
+            out.report(&Report::WebApp { link: link.link.clone() });
+            (Some(publisher), Some(link))
+        };
         // `swap` and `fetch` beside this `up` act through its node, not a second one.
         let control = meishi_app::control::Server::bind(home.dir())
             .context("cannot open the control socket in the home folder")?;
@@ -245,6 +269,9 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
                         }
                     }
                     control.publish(&reports);
+                    if let Some(p) = &publisher {
+                        p.publish(&reports);
+                    }
                 }
                 conn = control.accept() => {
                     if let Ok(stream) = conn {
@@ -256,6 +283,9 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
                     // revoked or removed contact, an edited card), or this is the first round.
                     let reports = app.sync().await?;
                     out.reports(app.store(), &reports);
+                    if let Some(p) = &publisher {
+                        p.publish(&reports);
+                    }
                 }
             }
         }
@@ -263,6 +293,97 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
         app.shutdown().await;
         Ok(())
     })
+}
+
+/// The running web app's link, kept in the home for `meishi ui` while `up` runs.
+struct UiLink {
+    path: std::path::PathBuf,
+    link: String,
+}
+
+impl Drop for UiLink {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Starts the web app on `addr` (on a free port of the same address when that one is busy),
+/// and writes its link in the home.
+async fn serve_ui(
+    home: &Home,
+    app: &App,
+    relays: Vec<Multiaddr>,
+    addr: std::net::SocketAddr,
+    lan: bool,
+) -> Result<(meishi_web::Publisher, UiLink)> {
+    if !addr.ip().is_loopback() && lan {
+        eprintln!(
+            "warning: the web app listens on {addr}: anyone on that network who gets its link can read and change your contact book"
+        );
+    }
+    let setup = |home: &Home| -> Result<meishi_web::Setup> {
+        Ok(meishi_web::Setup {
+            home: home.dir().to_path_buf(),
+            store: home.store()?,
+            identity: home.identity()?,
+            node: app.node().clone(),
+            relays: relays.clone(),
+        })
+    };
+    let ui = match meishi_web::Ui::bind(setup(home)?, addr, lan).await {
+        Ok(ui) => ui,
+        Err(meishi_web::UiError::Bind { source, .. })
+            if source.kind() == std::io::ErrorKind::AddrInUse && addr.port() != 0 =>
+        {
+            let mut any = addr;
+            any.set_port(0);
+            meishi_web::Ui::bind(setup(home)?, any, lan).await?
+        }
+        Err(e) => return Err(Failure::new(USAGE, e.into()).into()),
+    };
+    let link = UiLink {
+        path: home.dir().join(UI_LINK_FILE),
+        link: ui.link(),
+    };
+    crate::home::write_private(&link.path, format!("{}\n", link.link).as_bytes())?;
+    let publisher = ui.publisher();
+    tokio::spawn(ui.serve(std::future::pending()));
+    Ok((publisher, link))
+}
+
+/// `meishi ui`: opens the running `meishi up`'s web app in a browser (or prints its link).
+pub fn ui(home: &Home, print: bool) -> Result<()> {
+    let path = home.dir().join(UI_LINK_FILE);
+    let link = std::fs::read_to_string(&path)
+        .ok()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| l.starts_with("http://"))
+        .ok_or_else(|| {
+            Failure::new(
+                NOT_FOUND,
+                anyhow::anyhow!(
+                    "no web app is running for {}: start it with `meishi up`",
+                    home.dir().display()
+                ),
+            )
+        })?;
+    if !print {
+        for opener in ["xdg-open", "open"] {
+            let spawned = std::process::Command::new(opener)
+                .arg(&link)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            if spawned.is_ok_and(|s| s.success()) {
+                eprintln!("Opened the web app in your browser.");
+                return Ok(());
+            }
+        }
+        eprintln!("No browser could be started here; open this link:");
+    }
+    println!("{link}");
+    Ok(())
 }
 
 fn is_loopback(addr: &str) -> bool {

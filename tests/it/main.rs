@@ -10,3 +10,4 @@ mod journey;
 mod net;
 mod newcomer;
 mod qr;
+mod web;

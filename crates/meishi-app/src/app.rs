@@ -271,7 +271,7 @@ impl App {
                 }
             }
             Event::CardGiven { to, envelope } => {
-                if let Err(e) = self.store.record_given(envelope, self.via) {
+                if let Err(e) = self.store.record_given(envelope, self.via_for(to)) {
                     tracing::warn!(error = %e, "could not record a give");
                 }
                 // An accepted item waiting for its give-back is answered now.
@@ -295,7 +295,7 @@ impl App {
             } => {
                 let name = envelope.card().card().name.clone();
                 let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-                match self.store.hold(envelope, self.via, unix_now(), &addrs) {
+                match self.store.hold(envelope, self.via_for(from), unix_now(), &addrs) {
                     Ok(inbox_id) => Report::Inbox {
                         inbox_id,
                         peer_id: from.to_string(),
@@ -367,6 +367,16 @@ impl App {
         vec![report]
     }
 
+    /// How a card to or from `peer` is recorded: as met at an event when `peer` is on the
+    /// board of an event this node joined (also one joined while it runs), else as started.
+    fn via_for(&self, peer: &PeerId) -> Via {
+        if self.attendees.contains(peer) {
+            Via::Event
+        } else {
+            self.via
+        }
+    }
+
     /// Stores a received card; the outcome and the ids of look-alike contacts. An unsolicited
     /// card counts against [`MAX_UNKEPT`]: the oldest contacts nobody kept make room.
     fn receive(
@@ -374,10 +384,12 @@ impl App {
         envelope: &meishi_card::envelope::Envelope,
         unsolicited: bool,
     ) -> Result<(PutOutcome, Vec<i64>), StoreError> {
+        let via = meishi_node::peer_id_of(&envelope.giver())
+            .map_or(self.via, |p| self.via_for(&p));
         let outcome = if unsolicited {
             let r = self
                 .store
-                .receive_unsolicited(envelope, self.via, MAX_UNKEPT)?;
+                .receive_unsolicited(envelope, via, MAX_UNKEPT)?;
             if r.evicted > 0 {
                 tracing::info!(
                     evicted = r.evicted,
@@ -386,7 +398,7 @@ impl App {
             }
             r.outcome
         } else {
-            self.store.receive(envelope, self.via)?
+            self.store.receive(envelope, via)?
         };
         let card = envelope.card();
         let lookalikes = self

@@ -70,6 +70,8 @@ pub enum Report {
     /// A joined event's board on `relay` was read to its end for the first time: `attendees`
     /// were found so far (more are reported as they join).
     Joined { relay: String, attendees: usize },
+    /// The local web app listens: `link` opens it (it carries this run's access token).
+    WebApp { link: String },
     /// A relay holds a slot for me: people reach me at `addr`.
     Reserved { relay: String, addr: String },
     /// A relay could not be reached; the node tries again.
@@ -212,6 +214,9 @@ impl Report {
             }
             Self::Joined { relay, attendees } => format!(
                 "Joined the event on the relay {relay}: {attendees} attendee(s) so far; others appear as they join. Swap with one: meishi swap NAME"
+            ),
+            Self::WebApp { link } => format!(
+                "Web app: {link} (the link signs you in: keep it to yourself; `meishi ui` opens it)"
             ),
             Self::Pending { .. } => "They received my card; waiting for them to accept…".into(),
             Self::Swapped {
