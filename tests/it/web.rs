@@ -324,6 +324,14 @@ fn web_event_swap_inbox_and_contacts() {
         fill(&b, "textarea[name=text]", "works on compilers").await;
         click(&b, "form[action$='/note'] button").await;
         wait_text(&b, "ul.notes", "works on compilers").await;
+        let url = b.current_url().await.expect("url").to_string();
+        let shown = bob.json(&["contacts", "show", &id.to_string(), "--json"]);
+        if shown["notes"][0]["text"] != "works on compilers" {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let again = bob.json(&["contacts", "show", &id.to_string(), "--json"]);
+            let all = bob.json(&["contacts", "list", "--json"]);
+            panic!("{url} {shown}\nAGAIN {again}\nALL {all}");
+        }
         fill(&b, "input[name=tag]", "Rust").await;
         click(&b, "form[action$='/tag'] button").await;
         wait_text(&b, "ul.tags", "rust").await;
@@ -506,7 +514,7 @@ fn web_attacks_are_refused() {
         "--url",
         "https://evil.example/\"><script>window.__xss=6</script>",
         "--tag",
-        "<b onmouseover=window.__xss=7>tag</b>",
+        "<b onmouseover=window.__xss=7>",
         "--teaser",
         "headline",
     ]);
@@ -624,4 +632,34 @@ fn web_attacks_are_refused() {
 
 fn meishi_web_max_upload() -> usize {
     16 << 20
+}
+
+/// `meishi up` holds two connections to the book (the node's and the web app's). Opening the
+/// second once closed a descriptor of the file, which drops every POSIX lock the process held:
+/// another process closing the book then deleted the -wal file the first still wrote to, and
+/// its later writes were lost to everyone else. Found by the browser test above.
+#[test]
+fn a_second_connection_in_one_process_keeps_writes_visible() {
+    let h = Home::new();
+    init(&h, "Ada Lovelace");
+    let db = h.path.join("contacts.db");
+    let first = meishi_store::Store::open(&db).expect("first");
+    first
+        .set_teaser(meishi_store::TeaserChoice::Off)
+        .expect("write");
+    let second = meishi_store::Store::open(&db).expect("second");
+    // Another process opens and closes the book.
+    assert_eq!(h.json(&["card", "show", "--json"])["teaser"], "off");
+    for (choice, want) in [
+        (meishi_store::TeaserChoice::Name, "name"),
+        (meishi_store::TeaserChoice::Headline, "headline"),
+    ] {
+        first.set_teaser(choice).expect("write");
+        assert_eq!(
+            h.json(&["card", "show", "--json"])["teaser"],
+            want,
+            "a write of this process is invisible to others"
+        );
+    }
+    drop(second);
 }

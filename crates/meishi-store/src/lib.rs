@@ -100,20 +100,28 @@ impl Store {
         };
         // Create the file ourselves so it is 0600 from the first moment; SQLite gives the -wal
         // and -shm files the same mode as the database file.
-        let file = OpenOptions::new()
-            .read(true)
+        //
+        // An existing file is never opened here: SQLite's locks are POSIX record locks, which
+        // belong to the process, and closing *any* descriptor of the file drops them all. A
+        // second Store in a process that already has one (`meishi up` and its web app) would
+        // silently unlock the first; another process closing the book would then take itself
+        // for the last user, checkpoint and delete the -wal file the first still writes to,
+        // and those writes would be lost to everyone else.
+        match OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(false) // an existing contact book is opened, never emptied
+            .create_new(true)
             .mode(0o600)
             .open(path)
-            .map_err(io_err)?;
-        let meta = file.metadata().map_err(io_err)?;
+        {
+            Ok(file) => drop(file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err(e)),
+        }
+        let meta = std::fs::metadata(path).map_err(io_err)?;
         if meta.permissions().mode() & 0o077 != 0 {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
                 .map_err(io_err)?;
         }
-        drop(file);
         let not_db = |e: rusqlite::Error| match e.sqlite_error_code() {
             Some(ErrorCode::NotADatabase) => StoreError::NotADatabase {
                 path: path.to_owned(),
