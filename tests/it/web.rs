@@ -285,7 +285,7 @@ fn web_event_swap_inbox_and_contacts() {
             c.goto(link).await.expect("open");
             click(c, "nav a[href='/people']").await;
             fill(c, "input[name=code]", &uri).await;
-            click(c, "form.join button[type=submit]").await;
+            click(c, "details.join button[type=submit]").await;
         }
         wait_text(&a, "#people", "Bob Babbage").await;
         wait_text(&b, "#people", "Ada Lovelace").await;
@@ -347,6 +347,7 @@ fn web_event_swap_inbox_and_contacts() {
         .await
         .expect("set date");
         click(&b, "form[action$='/follow-up'] button[type=submit]").await;
+        wait_text(&b, ".followup", &today).await;
         let shown = bob.json(&["contacts", "show", &id.to_string(), "--json"]);
         assert_eq!(shown["follow_up"], today.as_str(), "{shown}");
         screenshots(&b, "contact").await;
@@ -363,7 +364,7 @@ fn web_event_swap_inbox_and_contacts() {
         // The .vcf download, as the page's link fetches it (with the session's cookie).
         let vcf = js(
             &b,
-            &format!("fetch('/contacts/{id}/vcard.vcf').then(r => r.text().then(t => done([r.status, r.headers.get('content-disposition'), t])));"),
+            &format!("setTimeout(() => done(['timeout']), 20000); fetch('/contacts/{id}/vcard.vcf').then(r => r.text().then(t => done([r.status, r.headers.get('content-disposition'), t]))).catch(e => done(['error', String(e)]));"),
         )
         .await;
         assert_eq!(vcf[0], 200, "{vcf}");
@@ -450,6 +451,7 @@ fn web_scan_upload_and_camera() {
         click(&c, "#camera-start").await;
         let waited = wait_text(&c, "#scan-result", "Dan Camera (verified meishi card)").await;
         eprintln!("MEASURE web camera: the fake camera's QR was read {} ms after Start", waited.as_millis());
+        screenshots(&c, "scan-read").await;
         let list = ada.json(&["contacts", "list", "--json"]);
         let names: Vec<&str> = list
             .as_array()
@@ -560,20 +562,20 @@ fn web_attacks_are_refused() {
         .and_then(|r| r.split('"').next())
         .expect("csrf token")
         .to_owned();
-    let note = |origin: &str, csrf: &str| {
-        let body = format!("csrf={csrf}&text=pwned");
+    let note = |origin: &str, csrf: &str, text: &str| {
+        let body = format!("csrf={csrf}&text={text}");
         http(port, &format!(
             "POST /contacts/1/note HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nOrigin: {origin}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         ), body.as_bytes()).0
     };
-    assert_eq!(note("http://evil.example", &csrf), 403, "a foreign Origin");
-    assert_eq!(note(&o, "00"), 403, "a wrong CSRF token");
-    assert_eq!(note(&o, ""), 403, "no CSRF token");
+    assert_eq!(note("http://evil.example", &csrf, "pwned"), 403, "a foreign Origin");
+    assert_eq!(note(&o, "00", "pwned"), 403, "a wrong CSRF token");
+    assert_eq!(note(&o, "", "pwned"), 403, "no CSRF token");
     let notes = |h: &Home| h.json(&["contacts", "show", "1", "--json"])["notes"].clone();
     assert_eq!(notes(&ada), json!([]), "a refused request changed the book");
     // The same request from the page itself works (the refusals are not blanket ones).
-    assert_eq!(note(&o, &csrf), 303);
+    assert_eq!(note(&o, &csrf, "met+at+the+door"), 303);
     assert_eq!(notes(&ada).as_array().map(Vec::len), Some(1));
     // An upload larger than the cap: a clear error, before the scanner runs.
     let big = vec![0u8; meishi_web_max_upload() + 1];
@@ -627,7 +629,7 @@ fn web_attacks_are_refused() {
     });
     assert_eq!(ada.json(&["card", "show", "--json"])["card"]["name"], "Ada Lovelace");
     let notes = notes(&ada);
-    assert!(!notes.to_string().contains("pwned2"), "{notes}");
+    assert!(!notes.to_string().contains("pwned"), "{notes}");
 }
 
 fn meishi_web_max_upload() -> usize {

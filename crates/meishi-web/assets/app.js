@@ -29,8 +29,12 @@
       } catch (e) { /* the next event tries again */ }
     }, 150);
   }
-  if (window.EventSource && document.body.dataset.page) {
-    const es = new EventSource("/live");
+  // One event stream per open page, closed when the page is left: a browser keeps at most six
+  // connections to one server, and pages kept in its back/forward cache would hold theirs.
+  let es = null;
+  function listen() {
+    if (!window.EventSource || !document.body.dataset.page || es) return;
+    es = new EventSource("/live");
     es.addEventListener("live", function (ev) {
       let msg = {};
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
@@ -39,6 +43,9 @@
       refresh();
     });
   }
+  window.addEventListener("pagehide", function () { if (es) { es.close(); es = null; } });
+  window.addEventListener("pageshow", function (ev) { listen(); if (ev.persisted) refresh(); });
+  listen();
 
   // The people filter: hides people whose name and headline do not contain every word.
   const filter = document.getElementById("filter");

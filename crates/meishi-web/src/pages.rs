@@ -356,27 +356,40 @@ pub(crate) async fn people(
 pub(crate) async fn people_page(shared: &Shared, session: &Session, error: Option<&str>) -> Markup {
     let people = people_list(shared).await;
     let new = people.iter().filter(|p| p.contact.is_none()).count();
+    let events = shared.node.events().await.unwrap_or_default();
     let content = html! {
         h1 { "Nearby & events" }
-        form.join method="post" action="/event/join" {
-            input type="hidden" name="csrf" value=(session.csrf);
-            label { "Event code or join link"
-                input name="code" required autocomplete="off" autocapitalize="off" spellcheck="false"
-                    placeholder="meishi:event?code=… or the code on the screen";
+        @if !events.is_empty() {
+            ul.events aria-label="Events joined" {
+                @for e in &events {
+                    li { "At " strong { (safe(e.label.as_deref().unwrap_or("an event"))) } " · " (e.attendees) " attendee(s) seen" }
+                }
             }
-            label { "Event name (optional)" input name="label" placeholder="RustConf 2026"; }
-            label.check { input type="checkbox" name="weak" value="1"; " The code is easy to guess; join anyway" }
-            button.primary type="submit" { "Join the event" }
-            p.small { "Or scan the event's QR code on the " a href="/scan" { "Scan" } " page." }
+        }
+        details.join open[events.is_empty() || error.is_some()] {
+            summary { "Join an event" }
+            form method="post" action="/event/join" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                label { "Event code or join link"
+                    input name="code" required autocomplete="off" autocapitalize="off" spellcheck="false"
+                        placeholder="meishi:event?code=… or the code on the screen";
+                }
+                label { "Event name (optional)" input name="label" placeholder="RustConf 2026"; }
+                label.check { input type="checkbox" name="weak" value="1"; " The code is easy to guess; join anyway" }
+                button.primary type="submit" { "Join the event" }
+                p.small { "Or scan the event's QR code on the " a href="/scan" { "Scan" } " page." }
+            }
         }
         div.filterbar {
             label { "Search people" input #filter type="search" placeholder="name, interest…" autocomplete="off"; }
-            form method="post" action="/swap-all" {
-                input type="hidden" name="csrf" value=(session.csrf);
-                button type="submit" disabled[new == 0] { "Swap with everyone new (" (new) ")" }
-            }
         }
         section #people data-live="people" {
+            @if new > 1 {
+                form method="post" action="/swap-all" {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    button type="submit" { "Swap with everyone new (" (new) ")" }
+                }
+            }
             @if people.is_empty() {
                 p.empty { "Nobody yet. People on this network running meishi appear here, and so do attendees once you join an event." }
             }
@@ -610,6 +623,7 @@ pub(crate) fn contact_page(
         }
         section {
             h2 { "Follow up" }
+            @if let Some(f) = &c.follow_up { p.followup { "Follow up on " (safe(f)) } }
             form method="post" action={ "/contacts/" (id) "/follow-up" } {
                 input type="hidden" name="csrf" value=(csrf);
                 label { "Date" input type="date" name="date" value=(c.follow_up.as_deref().unwrap_or("")); }
