@@ -163,11 +163,6 @@ pub enum ExportFormat {
     Meishi,
 }
 
-
-
-
-
-
 /// Applies flags to a card: scalars replace, list values are appended unless already present.
 fn apply(card: &mut Card, f: &CardFields) -> Result<()> {
     let scalars = [
@@ -347,7 +342,8 @@ pub fn card(home: &Home, cmd: CardCmd) -> Result<()> {
                 let before = card.socials.len();
                 match r.split_once(':') {
                     Some(_) => {
-                        let s = meishi_app::edit::parse_social("--social", r).map_err(|e| usage(e.into()))?;
+                        let s = meishi_app::edit::parse_social("--social", r)
+                            .map_err(|e| usage(e.into()))?;
                         card.socials.retain(|x| *x != s);
                     }
                     None => {

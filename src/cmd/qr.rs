@@ -253,8 +253,18 @@ pub fn scan(home: &Home, args: ScanArgs) -> Result<()> {
     let report: Vec<_> = stored
         .into_iter()
         .map(|s| {
-            let image = found.get(s.code).map(|f| f.image.clone()).unwrap_or_default();
-            (image, s.name, s.key, s.verified, s.result.to_string(), s.result.kept())
+            let image = found
+                .get(s.code)
+                .map(|f| f.image.clone())
+                .unwrap_or_default();
+            (
+                image,
+                s.name,
+                s.key,
+                s.verified,
+                s.result.to_string(),
+                s.result.kept(),
+            )
         })
         .collect();
     for (image, name, key, verified, result, kept) in &report {

@@ -140,7 +140,11 @@ async fn wait_text(c: &Client, css: &str, want: &str) -> Duration {
             return start.elapsed();
         }
         if start.elapsed() > WAIT {
-            let url = c.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let url = c
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
             let page = text(c, "body").await;
             panic!("{css} never showed {want:?}; it shows {t:?}; the page ({url}) reads {page:?}");
         }
@@ -254,6 +258,15 @@ fn web_link_shows_my_card_and_edits_resign_it() {
         assert!(text(&c, "body").await.contains("Ada Lovelace"));
         screenshots(&c, "show").await;
         c.close().await.expect("close");
+        // The same page in the dark scheme.
+        if std::env::var_os("MEISHI_SCREENSHOTS").is_some() {
+            let dark = driver
+                .browser(1280, 860, &["--blink-settings=preferredColorScheme=0".to_owned()])
+                .await;
+            dark.goto(&link).await.expect("open");
+            screenshots(&dark, "me-dark").await;
+            dark.close().await.expect("close");
+        }
     });
 }
 
@@ -269,7 +282,13 @@ fn web_event_swap_inbox_and_contacts() {
     let relay_home = Home::new();
     let (_relay, relay) = loopback_relay(&relay_home);
     let made = relay_home.json(&[
-        "event", "new", "--relay", &relay, "--name", "RustConf 2026", "--json",
+        "event",
+        "new",
+        "--relay",
+        &relay,
+        "--name",
+        "RustConf 2026",
+        "--json",
     ]);
     let uri = made["uri"].as_str().expect("uri").to_owned();
     let (ada, bob) = (Home::new(), Home::new());
@@ -440,17 +459,30 @@ fn web_scan_upload_and_camera() {
             .send_keys(bob_png.to_str().expect("path"))
             .await
             .expect("upload");
-        wait_text(&c, "#scan-result", "Bob Babbage (verified meishi card): added").await;
+        wait_text(
+            &c,
+            "#scan-result",
+            "Bob Babbage (verified meishi card): added",
+        )
+        .await;
         let input = c.find(Locator::Css("#photo")).await.expect("file input");
         input
             .send_keys(carol_png.to_str().expect("path"))
             .await
             .expect("upload");
-        wait_text(&c, "#scan-result", "Carol Phone (unverified contact): added").await;
+        wait_text(
+            &c,
+            "#scan-result",
+            "Carol Phone (unverified contact): added",
+        )
+        .await;
         // The camera.
         click(&c, "#camera-start").await;
         let waited = wait_text(&c, "#scan-result", "Dan Camera (verified meishi card)").await;
-        eprintln!("MEASURE web camera: the fake camera's QR was read {} ms after Start", waited.as_millis());
+        eprintln!(
+            "MEASURE web camera: the fake camera's QR was read {} ms after Start",
+            waited.as_millis()
+        );
         screenshots(&c, "scan-read").await;
         let list = ada.json(&["contacts", "list", "--json"]);
         let names: Vec<&str> = list
@@ -476,7 +508,8 @@ fn web_scan_upload_and_camera() {
 /// A raw HTTP/1.1 request; the status and the whole answer.
 fn http(port: u16, request: &str, body: &[u8]) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
     s.write_all(request.as_bytes()).expect("write");
     s.write_all(body).expect("write body");
     let mut out = Vec::new();
@@ -521,29 +554,58 @@ fn web_attacks_are_refused() {
         "headline",
     ]);
     let card = mallory.file("m.meishi");
-    mallory.ok(&["card", "export", "--format", "meishi", "-o", card.to_str().expect("path")]);
+    mallory.ok(&[
+        "card",
+        "export",
+        "--format",
+        "meishi",
+        "-o",
+        card.to_str().expect("path"),
+    ]);
     ada.ok(&["import", card.to_str().expect("path")]);
     let (_up, link) = up(&ada, &[]);
     let o = origin(&link);
-    let port: u16 = o.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+    let port: u16 = o
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
     let host = format!("127.0.0.1:{port}");
     let token = link.split("token=").nth(1).expect("token").to_owned();
 
     // Without any token: refused, and the page does not leak.
-    let (s, body) = http(port, &format!("GET /contacts HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"), b"");
+    let (s, body) = http(
+        port,
+        &format!("GET /contacts HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        b"",
+    );
     assert_eq!(s, 401, "{body}");
     assert!(!body.contains("evil.example"), "{body}");
     // A wrong token.
-    let (s, _) = http(port, &format!("GET /login?token=00{} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n", &token[2..]), b"");
+    let (s, _) = http(
+        port,
+        &format!(
+            "GET /login?token=00{} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+            &token[2..]
+        ),
+        b"",
+    );
     assert_eq!(s, 401);
     // The right token gives a cookie, HttpOnly and SameSite=Strict.
-    let (s, login) = http(port, &format!("GET /login?token={token} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"), b"");
+    let (s, login) = http(
+        port,
+        &format!("GET /login?token={token} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        b"",
+    );
     assert_eq!(s, 303, "{login}");
     let cookie_line = login
         .lines()
         .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
         .expect("a cookie");
-    assert!(cookie_line.contains("HttpOnly") && cookie_line.contains("SameSite=Strict"), "{cookie_line}");
+    assert!(
+        cookie_line.contains("HttpOnly") && cookie_line.contains("SameSite=Strict"),
+        "{cookie_line}"
+    );
     let cookie = cookie_line
         .split_once(':')
         .map(|(_, v)| v.trim().split(';').next().unwrap_or_default().to_owned())
@@ -554,8 +616,15 @@ fn web_attacks_are_refused() {
     // A page shows with the cookie, with the policy and no CORS header.
     let (s, page) = http(port, &format!("GET /contacts HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"), b"");
     assert_eq!(s, 200);
-    assert!(page.to_ascii_lowercase().contains("content-security-policy: default-src 'none'; script-src 'self'"), "{page}");
-    assert!(!page.to_ascii_lowercase().contains("access-control-allow"), "{page}");
+    assert!(
+        page.to_ascii_lowercase()
+            .contains("content-security-policy: default-src 'none'; script-src 'self'"),
+        "{page}"
+    );
+    assert!(
+        !page.to_ascii_lowercase().contains("access-control-allow"),
+        "{page}"
+    );
     let csrf = page
         .split("name=\"csrf\" content=\"")
         .nth(1)
@@ -569,7 +638,11 @@ fn web_attacks_are_refused() {
             body.len()
         ), body.as_bytes()).0
     };
-    assert_eq!(note("http://evil.example", &csrf, "pwned"), 403, "a foreign Origin");
+    assert_eq!(
+        note("http://evil.example", &csrf, "pwned"),
+        403,
+        "a foreign Origin"
+    );
     assert_eq!(note(&o, "00", "pwned"), 403, "a wrong CSRF token");
     assert_eq!(note(&o, "", "pwned"), 403, "no CSRF token");
     let notes = |h: &Home| h.json(&["contacts", "show", "1", "--json"])["notes"].clone();
@@ -614,20 +687,49 @@ fn web_attacks_are_refused() {
         click(&c, "#contacts li.contact a").await;
         wait_text(&c, "h1", "<script>window.__xss=2</script>").await;
         let body = text(&c, "main").await;
-        for part in ["<svg onload", "</title><script>", "<iframe src", "evil.example/\"><script>", "<b onmouseover"] {
-            assert!(body.contains(part), "{part:?} is not shown as text in {body:?}");
+        for part in [
+            "<svg onload",
+            "</title><script>",
+            "<iframe src",
+            "evil.example/\"><script>",
+            "<b onmouseover",
+        ] {
+            assert!(
+                body.contains(part),
+                "{part:?} is not shown as text in {body:?}"
+            );
         }
         screenshots(&c, "xss").await;
-        let ran = c.execute("return window.__xss === undefined ? null : window.__xss;", vec![]).await.expect("check");
+        let ran = c
+            .execute(
+                "return window.__xss === undefined ? null : window.__xss;",
+                vec![],
+            )
+            .await
+            .expect("check");
         assert_eq!(ran, Value::Null, "a script from the card ran");
         // A page on another site (another origin of this machine) posts forms to the app.
-        c.goto(&format!("http://127.0.0.1:{evil_port}/")).await.expect("evil page");
+        c.goto(&format!("http://127.0.0.1:{evil_port}/"))
+            .await
+            .expect("evil page");
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let ran = c.execute("return document.body ? document.body.innerText : '';", vec![]).await.expect("evil outcome");
-        assert!(ran.as_str().unwrap_or_default().contains("refused"), "the cross-site form was not refused: {ran}");
+        let ran = c
+            .execute(
+                "return document.body ? document.body.innerText : '';",
+                vec![],
+            )
+            .await
+            .expect("evil outcome");
+        assert!(
+            ran.as_str().unwrap_or_default().contains("refused"),
+            "the cross-site form was not refused: {ran}"
+        );
         c.close().await.expect("close");
     });
-    assert_eq!(ada.json(&["card", "show", "--json"])["card"]["name"], "Ada Lovelace");
+    assert_eq!(
+        ada.json(&["card", "show", "--json"])["card"]["name"],
+        "Ada Lovelace"
+    );
     let notes = notes(&ada);
     assert!(!notes.to_string().contains("pwned"), "{notes}");
 }

@@ -295,7 +295,10 @@ impl App {
             } => {
                 let name = envelope.card().card().name.clone();
                 let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-                match self.store.hold(envelope, self.via_for(from), unix_now(), &addrs) {
+                match self
+                    .store
+                    .hold(envelope, self.via_for(from), unix_now(), &addrs)
+                {
                     Ok(inbox_id) => Report::Inbox {
                         inbox_id,
                         peer_id: from.to_string(),
@@ -384,12 +387,9 @@ impl App {
         envelope: &meishi_card::envelope::Envelope,
         unsolicited: bool,
     ) -> Result<(PutOutcome, Vec<i64>), StoreError> {
-        let via = meishi_node::peer_id_of(&envelope.giver())
-            .map_or(self.via, |p| self.via_for(&p));
+        let via = meishi_node::peer_id_of(&envelope.giver()).map_or(self.via, |p| self.via_for(&p));
         let outcome = if unsolicited {
-            let r = self
-                .store
-                .receive_unsolicited(envelope, via, MAX_UNKEPT)?;
+            let r = self.store.receive_unsolicited(envelope, via, MAX_UNKEPT)?;
             if r.evicted > 0 {
                 tracing::info!(
                     evicted = r.evicted,

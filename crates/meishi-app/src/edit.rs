@@ -16,9 +16,11 @@ fn err(msg: String) -> FieldError {
 
 /// Parses `KIND:HANDLE` (or a pasted profile link after the kind) into a social handle.
 pub fn parse_social(label: &str, s: &str) -> Result<Social, FieldError> {
-    let (kind_name, handle) = s
-        .split_once(':')
-        .ok_or_else(|| err(format!("{label} {s:?}: write KIND:HANDLE, e.g. github:adalovelace")))?;
+    let (kind_name, handle) = s.split_once(':').ok_or_else(|| {
+        err(format!(
+            "{label} {s:?}: write KIND:HANDLE, e.g. github:adalovelace"
+        ))
+    })?;
     let kind = SocialKind::from_name(kind_name).ok_or_else(|| {
         err(format!(
             "{label} {s:?}: unknown kind {kind_name:?}; see `meishi card edit --help`"
@@ -109,7 +111,11 @@ pub fn check_phone(label: &str, v: &str) -> Result<(), FieldError> {
 /// A web address as stored: `https://` is added to a bare `example.com/…`; anything else must
 /// be an http(s) link to a host.
 pub fn check_url(label: &str, v: &str) -> Result<String, FieldError> {
-    let bad = || err(format!("{label} {v:?} is not a web address (https://example.com/…)"));
+    let bad = || {
+        err(format!(
+            "{label} {v:?} is not a web address (https://example.com/…)"
+        ))
+    };
     if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }

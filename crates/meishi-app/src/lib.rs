@@ -25,8 +25,8 @@ pub mod book;
 pub mod control;
 pub mod edit;
 pub mod join;
-pub mod scan;
 mod report;
+pub mod scan;
 
 pub use app::{teaser_of, with_peer, App, Options, StartError, GIVE_BACK_RETRY};
 pub use report::{Report, TeaserReport};

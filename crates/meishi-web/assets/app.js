@@ -136,12 +136,13 @@
     stream = null;
     if (start) start.hidden = false;
     if (stop) stop.hidden = true;
+    if (video) video.hidden = true;
   }
   if (start && video) start.addEventListener("click", async function () {
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
     } catch (e) { show([], "The camera is not available: " + e.message); return; }
-    video.srcObject = stream; await video.play();
+    video.hidden = false; video.srcObject = stream; await video.play();
     running = true; start.hidden = true; stop.hidden = false; say("Looking for a QR code…");
     frames();
   });

@@ -92,9 +92,8 @@ impl CardForm {
                 .collect()
         };
         let mut card = base.clone();
-        card.name = one("Name", &self.name)?.ok_or_else(|| {
-            meishi_app::edit::FieldError("A card needs a name.".into())
-        })?;
+        card.name = one("Name", &self.name)?
+            .ok_or_else(|| meishi_app::edit::FieldError("A card needs a name.".into()))?;
         card.title = one("Title", &self.title)?;
         card.org = one("Organization", &self.org)?;
         card.note = one("Headline", &self.note)?;
@@ -123,7 +122,12 @@ impl CardForm {
             })
             .collect::<Result<_, _>>()?;
         let mut tags = Vec::new();
-        for t in self.tags.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        for t in self
+            .tags
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             check_visible("Interests", t)?;
             if !tags.iter().any(|x: &String| x == t) {
                 tags.push(t.to_owned());
@@ -211,9 +215,10 @@ fn start_swap(shared: &Arc<Shared>, peer: String, name: String) {
         .await;
         let (ok, detail) = match done {
             Ok(Done::Ok { .. }) => (true, "done: you have each other's cards".to_owned()),
-            Ok(Done::ReceivedOnly { error }) if pending => {
-                (true, format!("they have your card; theirs comes when they accept ({error})"))
-            }
+            Ok(Done::ReceivedOnly { error }) if pending => (
+                true,
+                format!("they have your card; theirs comes when they accept ({error})"),
+            ),
             Ok(Done::ReceivedOnly { error }) => (true, error),
             Ok(Done::Unreachable { error } | Done::NotFound { error } | Done::Failed { error }) => {
                 (false, error)
@@ -242,7 +247,11 @@ pub(crate) async fn swap_all(State(shared): State<Arc<Shared>>) -> Response {
     }
     for d in shared.node.nearby().await.unwrap_or_default() {
         if !targets.iter().any(|(p, _)| *p == d.peer) {
-            let name = d.teaser.as_ref().map(|t| t.name().to_owned()).unwrap_or_default();
+            let name = d
+                .teaser
+                .as_ref()
+                .map(|t| t.name().to_owned())
+                .unwrap_or_default();
             targets.push((d.peer, name));
         }
     }
@@ -251,9 +260,8 @@ pub(crate) async fn swap_all(State(shared): State<Arc<Shared>>) -> Response {
         targets
             .into_iter()
             .filter(|(p, _)| {
-                meishi_node::key_of(p).is_some_and(|k| {
-                    store.get(&ContactRef::Key(k)).ok().flatten().is_none()
-                })
+                meishi_node::key_of(p)
+                    .is_some_and(|k| store.get(&ContactRef::Key(k)).ok().flatten().is_none())
             })
             .take(MAX_SWAP_ALL)
             .collect()
@@ -410,12 +418,7 @@ pub(crate) struct DateForm {
     clear: Option<String>,
 }
 
-fn contact_done(
-    shared: &Shared,
-    session: &Session,
-    id: i64,
-    r: Result<(), String>,
-) -> Response {
+fn contact_done(shared: &Shared, session: &Session, id: i64, r: Result<(), String>) -> Response {
     match r {
         Ok(()) => Redirect::to(&format!("/contacts/{id}")).into_response(),
         Err(e) => pages::contact_page(shared, session, id, Some(&e)),
@@ -479,7 +482,9 @@ pub(crate) async fn follow_up(
     let r = if f.clear.is_some() || date.is_empty() {
         shared.store().set_follow_up(&ContactRef::Id(id), None)
     } else {
-        shared.store().set_follow_up(&ContactRef::Id(id), Some(date))
+        shared
+            .store()
+            .set_follow_up(&ContactRef::Id(id), Some(date))
     };
     contact_done(&shared, &session, id, r.map_err(|e| e.to_string()))
 }
@@ -531,13 +536,13 @@ pub(crate) async fn export_all(State(shared): State<Arc<Shared>>) -> Response {
             .map(|c| (c.card, c.summary.key))
             .collect::<Vec<_>>()
     };
-    vcf("contacts.vcf", vcard::export_many(&items, vcard::Version::V3))
+    vcf(
+        "contacts.vcf",
+        vcard::export_many(&items, vcard::Version::V3),
+    )
 }
 
-pub(crate) async fn export_one(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<i64>,
-) -> Response {
+pub(crate) async fn export_one(State(shared): State<Arc<Shared>>, Path(id): Path<i64>) -> Response {
     match shared.store().get(&ContactRef::Id(id)) {
         Ok(Some(c)) => vcf(
             &format!("contact-{id}.vcf"),

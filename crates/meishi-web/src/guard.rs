@@ -43,7 +43,11 @@ fn random_hex() -> Result<String, String> {
 
 /// Compares secrets without stopping at the first difference.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// One browser session: its id (the cookie) and its CSRF token (in every page's forms).
@@ -128,7 +132,12 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 fn refuse(status: StatusCode, why: &str) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{why}\n")).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{why}\n"),
+    )
+        .into_response()
 }
 
 fn secure(mut r: Response) -> Response {
@@ -144,7 +153,11 @@ fn secure(mut r: Response) -> Response {
     set(h, "x-frame-options", "DENY");
     set(h, "cross-origin-opener-policy", "same-origin");
     set(h, "cross-origin-resource-policy", "same-origin");
-    set(h, "permissions-policy", "camera=(self), microphone=(), geolocation=()");
+    set(
+        h,
+        "permissions-policy",
+        "camera=(self), microphone=(), geolocation=()",
+    );
     if !h.contains_key(header::CACHE_CONTROL) {
         set(h, "cache-control", "no-store");
     }
@@ -152,7 +165,11 @@ fn secure(mut r: Response) -> Response {
 }
 
 /// The middleware: Host, session, Origin and CSRF, then the security headers.
-pub(crate) async fn check(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn check(
+    State(shared): State<Arc<Shared>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let g = &shared.guard;
     let host = req
         .headers()
@@ -265,12 +282,17 @@ pub(crate) async fn login(State(shared): State<Arc<Shared>>, q: Query<LoginQuery
     }
     let id = match g.new_session() {
         Ok(id) => id,
-        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &format!("no randomness: {e}")),
+        Err(e) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("no randomness: {e}"),
+            )
+        }
     };
     let mut r = Redirect::to("/me").into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/"
-    )) {
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/"))
+    {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r

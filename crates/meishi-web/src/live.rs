@@ -24,7 +24,10 @@ pub(crate) async fn stream(
                 }
                 // A slow page missed some: tell it to reload its lists.
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    return Some((Ok(Event::default().event("live").data("{\"kind\":\"lagged\"}")), rx));
+                    return Some((
+                        Ok(Event::default().event("live").data("{\"kind\":\"lagged\"}")),
+                        rx,
+                    ));
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }

@@ -187,7 +187,14 @@ pub(crate) fn me_page(
     let teaser = store.teaser().unwrap_or(TeaserChoice::Off);
     drop(store);
     let Some(own) = own else {
-        return layout(shared, session, "me", "Me", Some("This home has no card."), html! {});
+        return layout(
+            shared,
+            session,
+            "me",
+            "Me",
+            Some("This home has no card."),
+            html! {},
+        );
     };
     let card = own.card();
     let form = match error {
@@ -327,7 +334,10 @@ async fn people_list(shared: &Shared) -> Vec<Person> {
         out.push(Person {
             peer,
             name: d.teaser.as_ref().map(|t| t.name().to_owned()),
-            headline: d.teaser.as_ref().and_then(|t| t.headline().map(str::to_owned)),
+            headline: d
+                .teaser
+                .as_ref()
+                .and_then(|t| t.headline().map(str::to_owned)),
             where_: "nearby",
             contact: None,
         });
@@ -501,7 +511,9 @@ pub(crate) async fn contacts(
                 .search(q)
                 .map(|l| l.into_iter().map(|c| (c, None)).collect())
         } else {
-            store.list().map(|l| l.into_iter().map(|c| (c, None)).collect())
+            store
+                .list()
+                .map(|l| l.into_iter().map(|c| (c, None)).collect())
         };
         match r {
             Ok(l) => (l, None),
@@ -542,7 +554,14 @@ pub(crate) async fn contacts(
             }
         }
     };
-    page(layout(&shared, &session, "contacts", "Contacts", error.as_deref(), content))
+    page(layout(
+        &shared,
+        &session,
+        "contacts",
+        "Contacts",
+        error.as_deref(),
+        content,
+    ))
 }
 
 pub(crate) async fn contact(
@@ -564,7 +583,14 @@ pub(crate) fn contact_page(
         _ => {
             return page_with(
                 StatusCode::NOT_FOUND,
-                layout(shared, session, "contacts", "Contact", Some("No such contact."), html! {}),
+                layout(
+                    shared,
+                    session,
+                    "contacts",
+                    "Contact",
+                    Some("No such contact."),
+                    html! {},
+                ),
             )
         }
     };
@@ -651,7 +677,10 @@ pub(crate) fn contact_page(
     } else {
         StatusCode::OK
     };
-    page_with(status, layout(shared, session, "contacts", &title, error, content))
+    page_with(
+        status,
+        layout(shared, session, "contacts", &title, error, content),
+    )
 }
 
 pub(crate) async fn scan(
@@ -663,7 +692,7 @@ pub(crate) async fn scan(
         p.small { "A meishi card becomes a verified contact; a phone's contact QR (vCard or MeCard) an unverified one; an event's QR offers to join. Images stay on this computer." }
         div.scan {
             div.camera {
-                video #camera playsinline muted aria-label="Camera preview" {}
+                video #camera playsinline muted hidden aria-label="Camera preview" {}
                 div.row {
                     button.primary #camera-start type="button" { "Start camera" }
                     button #camera-stop type="button" hidden { "Stop" }
