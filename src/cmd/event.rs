@@ -208,6 +208,56 @@ pub(crate) fn codes_and_relays(
     Ok((codes, relays, label))
 }
 
+/// `meishi event CODE` beside a running `meishi up`: asks it to join (control socket).
+async fn join_beside_up(
+    home: &Home,
+    code: String,
+    relays: Vec<Multiaddr>,
+    label: Option<String>,
+    json: bool,
+) -> Result<()> {
+    use meishi_app::control::{Done, Request};
+    let mut done = Done::Ok { card: None };
+    // The node derives the event key once; each further relay is one more request.
+    let targets: Vec<Option<String>> = if relays.is_empty() {
+        vec![None]
+    } else {
+        relays.iter().map(|r| Some(r.to_string())).collect()
+    };
+    for relay in targets {
+        let stream = meishi_app::control::connect(home.dir())
+            .await
+            .ok_or_else(|| anyhow::anyhow!("the running `meishi up` stopped"))?;
+        let request = Request::Join {
+            code: code.clone(),
+            relay,
+            label: label.clone(),
+        };
+        done = meishi_app::control::call(stream, &request, |_| {}).await?;
+        if !matches!(done, Done::Ok { .. }) {
+            break;
+        }
+    }
+    match done {
+        Done::Ok { .. } => {
+            if json {
+                println!("{}", json!({"event": "joined_through_up"}));
+            } else {
+                eprintln!("Joined the event through the running `meishi up`: attendees appear in its output and in its web app (`meishi ui`); swap with one: meishi swap NAME");
+            }
+            Ok(())
+        }
+        Done::Failed { error }
+        | Done::Unreachable { error }
+        | Done::NotFound { error }
+        | Done::ReceivedOnly { error } => Err(Failure::new(
+            crate::exit::FAILURE,
+            anyhow::anyhow!("the running `meishi up` could not join the event: {error}"),
+        )
+        .into()),
+    }
+}
+
 fn new(name: Option<String>, relays: &[Multiaddr], png: Option<PathBuf>, json: bool) -> Result<()> {
     if let Some(n) = &name {
         check_label(n)?;
@@ -315,11 +365,16 @@ fn join(
     }
     if std::os::unix::net::UnixStream::connect(meishi_app::control::socket_path(home.dir())).is_ok()
     {
-        return Err(Failure::new(
-            crate::exit::FAILURE,
-            anyhow::anyhow!("`meishi up` is running on this home, and `meishi event` would start a second node with your key. Stop it and run this again, or join from it: `meishi up --event CODE --relay ADDR`, then `meishi swap NAME` from another terminal"),
-        )
-        .into());
+        // One node per person: the running `up` joins the event; its output and its web app
+        // show the attendees, and `meishi swap NAME` reaches them through it.
+        if swap_all || until.follow {
+            return Err(Failure::new(
+                crate::exit::FAILURE,
+                anyhow::anyhow!("`meishi up` is running on this home, and `meishi event --swap-all/--follow` would start a second node with your key. Run `meishi event CODE` without them to join from the running node, then swap from its web app (`meishi ui`) or with `meishi swap NAME`"),
+            )
+            .into());
+        }
+        return runtime()?.block_on(join_beside_up(home, code, relays, label, json));
     }
     let out = Out { json, stamp: false };
     let relay_count = relays.len();

@@ -1065,8 +1065,16 @@ fn attendees_swap_by_name_and_gone_attendees_leave_the_list() {
         .collect();
     assert!(events.contains(&"RustConf 2026"), "{shown}");
     assert!(!shown.to_string().contains(CODE));
-    // `meishi event` beside a running `up` would be a second node with the same key.
+    // `meishi event` beside a running `up` joins through it (one node per person; joining
+    // again is harmless); `--swap-all` would need a second node with the same key.
     let out = b.run(&["event", &uri, "--timeout", "4"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("through the running `meishi up`"));
+    let out = b.run(&["event", &uri, "--swap-all", "--timeout", "4"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("second node"));
 
@@ -1157,4 +1165,53 @@ fn an_accepted_card_reaches_an_attendee_who_comes_back() {
     assert_eq!(got["name"], "Ada", "{got}");
     let given = up_a.wait_for("card_given");
     assert_eq!(given["inbox_id"], item["inbox_id"], "{given}");
+}
+
+/// `meishi event URI` beside a running `meishi up` that joined no event: the running node
+/// joins it (control socket), and attendees show up in its output.
+#[test]
+fn event_beside_a_running_up_joins_through_it() {
+    let relay_home = Home::new();
+    let (_relay, relay) = loopback_relay(&relay_home);
+    let made = relay_home.json(&[
+        "event", "new", "--relay", &relay, "--name", "Meetup", "--json",
+    ]);
+    let uri = made["uri"].as_str().expect("uri").to_owned();
+    let (a, b) = (Home::new(), Home::new());
+    init(&a, "Ada");
+    init(&b, "Bob");
+    let up_a = Proc::start(
+        &a,
+        &[
+            "up",
+            "--json",
+            "--no-mdns",
+            "--no-ui",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--relay",
+            &relay,
+        ],
+    );
+    up_a.wait_for("reserved");
+    let _up_b = Proc::start(
+        &b,
+        &[
+            "up",
+            "--json",
+            "--no-mdns",
+            "--no-ui",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--event",
+            &uri,
+        ],
+    );
+    let out = a.run(&["event", &uri]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(up_a.wait_for("attendee")["name"], "Bob");
 }
