@@ -296,10 +296,9 @@ pub(crate) async fn join(
         Ok(j) => j,
         Err(e) => {
             let e = match e {
-                meishi_app::join::JoinError::Weak { .. } => format!(
-                    "{}",
-                    e.to_string().replace("pass --weak-code", "tick \"join anyway\"")
-                ),
+                meishi_app::join::JoinError::Weak { .. } => e
+                    .to_string()
+                    .replace("pass --weak-code", "tick \"join anyway\""),
                 meishi_app::join::JoinError::NoRelay => "A bare event code needs a relay to find the event on: paste the whole join link (meishi:event?code=…), scan the event's QR code, or start `meishi up --relay ADDR`.".to_owned(),
                 e => e.to_string(),
             };

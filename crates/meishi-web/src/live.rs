@@ -16,21 +16,17 @@ pub(crate) async fn stream(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = shared.live.subscribe();
     let s = futures::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(live) => {
-                    let data = serde_json::to_string(&live).unwrap_or_default();
-                    return Some((Ok(Event::default().event("live").data(data)), rx));
-                }
-                // A slow page missed some: tell it to reload its lists.
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    return Some((
-                        Ok(Event::default().event("live").data("{\"kind\":\"lagged\"}")),
-                        rx,
-                    ));
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
+        match rx.recv().await {
+            Ok(live) => {
+                let data = serde_json::to_string(&live).unwrap_or_default();
+                Some((Ok(Event::default().event("live").data(data)), rx))
             }
+            // A slow page missed some: it reloads its lists on any event.
+            Err(broadcast::error::RecvError::Lagged(_)) => Some((
+                Ok(Event::default().event("live").data("{\"kind\":\"lagged\"}")),
+                rx,
+            )),
+            Err(broadcast::error::RecvError::Closed) => None,
         }
     });
     Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
