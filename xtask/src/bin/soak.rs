@@ -6,6 +6,7 @@
 //! cargo xtask soak                      # both phases, small (a few minutes)
 //! cargo run -p xtask --bin soak -- flood --flooders 1000 --hosts 8 --runs 5
 //! cargo run -p xtask --bin soak -- crash --kills 20 --relay-kills 3 --meishi target/debug/meishi
+//! cargo xtask soak flood --netns        # the flood from network namespaces (as root)
 //! ```
 //!
 //! **Flood** (in-process): a relay (`meishi_relay::Relay`, default limits) on 127.0.0.1. First
@@ -18,6 +19,14 @@
 //! rendezvous list from the start again and again; and givers, fresh meishi identities that
 //! give their card to the legitimate attendees over the relay and fetch theirs. The same join
 //! and swap is measured again under the flood.
+//!
+//! **Flood from network namespaces** (`flood --netns`, root; the `netns` module): the same
+//! trials, but the relay is the `meishi relay` binary in a namespace of its own, the attendees
+//! are on an address of their own (203.0.113.2), the givers on another (192.0.2.2), and the
+//! flooders run as separate processes (`soak flood-worker`, the `worker` module) in flooder
+//! namespaces, each host on its own TEST-NET address (198.51.100.x), pushed hard enough per
+//! host that the relay's per-host caps fire; the report counts the relay's refusals by cap
+//! from its metrics endpoint.
 //!
 //! **Crash** (processes of the `meishi` binary): a relay, Ada (`up --event`), two more
 //! attendees, and swap partners running `meishi event --swap-all` from fresh homes in a loop.
@@ -64,13 +73,30 @@ const BOUND: Duration = Duration::from_secs(60);
 const RETRY: Duration = Duration::from_millis(2500);
 /// Flooders' registrations and posts live this long.
 const TTL: u32 = 3600;
+/// Where the legitimate attendees listen in the loopback flood.
+const LOOPBACK_LISTEN: &str = "/ip4/127.0.0.1/tcp/0";
 
 const USAGE: &str = "usage: soak [all|flood|crash] [--quick] [--flooders N] [--hosts K] \
     [--givers G] [--runs R] [--flood-interval SECS] [--warmup SECS] [--kills N] [--relay-kills N] \
-    [--partners P] [--meishi PATH]";
+    [--partners P] [--meishi PATH] \
+    [--netns [--reserve-hosts K] [--reserve-peers N] [--reservations R] [--fill-hosts K] \
+    [--fill-peers N] [--namespaces M] [--fill-rate PER_SEC] [--rate-peers N] [--rate PER_SEC] \
+    [--circuit-peers N] [--circuit-rate PER_SEC] [--give-rate PER_SEC] [--flood-netns K]]";
+
+// The crate root is `soak.rs`, so its modules are found by path.
+#[path = "soak/netns.rs"]
+mod netns;
+#[path = "soak/worker.rs"]
+mod worker;
 
 struct Args {
     phase: String,
+    /// The flood from network namespaces (`--netns`, root only): see [`netns`].
+    netns: bool,
+    /// Set by the namespace mode for the copy of the tool it runs inside the attendees'
+    /// namespace: the id that names the namespaces.
+    netns_inner: Option<u32>,
+    plan: netns::Plan,
     flooders: usize,
     hosts: usize,
     givers: usize,
@@ -86,6 +112,9 @@ struct Args {
 fn args() -> Result<Args> {
     let mut a = Args {
         phase: "all".into(),
+        netns: false,
+        netns_inner: None,
+        plan: netns::Plan::default(),
         flooders: 500,
         hosts: 4,
         givers: 8,
@@ -119,6 +148,21 @@ fn args() -> Result<Args> {
             "--relay-kills" => a.relay_kills = val()?.parse()?,
             "--partners" => a.partners = val()?.parse::<usize>()?.max(1),
             "--meishi" => a.meishi = Some(val()?.into()),
+            "--netns" => a.netns = true,
+            "--netns-inner" => a.netns_inner = Some(val()?.parse()?),
+            "--reserve-hosts" => a.plan.reserve_hosts = val()?.parse()?,
+            "--reserve-peers" => a.plan.reserve_peers = val()?.parse()?,
+            "--reservations" => a.plan.reservations = val()?.parse()?,
+            "--fill-hosts" => a.plan.fill_hosts = val()?.parse::<usize>()?.min(8),
+            "--fill-peers" => a.plan.fill_peers = val()?.parse()?,
+            "--namespaces" => a.plan.others = val()?.parse()?,
+            "--fill-rate" => a.plan.fill_rate = val()?.parse()?,
+            "--rate-peers" => a.plan.rate_peers = val()?.parse()?,
+            "--rate" => a.plan.rate = val()?.parse()?,
+            "--circuit-peers" => a.plan.circuit_peers = val()?.parse()?,
+            "--circuit-rate" => a.plan.circuit_rate = val()?.parse()?,
+            "--give-rate" => a.plan.give_rate = val()?.parse()?,
+            "--flood-netns" => a.plan.namespaces = val()?.parse::<usize>()?.clamp(1, 8),
             _ => bail!("{USAGE}"),
         }
     }
@@ -126,14 +170,32 @@ fn args() -> Result<Args> {
 }
 
 fn main() -> Result<()> {
+    // A flooder process of the namespace mode (hidden: `netns` starts it).
+    if std::env::args().nth(1).as_deref() == Some(worker::SUBCOMMAND) {
+        let rest: Vec<String> = std::env::args().skip(2).collect();
+        return worker::main(&rest);
+    }
     let a = args()?;
-    if a.phase == "all" || a.phase == "flood" {
-        let rt = tokio::runtime::Builder::new_multi_thread()
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
-            .build()?;
-        rt.block_on(flood(&a))?;
+            .build()
+    };
+    if let Some(id) = a.netns_inner {
+        let rt = runtime()?;
+        rt.block_on(netns::inner(&a, id))?;
         rt.shutdown_timeout(Duration::from_secs(5));
+        return Ok(());
+    }
+    if a.phase == "all" || a.phase == "flood" {
+        if a.netns {
+            netns::outer(&a)?;
+        } else {
+            let rt = runtime()?;
+            rt.block_on(flood(&a))?;
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
     }
     if a.phase == "all" || a.phase == "crash" {
         crash(&a)?;
@@ -322,6 +384,8 @@ struct FloodShared {
     relay: Multiaddr,
     relay_id: PeerId,
     interval: Duration,
+    /// The least time between two rounds of one giver (zero: as fast as they go).
+    give_gap: Duration,
     stats: FloodStats,
 }
 
@@ -528,6 +592,7 @@ async fn giver(
             continue;
         }
         round += 1;
+        let next_round = tokio::time::Instant::now() + sh.give_gap;
         let Ok((id, card)) = fresh_identity(&format!("Flooder {round}")) else {
             return;
         };
@@ -564,6 +629,10 @@ async fn giver(
             });
         }
         let _ = node.shutdown().await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_round) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
     }
 }
 
@@ -592,14 +661,14 @@ struct Seen {
 
 /// Spawns a legitimate attendee (teaser on, polling every second like `meishi event`) whose
 /// events are recorded in the returned [`Seen`].
-fn legit(relay: &Multiaddr, name: &str) -> Result<(Node, Arc<Mutex<Seen>>)> {
+fn legit(relay: &Multiaddr, name: &str, listen: &str) -> Result<(Node, Arc<Mutex<Seen>>)> {
     let (id, card) = fresh_identity(name)?;
     let mut c = Config::new(id, card);
     c.teaser = Some(Teaser {
         name: name.to_owned(),
         headline: None,
     });
-    c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    c.listen = vec![listen.parse()?];
     c.relays = vec![relay.clone()];
     c.event_codes = vec![CODE.into()];
     c.limits = Limits {
@@ -636,6 +705,7 @@ fn snapshot(s: &Arc<Mutex<Seen>>) -> (BTreeMap<String, u64>, u64) {
 
 async fn trial(
     relay: &Multiaddr,
+    listen: &str,
     resident: &(Node, Arc<Mutex<Seen>>),
     targets: &watch::Sender<Vec<(PeerId, Multiaddr)>>,
     n: usize,
@@ -644,7 +714,7 @@ async fn trial(
     let res_peer = resident.0.peer_id();
     let res_circuit = resident.1.lock().ok().and_then(|s| s.circuit.clone());
     let t0 = Instant::now();
-    let (node, seen) = legit(relay, &format!("Newcomer {n}"))?;
+    let (node, seen) = legit(relay, &format!("Newcomer {n}"), listen)?;
     let me = node.peer_id();
     let mut t = Trial {
         reserved: None,
@@ -717,6 +787,57 @@ fn secs(d: Option<Duration>) -> String {
     d.map_or("—".into(), |d| format!("{:.2}", d.as_secs_f64()))
 }
 
+/// The trials' table, then the medians and ratios of baseline and flood.
+fn print_comparison(baseline: &[Trial], flooded: &[Trial]) {
+    println!("| run | reserved (s) | saw each other (s) | swapped, mutual (s) | give attempts | cards kept by the two | refusals by the legit nodes |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    print_trials("baseline", baseline);
+    print_trials("under flood", flooded);
+    let med = |v: &[Trial], f: fn(&Trial) -> Option<Duration>| {
+        let mut x: Vec<f64> = v
+            .iter()
+            .filter_map(|t| f(t).map(|d| d.as_secs_f64()))
+            .collect();
+        (median(&mut x), x.len())
+    };
+    let (b_seen, _) = med(baseline, |t| t.seen);
+    let (f_seen, _) = med(flooded, |t| t.seen);
+    let (b_swap, nb) = med(baseline, |t| t.swapped);
+    let (f_swap, nf) = med(flooded, |t| t.swapped);
+    println!();
+    // A median of no trial (none got there) reads as "—", not NaN.
+    let s = |x: f64| {
+        if x.is_nan() {
+            "—".to_owned()
+        } else {
+            format!("{x:.2} s")
+        }
+    };
+    let x = |f: f64, b: f64| {
+        if (f / b).is_nan() {
+            "—".to_owned()
+        } else {
+            format!("x{:.2}", f / b)
+        }
+    };
+    println!(
+        "median join+see: {} baseline, {} under flood ({}); \
+         median join+see+swap: {} baseline, {} under flood ({})",
+        s(b_seen),
+        s(f_seen),
+        x(f_seen, b_seen),
+        s(b_swap),
+        s(f_swap),
+        x(f_swap, b_swap)
+    );
+    println!(
+        "swapped within {} s: {nb}/{} baseline, {nf}/{} under flood",
+        BOUND.as_secs(),
+        baseline.len(),
+        flooded.len()
+    );
+}
+
 fn print_trials(label: &str, trials: &[Trial]) {
     for (i, t) in trials.iter().enumerate() {
         println!(
@@ -767,7 +888,7 @@ async fn flood(a: &Args) -> Result<()> {
     );
     let (targets_tx, targets_rx) = watch::channel(Vec::new());
     // The resident attendee: at the event before the flood and through it.
-    let resident = legit(&relay, "Resident")?;
+    let resident = legit(&relay, "Resident", LOOPBACK_LISTEN)?;
     let t_res = Instant::now();
     while resident.1.lock().is_ok_and(|s| s.circuit.is_none()) && t_res.elapsed() < BOUND {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -775,7 +896,7 @@ async fn flood(a: &Args) -> Result<()> {
 
     let mut baseline = Vec::new();
     for n in 0..a.runs {
-        let t = trial(&relay, &resident, &targets_tx, n).await?;
+        let t = trial(&relay, LOOPBACK_LISTEN, &resident, &targets_tx, n).await?;
         eprintln!("baseline {}: swapped after {}", n + 1, secs(t.swapped));
         baseline.push(t);
     }
@@ -787,6 +908,7 @@ async fn flood(a: &Args) -> Result<()> {
         relay: relay.clone(),
         relay_id,
         interval: a.interval,
+        give_gap: Duration::ZERO,
         stats: FloodStats::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -832,7 +954,7 @@ async fn flood(a: &Args) -> Result<()> {
     tokio::time::sleep(a.warmup).await;
     let mut flooded = Vec::new();
     for n in 0..a.runs {
-        let t = trial(&relay, &resident, &targets_tx, 100 + n).await?;
+        let t = trial(&relay, LOOPBACK_LISTEN, &resident, &targets_tx, 100 + n).await?;
         eprintln!("under flood {}: swapped after {}", n + 1, secs(t.swapped));
         flooded.push(t);
     }
@@ -847,34 +969,7 @@ async fn flood(a: &Args) -> Result<()> {
     relay_handle.shutdown().await;
 
     println!();
-    println!("| run | reserved (s) | saw each other (s) | swapped, mutual (s) | give attempts | cards kept by the two | refusals by the legit nodes |");
-    println!("|---|---:|---:|---:|---:|---:|---|");
-    print_trials("baseline", &baseline);
-    print_trials("under flood", &flooded);
-    let med = |v: &[Trial], f: fn(&Trial) -> Option<Duration>| {
-        let mut x: Vec<f64> = v
-            .iter()
-            .filter_map(|t| f(t).map(|d| d.as_secs_f64()))
-            .collect();
-        (median(&mut x), x.len())
-    };
-    let (b_seen, _) = med(&baseline, |t| t.seen);
-    let (f_seen, _) = med(&flooded, |t| t.seen);
-    let (b_swap, nb) = med(&baseline, |t| t.swapped);
-    let (f_swap, nf) = med(&flooded, |t| t.swapped);
-    println!();
-    println!(
-        "median join+see: {b_seen:.2} s baseline, {f_seen:.2} s under flood (x{:.2}); \
-         median join+see+swap: {b_swap:.2} s baseline, {f_swap:.2} s under flood (x{:.2})",
-        f_seen / b_seen,
-        f_swap / b_swap
-    );
-    println!(
-        "swapped within {} s: {nb}/{} baseline, {nf}/{} under flood",
-        BOUND.as_secs(),
-        baseline.len(),
-        flooded.len()
-    );
+    print_comparison(&baseline, &flooded);
     println!();
     println!("flood ({flood_secs:.0} s):");
     println!();
@@ -941,16 +1036,22 @@ struct Proc {
 
 impl Proc {
     fn start(meishi: &Path, home: &Path, args: &[&str], log: &Path) -> Result<Proc> {
-        let mut child = Command::new(meishi)
-            .arg("--home")
+        let mut cmd = Command::new(meishi);
+        cmd.arg("--home")
             .arg(home)
             .args(args)
             .env_remove("MEISHI_HOME")
-            .stdin(Stdio::null())
+            .stdin(Stdio::null());
+        Proc::spawn(cmd, log).with_context(|| format!("cannot run {}", meishi.display()))
+    }
+
+    /// Runs `cmd` (its stdin as the caller set it up) with stdout read as JSON lines and
+    /// stderr written to `log`.
+    fn spawn(mut cmd: Command, log: &Path) -> Result<Proc> {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(log)?)
-            .spawn()
-            .with_context(|| format!("cannot run {}", meishi.display()))?;
+            .spawn()?;
         let stdout = child.stdout.take().context("no stdout")?;
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
@@ -1059,8 +1160,8 @@ fn init(meishi: &Path, home: &Path, name: &str) -> Result<String> {
         .context("no peer id")
 }
 
-/// The relay's nonzero refusal counters, from its metrics endpoint.
-fn refusals(addr: &str) -> Vec<String> {
+/// The relay's metrics as Prometheus text (with the HTTP head), from its metrics endpoint.
+fn scrape(addr: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut text = String::new();
     let got = std::net::TcpStream::connect(addr).and_then(|mut c| {
@@ -1068,9 +1169,14 @@ fn refusals(addr: &str) -> Vec<String> {
         c.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")?;
         c.read_to_string(&mut text)
     });
-    if got.is_err() {
+    got.ok().map(|_| text)
+}
+
+/// The relay's nonzero refusal counters, from its metrics endpoint.
+fn refusals(addr: &str) -> Vec<String> {
+    let Some(text) = scrape(addr) else {
         return vec!["(metrics unavailable)".into()];
-    }
+    };
     text.lines()
         .filter(|l| l.starts_with("meishi_relay_refusals_total{") && !l.ends_with(" 0"))
         .map(str::to_owned)
