@@ -214,10 +214,19 @@ fn web_link_shows_my_card_and_edits_resign_it() {
     init(&h, "Ada Lovelace");
     let driver = Driver::start();
     runtime().block_on(async {
+        // Another address than loopback needs --ui-lan.
+        let lan = h.run(&["up", "--no-mdns", "--ui", "0.0.0.0:0"]);
+        assert_eq!(lan.status.code(), Some(2), "{}", String::from_utf8_lossy(&lan.stderr));
+        assert!(String::from_utf8_lossy(&lan.stderr).contains("--ui-lan"));
+        let none = h.run(&["ui", "--print"]);
+        assert_eq!(none.status.code(), Some(4));
+        assert!(String::from_utf8_lossy(&none.stderr).contains("start it with `meishi up`"));
         let c = driver.browser(1280, 860, &[]).await;
         let started = Instant::now();
         let (_up, link) = up(&h, &[]);
         let to_link = started.elapsed();
+        // `meishi ui --print` gives the same link while `up` runs.
+        assert_eq!(h.ok(&["ui", "--print"]).trim(), link);
         c.goto(&link).await.expect("open the link");
         assert_eq!(text(&c, "#my-name").await, "Ada Lovelace");
         let paint = js(
@@ -437,6 +446,13 @@ fn web_scan_upload_and_camera() {
     dan.ok(&["qr", "--png", dan_png.to_str().expect("path")]);
     let video = dan.file("dan.y4m");
     y4m_of(&dan_png, &video);
+    let relay_home = Home::new();
+    let (_relay, relay) = loopback_relay(&relay_home);
+    let event_png = relay_home.file("event.png");
+    relay_home.ok(&[
+        "event", "new", "--relay", &relay, "--name", "Scanned Meetup", "--png",
+        event_png.to_str().expect("path"),
+    ]);
     let (_up, link) = up(&ada, &[]);
     let driver = Driver::start();
     runtime().block_on(async {

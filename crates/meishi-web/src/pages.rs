@@ -369,13 +369,6 @@ pub(crate) async fn people_page(shared: &Shared, session: &Session, error: Optio
     let events = shared.node.events().await.unwrap_or_default();
     let content = html! {
         h1 { "Nearby & events" }
-        @if !events.is_empty() {
-            ul.events aria-label="Events joined" {
-                @for e in &events {
-                    li { "At " strong { (safe(e.label.as_deref().unwrap_or("an event"))) } " · " (e.attendees) " attendee(s) seen" }
-                }
-            }
-        }
         details.join open[events.is_empty() || error.is_some()] {
             summary { "Join an event" }
             form method="post" action="/event/join" {
@@ -394,6 +387,13 @@ pub(crate) async fn people_page(shared: &Shared, session: &Session, error: Optio
             label { "Search people" input #filter type="search" placeholder="name, interest…" autocomplete="off"; }
         }
         section #people data-live="people" {
+            @if !events.is_empty() {
+                ul.events aria-label="Events joined" {
+                    @for e in &events {
+                        li { "At " strong { (safe(e.label.as_deref().unwrap_or("an event"))) } " · " (e.attendees) " attendee(s) seen" }
+                    }
+                }
+            }
             @if new > 1 {
                 form method="post" action="/swap-all" {
                     input type="hidden" name="csrf" value=(session.csrf);
