@@ -417,6 +417,19 @@ pub(crate) struct DateForm {
     clear: Option<String>,
 }
 
+/// Changes one contact through the book, then shows the contact (or the error on its page).
+fn change<T>(
+    shared: &Shared,
+    session: &Session,
+    id: i64,
+    f: impl FnOnce(&meishi_store::Store, &ContactRef) -> Result<T, meishi_store::StoreError>,
+) -> Response {
+    let r = f(&shared.store(), &ContactRef::Id(id))
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    contact_done(shared, session, id, r)
+}
+
 fn contact_done(shared: &Shared, session: &Session, id: i64, r: Result<(), String>) -> Response {
     match r {
         Ok(()) => Redirect::to(&format!("/contacts/{id}")).into_response(),
@@ -431,16 +444,15 @@ pub(crate) async fn note(
     Form(f): Form<TextForm>,
 ) -> Response {
     let text = f.text.trim();
-    let r = if text.is_empty() {
-        Err("A note needs some text.".to_owned())
-    } else {
-        shared
-            .store()
-            .add_note(&ContactRef::Id(id), text)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    };
-    contact_done(&shared, &session, id, r)
+    if text.is_empty() {
+        return contact_done(
+            &shared,
+            &session,
+            id,
+            Err("A note needs some text.".to_owned()),
+        );
+    }
+    change(&shared, &session, id, |s, r| s.add_note(r, text))
 }
 
 pub(crate) async fn tag(
@@ -449,12 +461,7 @@ pub(crate) async fn tag(
     Path(id): Path<i64>,
     Form(f): Form<TagForm>,
 ) -> Response {
-    let r = shared
-        .store()
-        .add_tag(&ContactRef::Id(id), f.tag.trim())
-        .map(|_| ())
-        .map_err(|e| e.to_string());
-    contact_done(&shared, &session, id, r)
+    change(&shared, &session, id, |s, r| s.add_tag(r, f.tag.trim()))
 }
 
 pub(crate) async fn untag(
@@ -463,12 +470,7 @@ pub(crate) async fn untag(
     Path(id): Path<i64>,
     Form(f): Form<TagForm>,
 ) -> Response {
-    let r = shared
-        .store()
-        .remove_tag(&ContactRef::Id(id), f.tag.trim())
-        .map(|_| ())
-        .map_err(|e| e.to_string());
-    contact_done(&shared, &session, id, r)
+    change(&shared, &session, id, |s, r| s.remove_tag(r, f.tag.trim()))
 }
 
 pub(crate) async fn follow_up(
@@ -477,15 +479,8 @@ pub(crate) async fn follow_up(
     Path(id): Path<i64>,
     Form(f): Form<DateForm>,
 ) -> Response {
-    let date = f.date.trim();
-    let r = if f.clear.is_some() || date.is_empty() {
-        shared.store().set_follow_up(&ContactRef::Id(id), None)
-    } else {
-        shared
-            .store()
-            .set_follow_up(&ContactRef::Id(id), Some(date))
-    };
-    contact_done(&shared, &session, id, r.map_err(|e| e.to_string()))
+    let date = Some(f.date.trim()).filter(|d| !d.is_empty() && f.clear.is_none());
+    change(&shared, &session, id, |s, r| s.set_follow_up(r, date))
 }
 
 pub(crate) async fn remove(
@@ -504,12 +499,7 @@ pub(crate) async fn revoke(
     Extension(session): Extension<Session>,
     Path(id): Path<i64>,
 ) -> Response {
-    let r = shared
-        .store()
-        .revoke(&ContactRef::Id(id))
-        .map(|_| ())
-        .map_err(|e| e.to_string());
-    contact_done(&shared, &session, id, r)
+    change(&shared, &session, id, |s, r| s.revoke(r))
 }
 
 fn vcf(name: &str, text: String) -> Response {
