@@ -123,6 +123,11 @@ pub struct Limits {
 
     pub max_reservations: usize,
     pub max_reservations_per_peer: usize,
+    /// Reservations one host (an IPv4 address or an IPv6 /64) holds at once.
+    pub max_reservations_per_host: usize,
+    /// Reservations one site (an IPv4 address or an IPv6 /48) always gets; more only while
+    /// the relay holds fewer than half of `max_reservations`.
+    pub reservation_site_share: usize,
     pub reservation_duration_secs: u64,
     pub reservation_rate_per_peer: Rate,
     pub reservation_rate_per_ip: Rate,
@@ -162,6 +167,15 @@ impl Default for Limits {
 
             max_reservations: 2_048,
             max_reservations_per_peer: 4,
+            // A peer id costs nothing, so these count by address. A venue NAT puts hundreds
+            // of attendees behind one address, so a hard cap small enough to matter would
+            // shut out a venue; instead a site holds more than its share (64) only while
+            // the relay is under half full (1,024). Eight sites then hold at most
+            // 1,024 + 8 * 64 = 1,536 of the 2,048 slots, and 512 stay for everyone else; it
+            // takes 16 sites past the half to fill the relay. One host never holds more than
+            // a quarter (512), whatever the order: a venue of 500 still fits on a quiet relay.
+            max_reservations_per_host: 512,
+            reservation_site_share: 64,
             reservation_duration_secs: 60 * 60,
             reservation_rate_per_peer: Rate {
                 burst: 8,
@@ -258,7 +272,7 @@ impl Config {
         self.listen_addrs()?;
         self.external_addrs()?;
         let l = &self.limits;
-        let nonzero: [(&'static str, u64); 17] = [
+        let nonzero: [(&'static str, u64); 19] = [
             ("max_connections", l.max_connections.into()),
             (
                 "max_connections_per_peer",
@@ -276,6 +290,11 @@ impl Config {
                 "max_reservations_per_peer",
                 l.max_reservations_per_peer as u64,
             ),
+            (
+                "max_reservations_per_host",
+                l.max_reservations_per_host as u64,
+            ),
+            ("reservation_site_share", l.reservation_site_share as u64),
             ("reservation_duration_secs", l.reservation_duration_secs),
             ("max_circuits", l.max_circuits as u64),
             ("max_circuits_per_peer", l.max_circuits_per_peer as u64),
@@ -361,6 +380,7 @@ mod tests {
             metrics = "127.0.0.1:9999"
             [limits]
             max_reservations = 10
+            max_reservations_per_host = 5
             reservation_rate_per_ip = { burst = 3, interval_ms = 60000 }
             [limits.rendezvous]
             min_ttl_secs = 30
@@ -369,6 +389,8 @@ mod tests {
         .unwrap();
         c.validate().unwrap();
         assert_eq!(c.limits.max_reservations, 10);
+        assert_eq!(c.limits.max_reservations_per_host, 5);
+        assert_eq!(c.limits.reservation_site_share, 64);
         assert_eq!(c.limits.reservation_rate_per_ip.burst, 3);
         assert_eq!(c.limits.rendezvous.min_ttl_secs, 30);
         assert_eq!(c.limits.rendezvous.max_total, 16_384);
@@ -410,6 +432,12 @@ mod tests {
         assert!(matches!(
             c.validate(),
             Err(ConfigError::TooLarge("disconnect_grace_ms"))
+        ));
+        let mut c = Config::default();
+        c.limits.max_reservations_per_host = 0;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Zero("max_reservations_per_host"))
         ));
         let mut c = Config::default();
         c.limits.rendezvous.site_share = 0;

@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod prefix;
 pub mod registry;
 pub mod rendezvous;
+pub mod reservations;
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
@@ -89,7 +90,7 @@ pub enum SpawnError {
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     limits: connection_limits::Behaviour,
-    relay: relay::Behaviour,
+    relay: reservations::Behaviour,
     rendezvous: request_response::Behaviour<rendezvous::Codec>,
     board: request_response::Behaviour<board::Codec>,
     identify: identify::Behaviour,
@@ -127,11 +128,7 @@ fn host_of(addr: &Multiaddr) -> Option<Prefix> {
 }
 
 fn relay_config(l: &Limits, m: &metrics::RelayMetrics) -> relay::Config {
-    let refused = |service, cap| {
-        m.refusals
-            .get_or_create(&metrics::Cap { service, cap })
-            .clone()
-    };
+    let refused = |service, cap| m.refusal(service, cap);
     // Buckets are kept for at most as many keys as there are connections: each key has one.
     let keys = l.max_connections as usize;
     let by_peer = |p: PeerId, _: &Multiaddr| Some(p);
@@ -192,6 +189,7 @@ fn build_swarm(
             })
             .clone()
     };
+    let refused = |service, cap| m.refusal(service, cap);
     let t = |e: &dyn std::fmt::Display| SpawnError::Transport(e.to_string());
     let rr = request_response::Config::default()
         .with_request_timeout(Duration::from_secs(10))
@@ -214,7 +212,19 @@ fn build_swarm(
                         .with_max_established_per_peer(Some(l.max_connections_per_peer))
                         .with_max_pending_incoming(Some(l.max_pending_incoming)),
                 ),
-                relay: relay::Behaviour::new(id, relay_config(l, m)),
+                relay: reservations::Behaviour::new(
+                    id,
+                    relay_config(l, m),
+                    reservations::Caps {
+                        per_host: l.max_reservations_per_host,
+                        site_share: l.reservation_site_share,
+                        total: l.max_reservations,
+                    },
+                    reservations::Refusals {
+                        per_host: refused("reservations", "reservations_per_host"),
+                        site_share: refused("reservations", "reservation_site_share"),
+                    },
+                ),
                 rendezvous: request_response::Behaviour::with_codec(
                     rendezvous::Codec::with_counter(malformed("rendezvous")),
                     [(
@@ -381,9 +391,8 @@ impl Relay {
             ),
             p2p_metrics,
             metrics: relay_metrics,
-            reservations: 0,
             circuits: 0,
-            held: HashMap::new(),
+            circuits_of: HashMap::new(),
             max_reservations: l.max_reservations,
             max_reservations_per_peer: l.max_reservations_per_peer,
             max_circuits: l.max_circuits,
@@ -468,14 +477,6 @@ impl Drop for RelayHandle {
     }
 }
 
-/// Reservations and circuits one peer holds, as the relay's events report them: to tell
-/// which of libp2p's caps denied a request.
-#[derive(Debug, Default, Clone, Copy)]
-struct Held {
-    reservations: usize,
-    circuits: usize,
-}
-
 struct EventLoop {
     swarm: Swarm<Behaviour>,
     rendezvous: rendezvous::Server,
@@ -487,10 +488,10 @@ struct EventLoop {
     requests_by_host: RateLimiter<Prefix>,
     p2p_metrics: libp2p::metrics::Metrics,
     metrics: metrics::RelayMetrics,
-    reservations: i64,
     circuits: i64,
-    /// Per peer, at most `max_reservations + 2 * max_circuits` of them.
-    held: HashMap<PeerId, Held>,
+    /// Circuits each peer is an end of, to tell which of libp2p's caps denied a request;
+    /// at most `2 * max_circuits` peers. (Reservations are counted by `reservations`.)
+    circuits_of: HashMap<PeerId, usize>,
     max_reservations: usize,
     max_reservations_per_peer: usize,
     max_circuits: usize,
@@ -590,7 +591,10 @@ impl EventLoop {
         self.metrics
             .board_entries
             .set(self.board.registry().len() as i64);
-        self.metrics.reservations.set(self.reservations.max(0));
+        let reservations = self.swarm.behaviour().relay.held();
+        self.metrics
+            .reservations
+            .set(i64::try_from(reservations).unwrap_or(i64::MAX));
         self.metrics.circuits.set(self.circuits.max(0));
     }
 
@@ -668,38 +672,32 @@ impl EventLoop {
                 src_peer_id,
                 renewed,
             } => {
-                if !renewed {
-                    self.reservations += 1;
-                    self.held.entry(*src_peer_id).or_default().reservations += 1;
-                }
                 tracing::debug!(peer = %src_peer_id, renewed, "reservation accepted");
             }
             relay::Event::ReservationReqDenied {
                 src_peer_id,
                 status,
             } => {
-                // libp2p checks the peer's cap, then the total, then the rate limiters (which
-                // count their own refusals).
-                let held = self.held.get(src_peer_id).map_or(0, |h| h.reservations);
-                if held >= self.max_reservations_per_peer {
+                // libp2p checks the peer's cap, then the total, then the rate limiters and the
+                // per-host and per-site caps (which count their own refusals).
+                let relay = &self.swarm.behaviour().relay;
+                if relay.held_by(src_peer_id) >= self.max_reservations_per_peer {
                     self.metrics.refused("reservations", "per_peer");
-                } else if usize::try_from(self.reservations).unwrap_or(0) >= self.max_reservations {
+                } else if relay.held() >= self.max_reservations {
                     self.metrics.refused("reservations", "total");
                 }
                 tracing::info!(peer = %src_peer_id, ?status, "reservation denied");
             }
-            relay::Event::ReservationClosed { src_peer_id }
-            | relay::Event::ReservationTimedOut { src_peer_id } => {
-                self.reservations -= 1;
-                self.release(src_peer_id, |h| &mut h.reservations);
-            }
+            // Counted by `reservations` per connection: libp2p reports `ReservationClosed`
+            // for every closed connection, reserved or not.
+            relay::Event::ReservationClosed { .. } | relay::Event::ReservationTimedOut { .. } => {}
             relay::Event::CircuitReqAccepted {
                 src_peer_id,
                 dst_peer_id,
             } => {
                 self.circuits += 1;
                 for p in [src_peer_id, dst_peer_id] {
-                    self.held.entry(*p).or_default().circuits += 1;
+                    *self.circuits_of.entry(*p).or_default() += 1;
                 }
                 tracing::debug!(src = %src_peer_id, dst = %dst_peer_id, "circuit opened");
             }
@@ -709,7 +707,7 @@ impl EventLoop {
                 status,
             } => {
                 if matches!(status, relay::StatusCode::ResourceLimitExceeded) {
-                    let held = self.held.get(src_peer_id).map_or(0, |h| h.circuits);
+                    let held = self.circuits_of.get(src_peer_id).copied().unwrap_or(0);
                     if held >= self.max_circuits_per_peer {
                         self.metrics.refused("circuits", "per_peer");
                     } else if usize::try_from(self.circuits).unwrap_or(0) >= self.max_circuits {
@@ -725,23 +723,17 @@ impl EventLoop {
             } => {
                 self.circuits -= 1;
                 for p in [src_peer_id, dst_peer_id] {
-                    self.release(p, |h| &mut h.circuits);
+                    if let Some(n) = self.circuits_of.get_mut(p) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            self.circuits_of.remove(p);
+                        }
+                    }
                 }
             }
             _ => {}
         }
         self.update_gauges();
-    }
-
-    /// Counts one reservation or circuit of `peer` less.
-    fn release(&mut self, peer: &PeerId, field: impl Fn(&mut Held) -> &mut usize) {
-        if let Some(h) = self.held.get_mut(peer) {
-            let n = field(h);
-            *n = n.saturating_sub(1);
-            if h.reservations == 0 && h.circuits == 0 {
-                self.held.remove(peer);
-            }
-        }
     }
 
     /// Takes a token from the request buckets of `peer` and of the host behind `connection`;

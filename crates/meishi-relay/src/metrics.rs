@@ -65,6 +65,11 @@ impl RelayMetrics {
     pub fn refused(&self, service: &'static str, cap: &'static str) {
         self.refusals.get_or_create(&Cap { service, cap }).inc();
     }
+
+    /// The counter of refusals of `service` by `cap`, for a limiter to count its own.
+    pub fn refusal(&self, service: &'static str, cap: &'static str) -> Counter {
+        self.refusals.get_or_create(&Cap { service, cap }).clone()
+    }
 }
 
 impl RelayMetrics {

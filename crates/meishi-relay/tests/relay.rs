@@ -468,6 +468,147 @@ async fn per_ip_and_per_peer_reservation_caps() {
 }
 
 #[tokio::test]
+async fn one_host_with_fresh_peer_ids_cannot_hold_every_reservation() {
+    // 8 slots; a host holds at most 3; past half full (4), a site only gets its share of 2.
+    let (relay, _, relay_quic) = relay_with(|c| {
+        c.limits.max_reservations = 8;
+        c.limits.max_reservations_per_host = 3;
+        c.limits.reservation_site_share = 2;
+    })
+    .await;
+    let mut holders = Vec::new();
+    for _ in 0..3 {
+        let mut c = quic_client_from([127, 0, 0, 8]).await;
+        assert!(reserve(&mut c, &relay_quic).await, "under the host's cap");
+        holders.push(c);
+    }
+    let mut fourth = quic_client_from([127, 0, 0, 8]).await;
+    assert!(
+        !reserve(&mut fourth, &relay_quic).await,
+        "a fourth peer id from the same host is refused"
+    );
+    // Refused by the host cap, not by the total or the rates.
+    assert_eq!(
+        refused_for(&relay, "reservations", "reservations_per_host").await,
+        1,
+        "{}",
+        relay.metrics_text()
+    );
+    for cap in ["total", "per_peer", "rate_per_ip", "reservation_site_share"] {
+        assert_eq!(refusals(&relay, "reservations", cap), 0, "{cap}");
+    }
+    // The relay is not full: another host gets its share, then is refused by the share once
+    // the relay is past half full (3 + 2 of 8)...
+    for _ in 0..2 {
+        let mut c = quic_client_from([127, 0, 0, 9]).await;
+        assert!(
+            reserve(&mut c, &relay_quic).await,
+            "within the site's share"
+        );
+        holders.push(c);
+    }
+    let mut third = quic_client_from([127, 0, 0, 9]).await;
+    assert!(
+        !reserve(&mut third, &relay_quic).await,
+        "a site past its share is refused while the relay is half full"
+    );
+    assert_eq!(
+        refused_for(&relay, "reservations", "reservation_site_share").await,
+        1,
+        "{}",
+        relay.metrics_text()
+    );
+    // ... and a newcomer from a third address still gets a reservation.
+    let mut newcomer = quic_client_from([127, 0, 0, 10]).await;
+    assert!(
+        reserve(&mut newcomer, &relay_quic).await,
+        "a newcomer is not locked out"
+    );
+    holders.push(newcomer);
+    assert_eq!(gauge_is(&relay, "meishi_relay_reservations", 6).await, 6);
+    assert_eq!(refusals(&relay, "reservations", "total"), 0);
+    drop(holders);
+    relay.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_connection_that_never_reserved_does_not_move_the_reservation_gauge() {
+    let (relay, _, relay_quic) = relay_with(|c| c.limits.max_reservations = 2).await;
+    let mut a = quic_client_from([127, 0, 0, 11]).await;
+    assert!(reserve(&mut a, &relay_quic).await);
+    assert_eq!(gauge_is(&relay, "meishi_relay_reservations", 1).await, 1);
+    let bg = background(vec![a]);
+    // A peer connects and leaves without reserving: libp2p reports `ReservationClosed`.
+    let mut b = connected(
+        [127, 0, 0, 12],
+        libp2p::identity::Keypair::generate_ed25519(),
+        &relay_quic,
+    )
+    .await;
+    assert!(b.disconnect_peer_id(relay.peer_id()).is_ok());
+    until(&mut b, |ev| {
+        matches!(ev, SwarmEvent::ConnectionClosed { .. }).then_some(())
+    })
+    .await;
+    let closed = "libp2p_relay_events_total{event=\"ReservationClosed\"}";
+    assert_eq!(
+        gauge_is(&relay, closed, 1).await,
+        1,
+        "{}",
+        relay.metrics_text()
+    );
+    assert_eq!(
+        metric(&relay, "meishi_relay_reservations"),
+        Some(1),
+        "{}",
+        relay.metrics_text()
+    );
+    // Both slots taken: the next reservation is refused, and counted as refused by the total.
+    let mut c = quic_client_from([127, 0, 0, 13]).await;
+    assert!(reserve(&mut c, &relay_quic).await);
+    assert_eq!(gauge_is(&relay, "meishi_relay_reservations", 2).await, 2);
+    let mut d = quic_client_from([127, 0, 0, 14]).await;
+    assert!(!reserve(&mut d, &relay_quic).await, "the relay is full");
+    assert_eq!(
+        refused_for(&relay, "reservations", "total").await,
+        1,
+        "{}",
+        relay.metrics_text()
+    );
+    // A holder that leaves releases its slot.
+    assert!(c.disconnect_peer_id(relay.peer_id()).is_ok());
+    until(&mut c, |ev| {
+        matches!(ev, SwarmEvent::ConnectionClosed { .. }).then_some(())
+    })
+    .await;
+    assert_eq!(gauge_is(&relay, "meishi_relay_reservations", 1).await, 1);
+    bg.abort();
+    relay.shutdown().await;
+}
+
+/// The value of the metric line `name` (with its labels), if the relay has it.
+fn metric(relay: &RelayHandle, name: &str) -> Option<u64> {
+    let want = format!("{name} ");
+    relay
+        .metrics_text()
+        .lines()
+        .find_map(|l| l.strip_prefix(want.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The metric `name` once it reads `want` (the relay's event loop updates it a moment after a
+/// client hears of a change), or what it reads after a second.
+async fn gauge_is(relay: &RelayHandle, name: &str, want: u64) -> u64 {
+    for _ in 0..50 {
+        if metric(relay, name) == Some(want) {
+            return want;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    metric(relay, name).unwrap_or(0)
+}
+
+#[tokio::test]
 async fn per_ip_connection_cap() {
     let (relay, _, relay_quic) = relay_with(|c| c.limits.max_connections_per_ip = 2).await;
     let mut held = Vec::new();

@@ -427,6 +427,10 @@ fn cap_meaning(service: &str, cap: &str) -> &'static str {
         ("reservations", "rate_per_peer") => "reservations per peer id: 8, then 1 per 30 s",
         ("reservations", "per_peer") => "reservations held per peer id (4)",
         ("reservations", "total") => "reservations held in all (2,048)",
+        ("reservations", "reservations_per_host") => "reservations held per host (512)",
+        ("reservations", "reservation_site_share") => {
+            "a site's share of reservations (64) once the relay holds half (1,024)"
+        }
         ("circuits", "rate_per_ip") => "circuits per host: 2,048, then 20 per s",
         ("circuits", "rate_per_peer") => "circuits per peer id: 128, then 1 per s",
         ("circuits", "per_peer") => "circuits open per peer id (16)",
