@@ -7,10 +7,11 @@
 //!
 //! Camera photos defeat any single binarization, so decoding runs in passes (see [`PASSES`]),
 //! and stops at the first pass that decodes every code it detects or reads a verified meishi
-//! payload. Each pass resizes (up, for small modules), optionally blurs (noise, JPEG blocks),
-//! and binarizes with rqrr's own threshold, Sauvola's local threshold or Otsu's global one, or
-//! hands the image to rxing. The list was chosen by measurement with the xtask
-//! `qr-decode-rate` tool on `qr-distort` images; the numbers are in proto-spec/qr.md#scanning.
+//! payload. Each pass optionally sharpens (against blur), resizes (up, for small modules),
+//! optionally blurs (noise, JPEG blocks), and binarizes with rqrr's own threshold, Sauvola's
+//! local threshold or Otsu's global one, or hands the image to rxing. The list was chosen by
+//! measurement with the xtask `qr-decode-rate` tool on `qr-distort` images; the numbers are in
+//! proto-spec/qr.md#scanning.
 //!
 //! Every scan is bounded ([`Budget`]): each pass is priced in work units before it starts and
 //! skipped when it does not fit what is left, and rqrr is skipped on a binarization with fewer
@@ -230,7 +231,10 @@ pub fn scan_gray_within(img: &GrayImage, budget: &Budget) -> Report {
         }
         let outcome = pass.run_within(&img, &mut meter);
         if pass.threshold != Threshold::Rxing
-            && !matches!(outcome, PassOutcome::Skipped(Skip::NoFinders))
+            && !matches!(
+                outcome,
+                PassOutcome::Skipped(Skip::NoFinders | Skip::LargeEnough)
+            )
         {
             finders_seen = true;
         }

@@ -320,14 +320,16 @@ fn grey_image_has_no_code_and_costs_one_look() {
     assert_eq!(report.into_texts().expect("no code"), Vec::<String>::new());
 }
 
-/// Images of `tests/corpus/`: 20 of the 200 written by `qr-distort DIR 200 2` (deterministic),
-/// the smallest file for each distortion kind and each pass that first reads it. `manifest.tsv` is that tool's manifest for
-/// them: file, kind, expected text, parameters.
+/// Images of `tests/corpus/`: 25 of the 200 written by `qr-distort DIR 200 2` (deterministic),
+/// the smallest file for each distortion kind and each pass that first reads it. `manifest.tsv`
+/// is that tool's manifest for them: file, kind, expected text, parameters.
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
-/// Every image of the corpus decodes today. Checked by mutation: stubbing rxing out leaves
-/// 18/20; dropping the 1× rxing pass or the 3× rqrr pass leaves 19, the 2× Otsu pass 18. Other
-/// single passes are covered by later ones on this corpus (dropping one still reads all 20).
-const CORPUS_MIN_DECODED: usize = 20;
+/// Every image of the corpus decodes today. Checked by mutation: dropping any one of the three
+/// sharpened passes, the 3× rxing pass, the 2× Otsu pass or the 3× blurred Otsu pass leaves
+/// 24/25 (0189-camera, 0060-blur, 0049-camera, 0156-lowres, 0069-camera, 0192-perspective).
+/// The 2× blurred rxing pass is not covered: the seed-2 images it first reads are 73-158 KB
+/// photos, too large to commit for one pass.
+const CORPUS_MIN_DECODED: usize = 25;
 
 #[test]
 fn corpus_decode_rate() {
@@ -348,7 +350,7 @@ fn corpus_decode_rate() {
             missed.push(format!("{file} ({kind})"));
         }
     }
-    assert_eq!(n, 20, "the corpus changed: update CORPUS_MIN_DECODED");
+    assert_eq!(n, 25, "the corpus changed: update CORPUS_MIN_DECODED");
     assert!(
         decoded >= CORPUS_MIN_DECODED,
         "decoded {decoded}/{n}, at least {CORPUS_MIN_DECODED} expected; missed: {missed:?}"

@@ -67,7 +67,12 @@ fn name(p: &Pass) -> String {
     } else {
         String::new()
     };
-    format!("x{}{b}{t}", p.scale)
+    let s = if p.sharpen > 0 {
+        format!("s{}", p.sharpen)
+    } else {
+        String::new()
+    };
+    format!("{s}x{}{b}{t}", p.scale)
 }
 
 fn pct(a: usize, n: usize) -> String {
@@ -112,6 +117,7 @@ fn main() -> Result<()> {
         let raw = image::load_from_memory(&bytes)?.into_luma8();
         let alone = |threshold| {
             Pass {
+                sharpen: 0,
                 scale: 4,
                 blur: 0,
                 threshold,

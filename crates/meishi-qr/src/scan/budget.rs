@@ -45,6 +45,9 @@ pub enum Skip {
     OverBudget,
     /// The deadline passed before it started.
     Deadline,
+    /// It scales by more than 2×, and the image is already large enough that the passes at 2×
+    /// resolve its modules (see the scanner's pass list).
+    LargeEnough,
 }
 
 /// Work spent so far against a cap.
