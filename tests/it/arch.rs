@@ -211,11 +211,18 @@ fn layering_holds() {
     // The application layer joins node, store and the QR scanner (scans become contacts the
     // same way from the CLI and the web app); it parses no command line, serves no HTTP, and
     // the relay serves everyone without it.
-    check_absent(&g, "meishi-app", &["clap", "meishi-relay", "axum", "meishi-web"]);
+    check_absent(
+        &g,
+        "meishi-app",
+        &["clap", "meishi-relay", "axum", "meishi-web"],
+    );
     check_absent(&g, "meishi-relay", &["meishi-app", "meishi-web"]);
     // The web app is one more face of the application layer: no command line, no relay.
     check_absent(&g, "meishi-web", &["clap", "meishi-relay"]);
-    assert!(g["meishi-web"].contains("meishi-app"), "meishi-web uses meishi-app");
+    assert!(
+        g["meishi-web"].contains("meishi-app"),
+        "meishi-web uses meishi-app"
+    );
     assert!(g["meishi-app"].contains("meishi-node") && g["meishi-app"].contains("meishi-store"));
     // bincode stays pinned at 2.0.1 (3.0.0 is a tombstone, RUSTSEC-2025-0141).
     assert!(g["meishi-card"].contains("bincode"));

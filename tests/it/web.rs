@@ -450,7 +450,13 @@ fn web_scan_upload_and_camera() {
     let (_relay, relay) = loopback_relay(&relay_home);
     let event_png = relay_home.file("event.png");
     relay_home.ok(&[
-        "event", "new", "--relay", &relay, "--name", "Scanned Meetup", "--png",
+        "event",
+        "new",
+        "--relay",
+        &relay,
+        "--name",
+        "Scanned Meetup",
+        "--png",
         event_png.to_str().expect("path"),
     ]);
     let (_up, link) = up(&ada, &[]);
