@@ -63,6 +63,11 @@ def main():
                     add("envelope_decode", f"{f.name}-{k}", bytes.fromhex(v[k]))
                 except ValueError:
                     pass
+    for f in sorted((ROOT / "proto-spec/vectors/slot").iterdir()):
+        v = fields(f)
+        for k in ("record", "stored", "address"):
+            if k in v:
+                add("slot_decode", f"{f.name}-{k}", bytes.fromhex(v[k]))
     for f in sorted((ROOT / "proto-spec/vectors/qr").iterdir()):
         v = fields(f)
         if "payload" in v:

@@ -9,9 +9,11 @@
 //!   codec;
 //! - [`frame`]: the one length-prefixed framing of the board and of rendezvous, as plain async
 //!   functions over `futures::io`;
-//! - [`JoinTicket`]: the join URI `meishi:event?code=…&relay=…`, and [`new_code`].
+//! - [`JoinTicket`]: the join URI `meishi:event?code=…&relay=…`, and [`new_code`];
+//! - [`slot`]: a person's card slot on relays, one sealed and replaceable [`SlotRecord`] signed
+//!   by a random [`SlotKey`], and the [`SlotAddress`] contacts follow it by.
 //!
-//! Specified in `proto-spec/relay.md`.
+//! Specified in `proto-spec/relay.md` and `proto-spec/slot.md`.
 //!
 //! ```
 //! use meishi_event::{EventKey, JoinTicket};
@@ -35,6 +37,7 @@
 pub mod board;
 pub mod frame;
 mod key;
+pub mod slot;
 mod strength;
 mod ticket;
 
@@ -49,6 +52,13 @@ pub use key::{
     TEASER_KEY_INFO, TEASER_KEY_SALT,
 };
 pub use multiaddr::Multiaddr;
+pub use slot::{
+    slot_nonce, SlotAddress, SlotAddressError, SlotError, SlotId, SlotKey, SlotRecord,
+    SlotReplacement, SlotSealError, SlotSealKey, MAX_SLOT_ADDRESS, MAX_SLOT_CARD, MAX_SLOT_RECORD,
+    MAX_SLOT_RELAYS, MAX_SLOT_RELAY_BYTES, MAX_SLOT_SEALED, MIN_SLOT_SEALED, SLOT_ADDRESS_V1,
+    SLOT_NONCE_LEN, SLOT_RECORD_LABEL, SLOT_RECORD_V1, SLOT_SEAL_LABEL, SLOT_SIGNATURE_LEN,
+    SLOT_TAG_LEN,
+};
 pub use strength::{code_strength, Level, Strength, EVENT_WORDS, FLOOR_BITS, GOOD_BITS};
 pub use ticket::{
     code_check, new_code, JoinTicket, TicketError, JOIN_URI_PREFIX, MAX_EVENT_NAME,

@@ -1,7 +1,7 @@
 //! Test support shared by the meishi crates, used as a dev-dependency (and by the `xtask`):
 //! hex, the test-vector file format of `proto-spec/vectors/` (one case per file, `key: value`
 //! lines, an `expect:` line and a comment), and, behind one feature each, the generators that
-//! write those files (`card`, `qr`, `exchange`).
+//! write those files (`card`, `qr`, `exchange`, `slot`).
 //!
 //! ```
 //! use meishi_testkit::{hex, unhex, vectors};
@@ -21,6 +21,8 @@ pub mod card;
 pub mod exchange;
 #[cfg(feature = "qr")]
 pub mod qr;
+#[cfg(feature = "slot")]
+pub mod slot;
 pub mod vectors;
 
 use std::fmt::Write as _;
