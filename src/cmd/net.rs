@@ -213,11 +213,10 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
     runtime()?.block_on(async move {
         let mut app = start(home, options)?;
         // The web app: one more face of the same node and book (crates/meishi-web).
-        let (publisher, _ui_link) = if args.no_ui {
+        let (publisher, ui_link) = if args.no_ui {
             (None, None)
         } else {
             let (publisher, link) = serve_ui(home, &app, ui_relays, args.ui, args.ui_lan).await?;
-            out.report(&Report::WebApp { link: link.link.clone() });
             (Some(publisher), Some(link))
         };
         // `swap` and `fetch` beside this `up` act through its node, not a second one.
@@ -238,6 +237,11 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
             if app.store().teaser()? == TeaserChoice::Off && policy != Policy::Never {
                 eprintln!("Your teaser is off: people nearby and at events see no name. `meishi card edit --teaser name` shows your name.");
             }
+        }
+        if let Some(link) = &ui_link {
+            out.report(&Report::WebApp {
+                link: link.link.clone(),
+            });
         }
         let expired = app.store().inbox_expire(now().saturating_sub(meishi_store::INBOX_TTL))?;
         if expired > 0 && !args.json {
