@@ -92,6 +92,21 @@ def main():
     # Board messages: the vectors have none; a few hand-made frames around the tags.
     for i, b in enumerate([b"\x01", b"\x02\x00", b"\x03" + bytes(40), b"\xff\x01"]):
         add("board_decode", f"frame-{i}", b)
+    # Slot protocol messages: each valid record vector as a Put and inside a Records response,
+    # and a Get of its slot id; then refusals and an empty answer.
+    records = []
+    for f in sorted((ROOT / "proto-spec/vectors/slot").iterdir()):
+        v = fields(f)
+        if v.get("expect") == "success" and "record" in v and "slot" in v:
+            rec = bytes.fromhex(v["record"])
+            records.append(rec)
+            add("slot_messages", f"{f.name}-put", b"\x01" + len(rec).to_bytes(2, "big") + rec)
+            add("slot_messages", f"{f.name}-get", b"\x02\x01" + bytes.fromhex(v["slot"]))
+    if records:
+        body = b"".join(len(r).to_bytes(2, "big") + r for r in records[:64])
+        add("slot_messages", "records", bytes([0x82, min(len(records), 64)]) + body)
+    for i, b in enumerate([b"\x82\x00", b"\xff\x02", b"\x81" + bytes(7) + b"\x01"]):
+        add("slot_messages", f"frame-{i}", b)
     for t, n in sorted(counts.items()):
         print(f"seed: {t}: {n} seed files")
 

@@ -11,7 +11,9 @@
 //!   functions over `futures::io`;
 //! - [`JoinTicket`]: the join URI `meishi:event?code=…&relay=…`, and [`new_code`];
 //! - [`slot`]: a person's card slot on relays, one sealed and replaceable [`SlotRecord`] signed
-//!   by a random [`SlotKey`], and the [`SlotAddress`] contacts follow it by.
+//!   by a random [`SlotKey`], and the [`SlotAddress`] contacts follow it by;
+//! - [`slotproto`]: the relay's slot protocol (`/meishi/slot/1`): [`SlotRequest`] (put a
+//!   record, get up to 64) and [`SlotResponse`], framed like the board.
 //!
 //! Specified in `proto-spec/relay.md` and `proto-spec/slot.md`.
 //!
@@ -38,6 +40,7 @@ pub mod board;
 pub mod frame;
 mod key;
 pub mod slot;
+pub mod slotproto;
 mod strength;
 mod ticket;
 
@@ -58,6 +61,10 @@ pub use slot::{
     MAX_SLOT_RELAYS, MAX_SLOT_RELAY_BYTES, MAX_SLOT_SEALED, MIN_SLOT_SEALED, SLOT_ADDRESS_V1,
     SLOT_NONCE_LEN, SLOT_RECORD_LABEL, SLOT_RECORD_V1, SLOT_SEAL_LABEL, SLOT_SIGNATURE_LEN,
     SLOT_TAG_LEN,
+};
+pub use slotproto::{
+    SlotMessageError, SlotRefusal, SlotRequest, SlotResponse, MAX_SLOT_GET, MAX_SLOT_REQUEST,
+    MAX_SLOT_RESPONSE, SLOT_PROTOCOL,
 };
 pub use strength::{code_strength, Level, Strength, EVENT_WORDS, FLOOR_BITS, GOOD_BITS};
 pub use ticket::{

@@ -13,6 +13,9 @@ use serde::Deserialize;
 
 /// Longest `disconnect_grace_ms` accepted: two minutes.
 pub const MAX_DISCONNECT_GRACE_MS: u64 = 120_000;
+/// Longest `slots.max_lifetime_secs` accepted: a year. Records outlive their owners'
+/// connections by design; past a year a slot held by nobody would still cost memory.
+pub const MAX_SLOT_LIFETIME_SECS: u64 = 366 * 24 * 60 * 60;
 
 /// Everything the relay needs to start.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -105,6 +108,48 @@ impl StoreLimits {
     }
 }
 
+/// Caps of the slot store. proto-spec/slot.md#relay-protocol
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlotLimits {
+    /// Records in all; each is at most 4,254 bytes (`MAX_SLOT_RECORD`).
+    pub max_total: usize,
+    /// Records charged to one host (an IPv4 address or an IPv6 /64).
+    pub max_per_ip: usize,
+    /// Records one site (an IPv4 address or an IPv6 /48) always gets; more only while the
+    /// store is less than half full.
+    pub site_share: usize,
+    /// How far ahead of the relay's clock a record may expire.
+    pub max_lifetime_secs: u64,
+}
+
+impl Default for SlotLimits {
+    fn default() -> Self {
+        Self {
+            // At most 100,000 x 4,254 B = 425 MB of records (plus ~150 B of index each);
+            // typical records (a card of a few hundred bytes) are under 1 KB.
+            max_total: 100_000,
+            // A venue or carrier NAT is one host: 4,096 people publishing through it fit.
+            max_per_ip: 4_096,
+            // Eight sites hold at most 100,000 / 2 + 8 * 2,048 = 66,384 records.
+            site_share: 2_048,
+            max_lifetime_secs: 90 * 24 * 60 * 60,
+        }
+    }
+}
+
+impl SlotLimits {
+    /// The store caps these limits set.
+    pub fn caps(&self) -> crate::slots::Caps {
+        crate::slots::Caps {
+            total: self.max_total,
+            per_host: self.max_per_ip,
+            site_share: self.site_share,
+            max_lifetime: self.max_lifetime_secs,
+        }
+    }
+}
+
 /// All limits. Field names match the TOML keys under `[limits]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -143,7 +188,9 @@ pub struct Limits {
     /// Most registrations in one DISCOVER response.
     pub max_discover: u64,
     pub board: StoreLimits,
-    /// Concurrent rendezvous or board streams on one connection.
+    /// The slot store (`[limits.slots]`).
+    pub slots: SlotLimits,
+    /// Concurrent rendezvous, board or slot streams on one connection.
     pub max_streams_per_connection: usize,
     /// Rendezvous and board requests of one peer, over all its connections; reconnecting
     /// does not refill it.
@@ -202,6 +249,7 @@ impl Default for Limits {
             rendezvous: StoreLimits::default(),
             max_discover: 256,
             board: StoreLimits::default(),
+            slots: SlotLimits::default(),
             max_streams_per_connection: 8,
             request_rate_per_peer: Rate {
                 burst: 64,
@@ -339,6 +387,20 @@ impl Config {
                 return Err(ConfigError::TooLarge(name));
             }
         }
+        let s = l.slots;
+        for (name, v) in [
+            ("slots.max_total", s.max_total as u64),
+            ("slots.max_per_ip", s.max_per_ip as u64),
+            ("slots.site_share", s.site_share as u64),
+            ("slots.max_lifetime_secs", s.max_lifetime_secs),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        if s.max_lifetime_secs > MAX_SLOT_LIFETIME_SECS {
+            return Err(ConfigError::TooLarge("slots.max_lifetime_secs"));
+        }
         // A long grace would let state outlive its owner again (proto-spec/relay.md#rendezvous).
         if l.disconnect_grace_ms > MAX_DISCONNECT_GRACE_MS {
             return Err(ConfigError::TooLarge("disconnect_grace_ms"));
@@ -384,6 +446,8 @@ mod tests {
             reservation_rate_per_ip = { burst = 3, interval_ms = 60000 }
             [limits.rendezvous]
             min_ttl_secs = 30
+            [limits.slots]
+            max_total = 5000
             "#,
         )
         .unwrap();
@@ -395,6 +459,9 @@ mod tests {
         assert_eq!(c.limits.rendezvous.min_ttl_secs, 30);
         assert_eq!(c.limits.rendezvous.max_total, 16_384);
         assert_eq!(c.limits.max_circuits, 512);
+        assert_eq!(c.limits.slots.max_total, 5_000);
+        assert_eq!(c.limits.slots.max_per_ip, 4_096);
+        assert_eq!(c.limits.slots.max_lifetime_secs, 90 * 24 * 60 * 60);
         assert_eq!(c.metrics, Some(SocketAddr::from(([127, 0, 0, 1], 9999))));
     }
 
@@ -438,6 +505,18 @@ mod tests {
         assert!(matches!(
             c.validate(),
             Err(ConfigError::Zero("max_reservations_per_host"))
+        ));
+        let mut c = Config::default();
+        c.limits.slots.max_per_ip = 0;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Zero("slots.max_per_ip"))
+        ));
+        let mut c = Config::default();
+        c.limits.slots.max_lifetime_secs = MAX_SLOT_LIFETIME_SECS + 1;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::TooLarge("slots.max_lifetime_secs"))
         ));
         let mut c = Config::default();
         c.limits.rendezvous.site_share = 0;

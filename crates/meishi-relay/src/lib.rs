@@ -4,7 +4,8 @@
 //! It runs a circuit relay v2 server (so peers behind NATs can be reached, and upgrade to a
 //! direct connection with DCUtR), a rendezvous server (attendees register under a namespace
 //! derived from the event code), the teaser board (sealed teasers, one request per page of
-//! attendees), identify, ping and an AutoNAT server, over TCP and QUIC. Every store and rate
+//! attendees), the slot store (sealed card slot records that contacts fetch while their owner
+//! is offline), identify, ping and an AutoNAT server, over TCP and QUIC. Every store and rate
 //! is bounded ([`config::Limits`]); metrics are served as Prometheus text.
 //!
 //! ```no_run
@@ -35,6 +36,7 @@ pub mod prefix;
 pub mod registry;
 pub mod rendezvous;
 pub mod reservations;
+pub mod slots;
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
@@ -56,13 +58,13 @@ use prometheus_client::registry::Registry as PromRegistry;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{Config, ConfigError, Limits};
+pub use config::{Config, ConfigError, Limits, SlotLimits};
 pub use key::KeyError;
 
 /// Identify protocol version the relay announces.
 pub const AGENT: &str = concat!("meishi-relay/", env!("CARGO_PKG_VERSION"));
 pub const IDENTIFY_PROTOCOL: &str = "/meishi/relay/1";
-/// How often expired registrations and board entries are swept.
+/// How often expired registrations, board entries and slot records are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// How long [`Relay::spawn`] waits for its listeners to come up.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,6 +95,7 @@ struct Behaviour {
     relay: reservations::Behaviour,
     rendezvous: request_response::Behaviour<rendezvous::Codec>,
     board: request_response::Behaviour<board::Codec>,
+    slots: request_response::Behaviour<slots::Codec>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     autonat: autonat::v2::server::Behaviour,
@@ -236,6 +239,11 @@ fn build_swarm(
                 board: request_response::Behaviour::with_codec(
                     board::Codec::with_counter(malformed("board")),
                     [(board::PROTOCOL, request_response::ProtocolSupport::Inbound)],
+                    rr.clone(),
+                ),
+                slots: request_response::Behaviour::with_codec(
+                    slots::Codec::with_counter(malformed("slots")),
+                    [(slots::PROTOCOL, request_response::ProtocolSupport::Inbound)],
                     rr,
                 ),
                 identify: identify::Behaviour::new(
@@ -377,6 +385,7 @@ impl Relay {
                 l.board.caps(),
                 first_seq,
             )),
+            slots: slots::Slots::new(l.slots.caps()),
             // A bucket outlives connections (reconnecting does not refill it); it is forgotten
             // once it is full again, so each key needs a live connection.
             requests_by_peer: RateLimiter::new(
@@ -481,7 +490,9 @@ struct EventLoop {
     swarm: Swarm<Behaviour>,
     rendezvous: rendezvous::Server,
     board: board::Board,
-    /// Rendezvous and board requests per peer and per host: a full board page is ~280 KB for
+    /// Slot records: not tied to connections (contacts read them while the owner is offline).
+    slots: slots::Slots,
+    /// Rendezvous, board and slot requests per peer and per host: a full board page is ~280 KB for
     /// a ~90-byte request, so an unthrottled peer could use the relay to flood, and per peer
     /// alone fresh peer ids would buy more.
     requests_by_peer: RateLimiter<PeerId>,
@@ -504,6 +515,13 @@ struct EventLoop {
     /// only while it holds an entry, so this is bounded by the stores' caps.
     departing: HashMap<PeerId, Instant>,
     departures: BTreeSet<(Instant, PeerId)>,
+}
+
+/// The relay's clock in Unix seconds, which slot records' `expires_at` is compared with.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn count(m: &metrics::RelayMetrics, service: &'static str, outcome: &'static str) {
@@ -578,8 +596,9 @@ impl EventLoop {
         self.depart(now);
         let r = self.rendezvous.expire(now);
         let b = self.board.expire(now);
-        if r + b > 0 {
-            tracing::debug!(registrations = r, board_entries = b, "expired");
+        let s = self.slots.expire(unix_now());
+        if r + b + s > 0 {
+            tracing::debug!(registrations = r, board_entries = b, slots = s, "expired");
         }
         self.update_gauges();
     }
@@ -591,6 +610,9 @@ impl EventLoop {
         self.metrics
             .board_entries
             .set(self.board.registry().len() as i64);
+        self.metrics
+            .slots
+            .set(i64::try_from(self.slots.len()).unwrap_or(i64::MAX));
         let reservations = self.swarm.behaviour().relay.held();
         self.metrics
             .reservations
@@ -604,6 +626,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Relay(e)) => self.on_relay(e),
             SwarmEvent::Behaviour(BehaviourEvent::Rendezvous(e)) => self.on_rendezvous(e),
             SwarmEvent::Behaviour(BehaviourEvent::Board(e)) => self.on_board(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Slots(e)) => self.on_slots(e),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.p2p_metrics.record(&e),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => self.p2p_metrics.record(&e),
             SwarmEvent::Behaviour(BehaviourEvent::Autonat(e)) => {
@@ -872,6 +895,60 @@ impl EventLoop {
             request_response::Event::InboundFailure { peer, error, .. } => {
                 count(&self.metrics, "board", "failed");
                 tracing::debug!(%peer, %error, "board request failed");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_slots(
+        &mut self,
+        e: request_response::Event<meishi_event::SlotRequest, meishi_event::SlotResponse>,
+    ) {
+        match e {
+            request_response::Event::Message {
+                peer,
+                connection_id,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+            } => {
+                let resp = if let Err(cap) = self.allow_request(peer, connection_id, Instant::now())
+                {
+                    count(&self.metrics, "slots", "rate_limited");
+                    self.metrics.refused("slots", cap);
+                    meishi_event::SlotResponse::Refused(meishi_event::SlotRefusal::RateLimited)
+                } else {
+                    // The store is given the writer's address (to charge its host), never its
+                    // peer id.
+                    let ip = self.conn_ip.get(&connection_id).copied();
+                    let (outcome, resp) = self.slots.handle(ip, request, unix_now());
+                    let label = match outcome {
+                        slots::Outcome::Stored(slots::Stored::New) => "stored",
+                        slots::Outcome::Stored(slots::Stored::Replaced) => "replaced",
+                        slots::Outcome::Stored(slots::Stored::Same) => "same",
+                        slots::Outcome::Listed(_) => "listed",
+                        slots::Outcome::Refused(r) => {
+                            if let Some(cap) = r.cap() {
+                                self.metrics.refused("slots", cap);
+                            }
+                            "refused"
+                        }
+                    };
+                    count(&self.metrics, "slots", label);
+                    tracing::debug!(?outcome, "slots");
+                    self.update_gauges();
+                    resp
+                };
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .slots
+                    .send_response(channel, resp);
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                count(&self.metrics, "slots", "failed");
+                tracing::debug!(%peer, %error, "slot request failed");
             }
             _ => {}
         }

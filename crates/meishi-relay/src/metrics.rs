@@ -32,7 +32,7 @@ pub struct Outcome {
 /// Label set of the refusal counters: which service and which cap refused.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Cap {
-    /// `rendezvous`, `board`, `requests`, `connections`, `reservations` or `circuits`.
+    /// `rendezvous`, `board`, `slots`, `requests`, `connections`, `reservations` or `circuits`.
     pub service: &'static str,
     /// The cap, named as in `Limits` (`per_host`, `site_share_namespace`, `rate_per_ip`, ...).
     pub cap: &'static str,
@@ -41,12 +41,14 @@ pub struct Cap {
 /// The relay's own metrics, registered under the `meishi_relay` prefix.
 #[derive(Clone)]
 pub struct RelayMetrics {
-    /// Rendezvous and board requests by outcome.
+    /// Rendezvous, board and slot requests by outcome.
     pub requests: Family<Outcome, Counter>,
     /// Live rendezvous registrations.
     pub registrations: Gauge,
     /// Live teaser board entries.
     pub board_entries: Gauge,
+    /// Slot records kept.
+    pub slots: Gauge,
     /// Namespaces with at least one registration or board entry.
     pub namespaces: Gauge,
     /// Active circuit relay reservations.
@@ -78,6 +80,7 @@ impl RelayMetrics {
             requests: Family::default(),
             registrations: Gauge::default(),
             board_entries: Gauge::default(),
+            slots: Gauge::default(),
             namespaces: Gauge::default(),
             reservations: Gauge::default(),
             circuits: Gauge::default(),
@@ -87,7 +90,7 @@ impl RelayMetrics {
         let r = registry.sub_registry_with_prefix("meishi_relay");
         r.register(
             "requests",
-            "Rendezvous and teaser board requests by outcome",
+            "Rendezvous, teaser board and slot requests by outcome",
             m.requests.clone(),
         );
         r.register(
@@ -100,6 +103,7 @@ impl RelayMetrics {
             "Live sealed teasers on the board",
             m.board_entries.clone(),
         );
+        r.register("slots", "Card slot records kept", m.slots.clone());
         r.register(
             "namespaces",
             "Event namespaces in use (rendezvous)",

@@ -116,15 +116,15 @@ struct Namespace {
 
 /// A site may hold more than its `share` of a store of `cap` entries only while the store
 /// holds fewer than half of `cap`.
-fn within_share(held: usize, share: usize, in_store: usize, cap: usize) -> bool {
+pub(crate) fn within_share(held: usize, share: usize, in_store: usize, cap: usize) -> bool {
     held < share || in_store.saturating_mul(2) < cap
 }
 
-fn count_up(m: &mut HashMap<Prefix, usize>, k: Prefix) {
+pub(crate) fn count_up<K: std::hash::Hash + Eq>(m: &mut HashMap<K, usize>, k: K) {
     *m.entry(k).or_insert(0) += 1;
 }
 
-fn count_down(m: &mut HashMap<Prefix, usize>, k: &Prefix) {
+pub(crate) fn count_down<K: std::hash::Hash + Eq>(m: &mut HashMap<K, usize>, k: &K) {
     if let Some(n) = m.get_mut(k) {
         *n = n.saturating_sub(1);
         if *n == 0 {

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 //! In-process tests of the relay over loopback: reservations, circuits, rendezvous, the teaser
-//! board, the abuse caps and the metrics endpoint. Clients are stock rust-libp2p swarms.
+//! board, the slot store, the abuse caps and the metrics endpoint. Clients are stock rust-libp2p swarms.
 //! Distinct source IPs come from 127.0.0.0/8: a QUIC client listening on 127.0.0.2 dials from
 //! that socket, so the relay sees 127.0.0.2.
 
@@ -13,8 +13,11 @@ use libp2p::{
     noise, ping, relay, rendezvous, request_response, tcp, yamux, Multiaddr, PeerId, Swarm,
     SwarmBuilder,
 };
-use meishi_event::{BoardRequest, BoardResponse, EventKey};
-use meishi_relay::{board, Config, Relay, RelayHandle};
+use meishi_event::{
+    BoardRequest, BoardResponse, EventKey, SlotKey, SlotRecord, SlotRefusal, SlotRequest,
+    SlotResponse, SlotSealKey,
+};
+use meishi_relay::{board, slots, Config, Relay, RelayHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const STEP: Duration = Duration::from_secs(20);
@@ -24,6 +27,7 @@ struct Client {
     relay: relay::client::Behaviour,
     rendezvous: rendezvous::client::Behaviour,
     board: request_response::Behaviour<board::Codec>,
+    slots: request_response::Behaviour<slots::Codec>,
     ping: ping::Behaviour,
 }
 
@@ -49,6 +53,11 @@ fn client_with(key: libp2p::identity::Keypair) -> Swarm<Client> {
             board: request_response::Behaviour::with_codec(
                 board::Codec::default(),
                 [(board::PROTOCOL, request_response::ProtocolSupport::Outbound)],
+                request_response::Config::default(),
+            ),
+            slots: request_response::Behaviour::with_codec(
+                slots::Codec::default(),
+                [(slots::PROTOCOL, request_response::ProtocolSupport::Outbound)],
                 request_response::Config::default(),
             ),
             ping: ping::Behaviour::default(),
@@ -1118,5 +1127,130 @@ async fn request_buckets_are_per_peer_and_per_host_and_survive_reconnects() {
     // Another host has its own bucket.
     let mut c = connected([127, 0, 0, 31], fresh(), &relay_quic).await;
     assert_ne!(board_ask(&mut c, relay_id, get()).await, limited);
+    relay.shutdown().await;
+}
+
+/// Sends one slot request; its answer, or None when the relay closed the stream unanswered.
+async fn slot_ask(
+    c: &mut Swarm<Client>,
+    relay_id: PeerId,
+    req: SlotRequest,
+) -> Option<SlotResponse> {
+    c.behaviour_mut().slots.send_request(&relay_id, req);
+    until(c, |e| match e {
+        SwarmEvent::Behaviour(ClientEvent::Slots(request_response::Event::Message {
+            message: request_response::Message::Response { response, .. },
+            ..
+        })) => Some(Some(response)),
+        SwarmEvent::Behaviour(ClientEvent::Slots(request_response::Event::OutboundFailure {
+            ..
+        })) => Some(None),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn slot_records_outlive_their_writer_and_only_the_highest_seq_is_served() {
+    let (relay, relay_tcp, _) = relay_with(|c| {
+        c.limits.slots.max_per_ip = 2;
+        c.limits.disconnect_grace_ms = 50;
+    })
+    .await;
+    let relay_id = relay.peer_id();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let slot = SlotKey::from_seed(&[0xc1; 32]);
+    let seal = SlotSealKey::from_bytes([0xc2; 32]);
+    let record = |slot: &SlotKey, seq: u64| {
+        SlotRecord::seal(
+            slot,
+            &seal,
+            seq,
+            now + 3600,
+            b"signed card",
+            [seq as u8; 24],
+        )
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+    };
+    let put = |record: Vec<u8>| SlotRequest::Put { record };
+
+    let mut owner = client();
+    owner.dial(relay_tcp.clone()).unwrap();
+    until(&mut owner, |e| {
+        matches!(e, SwarmEvent::ConnectionEstablished { .. }).then_some(())
+    })
+    .await;
+    assert_eq!(
+        slot_ask(&mut owner, relay_id, put(record(&slot, 2))).await,
+        Some(SlotResponse::PutOk { seq: 2 })
+    );
+    // Putting the same bytes again is not an error; a replayed older seq is refused.
+    assert_eq!(
+        slot_ask(&mut owner, relay_id, put(record(&slot, 2))).await,
+        Some(SlotResponse::PutOk { seq: 2 })
+    );
+    assert_eq!(
+        slot_ask(&mut owner, relay_id, put(record(&slot, 1))).await,
+        Some(SlotResponse::Refused(SlotRefusal::Older))
+    );
+    // A record that does not verify is refused with a reason.
+    let mut forged = record(&slot, 3);
+    forged[40] ^= 1;
+    assert_eq!(
+        slot_ask(&mut owner, relay_id, put(forged)).await,
+        Some(SlotResponse::Refused(SlotRefusal::Malformed))
+    );
+    // An oversized record is not read at all: the stream ends unanswered, counted as malformed.
+    let oversized = vec![1u8; meishi_event::MAX_SLOT_RECORD + 1];
+    assert_eq!(slot_ask(&mut owner, relay_id, put(oversized)).await, None);
+    // The host's cap (2 here) refuses a third slot from the same address.
+    let other = SlotKey::from_seed(&[0xd1; 32]);
+    let third = SlotKey::from_seed(&[0xe1; 32]);
+    assert_eq!(
+        slot_ask(&mut owner, relay_id, put(record(&other, 1))).await,
+        Some(SlotResponse::PutOk { seq: 1 })
+    );
+    assert_eq!(
+        slot_ask(&mut owner, relay_id, put(record(&third, 1))).await,
+        Some(SlotResponse::Refused(SlotRefusal::Full))
+    );
+    assert_eq!(refused_for(&relay, "slots", "per_host").await, 1);
+
+    // The owner goes away, past the grace that ends its board entries: the records stay.
+    drop(owner);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut contact = client();
+    contact.dial(relay_tcp).unwrap();
+    until(&mut contact, |e| {
+        matches!(e, SwarmEvent::ConnectionEstablished { .. }).then_some(())
+    })
+    .await;
+    let got = slot_ask(
+        &mut contact,
+        relay_id,
+        SlotRequest::Get {
+            slots: vec![third.id(), slot.id(), other.id()],
+        },
+    )
+    .await;
+    let Some(SlotResponse::Records { records }) = got else {
+        panic!("{got:?}");
+    };
+    assert_eq!(records, vec![record(&slot, 2), record(&other, 1)]);
+    let opened = SlotRecord::decode(&records[0])
+        .unwrap()
+        .open(&seal)
+        .unwrap();
+    assert_eq!(opened, b"signed card");
+    assert_eq!(gauge_is(&relay, "meishi_relay_slots", 2).await, 2);
+    let text = relay.metrics_text();
+    assert_eq!(counter(&text, "slots", "malformed"), 1, "{text}");
+    assert_eq!(counter(&text, "slots", "stored"), 2, "{text}");
+    assert_eq!(counter(&text, "slots", "refused"), 3, "{text}");
     relay.shutdown().await;
 }
