@@ -1,4 +1,5 @@
 //! The composed network behaviour: stock libp2p behaviours plus the exchange protocol.
+//! The slot client asks relays for card slot records (see the `slots` module).
 //!
 //! The relay client, DCUtR, the rendezvous client and the teaser board client serve events
 //! across networks (see the `attend` module); they stay idle when no relay is configured.
@@ -12,6 +13,7 @@ use libp2p::{
 use crate::attend::{BoardCodec, BOARD_PROTOCOL};
 use crate::config::Limits;
 use crate::protocol::{Codec, EXCHANGE_PROTOCOL};
+use crate::slots::{SlotCodec, MAX_SLOT_REQUESTS, SLOT_PROTOCOL};
 
 /// Identify's protocol version: peers announce which meishi network they speak.
 /// proto-spec/exchange.md#protocol-id
@@ -30,6 +32,8 @@ pub(crate) struct Behaviour {
     pub(crate) rendezvous: rendezvous::client::Behaviour,
     /// The relays' teaser board (outbound only: relays serve it).
     pub(crate) board: request_response::Behaviour<BoardCodec>,
+    /// The relays' card slots (outbound only: relays serve them).
+    pub(crate) slots: request_response::Behaviour<SlotCodec>,
 }
 
 impl Behaviour {
@@ -80,6 +84,13 @@ impl Behaviour {
                 request_response::Config::default()
                     .with_request_timeout(limits.request_timeout)
                     .with_max_concurrent_streams(limits.max_streams),
+            ),
+            slots: request_response::Behaviour::with_codec(
+                SlotCodec,
+                [(SLOT_PROTOCOL, request_response::ProtocolSupport::Outbound)],
+                request_response::Config::default()
+                    .with_request_timeout(limits.request_timeout)
+                    .with_max_concurrent_streams(MAX_SLOT_REQUESTS),
             ),
         }
     }

@@ -15,6 +15,7 @@ use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{dcutr, identify, mdns, ping, relay, rendezvous, Multiaddr, PeerId, Swarm};
 use meishi_card::envelope::{Envelope, SignError, SignedTeaser, NONCE_LEN};
 use meishi_card::{Identity, PublicKey, SignedCard};
+use meishi_event::SlotRequest;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -27,6 +28,7 @@ use crate::exchange::{CardFetch, Deferred, PendingGive, TeaserFetch};
 use crate::guard::{RateLimiter, ReplayCache};
 use crate::lan::Nearby;
 use crate::node::{Command, DialError, PingError, Reply, SetCardError, SpawnError};
+use crate::slots::{Pending, SlotClient};
 
 /// Addresses remembered per peer.
 pub(crate) const MAX_ADDRS_PER_PEER: usize = 8;
@@ -118,6 +120,8 @@ pub(crate) struct EventLoop {
     peer_addrs: HashMap<PeerId, Vec<Multiaddr>>,
     /// Relays and events joined on them.
     pub(crate) attend: Attend,
+    /// Slot requests to relays waiting for their answers.
+    slots: SlotClient,
 }
 
 impl EventLoop {
@@ -198,6 +202,7 @@ impl EventLoop {
             nearby: HashMap::new(),
             peer_addrs: HashMap::new(),
             attend,
+            slots: SlotClient::default(),
         };
         this.set_peers(peers);
         Ok((this, local))
@@ -430,6 +435,31 @@ impl EventLoop {
             Command::Events { reply } => {
                 let _ = reply.send(self.attend.events());
             }
+            Command::PutSlot {
+                relay,
+                record,
+                reply,
+            } => self.slots.send(
+                &mut self.swarm,
+                relay,
+                SlotRequest::Put { record },
+                Pending::Put(reply),
+            ),
+            Command::GetSlots {
+                relay,
+                slots,
+                reply,
+            } => self.slots.send(
+                &mut self.swarm,
+                relay,
+                SlotRequest::Get {
+                    slots: slots.clone(),
+                },
+                Pending::Get {
+                    asked: slots,
+                    reply,
+                },
+            ),
             Command::Shutdown { reply } => {
                 // Handled in `run`, which stops the loop.
                 let _ = reply.send(());
@@ -587,6 +617,7 @@ impl EventLoop {
                 }
                 self.after_board_read();
             }
+            BehaviourEvent::Slots(event) => self.slots.on_event(event),
             BehaviourEvent::Dcutr(dcutr::Event {
                 remote_peer_id,
                 result,

@@ -32,6 +32,7 @@ mod guard;
 mod lan;
 mod node;
 pub mod protocol;
+mod slots;
 mod swarm;
 
 pub use attend::{JoinError, JoinedEvent, BOARD_PROTOCOL, MAX_EVENTS, MAX_RELAYS, REGISTER_TTL};
@@ -44,3 +45,4 @@ pub use node::{
     RequestError, SetCardError, Shutdown, SpawnError,
 };
 pub use protocol::{FrameError, RefuseCode, EXCHANGE_PROTOCOL, MAX_MESSAGE_BYTES};
+pub use slots::{SlotClientError, SlotPutOutcome, MAX_SLOT_REQUESTS, SLOT_PROTOCOL};

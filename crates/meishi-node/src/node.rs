@@ -11,13 +11,14 @@ use meishi_card::envelope::{CheckError, Envelope, EnvelopeError, SignError, Sign
 use meishi_card::{DecodeError, PublicKey, SignedCard};
 use tokio::sync::{mpsc, oneshot};
 
-use meishi_event::JoinTicket;
+use meishi_event::{JoinTicket, SlotId, MAX_SLOT_RECORD};
 
 use crate::attend::{EventSlot, JoinError, JoinedEvent};
 use crate::config::{Config, Peers, Policy};
 use crate::event::{Attendee, Discovered, Event};
 use crate::event_loop;
 use crate::protocol::RefuseCode;
+use crate::slots::{check_get, SlotClientError, SlotPutOutcome};
 
 /// The event loop has stopped (after [`Node::shutdown`] or a fatal error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -225,6 +226,18 @@ pub(crate) enum Command {
     },
     /// The events joined.
     Events { reply: Reply<Vec<JoinedEvent>> },
+    /// Put a slot record on the relay at `relay` (ending in `/p2p/<id>`).
+    PutSlot {
+        relay: Multiaddr,
+        record: Vec<u8>,
+        reply: Reply<Result<SlotPutOutcome, SlotClientError>>,
+    },
+    /// Get the records of `slots` (1 to 64 distinct ids) from the relay at `relay`.
+    GetSlots {
+        relay: Multiaddr,
+        slots: Vec<SlotId>,
+        reply: Reply<Result<Vec<Vec<u8>>, SlotClientError>>,
+    },
     /// Stop the event loop and close every connection.
     Shutdown { reply: Reply<()> },
 }
@@ -443,6 +456,59 @@ impl Node {
     /// time (pings run every `Limits::ping_interval`).
     pub async fn ping(&self, peer: PeerId) -> Result<Duration, PingError> {
         self.call(|reply| Command::Ping { peer, reply }).await?
+    }
+
+    /// Puts a card slot record (its bytes, sealed and signed with
+    /// [`meishi_event::SlotRecord::seal`]) on the relay at `relay`, which must end in
+    /// `/p2p/<relay id>`; dials the relay if not connected. Returns the relay's answer: the
+    /// record's `seq` once kept, or why it was refused (a replayed older `seq` is
+    /// [`meishi_event::SlotRefusal::Older`]). proto-spec/slot.md#relay-protocol
+    ///
+    /// At most [`crate::MAX_SLOT_REQUESTS`] slot requests wait at once, each for at most
+    /// `Limits::request_timeout` once its stream is open.
+    pub async fn put_slot(
+        &self,
+        relay: Multiaddr,
+        record: Vec<u8>,
+    ) -> Result<SlotPutOutcome, SlotClientError> {
+        if split_p2p(&relay).is_none() {
+            return Err(SlotClientError::RelayWithoutPeerId(relay));
+        }
+        if record.is_empty() || record.len() > MAX_SLOT_RECORD {
+            return Err(SlotClientError::RecordSize(record.len()));
+        }
+        self.call(|reply| Command::PutSlot {
+            relay,
+            record,
+            reply,
+        })
+        .await?
+    }
+
+    /// Gets the records the relay at `relay` (ending in `/p2p/<relay id>`) keeps for the slots
+    /// `ids` (at most [`meishi_event::MAX_SLOT_GET`] distinct ids; more is an error before
+    /// anything is sent), dialing it if not connected. Returns the records' bytes, in the order
+    /// asked, leaving out slots the relay keeps nothing for; records that do not verify or are
+    /// of slots not asked for are dropped. Open them with [`meishi_event::SlotRecord`] and the
+    /// slot's seal key, and keep only a `seq` higher than the one stored.
+    pub async fn get_slots(
+        &self,
+        relay: Multiaddr,
+        ids: Vec<[u8; 32]>,
+    ) -> Result<Vec<Vec<u8>>, SlotClientError> {
+        let slots = check_get(ids)?;
+        if split_p2p(&relay).is_none() {
+            return Err(SlotClientError::RelayWithoutPeerId(relay));
+        }
+        if slots.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.call(|reply| Command::GetSlots {
+            relay,
+            slots,
+            reply,
+        })
+        .await?
     }
 
     /// Stops the node: closes every connection and ends the event stream.

@@ -11,6 +11,7 @@ mod exchange;
 mod join;
 mod lan;
 mod relay;
+mod slots;
 mod vectors;
 
 use std::time::Duration;
