@@ -38,12 +38,20 @@ pub(crate) struct Nearby {
     state: TeaserState,
     /// When mDNS last announced it.
     seen: Instant,
+    /// Teaser requests that failed in transit (a connection closed under them): asked again,
+    /// up to [`TEASER_RETRIES`] times, before the peer is announced without a teaser.
+    retries: u8,
 }
+
+/// How often a teaser request lost in transit is made again. Two peers that find each other
+/// at once can both dial; libp2p then closes one of the connections, and a request on it fails.
+const TEASER_RETRIES: u8 = 2;
 
 impl Nearby {
     fn new(now: Instant, dial: bool) -> Self {
         Nearby {
             addrs: Vec::new(),
+            retries: 0,
             teaser: None,
             state: TeaserState::Waiting {
                 since: now,
@@ -216,6 +224,23 @@ impl EventLoop {
         peer: PeerId,
         response: Result<Response, RequestError>,
     ) {
+        // Lost in transit (not an answer): ask again on the connection that remains, or on
+        // the next one.
+        if response.is_err() {
+            if let Some(n) = self.nearby.get_mut(&peer) {
+                if n.retries < TEASER_RETRIES && n.state == TeaserState::Requested {
+                    n.retries += 1;
+                    n.state = TeaserState::Waiting {
+                        since: Instant::now(),
+                        dialed: false,
+                    };
+                    if self.swarm.is_connected(&peer) {
+                        self.request_teaser_if_nearby(peer);
+                    }
+                    return;
+                }
+            }
+        }
         let teaser = match response {
             Ok(Response::Teaser(bytes)) => match SignedTeaser::decode(&bytes) {
                 Ok(t) if Some(t.key()) == key_of(&peer) => Some(t),
