@@ -404,6 +404,8 @@ fn join(
         let (mut caught_up, mut reserved) = (false, false);
         // Relays that could not be reached before any reservation: all of them is an error.
         let mut unreachable: Vec<(PeerId, String)> = Vec::new();
+        // The last dial lost on the network (not a wrong address): tried again until the end.
+        let mut lost: Option<(PeerId, String)> = None;
         let mut last_activity = tokio::time::Instant::now();
         let mut ticker = tokio::time::interval(Duration::from_millis(250));
         loop {
@@ -440,7 +442,12 @@ fn join(
                         }
                         Event::BoardRead { .. } => caught_up = true,
                         Event::Reserved { .. } => reserved = true,
-                        Event::RelayUnreachable { relay, error } if !reserved && !until.follow => {
+                        // A wrong address fails at once; a dial lost on a bad network is tried
+                        // again by the node until the run's deadline.
+                        Event::RelayUnreachable { relay, error, definite: false } if !reserved => {
+                            lost = Some((*relay, error.clone()));
+                        }
+                        Event::RelayUnreachable { relay, error, definite: true } if !reserved && !until.follow => {
                             if !unreachable.iter().any(|(r, _)| r == relay) {
                                 unreachable.push((*relay, error.clone()));
                             }
@@ -502,6 +509,11 @@ fn join(
             eprint!("\r\x1b[K");
         }
         app.shutdown().await;
+        if let (false, Some((r, e))) = (reserved, &lost) {
+            return Err(Failure::new(UNREACHABLE, anyhow::anyhow!(
+                "cannot reach the relay {r} (tried until the end of the run): {e}. Check the network, the relay address, and that the relay runs"
+            )).into());
+        }
         out.report(&meishi_app::Report::Summary { attendees: found.len(), swapped, waiting, failed });
         if !json && !swap_all && !found.is_empty() {
             eprintln!("Next: run this again with --swap-all to swap cards with them, or `meishi up` with the same --event and --relay to stay visible while you walk around.");

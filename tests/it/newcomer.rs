@@ -501,3 +501,20 @@ fn up_says_what_to_tell_other_people() {
     assert!(addr.contains("/p2p/12D3KooW"), "{line}");
     assert_eq!(addr.matches("/p2p/").count(), 1, "{line}");
 }
+
+/// A relay address nothing answers at (a dial lost, not refused) is tried again until the run
+/// ends, then reported as unreachable: a bad network is not a wrong address.
+#[test]
+fn a_relay_that_never_answers_is_tried_until_the_end() {
+    let ada = Home::new();
+    init(&ada, "Ada");
+    // TEST-NET-1: routed nowhere.
+    let silent = format!("/ip4/192.0.2.1/tcp/4001/p2p/{}", some_peer_id());
+    let out = ada.run(&["event", CODE, "--relay", &silent, "--timeout", "3"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach the relay"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -343,7 +343,7 @@ impl App {
             Event::RelayDisconnected { relay } => Report::RelayDisconnected {
                 relay: relay.to_string(),
             },
-            Event::RelayUnreachable { relay, error } => Report::RelayUnreachable {
+            Event::RelayUnreachable { relay, error, .. } => Report::RelayUnreachable {
                 relay: relay.to_string(),
                 error: error.clone(),
             },

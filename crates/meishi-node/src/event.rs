@@ -66,8 +66,14 @@ pub enum Event {
     /// relay restart, again): every attendee posted so far has been announced.
     BoardRead { relay: PeerId },
     /// A relay could not be reached (nobody answers, or another peer answers at its address):
-    /// the node tries again with backoff. `error` says why, in libp2p's words.
-    RelayUnreachable { relay: PeerId, error: String },
+    /// the node tries again with backoff. `error` says why, in libp2p's words. `definite`:
+    /// the address is wrong rather than the network bad (the connection was refused, another
+    /// peer answered, the address cannot be dialled); a lost or timed-out dial is not.
+    RelayUnreachable {
+        relay: PeerId,
+        error: String,
+        definite: bool,
+    },
     /// A relay accepted a reservation: the node is reachable at `addr` (`<relay>/p2p-circuit`).
     Reserved { relay: PeerId, addr: Multiaddr },
     /// The connection to a relay closed; the node dials it again and reserves again.

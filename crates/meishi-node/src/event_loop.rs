@@ -527,6 +527,7 @@ impl EventLoop {
                 error,
             } => {
                 let reason = error.to_string();
+                let definite = definite_dial_error(&error);
                 if let Some(reply) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Err(DialError::Failed(error)));
                 }
@@ -535,6 +536,7 @@ impl EventLoop {
                         self.emit(Event::RelayUnreachable {
                             relay: peer,
                             error: reason,
+                            definite,
                         });
                     }
                     self.on_nearby_unreachable(peer);
@@ -643,5 +645,49 @@ impl EventLoop {
             }
             _ => {}
         }
+    }
+}
+
+/// Whether a failed dial says the address is wrong (refused, another peer answered, nothing
+/// there to dial) rather than that the network lost it (a timeout, a handshake cut short),
+/// which is worth trying again.
+fn definite_dial_error(error: &libp2p::swarm::DialError) -> bool {
+    use libp2p::swarm::DialError;
+    use libp2p::TransportError;
+    fn refused(e: &(dyn std::error::Error + 'static)) -> bool {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = cur {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable
+                ) {
+                    return true;
+                }
+                // An io::Error's `source` skips the error it wraps: look at that one too.
+                if let Some(inner) = io.get_ref() {
+                    cur = Some(inner as &(dyn std::error::Error + 'static));
+                    continue;
+                }
+            }
+            cur = err.source();
+        }
+        false
+    }
+    match error {
+        DialError::WrongPeerId { .. } => true,
+        DialError::Transport(errors) => {
+            !errors.is_empty()
+                && errors.iter().all(|(_, e)| match e {
+                    TransportError::MultiaddrNotSupported(_) => true,
+                    // The transport wraps the socket's error in types that hide it from
+                    // `source`; its message keeps it ("Connection refused (os error 111)",
+                    // in the C locale, which a Rust program runs in).
+                    TransportError::Other(io) => {
+                        refused(io) || io.to_string().contains("Connection refused")
+                    }
+                })
+        }
+        _ => false,
     }
 }
