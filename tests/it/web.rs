@@ -694,7 +694,7 @@ fn web_attacks_are_refused() {
     assert_eq!(note(&o, &csrf, "met+at+the+door"), 303);
     assert_eq!(notes(&ada).as_array().map(Vec::len), Some(1));
     // An upload larger than the cap: a clear error, before the scanner runs.
-    let big = vec![0u8; meishi_web_max_upload() + 1];
+    let big = vec![0u8; meishi_web::MAX_UPLOAD + 1];
     let (s, answer) = http(port, &format!(
         "POST /api/scan HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nOrigin: {o}\r\nx-csrf-token: {csrf}\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         big.len()
@@ -775,10 +775,6 @@ fn web_attacks_are_refused() {
     );
     let notes = notes(&ada);
     assert!(!notes.to_string().contains("pwned"), "{notes}");
-}
-
-fn meishi_web_max_upload() -> usize {
-    16 << 20
 }
 
 /// `meishi up` holds two connections to the book (the node's and the web app's). Opening the

@@ -6,46 +6,30 @@
 use std::time::Duration;
 
 use meishi_event::JoinTicket;
-use meishi_node::{
-    Config, Event, GiveOutcome, JoinError, Limits, Multiaddr, Node, Teaser, MAX_EVENTS,
-};
+use meishi_node::{Config, GiveOutcome, JoinError, Limits, Multiaddr, Node, Teaser, MAX_EVENTS};
 
 use crate::relay::{free_port, relay, relay_addr, reserved, sees};
-use crate::{card, identity, spawn, TestNode, PATIENCE};
+use crate::{card, identity, spawn, spawn_config, TestNode, PATIENCE};
 
 const CODE: &str = "zt4k-8wqm-3hvc-n6pd-r2fy";
 
 /// A node started with nothing to attend: no relay, no event, the default scope (anyone). It
 /// listens on 127.0.0.1 too, so a stranger can reach it directly.
 async fn idle(n: u8, name: &str) -> TestNode {
-    let id = identity(n);
-    let card = card(&id, 1, name);
-    let mut config = Config::new(id, card);
-    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
-    config.teaser = Some(Teaser {
-        name: name.into(),
-        headline: None,
-    });
-    config.limits = Limits {
-        event_poll: Duration::from_millis(300),
-        relay_backoff: (Duration::from_millis(200), Duration::from_secs(2)),
-        ..Limits::default()
-    };
-    let (node, events) = Node::spawn(config).unwrap();
-    let peer = node.peer_id();
-    let mut t = TestNode {
-        node,
-        events,
-        addr: Multiaddr::empty(),
-        peer,
-    };
-    t.addr = t
-        .wait_for(|e| match e {
-            Event::Listening { addr } => Some(addr.clone()),
-            _ => None,
-        })
-        .await;
-    t
+    spawn_config(n, name, |c| {
+        // No envelope label of its own: a join URI's name becomes it.
+        c.label = None;
+        c.teaser = Some(Teaser {
+            name: name.into(),
+            headline: None,
+        });
+        c.limits = Limits {
+            event_poll: Duration::from_millis(300),
+            relay_backoff: (Duration::from_millis(200), Duration::from_secs(2)),
+            ..Limits::default()
+        };
+    })
+    .await
 }
 
 async fn give(from: &TestNode, to: &TestNode) -> GiveOutcome {
