@@ -103,6 +103,14 @@ pub enum CardCmd {
     /// Change your card: sets the given values, adds list values, removes with --rm-* and
     /// --clear; then re-signs it with the next seq.
     Edit(EditArgs),
+    /// Show or choose the relays (1 to 3) that keep your card for contacts who are offline when
+    /// you edit it. Without addresses, prints them.
+    Relays {
+        /// Relay addresses, each ending in /p2p/<relay id>.
+        addrs: Vec<meishi_node::Multiaddr>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Write your card as a vCard (3.0 or 4.0) or as the signed meishi binary card.
     Export {
         #[arg(long, value_enum, default_value = "vcard")]
@@ -374,6 +382,12 @@ pub fn card(home: &Home, cmd: CardCmd) -> Result<()> {
             let signed = sign_next(&id, next, &card)?;
             store.set_own_card(&signed)?;
             eprintln!("Card updated and re-signed (seq {next})");
+            drop(store);
+            crate::cmd::updates::publish_after_edit(home)?;
+        }
+        CardCmd::Relays { addrs, json } => {
+            drop(store);
+            crate::cmd::updates::relays(home, addrs, json)?;
         }
         CardCmd::Export { format, output } => {
             if matches!(format, ExportFormat::Meishi)

@@ -324,6 +324,12 @@ pub enum ContactsCmd {
     /// Stop sharing with a contact: they may no longer fetch your card (edits stop reaching
     /// them), and a card they give again waits in your inbox. Removing a contact revokes too.
     Revoke { id: String },
+    /// Pick up your contacts' edited cards (and messages) from their relays now; `meishi up`
+    /// does it when it starts and every 15 minutes.
+    Refresh {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -582,6 +588,10 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
             let name = who(&store, &r)?;
             store.remove(&r)?;
             eprintln!("Removed {name}; they may no longer fetch your card.");
+        }
+        ContactsCmd::Refresh { json } => {
+            drop(store);
+            crate::cmd::updates::refresh(home, json)?;
         }
         ContactsCmd::Revoke { id } => {
             let r = lookup(&store, &id)?;

@@ -8,3 +8,4 @@ pub(crate) mod lookalike;
 pub mod net;
 pub mod qr;
 pub mod relay;
+pub mod updates;

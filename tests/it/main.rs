@@ -10,4 +10,5 @@ mod journey;
 mod net;
 mod newcomer;
 mod qr;
+mod updates;
 mod web;

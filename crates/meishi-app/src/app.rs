@@ -134,7 +134,18 @@ pub struct App {
     /// Attendees seen on the boards of joined events, and the relays whose board was read.
     attendees: std::collections::HashSet<PeerId>,
     boards_read: Vec<PeerId>,
+    /// When slots and drop boxes were last read (`None`: not yet in this run).
+    caught_up: Option<Instant>,
+    /// When publishing to my slot last failed on every relay: tried again after
+    /// [`PUBLISH_RETRY`].
+    publish_failed: Option<Instant>,
 }
+
+/// How long after a failed publish it is tried again.
+pub const PUBLISH_RETRY: Duration = Duration::from_secs(60);
+
+/// How often a running node reads its contacts' slots and its drop boxes again.
+pub const CATCH_UP_EVERY: Duration = Duration::from_secs(15 * 60);
 
 impl App {
     /// Starts the node for `identity` with my card and what the book says about other people.
@@ -152,6 +163,15 @@ impl App {
             _ => teaser_of(card.card(), store.teaser()?),
         };
         config.peers = peers(&store, &me_key)?;
+        // My slot and drop boxes live on the first relays I use (until I choose others).
+        let own_links = match crate::updates::ensure_own_links(&store, &options.relays) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not make my card slot");
+                None
+            }
+        };
+        config.links = own_links.as_ref().and_then(crate::updates::give_links);
         config.relays = options.relays;
         config.event_codes = options.event_codes;
         config.label = options.label;
@@ -175,6 +195,8 @@ impl App {
             names: HashMap::new(),
             attendees: std::collections::HashSet::new(),
             boards_read: Vec::new(),
+            caught_up: None,
+            publish_failed: None,
         })
     }
 
@@ -423,6 +445,75 @@ impl App {
     /// accepted while the node was stopped), my edited card. Call it every few hundred
     /// milliseconds; it costs one query when nothing changed.
     pub async fn sync(&mut self) -> Result<Vec<Report>, StoreError> {
+        let mut out = Vec::new();
+        if self.caught_up.is_none_or(|t| t.elapsed() >= CATCH_UP_EVERY) {
+            self.caught_up = Some(Instant::now());
+            out.extend(self.catch_up().await);
+        }
+        out.extend(self.sync_book().await?);
+        Ok(out)
+    }
+
+    /// What happened while I was away: letters in my drop boxes (a contact's new slot, steps of
+    /// introductions), my contacts' newer cards from their slots, and my card put in my slot if
+    /// it changed or nears its expiry (also after a revoke, in a new slot).
+    pub async fn catch_up(&mut self) -> Vec<Report> {
+        // Letters first: one may move a contact to a new slot, read right after.
+        let read = crate::drops::read(&self.node, &self.store, &self.me_key).await;
+        let mut out = read.reports;
+        for (from, bytes) in read.intros {
+            out.extend(
+                crate::intro::receive(&self.node, &self.store, &self.me_key, &from, &bytes).await,
+            );
+        }
+        out.extend(crate::updates::read_slots(&self.node, &self.store).await);
+        out.extend(self.publish_if_due().await);
+        out
+    }
+
+    /// Publishes my card to my slot when it is due (a one-shot `card edit`).
+    pub async fn publish_now(&mut self) -> Vec<Report> {
+        self.publish_failed = None;
+        self.publish_if_due().await
+    }
+
+    /// Publishes my card to my slot when it is due; a revoke first moves me to a new slot.
+    async fn publish_if_due(&mut self) -> Vec<Report> {
+        let mut out = Vec::new();
+        let rotated = match crate::updates::rotate(&self.store) {
+            Ok(Some(own)) => {
+                let _ = self.node.set_links(crate::updates::give_links(&own)).await;
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not move to a new card slot");
+                false
+            }
+        };
+        let Ok(Some(own)) = self.store.own_links() else {
+            return out;
+        };
+        let waited = self
+            .publish_failed
+            .is_none_or(|t| t.elapsed() >= PUBLISH_RETRY);
+        if waited && crate::updates::publish_due(&own, &self.own, unix_now()) {
+            let reports = crate::updates::publish(&self.node, &self.store, &self.own).await;
+            let published = reports
+                .iter()
+                .any(|r| matches!(r, Report::Published { .. }));
+            self.publish_failed = (!published).then(Instant::now);
+            out.extend(reports);
+        }
+        if rotated {
+            // The people who still hold my card follow me to the new slot; the revoked one
+            // is not a holder and keeps reading the old slot, which gets nothing more.
+            out.push(crate::drops::announce(&self.node, &self.store, &self.me_key).await);
+        }
+        out
+    }
+
+    async fn sync_book(&mut self) -> Result<Vec<Report>, StoreError> {
         let v = self.store.data_version()?;
         let retry_due = self.tried.values().any(|t| t.elapsed() >= GIVE_BACK_RETRY);
         let found = std::mem::take(&mut self.found);
@@ -477,6 +568,8 @@ impl App {
                 out.push(Report::CardUpdated { seq });
             }
         }
+        // An edit, a revoke or new relays: my slot follows.
+        out.extend(self.publish_if_due().await);
         Ok(out)
     }
 

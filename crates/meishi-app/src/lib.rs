@@ -23,10 +23,13 @@
 mod app;
 pub mod book;
 pub mod control;
+pub mod drops;
 pub mod edit;
+pub mod intro;
 pub mod join;
 mod report;
 pub mod scan;
+pub mod updates;
 
 pub use app::{teaser_of, with_peer, App, Options, StartError, GIVE_BACK_RETRY};
 pub use report::{Report, TeaserReport};

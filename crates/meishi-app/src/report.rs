@@ -60,6 +60,15 @@ pub enum Report {
     Refused { peer_id: String, reason: String },
     /// My edited card is given from now on.
     CardUpdated { seq: u64 },
+    /// My card (seq `seq`) is in my slot on `relays` relays: contacts pick it up when they
+    /// come online.
+    Published { seq: u64, relays: usize },
+    /// A relay that keeps my slot or my contacts' slots could not be used this time.
+    UpdateFailed { relay: String, error: String },
+    /// A contact's edited card reached me while we were not online together.
+    ContactUpdated { name: String, seq: u64 },
+    /// Contacts were told where my next cards are (a new slot after a revoke, or new relays).
+    LinksSent { contacts: usize, failed: usize },
     /// An attendee of a joined event, found on the relay's board.
     Attendee {
         peer_id: String,
@@ -187,6 +196,23 @@ impl Report {
                 format!("Refused a request from {peer_id}: {reason}")
             }
             Self::CardUpdated { seq } => format!("Now giving card seq {seq}"),
+            Self::Published { seq, relays } => format!(
+                "Card seq {seq} is on {relays} relay(s): your contacts get it when they come online"
+            ),
+            Self::UpdateFailed { relay, error } => {
+                format!("Card updates through the relay {relay} failed this time: {error}")
+            }
+            Self::ContactUpdated { name, seq } => format!(
+                "{} updated their card (seq {seq}) while you were apart",
+                display_safe(name)
+            ),
+            Self::LinksSent { contacts, failed } => {
+                let mut s = format!("Told {contacts} contact(s) where your next cards are");
+                if *failed > 0 {
+                    let _ = write!(s, "; {failed} could not be reached and learn it when you next swap");
+                }
+                s
+            }
             Self::Attendee {
                 peer_id,
                 name,

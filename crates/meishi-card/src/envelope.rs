@@ -42,15 +42,20 @@ use crate::wire::{DecodeError, SignedCard, SIGNATURE_LEN};
 pub const GIVE_LABEL: &[u8] = b"meishi/give/v1\0";
 /// Domain-separation label of the teaser signature. proto-spec/exchange.md#teaser
 pub const TEASER_LABEL: &[u8] = b"meishi/teaser/v1\0";
-/// The only envelope and teaser format this version reads. proto-spec/exchange.md#envelope
+/// The teaser format, and the envelope format without links. proto-spec/exchange.md#envelope
 pub const ENVELOPE_FORMAT_V1: u8 = 1;
+/// The envelope format that carries links (a slot address and a drop address, opaque here).
+/// proto-spec/exchange.md#links
+pub const ENVELOPE_FORMAT_V2: u8 = 2;
+/// Longest `links` field of a format-2 envelope. proto-spec/exchange.md#links
+pub const MAX_LINKS: usize = 1024;
 /// Length of the envelope nonce. proto-spec/exchange.md#envelope
 pub const NONCE_LEN: usize = 16;
 /// Longest event name, in bytes of UTF-8. proto-spec/exchange.md#limits
 pub const MAX_EVENT: usize = 64;
 /// Largest encoded envelope: a largest card plus the envelope fields and signature.
 /// proto-spec/exchange.md#limits
-pub const MAX_ENVELOPE_BYTES: usize = MAX_CARD_BYTES + 256;
+pub const MAX_ENVELOPE_BYTES: usize = MAX_CARD_BYTES + 256 + 3 + MAX_LINKS;
 /// Largest encoded teaser. proto-spec/exchange.md#limits
 pub const MAX_TEASER_BYTES: usize = 640;
 /// The default clock window: an envelope more than this many seconds older or newer than the
@@ -78,6 +83,19 @@ struct GiveV1 {
     nonce: [u8; NONCE_LEN],
 }
 
+/// Format 2: format 1 and the links. Field order is the byte layout: never reorder.
+/// proto-spec/exchange.md#links
+#[derive(Serialize, Deserialize)]
+struct GiveV2 {
+    format: u8,
+    card: Vec<u8>,
+    recipient: [u8; 32],
+    time: u64,
+    event: Option<String>,
+    nonce: [u8; NONCE_LEN],
+    links: Vec<u8>,
+}
+
 /// Field order is the byte layout: never reorder. proto-spec/exchange.md#teaser
 #[derive(Serialize, Deserialize)]
 struct TeaserV1 {
@@ -98,7 +116,7 @@ pub enum EnvelopeError {
     #[error("message is {len} bytes; the limit is {max}")]
     TooLarge { len: usize, max: usize },
     #[error(
-        "envelope format {0} is not supported by this version (it reads format 1); update meishi"
+        "envelope format {0} is not supported by this version (it reads formats 1 and 2); update meishi"
     )]
     UnsupportedFormat(u8),
     #[error("envelope is malformed: {0}")]
@@ -182,7 +200,22 @@ pub struct Envelope {
     time: u64,
     event: Option<String>,
     nonce: [u8; NONCE_LEN],
+    links: Vec<u8>,
     bytes: Vec<u8>,
+}
+
+fn check_links(links: &[u8]) -> Result<(), FieldError> {
+    if links.len() > MAX_LINKS {
+        return Err(FieldError::TooLong {
+            field: "links",
+            len: links.len(),
+            max: MAX_LINKS,
+        });
+    }
+    if links.is_empty() {
+        return Err(FieldError::EmptyValue { field: "links" });
+    }
+    Ok(())
 }
 
 fn check_event(event: &str) -> Result<(), FieldError> {
@@ -216,6 +249,7 @@ fn encode<T: Serialize>(body: &T) -> Result<Vec<u8>, bincode::error::EncodeError
 fn decode_framed<T: Serialize + DeserializeOwned>(
     bytes: &[u8],
     max: usize,
+    format: u8,
 ) -> Result<(T, &[u8], [u8; SIGNATURE_LEN]), EnvelopeError> {
     if bytes.is_empty() {
         return Err(EnvelopeError::Empty);
@@ -226,7 +260,7 @@ fn decode_framed<T: Serialize + DeserializeOwned>(
             max,
         });
     }
-    if bytes[0] != ENVELOPE_FORMAT_V1 {
+    if bytes[0] != format {
         return Err(EnvelopeError::UnsupportedFormat(bytes[0]));
     }
     let (body, used): (T, usize) = bincode::serde::decode_from_slice(bytes, bincode_config())
@@ -264,24 +298,53 @@ impl Envelope {
         event: Option<&str>,
         nonce: [u8; NONCE_LEN],
     ) -> Result<Self, SignError> {
+        Self::sign_with_links(identity, card, recipient, time, event, nonce, &[])
+    }
+
+    /// [`Envelope::sign`] with links for the recipient (proto-spec/exchange.md#links): a
+    /// format-2 envelope when `links` is not empty, format 1 when it is.
+    pub fn sign_with_links(
+        identity: &Identity,
+        card: &SignedCard,
+        recipient: PublicKey,
+        time: u64,
+        event: Option<&str>,
+        nonce: [u8; NONCE_LEN],
+        links: &[u8],
+    ) -> Result<Self, SignError> {
         if card.key() != identity.public() {
             return Err(SignError::NotOwnCard);
         }
         if let Some(e) = event {
             check_event(e)?;
         }
-        let body = GiveV1 {
-            format: ENVELOPE_FORMAT_V1,
-            card: card.as_bytes().to_vec(),
-            recipient: recipient.0,
-            time,
-            event: event.map(str::to_owned),
-            nonce,
-        };
-        let mut bytes = encode(&body).map_err(|_| SignError::TooLarge {
+        let too_large = |_| SignError::TooLarge {
             len: usize::MAX,
             max: MAX_ENVELOPE_BYTES,
-        })?;
+        };
+        let mut bytes = if links.is_empty() {
+            encode(&GiveV1 {
+                format: ENVELOPE_FORMAT_V1,
+                card: card.as_bytes().to_vec(),
+                recipient: recipient.0,
+                time,
+                event: event.map(str::to_owned),
+                nonce,
+            })
+            .map_err(too_large)?
+        } else {
+            check_links(links)?;
+            encode(&GiveV2 {
+                format: ENVELOPE_FORMAT_V2,
+                card: card.as_bytes().to_vec(),
+                recipient: recipient.0,
+                time,
+                event: event.map(str::to_owned),
+                nonce,
+                links: links.to_vec(),
+            })
+            .map_err(too_large)?
+        };
         let sig = identity.sign(GIVE_LABEL, &bytes);
         bytes.extend_from_slice(&sig);
         if bytes.len() > MAX_ENVELOPE_BYTES {
@@ -294,8 +357,9 @@ impl Envelope {
             card: card.clone(),
             recipient,
             time,
-            event: body.event,
+            event: event.map(str::to_owned),
             nonce,
+            links: links.to_vec(),
             bytes,
         })
     }
@@ -303,10 +367,33 @@ impl Envelope {
     /// Decodes an envelope, verifies the card inside and the envelope signature by the card's key.
     /// Whether it is meant for this connection and this moment is [`Envelope::check`].
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        let (body, body_bytes, sig) = decode_framed::<GiveV1>(bytes, MAX_ENVELOPE_BYTES)?;
+        let (body, body_bytes, sig) = match bytes.first() {
+            Some(&ENVELOPE_FORMAT_V2) => {
+                let (b, body_bytes, sig) =
+                    decode_framed::<GiveV2>(bytes, MAX_ENVELOPE_BYTES, ENVELOPE_FORMAT_V2)?;
+                let body = GiveV1 {
+                    format: b.format,
+                    card: b.card,
+                    recipient: b.recipient,
+                    time: b.time,
+                    event: b.event,
+                    nonce: b.nonce,
+                };
+                ((body, b.links), body_bytes, sig)
+            }
+            _ => {
+                let (b, body_bytes, sig) =
+                    decode_framed::<GiveV1>(bytes, MAX_ENVELOPE_BYTES, ENVELOPE_FORMAT_V1)?;
+                ((b, Vec::new()), body_bytes, sig)
+            }
+        };
+        let (body, links) = body;
         let card = SignedCard::decode(&body.card).map_err(EnvelopeError::Card)?;
         if let Some(e) = &body.event {
             check_event(e)?;
+        }
+        if body.format == ENVELOPE_FORMAT_V2 {
+            check_links(&links)?;
         }
         card.key().verify(GIVE_LABEL, body_bytes, &sig)?;
         Ok(Self {
@@ -315,6 +402,7 @@ impl Envelope {
             time: body.time,
             event: body.event,
             nonce: body.nonce,
+            links,
             bytes: bytes.to_vec(),
         })
     }
@@ -378,6 +466,11 @@ impl Envelope {
     }
     pub fn nonce(&self) -> [u8; NONCE_LEN] {
         self.nonce
+    }
+    /// The links the giver gave with the card (empty in a format-1 envelope): opaque bytes here,
+    /// decoded by `meishi_event::links`. proto-spec/exchange.md#links
+    pub fn links(&self) -> &[u8] {
+        &self.links
     }
     /// The exact signed bytes, as received or as signed.
     pub fn as_bytes(&self) -> &[u8] {
@@ -450,7 +543,8 @@ impl SignedTeaser {
 
     /// Decodes a teaser and verifies its signature by the key it names.
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        let (body, body_bytes, sig) = decode_framed::<TeaserV1>(bytes, MAX_TEASER_BYTES)?;
+        let (body, body_bytes, sig) =
+            decode_framed::<TeaserV1>(bytes, MAX_TEASER_BYTES, ENVELOPE_FORMAT_V1)?;
         check_teaser(&body.name, body.headline.as_deref())?;
         let key = PublicKey(body.key);
         key.verify(TEASER_LABEL, body_bytes, &sig)?;
@@ -538,6 +632,82 @@ mod tests {
     }
 
     #[test]
+    fn links_make_a_format_2_envelope_that_round_trips() {
+        let links = vec![1u8; 300];
+        let env = Envelope::sign_with_links(
+            &ada(),
+            &card_of(&ada()),
+            bob().public(),
+            T0,
+            None,
+            [3; NONCE_LEN],
+            &links,
+        )
+        .unwrap();
+        assert_eq!(env.as_bytes()[0], ENVELOPE_FORMAT_V2);
+        let got = Envelope::decode(env.as_bytes()).unwrap();
+        assert_eq!(got.links(), links.as_slice());
+        assert_eq!(got, env);
+        got.check(&ada().public(), &bob().public(), T0, 600)
+            .unwrap();
+        // Without links it stays format 1, which older readers take.
+        assert_eq!(envelope().as_bytes()[0], ENVELOPE_FORMAT_V1);
+        assert!(Envelope::decode(envelope().as_bytes())
+            .unwrap()
+            .links()
+            .is_empty());
+        // The largest card with the largest links still fits.
+        let big = Envelope::sign_with_links(
+            &ada(),
+            &card_of(&ada()),
+            bob().public(),
+            T0,
+            Some(&"e".repeat(MAX_EVENT)),
+            [3; NONCE_LEN],
+            &vec![7; MAX_LINKS],
+        )
+        .unwrap();
+        assert!(big.as_bytes().len() <= MAX_ENVELOPE_BYTES);
+    }
+
+    #[test]
+    fn format_2_refuses_empty_or_oversized_links_and_a_changed_link_byte() {
+        let body = |links: Vec<u8>| {
+            encode(&GiveV2 {
+                format: ENVELOPE_FORMAT_V2,
+                card: card_of(&ada()).as_bytes().to_vec(),
+                recipient: bob().public().0,
+                time: T0,
+                event: None,
+                nonce: [1; NONCE_LEN],
+                links,
+            })
+            .unwrap()
+        };
+        let signed = |body: Vec<u8>| {
+            let sig = ada().sign(GIVE_LABEL, &body);
+            [body, sig.to_vec()].concat()
+        };
+        check(&signed(body(Vec::new())), Err("bad-field"));
+        check(&signed(body(vec![1; MAX_LINKS + 1])), Err("bad-field"));
+        let mut good = signed(body(vec![5; 40]));
+        check(&good, Ok(()));
+        let at = good.len() - SIGNATURE_LEN - 1;
+        good[at] ^= 1;
+        check(&good, Err("bad-signature"));
+        assert!(Envelope::sign_with_links(
+            &ada(),
+            &card_of(&ada()),
+            bob().public(),
+            T0,
+            None,
+            [3; NONCE_LEN],
+            &vec![7; MAX_LINKS + 1],
+        )
+        .is_err());
+    }
+
+    #[test]
     fn round_trip_and_check() {
         let env = envelope();
         let got = Envelope::decode(env.as_bytes()).unwrap();
@@ -587,7 +757,7 @@ mod tests {
         long.push(0);
         check(&long, Err("trailing-bytes"));
         let mut fmt = b.to_vec();
-        fmt[0] = 2;
+        fmt[0] = 3;
         check(&fmt, Err("unsupported-format"));
         check(&vec![1; MAX_ENVELOPE_BYTES + 1], Err("too-large"));
     }

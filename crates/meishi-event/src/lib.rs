@@ -12,10 +12,15 @@
 //! - [`JoinTicket`]: the join URI `meishi:event?code=…&relay=…`, and [`new_code`];
 //! - [`slot`]: a person's card slot on relays, one sealed and replaceable [`SlotRecord`] signed
 //!   by a random [`SlotKey`], and the [`SlotAddress`] contacts follow it by;
+//! - [`links`]: what a give carries for one contact: my slot address and a drop address;
 //! - [`slotproto`]: the relay's slot protocol (`/meishi/slot/1`): [`SlotRequest`] (put a
-//!   record, get up to 64) and [`SlotResponse`], framed like the board.
+//!   record, get up to 64) and [`SlotResponse`], framed like the board;
+//! - [`drop`](mod@drop): drop boxes, directed messages a contact leaves on relays for a person
+//!   who is offline: [`seal_drop`] to a [`DropAddress`], [`open_drop`] with the [`DropSecret`];
+//! - [`dropproto`]: the relay's drop protocol (`/meishi/drop/1`): [`DropRequest`] (put a
+//!   message, get a box's messages, acknowledge them) and [`DropResponse`].
 //!
-//! Specified in `proto-spec/relay.md` and `proto-spec/slot.md`.
+//! Specified in `proto-spec/relay.md`, `proto-spec/slot.md` and `proto-spec/drop.md`.
 //!
 //! ```
 //! use meishi_event::{EventKey, JoinTicket};
@@ -37,8 +42,11 @@
 //! ```
 
 pub mod board;
+pub mod drop;
+pub mod dropproto;
 pub mod frame;
 mod key;
+pub mod links;
 pub mod slot;
 pub mod slotproto;
 mod strength;
@@ -48,12 +56,24 @@ pub use board::{
     BoardDecodeError, BoardEntry, BoardErrorCode, BoardRequest, BoardResponse, BOARD_PROTOCOL,
     MAX_BOARD_PAGE, MAX_BOARD_REQUEST, MAX_BOARD_RESPONSE, MAX_PEER_ID,
 };
+pub use drop::{
+    check_drop, drop_digest, open_drop, seal_drop, seal_drop_with, DropAddress, DropAddressError,
+    DropError, DropId, DropSealError, DropSecret, DROP_ADDRESS_LEN, DROP_ADDRESS_V1,
+    DROP_HEADER_LEN, DROP_ID_LABEL, DROP_KEY_LABEL, DROP_NONCE_LEN, DROP_SEAL_INFO,
+    DROP_SEAL_LABEL, DROP_TAG_LEN, DROP_V1, MAX_DROP_PLAINTEXT, MAX_DROP_SEALED, MIN_DROP_SEALED,
+};
+pub use dropproto::{
+    DropMessageError, DropRefusal, DropRequest, DropResponse, DROP_MESSAGES_HEAD,
+    DROP_MESSAGE_OVERHEAD, DROP_PROTOCOL, MAX_DROP_GET, MAX_DROP_PAGE, MAX_DROP_REQUEST,
+    MAX_DROP_RESPONSE,
+};
 pub use key::{
     is_namespace, namespace, normalize, CodeError, EventKey, SealError, KDF_M_COST, KDF_P_COST,
     KDF_SALT, KDF_T_COST, MAX_CODE, MAX_SEALED, MAX_SEALED_PLAINTEXT, NAMESPACE_LABEL,
     NAMESPACE_LEN, NAMESPACE_PREFIX, NONCE_LEN, SEALED_V1, SECRET_LEN, TAG_LEN, TEASER_AAD_LABEL,
     TEASER_KEY_INFO, TEASER_KEY_SALT,
 };
+pub use links::{Links, LinksError, LINKS_V1, MAX_LINKS_BYTES};
 pub use multiaddr::Multiaddr;
 pub use slot::{
     slot_nonce, SlotAddress, SlotAddressError, SlotError, SlotId, SlotKey, SlotRecord,

@@ -1,5 +1,6 @@
 //! The composed network behaviour: stock libp2p behaviours plus the exchange protocol.
-//! The slot client asks relays for card slot records (see the `slots` module).
+//! The slot client asks relays for card slot records (see the `slots` module), the drop client
+//! leaves and collects sealed messages in drop boxes (see the `drops` module).
 //!
 //! The relay client, DCUtR, the rendezvous client and the teaser board client serve events
 //! across networks (see the `attend` module); they stay idle when no relay is configured.
@@ -12,6 +13,7 @@ use libp2p::{
 
 use crate::attend::{BoardCodec, BOARD_PROTOCOL};
 use crate::config::Limits;
+use crate::drops::{DropCodec, DROP_PROTOCOL, MAX_DROP_REQUESTS};
 use crate::protocol::{Codec, EXCHANGE_PROTOCOL};
 use crate::slots::{SlotCodec, MAX_SLOT_REQUESTS, SLOT_PROTOCOL};
 
@@ -34,6 +36,8 @@ pub(crate) struct Behaviour {
     pub(crate) board: request_response::Behaviour<BoardCodec>,
     /// The relays' card slots (outbound only: relays serve them).
     pub(crate) slots: request_response::Behaviour<SlotCodec>,
+    /// The relays' drop boxes (outbound only: relays serve them).
+    pub(crate) drops: request_response::Behaviour<DropCodec>,
 }
 
 impl Behaviour {
@@ -91,6 +95,13 @@ impl Behaviour {
                 request_response::Config::default()
                     .with_request_timeout(limits.request_timeout)
                     .with_max_concurrent_streams(MAX_SLOT_REQUESTS),
+            ),
+            drops: request_response::Behaviour::with_codec(
+                DropCodec,
+                [(DROP_PROTOCOL, request_response::ProtocolSupport::Outbound)],
+                request_response::Config::default()
+                    .with_request_timeout(limits.request_timeout)
+                    .with_max_concurrent_streams(MAX_DROP_REQUESTS),
             ),
         }
     }

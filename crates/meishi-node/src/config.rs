@@ -171,6 +171,32 @@ impl Default for Limits {
     }
 }
 
+/// What my gives carry for each recipient besides the card: the encoded `meishi_event::Links`
+/// (my slot address, and the recipient's box at my relays) made for that recipient's key. The
+/// links travel inside the signed envelope, so they go only where the consent rule sends my
+/// card. proto-spec/exchange.md#links
+#[derive(Clone)]
+pub struct GiveLinks(std::sync::Arc<LinksFn>);
+
+/// Makes the links for one recipient.
+type LinksFn = dyn Fn(&PublicKey) -> Vec<u8> + Send + Sync;
+
+impl GiveLinks {
+    pub fn new(f: impl Fn(&PublicKey) -> Vec<u8> + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+    /// The links for `recipient` (empty: none, a format-1 envelope).
+    pub fn for_recipient(&self, recipient: &PublicKey) -> Vec<u8> {
+        (self.0)(recipient)
+    }
+}
+
+impl std::fmt::Debug for GiveLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GiveLinks(..)")
+    }
+}
+
 /// Everything [`crate::Node::spawn`] needs.
 #[derive(Debug)]
 pub struct Config {
@@ -198,6 +224,9 @@ pub struct Config {
     /// What the application's records say about other people (holders, contacts, revoked,
     /// pending inbox items), for the consent rule; replace it with [`crate::Node::set_peers`].
     pub peers: Peers,
+    /// What my gives carry besides the card; `None`: nothing (format-1 envelopes). Replace it
+    /// with [`crate::Node::set_links`].
+    pub links: Option<GiveLinks>,
     pub limits: Limits,
 }
 
@@ -217,6 +246,7 @@ impl Config {
             event_codes: Vec::new(),
             scope: Scope::Anyone,
             peers: Peers::default(),
+            links: None,
             limits: Limits::default(),
         }
     }

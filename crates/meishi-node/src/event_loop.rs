@@ -15,7 +15,7 @@ use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{dcutr, identify, mdns, ping, relay, rendezvous, Multiaddr, PeerId, Swarm};
 use meishi_card::envelope::{Envelope, SignError, SignedTeaser, NONCE_LEN};
 use meishi_card::{Identity, PublicKey, SignedCard};
-use meishi_event::SlotRequest;
+use meishi_event::{DropRequest, SlotRequest};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -23,6 +23,7 @@ use crate::attend::{Attend, EventSlot, JoinError};
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::config::{Config, Limits, Policy};
 use crate::consent::Scope;
+use crate::drops::{self, DropClient};
 use crate::event::Event;
 use crate::exchange::{CardFetch, Deferred, PendingGive, TeaserFetch};
 use crate::guard::{RateLimiter, ReplayCache};
@@ -122,6 +123,10 @@ pub(crate) struct EventLoop {
     pub(crate) attend: Attend,
     /// Slot requests to relays waiting for their answers.
     slots: SlotClient,
+    /// Drop requests to relays waiting for their answers.
+    drops: DropClient,
+    /// What my gives carry besides the card.
+    pub(crate) links: Option<crate::config::GiveLinks>,
 }
 
 impl EventLoop {
@@ -142,6 +147,7 @@ impl EventLoop {
             event_codes: codes,
             scope,
             peers,
+            links,
             limits,
         } = config;
         let me = identity.public();
@@ -181,6 +187,7 @@ impl EventLoop {
             scope,
             teaser,
             label,
+            links,
             holders: HashSet::new(),
             contacts: HashSet::new(),
             revoked: HashSet::new(),
@@ -203,6 +210,7 @@ impl EventLoop {
             peer_addrs: HashMap::new(),
             attend,
             slots: SlotClient::default(),
+            drops: DropClient::default(),
         };
         this.set_peers(peers);
         Ok((this, local))
@@ -407,6 +415,13 @@ impl EventLoop {
                 self.set_peers(peers);
                 let _ = reply.send(());
             }
+            Command::SignGive { recipient, reply } => {
+                let _ = reply.send(self.sign_for_key(recipient));
+            }
+            Command::SetLinks { links, reply } => {
+                self.links = links;
+                let _ = reply.send(());
+            }
             Command::SetPolicy { policy, reply } => {
                 self.policy = policy;
                 let published = self.teaser.as_ref().filter(|_| policy != Policy::Never);
@@ -459,6 +474,34 @@ impl EventLoop {
                     asked: slots,
                     reply,
                 },
+            ),
+            Command::PutDrop {
+                relay,
+                id,
+                sealed,
+                reply,
+            } => self.drops.send(
+                &mut self.swarm,
+                relay,
+                DropRequest::Put { id, sealed },
+                drops::Pending::Put(reply),
+            ),
+            Command::GetDrops { relay, ids, reply } => self.drops.send(
+                &mut self.swarm,
+                relay,
+                DropRequest::Get { ids: ids.clone() },
+                drops::Pending::Get { asked: ids, reply },
+            ),
+            Command::AckDrops {
+                relay,
+                id,
+                digests,
+                reply,
+            } => self.drops.send(
+                &mut self.swarm,
+                relay,
+                DropRequest::Ack { id, digests },
+                drops::Pending::Ack(reply),
             ),
             Command::Shutdown { reply } => {
                 // Handled in `run`, which stops the loop.
@@ -620,6 +663,7 @@ impl EventLoop {
                 self.after_board_read();
             }
             BehaviourEvent::Slots(event) => self.slots.on_event(event),
+            BehaviourEvent::Drops(event) => self.drops.on_event(event),
             BehaviourEvent::Dcutr(dcutr::Event {
                 remote_peer_id,
                 result,

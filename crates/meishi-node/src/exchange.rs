@@ -484,15 +484,29 @@ impl EventLoop {
     /// Signs a give envelope of my card for `peer`, with a fresh nonce.
     fn sign_for(&self, peer: &PeerId) -> Result<Envelope, GiveError> {
         let recipient = key_of(peer).ok_or(GiveError::NotMeishiPeer(*peer))?;
+        self.sign_for_key(recipient)
+    }
+
+    /// Signs a give envelope of my card for `recipient`, with its links and a fresh nonce.
+    pub(crate) fn sign_for_key(&self, recipient: PublicKey) -> Result<Envelope, GiveError> {
+        if recipient == self.me {
+            return Err(GiveError::Myself);
+        }
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| GiveError::Random)?;
-        Ok(Envelope::sign(
+        let links = self
+            .links
+            .as_ref()
+            .map(|l| l.for_recipient(&recipient))
+            .unwrap_or_default();
+        Ok(Envelope::sign_with_links(
             &self.identity,
             &self.card,
             recipient,
             crate::event_loop::clock(&self.limits),
             self.label.as_deref(),
             nonce,
+            &links,
         )?)
     }
 

@@ -25,6 +25,7 @@ mod attend;
 mod behaviour;
 mod config;
 pub mod consent;
+mod drops;
 mod event;
 mod event_loop;
 mod exchange;
@@ -37,7 +38,8 @@ mod swarm;
 
 pub use attend::{JoinError, JoinedEvent, BOARD_PROTOCOL, MAX_EVENTS, MAX_RELAYS, REGISTER_TTL};
 pub use behaviour::IDENTIFY_PROTOCOL_VERSION;
-pub use config::{Config, Limits, Peers, Policy, PolicyParseError, Scope, Teaser};
+pub use config::{Config, GiveLinks, Limits, Peers, Policy, PolicyParseError, Scope, Teaser};
+pub use drops::{DropClientError, DROP_PROTOCOL, MAX_DROP_REQUESTS};
 pub use event::{Attendee, Discovered, Event, Refusal};
 pub use libp2p::{multiaddr, Multiaddr, PeerId};
 pub use node::{

@@ -11,10 +11,11 @@ use meishi_card::envelope::{CheckError, Envelope, EnvelopeError, SignError, Sign
 use meishi_card::{DecodeError, PublicKey, SignedCard};
 use tokio::sync::{mpsc, oneshot};
 
-use meishi_event::{JoinTicket, SlotId, MAX_SLOT_RECORD};
+use meishi_event::{DropId, JoinTicket, SlotId, MAX_DROP_SEALED, MAX_SLOT_RECORD};
 
 use crate::attend::{EventSlot, JoinError, JoinedEvent};
 use crate::config::{Config, Peers, Policy};
+use crate::drops::{distinct, DropClientError, Listed};
 use crate::event::{Attendee, Discovered, Event};
 use crate::event_loop;
 use crate::protocol::RefuseCode;
@@ -211,6 +212,16 @@ pub(crate) enum Command {
     },
     /// Replace what the application's records say about other people.
     SetPeers { peers: Peers, reply: Reply<()> },
+    /// Sign an envelope of my card for `recipient`, to hand over some other way.
+    SignGive {
+        recipient: PublicKey,
+        reply: Reply<Result<Envelope, GiveError>>,
+    },
+    /// Replace what my gives carry besides the card.
+    SetLinks {
+        links: Option<crate::config::GiveLinks>,
+        reply: Reply<()>,
+    },
     /// Change the give-back policy.
     SetPolicy { policy: Policy, reply: Reply<()> },
     /// The next ping round trip measured on the connection to `peer`.
@@ -237,6 +248,26 @@ pub(crate) enum Command {
         relay: Multiaddr,
         slots: Vec<SlotId>,
         reply: Reply<Result<Vec<Vec<u8>>, SlotClientError>>,
+    },
+    /// Leave a sealed message in box `id` on the relay at `relay` (ending in `/p2p/<id>`).
+    PutDrop {
+        relay: Multiaddr,
+        id: DropId,
+        sealed: Vec<u8>,
+        reply: Reply<Result<(), DropClientError>>,
+    },
+    /// Get the messages waiting in boxes `ids` (1 to 64 distinct) on the relay at `relay`.
+    GetDrops {
+        relay: Multiaddr,
+        ids: Vec<DropId>,
+        reply: Reply<Result<Listed, DropClientError>>,
+    },
+    /// Delete the messages of box `id` with these digests (1 to 64 distinct) from the relay.
+    AckDrops {
+        relay: Multiaddr,
+        id: DropId,
+        digests: Vec<[u8; 32]>,
+        reply: Reply<Result<u32, DropClientError>>,
     },
     /// Stop the event loop and close every connection.
     Shutdown { reply: Reply<()> },
@@ -439,6 +470,21 @@ impl Node {
         self.call(|reply| Command::SetCard { card, reply }).await?
     }
 
+    /// A give envelope of my current card (with the links for `recipient`), signed now, for
+    /// the application to hand over another way than an exchange stream: in a contact's drop
+    /// box, or to a person I was introduced to. The caller applies the consent rule: only
+    /// people who hold my card, or whom I accepted, get one.
+    pub async fn sign_give(&self, recipient: PublicKey) -> Result<Envelope, GiveError> {
+        self.call(|reply| Command::SignGive { recipient, reply })
+            .await?
+    }
+
+    /// Replaces what my gives carry besides the card (a new slot after a revoke), from the next
+    /// give on.
+    pub async fn set_links(&self, links: Option<crate::config::GiveLinks>) -> Result<(), Shutdown> {
+        self.call(|reply| Command::SetLinks { links, reply }).await
+    }
+
     /// Replaces what the application's records say about other people: holders, contacts,
     /// revoked keys and pending inbox items (proto-spec/exchange.md#consent). Call it whenever
     /// the records change; a revocation takes effect for the next request.
@@ -506,6 +552,86 @@ impl Node {
         self.call(|reply| Command::GetSlots {
             relay,
             slots,
+            reply,
+        })
+        .await?
+    }
+
+    /// Leaves a sealed message (its bytes, sealed with [`meishi_event::seal_drop`] to the
+    /// recipient's drop address) in box `id` on the relay at `relay`, which must end in
+    /// `/p2p/<relay id>`; dials the relay if not connected. `Ok` once the relay keeps it (or
+    /// already kept these exact bytes in that box); a refusal, such as a full box
+    /// ([`meishi_event::DropRefusal::BoxFull`]), is [`DropClientError::Refused`].
+    /// proto-spec/drop.md#relay-protocol
+    ///
+    /// At most [`crate::MAX_DROP_REQUESTS`] drop requests wait at once, each for at most
+    /// `Limits::request_timeout` once its stream is open.
+    pub async fn put_drop(
+        &self,
+        relay: Multiaddr,
+        id: DropId,
+        sealed: Vec<u8>,
+    ) -> Result<(), DropClientError> {
+        if split_p2p(&relay).is_none() {
+            return Err(DropClientError::RelayWithoutPeerId(relay));
+        }
+        if sealed.is_empty() || sealed.len() > MAX_DROP_SEALED {
+            return Err(DropClientError::SealedSize(sealed.len()));
+        }
+        self.call(|reply| Command::PutDrop {
+            relay,
+            id,
+            sealed,
+            reply,
+        })
+        .await?
+    }
+
+    /// Gets the messages waiting in my boxes `ids` (at most [`meishi_event::MAX_DROP_GET`]
+    /// distinct ids; more is an error before anything is sent) on the relay at `relay` (ending
+    /// in `/p2p/<relay id>`), dialing it if not connected. Returns them oldest first, each with
+    /// its box id, and whether more wait: a response holds at most
+    /// [`meishi_event::MAX_DROP_PAGE`] messages and [`meishi_event::MAX_DROP_RESPONSE`] bytes,
+    /// so store these, [acknowledge](Node::ack_drops) them, and get again. Messages that fail
+    /// [`meishi_event::check_drop`] or are of boxes not asked for are dropped. Open each with
+    /// [`meishi_event::open_drop`] and the box it came from.
+    pub async fn get_drops(
+        &self,
+        relay: Multiaddr,
+        ids: Vec<DropId>,
+    ) -> Result<(Vec<(DropId, Vec<u8>)>, bool), DropClientError> {
+        let ids = distinct(&ids, DropClientError::TooManyIds)?;
+        if split_p2p(&relay).is_none() {
+            return Err(DropClientError::RelayWithoutPeerId(relay));
+        }
+        if ids.is_empty() {
+            return Ok((Vec::new(), false));
+        }
+        self.call(|reply| Command::GetDrops { relay, ids, reply })
+            .await?
+    }
+
+    /// Deletes the messages of box `id` named by `digests` ([`meishi_event::drop_digest`] of
+    /// each message's bytes; at most [`meishi_event::MAX_DROP_GET`] distinct) from the relay at
+    /// `relay` (ending in `/p2p/<relay id>`), once they are stored: until then the relay keeps
+    /// them. Returns how many the relay deleted; digests it does not hold are not an error.
+    pub async fn ack_drops(
+        &self,
+        relay: Multiaddr,
+        id: DropId,
+        digests: Vec<[u8; 32]>,
+    ) -> Result<u32, DropClientError> {
+        let digests = distinct(&digests, DropClientError::TooManyDigests)?;
+        if split_p2p(&relay).is_none() {
+            return Err(DropClientError::RelayWithoutPeerId(relay));
+        }
+        if digests.is_empty() {
+            return Ok(0);
+        }
+        self.call(|reply| Command::AckDrops {
+            relay,
+            id,
+            digests,
             reply,
         })
         .await?

@@ -280,8 +280,8 @@ fn kept_records(asked: &[SlotId], records: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
 }
 
 /// Dials the relay at `base` unless connected (or dialing) already; the request-response
-/// behaviour then waits for that connection.
-fn dial(
+/// behaviour then waits for that connection. The drop client dials relays the same way.
+pub(crate) fn dial(
     swarm: &mut Swarm<Behaviour>,
     peer: PeerId,
     base: Multiaddr,

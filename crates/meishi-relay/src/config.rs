@@ -16,6 +16,8 @@ pub const MAX_DISCONNECT_GRACE_MS: u64 = 120_000;
 /// Longest `slots.max_lifetime_secs` accepted: a year. Records outlive their owners'
 /// connections by design; past a year a slot held by nobody would still cost memory.
 pub const MAX_SLOT_LIFETIME_SECS: u64 = 366 * 24 * 60 * 60;
+/// Longest `drops.lifetime_days` accepted: a year, for the same reason.
+pub const MAX_DROP_LIFETIME_DAYS: u64 = 366;
 
 /// Everything the relay needs to start.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -150,6 +152,53 @@ impl SlotLimits {
     }
 }
 
+/// Caps of the drop store. proto-spec/drop.md#relay-protocol
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DropLimits {
+    /// Messages waiting in one box.
+    pub per_box: usize,
+    /// Messages charged to the host that sent them (an IPv4 address or an IPv6 /64).
+    pub per_host: usize,
+    /// Messages one site (an IPv4 address or an IPv6 /48) always gets; more only while the
+    /// store is less than half full.
+    pub site_share: usize,
+    /// Messages in all; each is at most 8,265 bytes (`MAX_DROP_SEALED`).
+    pub total: usize,
+    /// How long a message is kept after it was put, unless collected sooner.
+    pub lifetime_days: u64,
+}
+
+impl Default for DropLimits {
+    fn default() -> Self {
+        Self {
+            // A box is one contact's to one person: 64 messages wait before the person collects.
+            per_box: 64,
+            // A venue or carrier NAT is one host: a thousand people each leaving a message fit.
+            per_host: 1_024,
+            // Eight sites hold at most 100,000 / 2 + 8 * 2,048 = 66,384 messages.
+            site_share: 2_048,
+            // At most 100,000 x 8,265 B = 827 MB of messages (plus ~150 B of index each);
+            // typical messages (a few hundred bytes) are under 1 KB.
+            total: 100_000,
+            lifetime_days: 30,
+        }
+    }
+}
+
+impl DropLimits {
+    /// The store caps these limits set.
+    pub fn caps(&self) -> crate::drops::Caps {
+        crate::drops::Caps {
+            total: self.total,
+            per_box: self.per_box,
+            per_host: self.per_host,
+            site_share: self.site_share,
+            lifetime: self.lifetime_days.saturating_mul(24 * 60 * 60),
+        }
+    }
+}
+
 /// All limits. Field names match the TOML keys under `[limits]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -190,7 +239,9 @@ pub struct Limits {
     pub board: StoreLimits,
     /// The slot store (`[limits.slots]`).
     pub slots: SlotLimits,
-    /// Concurrent rendezvous, board or slot streams on one connection.
+    /// The drop store (`[limits.drops]`).
+    pub drops: DropLimits,
+    /// Concurrent rendezvous, board, slot or drop streams on one connection.
     pub max_streams_per_connection: usize,
     /// Rendezvous and board requests of one peer, over all its connections; reconnecting
     /// does not refill it.
@@ -250,6 +301,7 @@ impl Default for Limits {
             max_discover: 256,
             board: StoreLimits::default(),
             slots: SlotLimits::default(),
+            drops: DropLimits::default(),
             max_streams_per_connection: 8,
             request_rate_per_peer: Rate {
                 burst: 64,
@@ -401,6 +453,21 @@ impl Config {
         if s.max_lifetime_secs > MAX_SLOT_LIFETIME_SECS {
             return Err(ConfigError::TooLarge("slots.max_lifetime_secs"));
         }
+        let d = l.drops;
+        for (name, v) in [
+            ("drops.per_box", d.per_box as u64),
+            ("drops.per_host", d.per_host as u64),
+            ("drops.site_share", d.site_share as u64),
+            ("drops.total", d.total as u64),
+            ("drops.lifetime_days", d.lifetime_days),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        if d.lifetime_days > MAX_DROP_LIFETIME_DAYS {
+            return Err(ConfigError::TooLarge("drops.lifetime_days"));
+        }
         // A long grace would let state outlive its owner again (proto-spec/relay.md#rendezvous).
         if l.disconnect_grace_ms > MAX_DISCONNECT_GRACE_MS {
             return Err(ConfigError::TooLarge("disconnect_grace_ms"));
@@ -448,6 +515,9 @@ mod tests {
             min_ttl_secs = 30
             [limits.slots]
             max_total = 5000
+            [limits.drops]
+            per_box = 16
+            lifetime_days = 7
             "#,
         )
         .unwrap();
@@ -462,6 +532,10 @@ mod tests {
         assert_eq!(c.limits.slots.max_total, 5_000);
         assert_eq!(c.limits.slots.max_per_ip, 4_096);
         assert_eq!(c.limits.slots.max_lifetime_secs, 90 * 24 * 60 * 60);
+        assert_eq!(c.limits.drops.per_box, 16);
+        assert_eq!(c.limits.drops.per_host, 1_024);
+        assert_eq!(c.limits.drops.total, 100_000);
+        assert_eq!(c.limits.drops.caps().lifetime, 7 * 24 * 60 * 60);
         assert_eq!(c.metrics, Some(SocketAddr::from(([127, 0, 0, 1], 9999))));
     }
 
@@ -517,6 +591,22 @@ mod tests {
         assert!(matches!(
             c.validate(),
             Err(ConfigError::TooLarge("slots.max_lifetime_secs"))
+        ));
+        let mut c = Config::default();
+        c.limits.drops.per_box = 0;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Zero("drops.per_box"))
+        ));
+        let mut c = Config::default();
+        c.limits.drops.lifetime_days = MAX_DROP_LIFETIME_DAYS + 1;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::TooLarge("drops.lifetime_days"))
+        ));
+        assert!(matches!(
+            Config::from_toml("[limits.drops]\nmax_total = 1"),
+            Err(ConfigError::Toml(_))
         ));
         let mut c = Config::default();
         c.limits.rendezvous.site_share = 0;

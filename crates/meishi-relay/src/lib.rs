@@ -5,7 +5,8 @@
 //! direct connection with DCUtR), a rendezvous server (attendees register under a namespace
 //! derived from the event code), the teaser board (sealed teasers, one request per page of
 //! attendees), the slot store (sealed card slot records that contacts fetch while their owner
-//! is offline), identify, ping and an AutoNAT server, over TCP and QUIC. Every store and rate
+//! is offline), the drop store (sealed messages contacts leave for a person who is offline),
+//! identify, ping and an AutoNAT server, over TCP and QUIC. Every store and rate
 //! is bounded ([`config::Limits`]); metrics are served as Prometheus text.
 //!
 //! ```no_run
@@ -28,6 +29,7 @@
 
 pub mod board;
 pub mod config;
+pub mod drops;
 mod frame;
 pub mod iplimit;
 pub mod key;
@@ -58,13 +60,13 @@ use prometheus_client::registry::Registry as PromRegistry;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{Config, ConfigError, Limits, SlotLimits};
+pub use config::{Config, ConfigError, DropLimits, Limits, SlotLimits};
 pub use key::KeyError;
 
 /// Identify protocol version the relay announces.
 pub const AGENT: &str = concat!("meishi-relay/", env!("CARGO_PKG_VERSION"));
 pub const IDENTIFY_PROTOCOL: &str = "/meishi/relay/1";
-/// How often expired registrations, board entries and slot records are swept.
+/// How often expired registrations, board entries, slot records and drops are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// How long [`Relay::spawn`] waits for its listeners to come up.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -96,6 +98,7 @@ struct Behaviour {
     rendezvous: request_response::Behaviour<rendezvous::Codec>,
     board: request_response::Behaviour<board::Codec>,
     slots: request_response::Behaviour<slots::Codec>,
+    drops: request_response::Behaviour<drops::Codec>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     autonat: autonat::v2::server::Behaviour,
@@ -244,6 +247,11 @@ fn build_swarm(
                 slots: request_response::Behaviour::with_codec(
                     slots::Codec::with_counter(malformed("slots")),
                     [(slots::PROTOCOL, request_response::ProtocolSupport::Inbound)],
+                    rr.clone(),
+                ),
+                drops: request_response::Behaviour::with_codec(
+                    drops::Codec::with_counter(malformed("drops")),
+                    [(drops::PROTOCOL, request_response::ProtocolSupport::Inbound)],
                     rr,
                 ),
                 identify: identify::Behaviour::new(
@@ -386,6 +394,7 @@ impl Relay {
                 first_seq,
             )),
             slots: slots::Slots::new(l.slots.caps()),
+            drops: drops::Drops::new(l.drops.caps()),
             // A bucket outlives connections (reconnecting does not refill it); it is forgotten
             // once it is full again, so each key needs a live connection.
             requests_by_peer: RateLimiter::new(
@@ -492,9 +501,11 @@ struct EventLoop {
     board: board::Board,
     /// Slot records: not tied to connections (contacts read them while the owner is offline).
     slots: slots::Slots,
-    /// Rendezvous, board and slot requests per peer and per host: a full board page is ~280 KB for
-    /// a ~90-byte request, so an unthrottled peer could use the relay to flood, and per peer
-    /// alone fresh peer ids would buy more.
+    /// Sealed messages waiting for their recipients: not tied to connections either.
+    drops: drops::Drops,
+    /// Rendezvous, board, slot and drop requests per peer and per host: a full board page is
+    /// ~280 KB for a ~90-byte request, so an unthrottled peer could use the relay to flood, and
+    /// per peer alone fresh peer ids would buy more.
     requests_by_peer: RateLimiter<PeerId>,
     requests_by_host: RateLimiter<Prefix>,
     p2p_metrics: libp2p::metrics::Metrics,
@@ -597,8 +608,15 @@ impl EventLoop {
         let r = self.rendezvous.expire(now);
         let b = self.board.expire(now);
         let s = self.slots.expire(unix_now());
-        if r + b + s > 0 {
-            tracing::debug!(registrations = r, board_entries = b, slots = s, "expired");
+        let d = self.drops.expire(unix_now());
+        if r + b + s + d > 0 {
+            tracing::debug!(
+                registrations = r,
+                board_entries = b,
+                slots = s,
+                drops = d,
+                "expired"
+            );
         }
         self.update_gauges();
     }
@@ -613,6 +631,9 @@ impl EventLoop {
         self.metrics
             .slots
             .set(i64::try_from(self.slots.len()).unwrap_or(i64::MAX));
+        self.metrics
+            .drops
+            .set(i64::try_from(self.drops.len()).unwrap_or(i64::MAX));
         let reservations = self.swarm.behaviour().relay.held();
         self.metrics
             .reservations
@@ -627,6 +648,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Rendezvous(e)) => self.on_rendezvous(e),
             SwarmEvent::Behaviour(BehaviourEvent::Board(e)) => self.on_board(e),
             SwarmEvent::Behaviour(BehaviourEvent::Slots(e)) => self.on_slots(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Drops(e)) => self.on_drops(e),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.p2p_metrics.record(&e),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => self.p2p_metrics.record(&e),
             SwarmEvent::Behaviour(BehaviourEvent::Autonat(e)) => {
@@ -949,6 +971,60 @@ impl EventLoop {
             request_response::Event::InboundFailure { peer, error, .. } => {
                 count(&self.metrics, "slots", "failed");
                 tracing::debug!(%peer, %error, "slot request failed");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_drops(
+        &mut self,
+        e: request_response::Event<meishi_event::DropRequest, meishi_event::DropResponse>,
+    ) {
+        match e {
+            request_response::Event::Message {
+                peer,
+                connection_id,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+            } => {
+                let resp = if let Err(cap) = self.allow_request(peer, connection_id, Instant::now())
+                {
+                    count(&self.metrics, "drops", "rate_limited");
+                    self.metrics.refused("drops", cap);
+                    meishi_event::DropResponse::Refused(meishi_event::DropRefusal::RateLimited)
+                } else {
+                    // The store is given the sender's address (to charge its host), never its
+                    // peer id.
+                    let ip = self.conn_ip.get(&connection_id).copied();
+                    let (outcome, resp) = self.drops.handle(ip, request, unix_now());
+                    let label = match outcome {
+                        drops::Outcome::Stored(drops::Stored::New) => "stored",
+                        drops::Outcome::Stored(drops::Stored::Same) => "same",
+                        drops::Outcome::Listed { .. } => "listed",
+                        drops::Outcome::Acked(_) => "acked",
+                        drops::Outcome::Refused(r) => {
+                            if let Some(cap) = r.cap() {
+                                self.metrics.refused("drops", cap);
+                            }
+                            "refused"
+                        }
+                    };
+                    count(&self.metrics, "drops", label);
+                    tracing::debug!(?outcome, "drops");
+                    self.update_gauges();
+                    resp
+                };
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .drops
+                    .send_response(channel, resp);
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                count(&self.metrics, "drops", "failed");
+                tracing::debug!(%peer, %error, "drop request failed");
             }
             _ => {}
         }

@@ -32,7 +32,7 @@ pub struct Outcome {
 /// Label set of the refusal counters: which service and which cap refused.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Cap {
-    /// `rendezvous`, `board`, `slots`, `requests`, `connections`, `reservations` or `circuits`.
+    /// `rendezvous`, `board`, `slots`, `drops`, `requests`, `connections`, `reservations` or `circuits`.
     pub service: &'static str,
     /// The cap, named as in `Limits` (`per_host`, `site_share_namespace`, `rate_per_ip`, ...).
     pub cap: &'static str,
@@ -41,7 +41,7 @@ pub struct Cap {
 /// The relay's own metrics, registered under the `meishi_relay` prefix.
 #[derive(Clone)]
 pub struct RelayMetrics {
-    /// Rendezvous, board and slot requests by outcome.
+    /// Rendezvous, board, slot and drop requests by outcome.
     pub requests: Family<Outcome, Counter>,
     /// Live rendezvous registrations.
     pub registrations: Gauge,
@@ -49,6 +49,8 @@ pub struct RelayMetrics {
     pub board_entries: Gauge,
     /// Slot records kept.
     pub slots: Gauge,
+    /// Drop box messages kept.
+    pub drops: Gauge,
     /// Namespaces with at least one registration or board entry.
     pub namespaces: Gauge,
     /// Active circuit relay reservations.
@@ -81,6 +83,7 @@ impl RelayMetrics {
             registrations: Gauge::default(),
             board_entries: Gauge::default(),
             slots: Gauge::default(),
+            drops: Gauge::default(),
             namespaces: Gauge::default(),
             reservations: Gauge::default(),
             circuits: Gauge::default(),
@@ -90,7 +93,7 @@ impl RelayMetrics {
         let r = registry.sub_registry_with_prefix("meishi_relay");
         r.register(
             "requests",
-            "Rendezvous, teaser board and slot requests by outcome",
+            "Rendezvous, teaser board, slot and drop requests by outcome",
             m.requests.clone(),
         );
         r.register(
@@ -104,6 +107,7 @@ impl RelayMetrics {
             m.board_entries.clone(),
         );
         r.register("slots", "Card slot records kept", m.slots.clone());
+        r.register("drops", "Drop box messages kept", m.drops.clone());
         r.register(
             "namespaces",
             "Event namespaces in use (rendezvous)",

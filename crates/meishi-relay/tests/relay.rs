@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 //! In-process tests of the relay over loopback: reservations, circuits, rendezvous, the teaser
-//! board, the slot store, the abuse caps and the metrics endpoint. Clients are stock rust-libp2p swarms.
+//! board, the slot store, the drop store, the abuse caps and the metrics endpoint. Clients are stock rust-libp2p swarms.
 //! Distinct source IPs come from 127.0.0.0/8: a QUIC client listening on 127.0.0.2 dials from
 //! that socket, so the relay sees 127.0.0.2.
 
@@ -17,7 +17,7 @@ use meishi_event::{
     BoardRequest, BoardResponse, EventKey, SlotKey, SlotRecord, SlotRefusal, SlotRequest,
     SlotResponse, SlotSealKey,
 };
-use meishi_relay::{board, slots, Config, Relay, RelayHandle};
+use meishi_relay::{board, drops, slots, Config, Relay, RelayHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const STEP: Duration = Duration::from_secs(20);
@@ -28,6 +28,7 @@ struct Client {
     rendezvous: rendezvous::client::Behaviour,
     board: request_response::Behaviour<board::Codec>,
     slots: request_response::Behaviour<slots::Codec>,
+    drops: request_response::Behaviour<drops::Codec>,
     ping: ping::Behaviour,
 }
 
@@ -58,6 +59,11 @@ fn client_with(key: libp2p::identity::Keypair) -> Swarm<Client> {
             slots: request_response::Behaviour::with_codec(
                 slots::Codec::default(),
                 [(slots::PROTOCOL, request_response::ProtocolSupport::Outbound)],
+                request_response::Config::default(),
+            ),
+            drops: request_response::Behaviour::with_codec(
+                drops::Codec::default(),
+                [(drops::PROTOCOL, request_response::ProtocolSupport::Outbound)],
                 request_response::Config::default(),
             ),
             ping: ping::Behaviour::default(),
@@ -1252,5 +1258,141 @@ async fn slot_records_outlive_their_writer_and_only_the_highest_seq_is_served() 
     assert_eq!(counter(&text, "slots", "malformed"), 1, "{text}");
     assert_eq!(counter(&text, "slots", "stored"), 2, "{text}");
     assert_eq!(counter(&text, "slots", "refused"), 3, "{text}");
+    relay.shutdown().await;
+}
+
+/// Sends one drop request; its answer, or None when the relay closed the stream unanswered.
+async fn drop_ask(
+    c: &mut Swarm<Client>,
+    relay_id: PeerId,
+    req: meishi_event::DropRequest,
+) -> Option<meishi_event::DropResponse> {
+    c.behaviour_mut().drops.send_request(&relay_id, req);
+    until(c, |e| match e {
+        SwarmEvent::Behaviour(ClientEvent::Drops(request_response::Event::Message {
+            message: request_response::Message::Response { response, .. },
+            ..
+        })) => Some(Some(response)),
+        SwarmEvent::Behaviour(ClientEvent::Drops(request_response::Event::OutboundFailure {
+            ..
+        })) => Some(None),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn drop_messages_wait_for_their_recipient_until_acknowledged() {
+    use meishi_event::{
+        drop_digest, open_drop, seal_drop, DropRefusal, DropRequest, DropResponse, DropSecret,
+    };
+    let (relay, relay_tcp, _) = relay_with(|c| {
+        c.limits.drops.per_host = 2;
+        c.limits.disconnect_grace_ms = 50;
+    })
+    .await;
+    let relay_id = relay.peer_id();
+    let ada = DropSecret::from_bytes([0xad; 32]);
+    let to = |contact: u8| ada.address_for(&[contact; 32]);
+    let put = |contact: u8, text: &[u8]| {
+        let a = to(contact);
+        (a.id, seal_drop(&a, text).unwrap())
+    };
+
+    let mut sender = client();
+    sender.dial(relay_tcp.clone()).unwrap();
+    until(&mut sender, |e| {
+        matches!(e, SwarmEvent::ConnectionEstablished { .. }).then_some(())
+    })
+    .await;
+    let (id, first) = put(1, b"first");
+    let req = |id, sealed: &Vec<u8>| DropRequest::Put {
+        id,
+        sealed: sealed.clone(),
+    };
+    assert_eq!(
+        drop_ask(&mut sender, relay_id, req(id, &first)).await,
+        Some(DropResponse::PutOk)
+    );
+    // The same message again is kept once.
+    assert_eq!(
+        drop_ask(&mut sender, relay_id, req(id, &first)).await,
+        Some(DropResponse::PutOk)
+    );
+    // Bytes that are not a sealed drop are refused with a reason.
+    let mut v2 = first.clone();
+    v2[0] = 2;
+    assert_eq!(
+        drop_ask(&mut sender, relay_id, req(id, &v2)).await,
+        Some(DropResponse::Refused(DropRefusal::Malformed))
+    );
+    // An oversized message is not read at all: the stream ends unanswered, counted as malformed.
+    let oversized = vec![1u8; meishi_event::MAX_DROP_SEALED + 1];
+    assert_eq!(
+        drop_ask(&mut sender, relay_id, req(id, &oversized)).await,
+        None
+    );
+    // The host's cap (2 here) refuses a third message from the same address.
+    let (id2, second) = put(2, b"second");
+    assert_eq!(
+        drop_ask(&mut sender, relay_id, req(id2, &second)).await,
+        Some(DropResponse::PutOk)
+    );
+    let (id3, third) = put(3, b"third");
+    assert_eq!(
+        drop_ask(&mut sender, relay_id, req(id3, &third)).await,
+        Some(DropResponse::Refused(DropRefusal::HostFull))
+    );
+    assert_eq!(refused_for(&relay, "drops", "per_host").await, 1);
+
+    // The sender goes away, past the grace that ends its board entries: the messages stay.
+    drop(sender);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut recipient = client();
+    recipient.dial(relay_tcp).unwrap();
+    until(&mut recipient, |e| {
+        matches!(e, SwarmEvent::ConnectionEstablished { .. }).then_some(())
+    })
+    .await;
+    let get = DropRequest::Get {
+        ids: vec![id3, id2, id],
+    };
+    let got = drop_ask(&mut recipient, relay_id, get.clone()).await;
+    let Some(DropResponse::Messages { messages, more }) = got else {
+        panic!("{got:?}");
+    };
+    // Oldest first, whatever the order asked.
+    assert_eq!(messages, vec![(id, first.clone()), (id2, second.clone())]);
+    assert!(!more);
+    assert_eq!(open_drop(&ada, &id, &messages[0].1).unwrap(), b"first");
+    assert_eq!(gauge_is(&relay, "meishi_relay_drops", 2).await, 2);
+    // Acknowledged, a message is gone; the other one still waits.
+    assert_eq!(
+        drop_ask(
+            &mut recipient,
+            relay_id,
+            DropRequest::Ack {
+                id,
+                digests: vec![drop_digest(&first)],
+            },
+        )
+        .await,
+        Some(DropResponse::AckOk { deleted: 1 })
+    );
+    assert_eq!(
+        drop_ask(&mut recipient, relay_id, get).await,
+        Some(DropResponse::Messages {
+            messages: vec![(id2, second)],
+            more: false,
+        })
+    );
+    assert_eq!(gauge_is(&relay, "meishi_relay_drops", 1).await, 1);
+    let text = relay.metrics_text();
+    assert_eq!(counter(&text, "drops", "malformed"), 1, "{text}");
+    assert_eq!(counter(&text, "drops", "stored"), 2, "{text}");
+    assert_eq!(counter(&text, "drops", "same"), 1, "{text}");
+    assert_eq!(counter(&text, "drops", "refused"), 2, "{text}");
+    assert_eq!(counter(&text, "drops", "acked"), 1, "{text}");
+    assert_eq!(counter(&text, "drops", "listed"), 2, "{text}");
     relay.shutdown().await;
 }

@@ -279,6 +279,10 @@ pub(crate) fn take(conn: &Connection, id: i64) -> Result<(InboxItem, PutOutcome)
     let item = get(conn, id)?.ok_or(StoreError::NoSuchInboxItem(id))?;
     let outcome = put_signed(conn, &item.card, &item.meeting.via)?;
     add_meeting(conn, item.card.key(), &item.meeting)?;
+    // The links the giver sent with the card (a format-2 envelope): their slot and my box.
+    if let Ok(env) = meishi_card::envelope::Envelope::decode(&item.meeting.envelope) {
+        crate::links::set_contact_links(conn, &item.card.key(), env.links(), env.time())?;
+    }
     crate::receive::keep_key(conn, &item.card.key())?;
     crate::consent::unrevoke(conn, &item.card.key())?;
     set_status(conn, id, InboxStatus::Accepted)?;

@@ -32,6 +32,7 @@ mod contacts;
 mod error;
 mod extras;
 mod inbox;
+mod links;
 mod receive;
 mod schema;
 
@@ -57,6 +58,7 @@ pub use extras::{
     MAX_RESULTS, MAX_TAGS, MAX_TAG_LEN,
 };
 pub use inbox::{InboxItem, InboxStatus, INBOX_TTL, MAX_PENDING};
+pub use links::{ContactLinks, OwnLinks};
 pub use meishi_keyfile::{self as keyfile, KeyError};
 pub use receive::{ImportResult, Unsolicited, Via, MAX_UNKEPT};
 pub use schema::SCHEMA_VERSION;
@@ -246,6 +248,8 @@ impl Store {
                 if let Some(key) = consent::contact_key(c, id)? {
                     consent::revoke(c, &key)?;
                     c.execute("DELETE FROM peer_addrs WHERE key = ?1", [&key.0[..]])?;
+                    c.execute("DELETE FROM contact_links WHERE key = ?1", [&key.0[..]])?;
+                    links::mark_rotate(c)?;
                 }
             }
             contacts::remove(c, r)
@@ -261,6 +265,8 @@ impl Store {
             let key = consent::contact_key(c, id)?;
             if let Some(k) = &key {
                 consent::revoke(c, k)?;
+                // The revoked contact knows my slot: my next cards go to a new one.
+                links::mark_rotate(c)?;
             }
             Ok(key)
         })

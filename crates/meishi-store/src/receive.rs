@@ -27,6 +27,11 @@ pub enum Via {
     Qr,
     /// A file (`meishi import`).
     Import,
+    /// Read from the contact's card slot on a relay, or left in my drop box: an edit that
+    /// reached me while we were not online together.
+    Slot,
+    /// Introduced by a contact: verified as signed by its own key, not met in person.
+    Intro,
 }
 
 impl Via {
@@ -38,6 +43,8 @@ impl Via {
             Self::Fetch => "fetch",
             Self::Qr => "qr",
             Self::Import => "import",
+            Self::Slot => "slot",
+            Self::Intro => "intro",
         }
     }
 }
@@ -127,6 +134,12 @@ impl Store {
                 PutOutcome::Older { .. } | PutOutcome::Equivocation { .. }
             ) {
                 tx.add_meeting(card.key(), &record)?;
+                crate::links::set_contact_links(
+                    &tx.tx,
+                    &card.key(),
+                    envelope.links(),
+                    envelope.time(),
+                )?;
             }
             keep_key(&tx.tx, &card.key())?;
             Ok(outcome)
@@ -153,6 +166,12 @@ impl Store {
                 PutOutcome::Older { .. } | PutOutcome::Equivocation { .. }
             ) {
                 tx.add_meeting(card.key(), &record)?;
+                crate::links::set_contact_links(
+                    &tx.tx,
+                    &card.key(),
+                    envelope.links(),
+                    envelope.time(),
+                )?;
             }
             if outcome == PutOutcome::Added {
                 tx.tx.execute(

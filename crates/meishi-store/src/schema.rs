@@ -166,8 +166,38 @@ ALTER TABLE contacts ADD COLUMN unkept INTEGER NOT NULL DEFAULT 0 CHECK (unkept 
 CREATE INDEX contacts_unkept ON contacts (added_at, id) WHERE unkept = 1;
 ";
 
+/// Version 6 (issue 14): my card slot and drop keys, and the links each contact gave me (their
+/// slot address and my box at their relays), so that edits reach contacts who are offline.
+const V6: &str = "
+-- One row: the slot I publish my card to and the secret my drop boxes derive from. A new slot
+-- (`rotate` is set by a revoke) replaces the slot columns; `record_seq` numbers the records of
+-- this slot.
+CREATE TABLE own_links (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    slot_seed BLOB NOT NULL CHECK (length(slot_seed) = 32),
+    seal_key BLOB NOT NULL CHECK (length(seal_key) = 32),
+    drop_secret BLOB NOT NULL CHECK (length(drop_secret) = 32),
+    relays TEXT NOT NULL,
+    record_seq INTEGER NOT NULL DEFAULT 0,
+    published_card_seq INTEGER,
+    published_expires INTEGER,
+    published_relays TEXT NOT NULL DEFAULT '',
+    rotate INTEGER NOT NULL DEFAULT 0 CHECK (rotate IN (0, 1)),
+    created_at INTEGER NOT NULL
+);
+-- The newest links each person gave me with their card (opaque bytes, decoded by the
+-- application), and the highest slot record seq read from their slot.
+CREATE TABLE contact_links (
+    key BLOB PRIMARY KEY CHECK (length(key) = 32),
+    links BLOB NOT NULL,
+    given_at INTEGER NOT NULL,
+    slot_seq INTEGER NOT NULL DEFAULT 0,
+    read_at INTEGER
+);
+";
+
 /// The migration steps, oldest first.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -138,18 +138,55 @@ fn cases() -> Result<Vec<Case>> {
         env(
             "too-large",
             "too-large",
-            "one byte over the 4,352-byte limit",
+            "one byte over the 5,379-byte limit",
             ada(),
             vec![1; MAX_ENVELOPE_BYTES + 1],
         ),
         env(
-            "format-two",
+            "format-three",
             "unsupported-format",
-            "format byte 02",
+            "format byte 03",
             ada(),
             {
                 let mut b = good_bytes.clone();
-                b[0] = 2;
+                b[0] = 3;
+                b
+            },
+        ),
+        env(
+            "success-links",
+            "success",
+            "format 02: the same give with 40 bytes of links after the nonce (a length byte 28, then the links)",
+            ada(),
+            Envelope::sign_with_links(
+                &ada(),
+                &card,
+                bob().public(),
+                T0,
+                Some("RustConf 2026"),
+                NONCE,
+                &[0x4c; 40],
+            )?
+            .as_bytes()
+            .to_vec(),
+        ),
+        env(
+            "format-one-with-links",
+            "trailing-bytes",
+            "a format-01 envelope cannot carry links: the body ends at the nonce, so the links look like bytes after the signature",
+            ada(),
+            {
+                let v2 = Envelope::sign_with_links(
+                    &ada(),
+                    &card,
+                    bob().public(),
+                    T0,
+                    Some("RustConf 2026"),
+                    NONCE,
+                    &[0x4c; 40],
+                )?;
+                let mut b = v2.as_bytes().to_vec();
+                b[0] = 1;
                 b
             },
         ),

@@ -7,6 +7,7 @@ mod bad_input;
 mod bounds;
 mod clock;
 mod consent;
+mod drops;
 mod exchange;
 mod join;
 mod lan;
