@@ -69,6 +69,10 @@ def main():
         for k in ("record", "stored", "address"):
             if k in v:
                 add("slot_decode", f"{f.name}-{k}", bytes.fromhex(v[k]))
+    for f in sorted((ROOT / "proto-spec/vectors/intro").iterdir()):
+        v = fields(f)
+        if "message" in v:
+            add("intro_decode", f.name, bytes.fromhex(v["message"]))
     for f in sorted((ROOT / "proto-spec/vectors/qr").iterdir()):
         v = fields(f)
         if "payload" in v:

@@ -67,6 +67,26 @@ enum Cmd {
     Event(cmd::event::EventArgs),
     /// Run a relay node for events (circuit relay, rendezvous, metrics).
     Relay(cmd::relay::RelayArgs),
+    /// Introduce two contacts: B is asked first, A once B accepts; if both accept, each gets the
+    /// other's card. A decline reaches only you.
+    Introduce {
+        /// The contact to introduce (number, name or peer id).
+        a: String,
+        /// The contact asked first.
+        b: String,
+        /// Why they should meet (up to 280 bytes), shown to both.
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Introductions: those you were asked about (accept or decline) and those you made.
+    Intros {
+        #[command(subcommand)]
+        cmd: Option<cmd::updates::IntrosCmd>,
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Ask a contact for their current card (they answer if they hold yours).
     Fetch(cmd::fetch::FetchArgs),
     /// Cards waiting for your decision (policy `ask`).
@@ -103,6 +123,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Event(a) => cmd::event::event(&home, a),
         Cmd::Relay(a) => cmd::relay::run(&home, a),
         Cmd::Fetch(a) => cmd::fetch::fetch(&home, a),
+        Cmd::Introduce { a, b, note, json } => cmd::updates::introduce(&home, &a, &b, note, json),
+        Cmd::Intros { cmd, json } => cmd::updates::intros(&home, cmd, json),
         Cmd::Inbox { json } => cmd::net::inbox(&home, json),
         Cmd::Accept { id } => cmd::net::decide(&home, id, true),
         Cmd::Decline { id: Some(id), .. } => cmd::net::decide(&home, id, false),

@@ -58,6 +58,17 @@ pub struct InitArgs {
     /// name, or your name and headline (the note, else the title).
     #[arg(long, value_enum, value_name = "WHAT")]
     pub teaser: Option<TeaserArg>,
+    /// Whether contacts may introduce you to others: ask (each introduction waits for your
+    /// decision; the default) or never (every introduction is declined at once). Not part of
+    /// the signed card.
+    #[arg(long, value_enum, value_name = "CHOICE")]
+    pub introductions: Option<IntroArg>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntroArg {
+    Ask,
+    Never,
 }
 
 /// The teaser choice on the command line.
@@ -147,6 +158,11 @@ pub struct EditArgs {
     /// and headline). Not part of the signed card.
     #[arg(long, value_enum, value_name = "WHAT")]
     pub teaser: Option<TeaserArg>,
+    /// Whether contacts may introduce you to others: ask (each introduction waits for your
+    /// decision; the default) or never (every introduction is declined at once). Not part of
+    /// the signed card.
+    #[arg(long, value_enum, value_name = "CHOICE")]
+    pub introductions: Option<IntroArg>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,6 +298,10 @@ pub fn init(home: &Home, args: InitArgs) -> Result<()> {
     if let Some(t) = args.teaser {
         home.store()?.set_teaser(t.into())?;
     }
+    if let Some(i) = args.introductions {
+        home.store()?
+            .set_introductions_allowed(i == IntroArg::Ask)?;
+    }
     let id = home.identity()?;
     eprintln!("Created your identity and card in {}", home.dir().display());
     eprintln!("peer id:     {}", id.public().peer_id());
@@ -326,6 +346,14 @@ pub fn card(home: &Home, cmd: CardCmd) -> Result<()> {
             } else {
                 print_card(own.card(), Some(own.key()), Some(own.seq()), true);
                 println!("teaser:      {}", teaser_line(own.card(), teaser));
+                println!(
+                    "intros:      {}",
+                    if store.introductions_allowed()? {
+                        "ask (contacts may introduce you; you decide each time)"
+                    } else {
+                        "never"
+                    }
+                );
             }
         }
         CardCmd::Edit(e) => {
@@ -370,8 +398,18 @@ pub fn card(home: &Home, cmd: CardCmd) -> Result<()> {
                 store.set_teaser(t.into())?;
                 eprintln!("Teaser: {}", teaser_line(&card, t.into()));
             }
+            if let Some(i) = e.introductions {
+                store.set_introductions_allowed(i == IntroArg::Ask)?;
+                eprintln!(
+                    "Introductions: {}",
+                    match i {
+                        IntroArg::Ask => "each one waits for your decision (meishi intros)",
+                        IntroArg::Never => "declined at once",
+                    }
+                );
+            }
             if card == *own.card() {
-                if e.teaser.is_none() {
+                if e.teaser.is_none() && e.introductions.is_none() {
                     eprintln!("Nothing changed; your card stays at seq {}", own.seq());
                 }
                 return Ok(());

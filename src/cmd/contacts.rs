@@ -348,7 +348,7 @@ fn who(store: &Store, r: &ContactRef) -> Result<String> {
     })
 }
 
-fn lookup(store: &Store, id: &str) -> Result<ContactRef> {
+pub(crate) fn lookup(store: &Store, id: &str) -> Result<ContactRef> {
     let r = ContactRef::parse(id).map_err(|e| Failure::new(USAGE, anyhow::anyhow!("{e}")))?;
     let found = store.resolve(&r).map_err(|e| match e {
         e @ (meishi_store::StoreError::AmbiguousName { .. }
@@ -443,12 +443,39 @@ pub fn contacts(home: &Home, cmd: ContactsCmd) -> Result<()> {
             let lookalikes = store
                 .lookalikes(&c.summary.name, c.summary.key)
                 .context("cannot check the contacts for look-alikes")?;
+            // Introduced by a contact: verified, not met in person until a swap or a scan.
+            let introduced = match c.summary.key {
+                Some(k) => store.introduced_by(&k)?.map(|i| {
+                    let by = store
+                        .get(&ContactRef::Key(i.introducer))
+                        .ok()
+                        .flatten()
+                        .map_or_else(|| "a former contact".to_owned(), |c| c.card.name);
+                    (by, i.received_at)
+                }),
+                None => None,
+            };
             if json {
                 let mut v = contact_json(&c)?;
                 v["lookalikes"] = json!(lookalikes.iter().map(|o| o.id).collect::<Vec<_>>());
+                v["introduced_by"] = json!(introduced.as_ref().map(|(by, _)| by));
+                v["met_in_person"] = json!(!c.meetings.is_empty());
                 println!("{v}");
             } else {
                 print_card(&c.card, c.summary.key, c.summary.seq, c.summary.verified);
+                if let Some((by, at)) = &introduced {
+                    let met = if c.meetings.is_empty() {
+                        "; not met in person yet"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "  {:<12}by {} ({}){met}",
+                        "introduced",
+                        display_safe(by),
+                        crate::output::date_time(*at),
+                    );
+                }
                 if !c.tags.is_empty() {
                     println!("  {:<12}{}", "my tags", display_safe(&c.tags.join(", ")));
                 }

@@ -125,3 +125,153 @@ pub fn relays(home: &Home, set: Vec<Multiaddr>, json: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// `meishi intros`: what to do with introductions.
+#[derive(clap::Subcommand, Debug)]
+pub enum IntrosCmd {
+    /// Accept an introduction: your card goes to the other person if they accept too.
+    Accept { id: i64 },
+    /// Decline an introduction: only the person who introduced you learns it.
+    Decline { id: i64 },
+}
+
+/// Runs `work` on a one-shot node and prints the report it returns.
+fn one_shot_report<F>(home: &Home, json: bool, work: F) -> Result<()>
+where
+    F: for<'a> FnOnce(
+        &'a meishi_app::App,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Report, meishi_app::intro::IntroError>> + 'a>,
+    >,
+{
+    let out = Out { json, stamp: false };
+    runtime()?.block_on(async {
+        let options = Options::new(Vec::new(), Policy::Never, Scope::Known);
+        let app = start(home, options)?;
+        let result = tokio::time::timeout(ONE_SHOT, work(&app)).await;
+        app.shutdown().await;
+        match result {
+            Ok(Ok(r)) => {
+                out.report(&r);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                let code = match e {
+                    meishi_app::intro::IntroError::NoSuchContact(_)
+                    | meishi_app::intro::IntroError::NoSuchIntro(_) => crate::exit::NOT_FOUND,
+                    meishi_app::intro::IntroError::Send { .. } => crate::exit::UNREACHABLE,
+                    meishi_app::intro::IntroError::Store(_) => crate::exit::FAILURE,
+                    _ => USAGE,
+                };
+                Err(Failure::new(code, anyhow::anyhow!("{e}")).into())
+            }
+            Err(_) => Err(Failure::new(
+                crate::exit::UNREACHABLE,
+                anyhow::anyhow!("the relays did not answer in time; try again"),
+            )
+            .into()),
+        }
+    })
+}
+
+/// `meishi introduce A B --note …`.
+pub fn introduce(home: &Home, a: &str, b: &str, note: Option<String>, json: bool) -> Result<()> {
+    let store = home.store()?;
+    let a = crate::cmd::contacts::lookup(&store, a)?;
+    let b = crate::cmd::contacts::lookup(&store, b)?;
+    drop(store);
+    one_shot_report(home, json, move |app| {
+        Box::pin(async move { app.introduce(&a, &b, note.as_deref()).await })
+    })
+}
+
+/// `meishi intros` (list) and `meishi intros accept|decline ID`.
+pub fn intros(home: &Home, cmd: Option<IntrosCmd>, json: bool) -> Result<()> {
+    match cmd {
+        Some(IntrosCmd::Accept { id }) => one_shot_report(home, json, move |app| {
+            Box::pin(async move { app.answer_intro(id, true).await })
+        }),
+        Some(IntrosCmd::Decline { id }) => one_shot_report(home, json, move |app| {
+            Box::pin(async move { app.answer_intro(id, false).await })
+        }),
+        None => list_intros(home, json),
+    }
+}
+
+fn list_intros(home: &Home, json: bool) -> Result<()> {
+    use meishi_card::display_safe;
+    let store = home.store()?;
+    let name = |k: &meishi_card::PublicKey| {
+        store
+            .get(&meishi_store::ContactRef::Key(*k))
+            .ok()
+            .flatten()
+            .map_or_else(
+                || "someone no longer in your contacts".to_owned(),
+                |c| c.card.name,
+            )
+    };
+    let received = store.intros_received()?;
+    let made = store.intros_made()?;
+    if json {
+        let received: Vec<_> = received
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id, "by": name(&r.introducer), "name": r.other_name,
+                    "headline": r.other_headline, "note": r.note, "state": r.state.as_str(),
+                    "expires_at": r.expires_at,
+                })
+            })
+            .collect();
+        let made: Vec<_> = made
+            .iter()
+            .map(|m| {
+                json!({
+                    "id": m.id, "a": name(&m.a), "b": name(&m.b), "note": m.note,
+                    "state": m.state.as_str(), "expires_at": m.expires_at,
+                })
+            })
+            .collect();
+        println!("{}", json!({"received": received, "made": made}));
+        return Ok(());
+    }
+    if received.is_empty() && made.is_empty() {
+        println!("No introductions. Introduce two contacts: meishi introduce A B --note \"why they should meet\"");
+        return Ok(());
+    }
+    for r in &received {
+        let what = match r.state {
+            meishi_store::ReceivedState::Asked => format!(
+                "waiting for you: meishi intros accept {} / decline {}",
+                r.id, r.id
+            ),
+            s => s.to_string(),
+        };
+        let note = r
+            .note
+            .as_deref()
+            .map(|n| format!(" \"{}\"", display_safe(n)))
+            .unwrap_or_default();
+        println!(
+            "#{:<3} {} introduces {}{}{}  [{what}]",
+            r.id,
+            display_safe(&name(&r.introducer)),
+            display_safe(&r.other_name),
+            r.other_headline
+                .as_deref()
+                .map(|h| format!(" ({})", display_safe(h)))
+                .unwrap_or_default(),
+            note,
+        );
+    }
+    for m in &made {
+        println!(
+            "you introduced {} and {}  [{}]",
+            display_safe(&name(&m.a)),
+            display_safe(&name(&m.b)),
+            m.state
+        );
+    }
+    Ok(())
+}

@@ -160,3 +160,155 @@ fn a_revoked_contact_stops_getting_updates() {
         serde_json::json!([1])
     );
 }
+
+/// `contacts refresh` for `h`: its JSON lines.
+fn refresh(h: &Home) -> Vec<Value> {
+    let out = h.run(&["contacts", "refresh", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    json_lines(&out.stdout)
+}
+
+fn find<'a>(lines: &'a [Value], event: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|v| v["event"] == event)
+        .unwrap_or_else(|| panic!("no {event} in {lines:?}"))
+}
+
+/// Carol, Ada and Bob keep their boxes on one relay; Carol swapped with each. Returns the homes
+/// and the relay (kept alive).
+fn carol_knows_ada_and_bob(extra: &[&str]) -> (Proc, Home, Home, Home, Vec<Home>) {
+    let relay_home = Home::new();
+    let (relay, addr) = loopback_relay(&relay_home);
+    let (carol, ada, bob) = (Home::new(), Home::new(), Home::new());
+    let mut others = Vec::new();
+    for (h, n) in [(&carol, "Carol"), (&ada, "Ada"), (&bob, "Bob")] {
+        init(h, n);
+        h.ok(&["card", "relays", &addr]);
+    }
+    for n in extra {
+        let h = Home::new();
+        init(&h, n);
+        h.ok(&["card", "relays", &addr]);
+        others.push(h);
+    }
+    let (up_c, c_addr) = up(&carol);
+    for h in [&ada, &bob].into_iter().chain(others.iter()) {
+        h.ok(&["swap", &c_addr]);
+    }
+    drop(up_c);
+    drop(relay_home);
+    (relay, carol, ada, bob, others)
+}
+
+/// Carol introduces Ada and Bob; Bob is asked first, Ada once he accepted; each accepts at
+/// another time, with nobody online at the same time as the one before; both end with the
+/// other's card, marked as introduced by Carol and not met in person.
+#[test]
+fn an_introduction_both_accept_at_different_times() {
+    let (_relay, carol, ada, bob, _) = carol_knows_ada_and_bob(&[]);
+    let (ada_id, bob_id) = (peer_id(&ada), peer_id(&bob));
+    let out = carol.run(&[
+        "introduce",
+        "Ada",
+        "Bob",
+        "--note",
+        "You both write compilers",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_lines(&out.stdout)[0]["event"], "intro_sent");
+
+    // Ada is not asked before Bob accepts.
+    assert!(refresh(&ada).iter().all(|v| v["event"] != "intro_asked"));
+    let asked = refresh(&bob);
+    let asked = find(&asked, "intro_asked");
+    assert_eq!(asked["by"], "Carol");
+    assert_eq!(asked["name"], "Ada");
+    assert_eq!(asked["note"], "You both write compilers");
+    let id = asked["intro_id"].as_i64().expect("id").to_string();
+    let out = bob.run(&["intros", "accept", &id, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_lines(&out.stdout)[0]["accepted"], true);
+
+    let step = refresh(&carol);
+    assert_eq!(find(&step, "intro_step")["state"], "asking_a");
+    let asked = refresh(&ada);
+    let asked = find(&asked, "intro_asked");
+    assert_eq!(asked["name"], "Bob");
+    let id = asked["intro_id"].as_i64().expect("id").to_string();
+    ada.ok(&["intros", "accept", &id]);
+
+    assert_eq!(find(&refresh(&carol), "intro_step")["state"], "done");
+    let got = refresh(&bob);
+    assert_eq!(find(&got, "introduced")["name"], "Ada");
+    let got = refresh(&ada);
+    assert_eq!(find(&got, "introduced")["by"], "Carol");
+    for (h, other, name) in [(&ada, &bob_id, "Bob"), (&bob, &ada_id, "Ada")] {
+        let shown = h.json(&["contacts", "show", other, "--json"]);
+        assert_eq!(shown["name"], name);
+        assert_eq!(shown["verified"], true, "signed by its own key");
+        assert_eq!(shown["introduced_by"], "Carol");
+        assert_eq!(shown["met_in_person"], false);
+        let human = h.ok(&["contacts", "show", other]);
+        assert!(human.contains("by Carol"), "{human}");
+        assert!(human.contains("not met in person yet"), "{human}");
+    }
+    // Each now holds the other's links: a later edit reaches them like any contact's.
+    ada.ok(&["card", "edit", "--title", "Compiler writer"]);
+    let got = refresh(&bob);
+    assert_eq!(find(&got, "contact_updated")["name"], "Ada");
+}
+
+/// A decline goes to the introducer alone: when Bob declines, Ada is never asked; when Bob
+/// accepts and Ada declines, Bob only ever sees his own acceptance.
+#[test]
+fn a_decline_is_never_visible_to_the_other_side() {
+    let (_relay, carol, ada, bob, others) = carol_knows_ada_and_bob(&["Dan"]);
+    let dan = &others[0];
+
+    // Bob (asked first) declines: Ada hears nothing of it.
+    carol.ok(&["introduce", "Ada", "Bob"]);
+    let asked = refresh(&bob);
+    let id = find(&asked, "intro_asked")["intro_id"].to_string();
+    bob.ok(&["intros", "decline", &id]);
+    assert_eq!(find(&refresh(&carol), "intro_step")["state"], "declined");
+    assert!(refresh(&ada)
+        .iter()
+        .all(|v| !v["event"].as_str().unwrap_or_default().starts_with("intro")));
+    let listed = ada.json(&["intros", "--json"]);
+    assert_eq!(listed["received"], serde_json::json!([]), "{listed}");
+
+    // Dan (asked first) accepts, Ada declines: Dan's side stays "accepted", nothing more.
+    carol.ok(&["introduce", "Ada", "Dan"]);
+    let id = find(&refresh(dan), "intro_asked")["intro_id"].to_string();
+    dan.ok(&["intros", "accept", &id]);
+    refresh(&carol);
+    let id = find(&refresh(&ada), "intro_asked")["intro_id"].to_string();
+    ada.ok(&["intros", "decline", &id]);
+    assert_eq!(find(&refresh(&carol), "intro_step")["state"], "declined");
+    let seen = refresh(dan);
+    assert!(seen.is_empty(), "Dan learns nothing: {seen:?}");
+    let listed = dan.json(&["intros", "--json"]);
+    assert_eq!(listed["received"][0]["state"], "accepted", "{listed}");
+    assert_eq!(
+        dan.json(&["contacts", "list", "--json"])
+            .as_array()
+            .expect("list")
+            .len(),
+        1,
+        "Dan has only Carol"
+    );
+}
+
+/// `introductions never`: every ask is declined at once, to the introducer alone.
+#[test]
+fn introductions_never_declines_at_once() {
+    let (_relay, carol, ada, bob, _) = carol_knows_ada_and_bob(&[]);
+    bob.ok(&["card", "edit", "--introductions", "never"]);
+    carol.ok(&["introduce", "Ada", "Bob"]);
+    let got = refresh(&bob);
+    assert_eq!(find(&got, "intro_answered")["accepted"], false);
+    assert_eq!(find(&refresh(&carol), "intro_step")["state"], "declined");
+    assert!(refresh(&ada).iter().all(|v| v["event"] != "intro_asked"));
+}

@@ -136,6 +136,8 @@ pub struct App {
     boards_read: Vec<PeerId>,
     /// When slots and drop boxes were last read (`None`: not yet in this run).
     caught_up: Option<Instant>,
+    /// My key, for what the application signs itself (introduction steps).
+    identity: Identity,
     /// When publishing to my slot last failed on every relay: tried again after
     /// [`PUBLISH_RETRY`].
     publish_failed: Option<Instant>,
@@ -152,6 +154,7 @@ impl App {
     pub fn start(identity: Identity, store: Store, options: Options) -> Result<App, StartError> {
         let card = store.own_card()?.ok_or(StartError::NoOwnCard)?;
         let me_key = identity.public();
+        let own_identity = Identity::from_seed(&identity.seed());
         let mut config = Config::new(identity, card.clone());
         config.listen = options.listen;
         config.policy = options.policy;
@@ -197,6 +200,7 @@ impl App {
             boards_read: Vec::new(),
             caught_up: None,
             publish_failed: None,
+            identity: own_identity,
         })
     }
 
@@ -463,12 +467,31 @@ impl App {
         let mut out = read.reports;
         for (from, bytes) in read.intros {
             out.extend(
-                crate::intro::receive(&self.node, &self.store, &self.me_key, &from, &bytes).await,
+                crate::intro::receive(&self.node, &self.store, &self.identity, &from, &bytes).await,
             );
         }
         out.extend(crate::updates::read_slots(&self.node, &self.store).await);
         out.extend(self.publish_if_due().await);
         out
+    }
+
+    /// `meishi introduce`: asks `b` whether they want to meet `a`.
+    pub async fn introduce(
+        &self,
+        a: &meishi_store::ContactRef,
+        b: &meishi_store::ContactRef,
+        note: Option<&str>,
+    ) -> Result<Report, crate::intro::IntroError> {
+        crate::intro::introduce(&self.node, &self.store, &self.identity, a, b, note).await
+    }
+
+    /// `meishi intros accept|decline ID`.
+    pub async fn answer_intro(
+        &self,
+        id: i64,
+        accept: bool,
+    ) -> Result<Report, crate::intro::IntroError> {
+        crate::intro::answer(&self.node, &self.store, &self.identity, id, accept).await
     }
 
     /// Publishes my card to my slot when it is due (a one-shot `card edit`).

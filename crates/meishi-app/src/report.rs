@@ -67,6 +67,33 @@ pub enum Report {
     UpdateFailed { relay: String, error: String },
     /// A contact's edited card reached me while we were not online together.
     ContactUpdated { name: String, seq: u64 },
+    /// I asked `b` whether they want to meet `a` (introduction `intro_id`).
+    IntroSent { intro_id: i64, a: String, b: String },
+    /// `by` asks whether I want to meet `name`: `meishi intros accept|decline ID`.
+    IntroAsked {
+        intro_id: i64,
+        by: String,
+        name: String,
+        headline: Option<String>,
+        note: Option<String>,
+    },
+    /// I answered an introduction (to the introducer alone).
+    IntroAnswered {
+        intro_id: i64,
+        accepted: bool,
+        name: String,
+        by: String,
+    },
+    /// An introduction I made moved on: `state` is `asking_a` (B accepted), `done`, `declined`
+    /// or `aborted`.
+    IntroStep {
+        intro_id: i64,
+        state: String,
+        a: String,
+        b: String,
+    },
+    /// Both accepted: `name`'s card is in my book, introduced by `by`, not met in person.
+    Introduced { name: String, by: String },
     /// Contacts were told where my next cards are (a new slot after a revoke, or new relays).
     LinksSent { contacts: usize, failed: usize },
     /// An attendee of a joined event, found on the relay's board.
@@ -205,6 +232,65 @@ impl Report {
             Self::ContactUpdated { name, seq } => format!(
                 "{} updated their card (seq {seq}) while you were apart",
                 display_safe(name)
+            ),
+            Self::IntroSent { a, b, .. } => format!(
+                "Asked {} whether they want to meet {}; {} is asked once they accept",
+                display_safe(b),
+                display_safe(a),
+                display_safe(a)
+            ),
+            Self::IntroAsked {
+                intro_id,
+                by,
+                name,
+                headline: h,
+                note,
+            } => {
+                let mut s = format!(
+                    "{} would like to introduce you to {}{}",
+                    display_safe(by),
+                    display_safe(name),
+                    headline(h)
+                );
+                if let Some(n) = note {
+                    let _ = write!(s, " (\"{}\")", display_safe(n));
+                }
+                let _ = write!(
+                    s,
+                    ": `meishi intros accept {intro_id}` or `meishi intros decline {intro_id}`"
+                );
+                s
+            }
+            Self::IntroAnswered {
+                accepted, name, by, ..
+            } => {
+                if *accepted {
+                    format!(
+                        "Told {} you would like to meet {}; your card goes to them if they accept too",
+                        display_safe(by),
+                        display_safe(name)
+                    )
+                } else {
+                    format!(
+                        "Declined meeting {}; only {} learns it",
+                        display_safe(name),
+                        display_safe(by)
+                    )
+                }
+            }
+            Self::IntroStep { state, a, b, .. } => {
+                let (a, b) = (display_safe(a), display_safe(b));
+                match state.as_str() {
+                    "asking_a" => format!("{b} would like to meet {a}; asked {a}"),
+                    "done" => format!("Introduced {a} and {b}: both accepted and have each other's card"),
+                    "declined" => format!("The introduction of {a} and {b} ends here: one of them declined (the other never learns it)"),
+                    other => format!("The introduction of {a} and {b} ended ({other})"),
+                }
+            }
+            Self::Introduced { name, by } => format!(
+                "{} and you both accepted {}'s introduction: their card is in your contacts (introduced, not met in person)",
+                display_safe(name),
+                display_safe(by)
             ),
             Self::LinksSent { contacts, failed } => {
                 let mut s = format!("Told {contacts} contact(s) where your next cards are");

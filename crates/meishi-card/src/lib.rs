@@ -19,6 +19,7 @@
 
 mod display;
 pub mod envelope;
+pub mod intro;
 mod key;
 pub mod limits;
 mod model;

@@ -59,7 +59,8 @@ impl FromStr for TeaserChoice {
 pub struct ConsentPeers {
     /// Contacts I gave my card to (a recorded give envelope from me), and givers whose card I
     /// accepted from the inbox (accepting is choosing to give mine, even before the give-back
-    /// reached them), not revoked.
+    /// reached them), and people I was introduced to (my card went to them through the introducer),
+    /// not revoked.
     pub holders: Vec<PublicKey>,
     /// Every contact with a key, except unsolicited cards the user has not kept yet (a
     /// stranger giving twice stays a stranger).
@@ -97,7 +98,10 @@ pub(crate) fn peers(conn: &Connection, me: &PublicKey) -> Result<ConsentPeers> {
              AND c.key NOT IN (SELECT key FROM revoked)
              UNION
              SELECT from_key FROM inbox WHERE status IN ('accepted', 'given_back')
-             AND from_key != ?1 AND from_key NOT IN (SELECT key FROM revoked)",
+             AND from_key != ?1 AND from_key NOT IN (SELECT key FROM revoked)
+             UNION
+             SELECT other_key FROM intros_received WHERE state = 'introduced'
+             AND other_key != ?1 AND other_key NOT IN (SELECT key FROM revoked)",
             me,
         )?,
         contacts: keys(

@@ -91,6 +91,10 @@ pub enum StoreError {
     MeetingNotWithContact,
     #[error("no inbox item #{0}; see `meishi inbox`")]
     NoSuchInboxItem(i64),
+    #[error("an introduction of these two is under way (#{0}); wait for it to end or expire")]
+    IntroUnderWay(i64),
+    #[error("a stored value is damaged: {0}")]
+    Corrupt(String),
     #[error("inbox item #{id} was already {status}")]
     InboxAlreadyDecided { id: i64, status: crate::InboxStatus },
     #[error("inbox item #{id}: the stored card no longer verifies ({source}); decline it")]

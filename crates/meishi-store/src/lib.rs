@@ -32,6 +32,7 @@ mod contacts;
 mod error;
 mod extras;
 mod inbox;
+mod intros;
 mod links;
 mod receive;
 mod schema;
@@ -58,6 +59,7 @@ pub use extras::{
     MAX_RESULTS, MAX_TAGS, MAX_TAG_LEN,
 };
 pub use inbox::{InboxItem, InboxStatus, INBOX_TTL, MAX_PENDING};
+pub use intros::{IntroMade, IntroReceived, MadeState, ReceivedState};
 pub use links::{ContactLinks, OwnLinks};
 pub use meishi_keyfile::{self as keyfile, KeyError};
 pub use receive::{ImportResult, Unsolicited, Via, MAX_UNKEPT};

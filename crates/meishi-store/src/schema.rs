@@ -196,8 +196,49 @@ CREATE TABLE contact_links (
 );
 ";
 
+/// Version 7 (issue 14): introductions with double opt-in (proto-spec/intro.md), those I made
+/// and those I was asked about.
+const V7: &str = "
+-- Introductions I made: B is asked first, A once B accepted. `hash_a`/`hash_b` are the hashes of
+-- the last message exchanged with each (the `prev` the next one must name); `held` is B's
+-- envelope for A, kept until A accepts.
+CREATE TABLE intros_made (
+    id INTEGER PRIMARY KEY,
+    session BLOB NOT NULL UNIQUE CHECK (length(session) = 16),
+    a_key BLOB NOT NULL CHECK (length(a_key) = 32),
+    b_key BLOB NOT NULL CHECK (length(b_key) = 32),
+    note TEXT,
+    state TEXT NOT NULL CHECK (state IN ('asking_b', 'asking_a', 'done', 'declined', 'expired', 'aborted')),
+    hash_a BLOB,
+    hash_b BLOB,
+    held BLOB,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+-- Introductions a contact asked me about: the other person as the introducer showed them
+-- (attacker-controlled text), my answer, and whether their card arrived.
+CREATE TABLE intros_received (
+    id INTEGER PRIMARY KEY,
+    session BLOB NOT NULL CHECK (length(session) = 16),
+    introducer BLOB NOT NULL CHECK (length(introducer) = 32),
+    other_key BLOB NOT NULL CHECK (length(other_key) = 32),
+    other_name TEXT NOT NULL,
+    other_headline TEXT,
+    note TEXT,
+    state TEXT NOT NULL CHECK (state IN ('asked', 'accepted', 'declined', 'introduced', 'expired', 'aborted')),
+    ask_hash BLOB NOT NULL CHECK (length(ask_hash) = 32),
+    answer_hash BLOB,
+    received_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    UNIQUE (introducer, session)
+);
+CREATE INDEX intros_received_other ON intros_received (other_key, state);
+";
+
 /// The migration steps, oldest first.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

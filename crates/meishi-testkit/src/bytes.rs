@@ -12,6 +12,7 @@ pub(crate) fn sign_raw(id: &Identity, label: &[u8], body: &[u8]) -> Vec<u8> {
 
 /// Replaces the single occurrence of `needle` in `hay`; an error if it occurs zero or several
 /// times.
+#[cfg(any(feature = "card", feature = "exchange"))]
 pub(crate) fn splice(
     hay: &[u8],
     needle: &[u8],

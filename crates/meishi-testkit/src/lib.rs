@@ -1,7 +1,7 @@
 //! Test support shared by the meishi crates, used as a dev-dependency (and by the `xtask`):
 //! hex, the test-vector file format of `proto-spec/vectors/` (one case per file, `key: value`
 //! lines, an `expect:` line and a comment), and, behind one feature each, the generators that
-//! write those files (`card`, `qr`, `exchange`, `slot`).
+//! write those files (`card`, `qr`, `exchange`, `slot`, `intro`).
 //!
 //! ```
 //! use meishi_testkit::{hex, unhex, vectors};
@@ -13,12 +13,14 @@
 //! assert!(vectors::dir("card").ends_with("proto-spec/vectors/card"));
 //! ```
 
-#[cfg(any(feature = "card", feature = "exchange"))]
+#[cfg(any(feature = "card", feature = "exchange", feature = "intro"))]
 mod bytes;
 #[cfg(feature = "card")]
 pub mod card;
 #[cfg(feature = "exchange")]
 pub mod exchange;
+#[cfg(feature = "intro")]
+pub mod intro;
 #[cfg(feature = "qr")]
 pub mod qr;
 #[cfg(feature = "slot")]
