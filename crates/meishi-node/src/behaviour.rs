@@ -34,10 +34,46 @@ pub(crate) struct Behaviour {
     pub(crate) rendezvous: rendezvous::client::Behaviour,
     /// The relays' teaser board (outbound only: relays serve it).
     pub(crate) board: request_response::Behaviour<BoardCodec>,
+}
+
+/// The relay client for card slots and drop boxes, on a swarm of its own whose libp2p identity
+/// is a random key made for each run: a relay that keeps my slot and my boxes, or the boxes I
+/// write to, does not learn my peer id from the connection (it sees this run's random one, and
+/// the IP address). proto-spec/slot.md#privacy, docs/privacy.md
+#[derive(NetworkBehaviour)]
+pub(crate) struct Anon {
+    pub(crate) limits: connection_limits::Behaviour,
     /// The relays' card slots (outbound only: relays serve them).
     pub(crate) slots: request_response::Behaviour<SlotCodec>,
     /// The relays' drop boxes (outbound only: relays serve them).
     pub(crate) drops: request_response::Behaviour<DropCodec>,
+}
+
+impl Anon {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        let connection_limits = connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(limits.max_connections))
+            .with_max_established_per_peer(Some(limits.max_connections_per_peer))
+            .with_max_pending_incoming(Some(0))
+            .with_max_pending_outgoing(Some(limits.max_pending_connections));
+        Self {
+            limits: connection_limits::Behaviour::new(connection_limits),
+            slots: request_response::Behaviour::with_codec(
+                SlotCodec,
+                [(SLOT_PROTOCOL, request_response::ProtocolSupport::Outbound)],
+                request_response::Config::default()
+                    .with_request_timeout(limits.request_timeout)
+                    .with_max_concurrent_streams(MAX_SLOT_REQUESTS),
+            ),
+            drops: request_response::Behaviour::with_codec(
+                DropCodec,
+                [(DROP_PROTOCOL, request_response::ProtocolSupport::Outbound)],
+                request_response::Config::default()
+                    .with_request_timeout(limits.request_timeout)
+                    .with_max_concurrent_streams(MAX_DROP_REQUESTS),
+            ),
+        }
+    }
 }
 
 impl Behaviour {
@@ -88,20 +124,6 @@ impl Behaviour {
                 request_response::Config::default()
                     .with_request_timeout(limits.request_timeout)
                     .with_max_concurrent_streams(limits.max_streams),
-            ),
-            slots: request_response::Behaviour::with_codec(
-                SlotCodec,
-                [(SLOT_PROTOCOL, request_response::ProtocolSupport::Outbound)],
-                request_response::Config::default()
-                    .with_request_timeout(limits.request_timeout)
-                    .with_max_concurrent_streams(MAX_SLOT_REQUESTS),
-            ),
-            drops: request_response::Behaviour::with_codec(
-                DropCodec,
-                [(DROP_PROTOCOL, request_response::ProtocolSupport::Outbound)],
-                request_response::Config::default()
-                    .with_request_timeout(limits.request_timeout)
-                    .with_max_concurrent_streams(MAX_DROP_REQUESTS),
             ),
         }
     }

@@ -18,7 +18,7 @@ use meishi_event::{
     check_drop, DropId, DropRefusal, DropRequest, DropResponse, MAX_DROP_GET, MAX_DROP_SEALED,
 };
 
-use crate::behaviour::Behaviour;
+use crate::behaviour::Anon;
 use crate::node::{Reply, Shutdown};
 
 /// The relays' drop service. proto-spec/drop.md#relay-protocol
@@ -198,7 +198,7 @@ impl DropClient {
     /// connected, and remembers `pending` to answer it.
     pub(crate) fn send(
         &mut self,
-        swarm: &mut Swarm<Behaviour>,
+        swarm: &mut Swarm<Anon>,
         relay: Multiaddr,
         request: DropRequest,
         pending: Pending,

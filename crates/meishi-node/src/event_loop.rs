@@ -76,6 +76,8 @@ fn check_label(identity: &Identity, card: &SignedCard, label: &str) -> Result<()
 /// add `impl EventLoop` blocks for their jobs.
 pub(crate) struct EventLoop {
     pub(crate) swarm: Swarm<Behaviour>,
+    /// The relay client for card slots and drop boxes, under a random identity of its own.
+    anon: Swarm<crate::behaviour::Anon>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
     /// Events the channel had no room for, oldest first: the loop never waits for the
@@ -162,6 +164,7 @@ impl EventLoop {
             .transpose()
             .map_err(SpawnError::Teaser)?;
         let swarm = crate::swarm::build(&identity, mdns, listen, &limits)?;
+        let anon = crate::swarm::build_anon(&limits)?;
         let local = *swarm.local_peer_id();
         // Under `never` nothing leaves, the teaser included: nothing is posted to a board.
         let published = teaser.as_ref().filter(|_| policy != Policy::Never);
@@ -176,6 +179,7 @@ impl EventLoop {
         let replays = ReplayCache::new(limits.max_replay_cache, limits.max_skew * 2);
         let mut this = Self {
             swarm,
+            anon,
             commands,
             events,
             outbox: VecDeque::new(),
@@ -222,6 +226,7 @@ impl EventLoop {
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                event = self.anon.select_next_some() => self.on_anon_event(event),
                 command = self.commands.recv() => match command {
                     Some(Command::Shutdown { reply }) => {
                         self.flush().await;
@@ -455,7 +460,7 @@ impl EventLoop {
                 record,
                 reply,
             } => self.slots.send(
-                &mut self.swarm,
+                &mut self.anon,
                 relay,
                 SlotRequest::Put { record },
                 Pending::Put(reply),
@@ -465,7 +470,7 @@ impl EventLoop {
                 slots,
                 reply,
             } => self.slots.send(
-                &mut self.swarm,
+                &mut self.anon,
                 relay,
                 SlotRequest::Get {
                     slots: slots.clone(),
@@ -481,13 +486,13 @@ impl EventLoop {
                 sealed,
                 reply,
             } => self.drops.send(
-                &mut self.swarm,
+                &mut self.anon,
                 relay,
                 DropRequest::Put { id, sealed },
                 drops::Pending::Put(reply),
             ),
             Command::GetDrops { relay, ids, reply } => self.drops.send(
-                &mut self.swarm,
+                &mut self.anon,
                 relay,
                 DropRequest::Get { ids: ids.clone() },
                 drops::Pending::Get { asked: ids, reply },
@@ -498,7 +503,7 @@ impl EventLoop {
                 digests,
                 reply,
             } => self.drops.send(
-                &mut self.swarm,
+                &mut self.anon,
                 relay,
                 DropRequest::Ack { id, digests },
                 drops::Pending::Ack(reply),
@@ -537,6 +542,18 @@ impl EventLoop {
     }
 
     // ---- swarm events ----
+
+    /// Events of the slot and drop client's swarm: only the answers matter.
+    fn on_anon_event(&mut self, event: SwarmEvent<crate::behaviour::AnonEvent>) {
+        match event {
+            SwarmEvent::Behaviour(crate::behaviour::AnonEvent::Slots(e)) => self.slots.on_event(e),
+            SwarmEvent::Behaviour(crate::behaviour::AnonEvent::Drops(e)) => self.drops.on_event(e),
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(?peer_id, %error, "cannot reach a relay for slots or boxes");
+            }
+            _ => {}
+        }
+    }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
@@ -662,8 +679,6 @@ impl EventLoop {
                 }
                 self.after_board_read();
             }
-            BehaviourEvent::Slots(event) => self.slots.on_event(event),
-            BehaviourEvent::Drops(event) => self.drops.on_event(event),
             BehaviourEvent::Dcutr(dcutr::Event {
                 remote_peer_id,
                 result,

@@ -18,7 +18,7 @@ use meishi_event::{
     SlotId, SlotRecord, SlotRefusal, SlotRequest, SlotResponse, MAX_SLOT_GET, MAX_SLOT_RECORD,
 };
 
-use crate::behaviour::Behaviour;
+use crate::behaviour::Anon;
 use crate::node::{Reply, Shutdown};
 
 /// The relays' slot service. proto-spec/slot.md#relay-protocol
@@ -199,7 +199,7 @@ impl SlotClient {
     /// connected, and remembers `pending` to answer it.
     pub(crate) fn send(
         &mut self,
-        swarm: &mut Swarm<Behaviour>,
+        swarm: &mut Swarm<Anon>,
         relay: Multiaddr,
         request: SlotRequest,
         pending: Pending,
@@ -282,7 +282,7 @@ fn kept_records(asked: &[SlotId], records: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
 /// Dials the relay at `base` unless connected (or dialing) already; the request-response
 /// behaviour then waits for that connection. The drop client dials relays the same way.
 pub(crate) fn dial(
-    swarm: &mut Swarm<Behaviour>,
+    swarm: &mut Swarm<Anon>,
     peer: PeerId,
     base: Multiaddr,
 ) -> Result<(), SlotClientError> {

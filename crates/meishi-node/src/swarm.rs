@@ -6,7 +6,7 @@
 use libp2p::{mdns, noise, tcp, yamux, Multiaddr, Swarm, SwarmBuilder};
 use meishi_card::Identity;
 
-use crate::behaviour::Behaviour;
+use crate::behaviour::{Anon, Behaviour};
 use crate::config::Limits;
 use crate::node::SpawnError;
 
@@ -59,4 +59,23 @@ pub(crate) fn build(
             .map_err(|source| SpawnError::Listen { addr, source })?;
     }
     Ok(swarm)
+}
+
+/// Builds the swarm that talks to relays about card slots and drop boxes: a random identity
+/// for this run (never the person's key), TCP and QUIC, no listener, nothing else spoken.
+pub(crate) fn build_anon(limits: &Limits) -> Result<Swarm<Anon>, SpawnError> {
+    let transport = |e: Box<dyn std::error::Error + Send + Sync>| SpawnError::Transport(e);
+    Ok(SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| transport(e.into()))?
+        .with_quic()
+        .with_behaviour(|_| Anon::new(limits))
+        .map_err(|e| transport(e.into()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(limits.idle_timeout))
+        .build())
 }

@@ -4,7 +4,7 @@
 //! and a get of too many ids fails before anything is sent.
 
 use meishi_event::{SlotKey, SlotRecord, SlotRefusal, SlotSealKey, MAX_SLOT_GET};
-use meishi_node::{SlotClientError, SlotPutOutcome};
+use meishi_node::{Multiaddr, SlotClientError, SlotPutOutcome};
 
 use crate::relay::{free_port, relay, relay_addr};
 use crate::{card, identity, spawn, spawn_config, PATIENCE};
@@ -74,7 +74,7 @@ async fn a_slot_record_put_by_one_node_is_opened_by_another_after_the_owner_stop
 
     // 65 ids fail before anything is sent: the relay address here has nobody behind it, so a
     // request would have failed as unreachable instead.
-    let nobody: meishi_node::Multiaddr = format!(
+    let nobody: Multiaddr = format!(
         "/ip4/127.0.0.1/tcp/{}/p2p/{}",
         free_port(),
         identity(99).public().peer_id()
@@ -98,4 +98,55 @@ async fn a_slot_record_put_by_one_node_is_opened_by_another_after_the_owner_stop
         Err(SlotClientError::RelayWithoutPeerId(_))
     ));
     r.shutdown().await;
+}
+
+/// A relay learns nothing of who puts or gets slot records from the connection: the slot and
+/// drop client dials under a random identity made for the run, never the person's key. A bare
+/// libp2p listener stands in for the relay and records the peer id that connects to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_slot_client_connects_under_a_random_peer_id() {
+    use futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+
+    let mut watcher = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| libp2p::swarm::dummy::Behaviour)
+        .unwrap()
+        .build();
+    watcher
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .unwrap();
+    let addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = watcher.select_next_some().await {
+            break address;
+        }
+    };
+    let relay: Multiaddr = format!("{addr}/p2p/{}", watcher.local_peer_id())
+        .parse()
+        .unwrap();
+
+    let a = spawn_config(53, "Alice", |_| {}).await;
+    let me = a.node.peer_id();
+    let node = a.node.clone();
+    // The request fails (the watcher speaks no slot protocol); the connection is what counts.
+    let put = tokio::spawn(async move { node.get_slots(relay, vec![[9; 32]]).await });
+    let seen = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let SwarmEvent::ConnectionEstablished { peer_id, .. } =
+                watcher.select_next_some().await
+            {
+                break peer_id;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_ne!(seen, me, "the relay saw the person's own peer id");
+    let _ = put.await;
 }
