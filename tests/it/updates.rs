@@ -312,3 +312,43 @@ fn introductions_never_declines_at_once() {
     assert_eq!(find(&refresh(&carol), "intro_step")["state"], "declined");
     assert!(refresh(&ada).iter().all(|v| v["event"] != "intro_asked"));
 }
+
+/// Without any slot, two contacts who meet again (here: both at an event on a relay) compare
+/// their cards: Bob's node asks Ada's for hers and keeps the newer one.
+#[test]
+fn contacts_who_meet_again_compare_their_cards() {
+    const CODE: &str = "v6nq-3kzp-w8rt-h2md-y5cx";
+    let relay_home = Home::new();
+    let (_relay, relay) = loopback_relay(&relay_home);
+    let (ada, bob) = (Home::new(), Home::new());
+    init(&ada, "Ada");
+    init(&bob, "Bob");
+    let (up_a, addr) = up(&ada);
+    bob.ok(&["swap", &addr]);
+    drop(up_a);
+    // No relay keeps Ada's card: the edit waits for the next time they meet.
+    ada.ok(&["card", "edit", "--title", "Countess"]);
+
+    let at_event = |h: &Home| {
+        Proc::start(
+            h,
+            &[
+                "up",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--no-mdns",
+                "--no-ui",
+                "--json",
+                "--relay",
+                &relay,
+                "--event",
+                CODE,
+            ],
+        )
+    };
+    let _up_a = at_event(&ada);
+    let up_b = at_event(&bob);
+    let got = up_b.wait_for("contact_updated");
+    assert_eq!(got["name"], "Ada");
+    assert_eq!(got["seq"], 2);
+}

@@ -136,12 +136,21 @@ pub struct App {
     boards_read: Vec<PeerId>,
     /// When slots and drop boxes were last read (`None`: not yet in this run).
     caught_up: Option<Instant>,
+    /// Contacts whose card was compared on a direct connection, and when.
+    compared: HashMap<PeerId, Instant>,
     /// My key, for what the application signs itself (introduction steps).
     identity: Identity,
     /// When publishing to my slot last failed on every relay: tried again after
     /// [`PUBLISH_RETRY`].
     publish_failed: Option<Instant>,
 }
+
+/// How often a contact found nearby or at an event is asked for a newer card.
+pub const COMPARE_EVERY: Duration = Duration::from_secs(3600);
+/// How long one such ask may take.
+const COMPARE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Contacts asked in one round of [`App::sync`].
+const MAX_COMPARES: usize = 4;
 
 /// How long after a failed publish it is tried again.
 pub const PUBLISH_RETRY: Duration = Duration::from_secs(60);
@@ -199,6 +208,7 @@ impl App {
             attendees: std::collections::HashSet::new(),
             boards_read: Vec::new(),
             caught_up: None,
+            compared: HashMap::new(),
             publish_failed: None,
             identity: own_identity,
         })
@@ -536,6 +546,48 @@ impl App {
         out
     }
 
+    /// Contacts just found nearby or on an event's board: their card may be newer than mine of
+    /// them. Asks each for it (at most once per [`COMPARE_EVERY`]); a newer one replaces mine
+    /// through the book's seq rules. They answer only if I hold their card (FETCH).
+    async fn compare_seq(&mut self, found: &[PeerId]) -> Vec<Report> {
+        let mut out = Vec::new();
+        // A few a round: the loop does not wait long on peers that have gone.
+        for peer in found.iter().take(MAX_COMPARES) {
+            let Some(key) = meishi_node::key_of(peer) else {
+                continue;
+            };
+            let Ok(Some(stored)) = self.store.get(&meishi_store::ContactRef::Key(key)) else {
+                continue;
+            };
+            if !stored.summary.verified
+                || self
+                    .compared
+                    .get(peer)
+                    .is_some_and(|t| t.elapsed() < COMPARE_EVERY)
+            {
+                continue;
+            }
+            if self.compared.len() >= MAX_NAMES {
+                self.compared.retain(|_, t| t.elapsed() < COMPARE_EVERY);
+            }
+            self.compared.insert(*peer, Instant::now());
+            let Ok(Ok(card)) =
+                tokio::time::timeout(COMPARE_TIMEOUT, self.node.fetch(*peer, Vec::new())).await
+            else {
+                continue;
+            };
+            if let Ok(PutOutcome::Updated { .. }) =
+                self.store.put_signed(&card, Via::Fetch.as_str())
+            {
+                out.push(Report::ContactUpdated {
+                    name: card.card().name.clone(),
+                    seq: card.seq(),
+                });
+            }
+        }
+        out
+    }
+
     async fn sync_book(&mut self) -> Result<Vec<Report>, StoreError> {
         let v = self.store.data_version()?;
         let retry_due = self.tried.values().any(|t| t.elapsed() >= GIVE_BACK_RETRY);
@@ -544,7 +596,7 @@ impl App {
             return Ok(Vec::new());
         }
         self.last_version = Some(v);
-        let mut out = Vec::new();
+        let mut out = self.compare_seq(&found).await;
         if self
             .node
             .set_peers(peers(&self.store, &self.me_key)?)
