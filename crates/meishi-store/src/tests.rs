@@ -1397,3 +1397,196 @@ fn unsolicited_cards_are_capped_newest_first_and_kept_contacts_stay() {
         .contacts
         .contains(&person(19).public()));
 }
+
+fn give_with_links(
+    from: &Identity,
+    seq: u64,
+    time: u64,
+    links: &[u8],
+) -> meishi_card::envelope::Envelope {
+    meishi_card::envelope::Envelope::sign_with_links(
+        from,
+        &signed(from, seq, "Ada"),
+        person(0).public(),
+        time,
+        None,
+        [seq as u8; 16],
+        links,
+    )
+    .unwrap()
+}
+
+/// The links a contact gave (their slot address and my box) are kept from the newest envelope;
+/// an older envelope never replaces them, a new slot starts its read seq over, and removing the
+/// contact forgets them.
+#[test]
+fn contact_links_follow_the_newest_envelope() {
+    let (_d, mut store) = tmp();
+    let ada = person(1);
+    store
+        .receive(&give_with_links(&ada, 1, 1_000, b"slot-one"), Via::Swap)
+        .unwrap();
+    let l = store.links_of(&ada.public()).unwrap().unwrap();
+    assert_eq!(
+        (l.links.as_slice(), l.given_at, l.slot_seq),
+        (&b"slot-one"[..], 1_000, 0)
+    );
+    store.set_slot_seq(&ada.public(), 7).unwrap();
+    store.set_slot_seq(&ada.public(), 3).unwrap();
+    assert_eq!(
+        store.links_of(&ada.public()).unwrap().unwrap().slot_seq,
+        7,
+        "never goes back"
+    );
+
+    // An older give (a replay through a letter) changes nothing.
+    assert!(!store
+        .set_contact_links(&ada.public(), b"slot-old", 900)
+        .unwrap());
+    // A newer one with other links: a new slot, read from seq 0.
+    store
+        .receive(&give_with_links(&ada, 2, 2_000, b"slot-two"), Via::Swap)
+        .unwrap();
+    let l = store.links_of(&ada.public()).unwrap().unwrap();
+    assert_eq!((l.links.as_slice(), l.slot_seq), (&b"slot-two"[..], 0));
+    // A format-1 envelope carries none and keeps what was there.
+    store
+        .receive(&give_to_me(&ada, "Ada", 9), Via::Swap)
+        .unwrap();
+    assert_eq!(store.contact_links().unwrap().len(), 1);
+
+    store.remove(&ContactRef::Key(ada.public())).unwrap();
+    assert!(store.contact_links().unwrap().is_empty());
+}
+
+/// Revoking (or removing) a contact asks for a new slot; my slot keys survive a reopen.
+#[test]
+fn a_revoke_asks_for_a_new_slot() {
+    let (dir, mut store) = tmp();
+    let ada = person(1);
+    store
+        .receive(&give_to_me(&ada, "Ada", 1), Via::Swap)
+        .unwrap();
+    let own = OwnLinks {
+        slot_seed: zeroize::Zeroizing::new([1; 32]),
+        seal_key: zeroize::Zeroizing::new([2; 32]),
+        drop_secret: zeroize::Zeroizing::new([3; 32]),
+        relays: vec!["/ip4/192.0.2.1/tcp/4001".into()],
+        record_seq: 0,
+        published_card_seq: None,
+        published_expires: None,
+        published_relays: Vec::new(),
+        rotate: false,
+    };
+    store.set_own_links(&own).unwrap();
+    store
+        .mark_published(1, Some((4, 9_999)), &own.relays)
+        .unwrap();
+    store.mark_published(2, None, &[]).unwrap();
+    let got = store.own_links().unwrap().unwrap();
+    assert_eq!(
+        (
+            got.record_seq,
+            got.published_card_seq,
+            got.published_expires,
+            got.rotate
+        ),
+        (2, Some(4), Some(9_999), false),
+        "a seq no relay took is used up; the published card stays"
+    );
+    store.revoke(&ContactRef::Key(ada.public())).unwrap();
+    assert!(store.own_links().unwrap().unwrap().rotate);
+    drop(store);
+    let store = Store::open(&dir.path().join("contacts.db")).unwrap();
+    let got = store.own_links().unwrap().unwrap();
+    assert_eq!(*got.slot_seed, [1; 32]);
+    assert!(got.rotate);
+}
+
+/// Introductions: one under way per pair, a step applies only from the state it expects, an
+/// ask read twice is kept once, and sessions expire.
+#[test]
+fn introductions_move_only_from_the_state_they_expect() {
+    let (_d, store) = tmp();
+    let (a, b) = (person(1).public(), person(2).public());
+    let now = contacts::now();
+    let made = IntroMade {
+        id: 0,
+        session: [1; 16],
+        a,
+        b,
+        note: Some("compilers".into()),
+        state: MadeState::AskingB,
+        hash_a: None,
+        hash_b: Some([5; 32]),
+        held: None,
+        created_at: now,
+        expires_at: now + 3600,
+    };
+    let id = store.intro_made_add(&made).unwrap();
+    let again = store.intro_made_add(&IntroMade {
+        session: [2; 16],
+        a: b,
+        b: a,
+        ..made.clone()
+    });
+    assert!(matches!(again, Err(StoreError::IntroUnderWay(i)) if i == id));
+    let mut m = store.intro_made_by_session(&[1; 16]).unwrap().unwrap();
+    m.state = MadeState::AskingA;
+    assert!(store.intro_made_update(&m, MadeState::AskingB).unwrap());
+    assert!(
+        !store.intro_made_update(&m, MadeState::AskingB).unwrap(),
+        "a step applied twice changes nothing"
+    );
+    m.state = MadeState::Declined;
+    assert!(store.intro_made_update(&m, MadeState::AskingA).unwrap());
+    // Ended: the pair can be introduced again.
+    store
+        .intro_made_add(&IntroMade {
+            session: [3; 16],
+            ..made.clone()
+        })
+        .unwrap();
+
+    let r = IntroReceived {
+        id: 0,
+        session: [4; 16],
+        introducer: person(3).public(),
+        other: a,
+        other_name: "Ada".into(),
+        other_headline: None,
+        note: None,
+        state: ReceivedState::Asked,
+        ask_hash: [6; 32],
+        answer_hash: None,
+        received_at: now,
+        expires_at: now + 1,
+    };
+    let rid = store.intro_received_add(&r).unwrap().unwrap();
+    assert_eq!(
+        store.intro_received_add(&r).unwrap(),
+        None,
+        "read twice, kept once"
+    );
+    assert!(store
+        .intro_received_set(
+            rid,
+            ReceivedState::Asked,
+            ReceivedState::Accepted,
+            Some([7; 32])
+        )
+        .unwrap());
+    assert!(!store
+        .intro_received_set(rid, ReceivedState::Asked, ReceivedState::Declined, None)
+        .unwrap());
+    assert!(store.introduced_by(&a).unwrap().is_none());
+    // The session's end passes: it expires.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(
+        store.intro_received(rid).unwrap().unwrap().state,
+        ReceivedState::Expired
+    );
+    assert!(store.introductions_allowed().unwrap());
+    store.set_introductions_allowed(false).unwrap();
+    assert!(!store.introductions_allowed().unwrap());
+}
