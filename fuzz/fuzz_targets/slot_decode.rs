@@ -1,10 +1,11 @@
 //! SlotRecord::decode and SlotAddress::decode on arbitrary bytes: they must never panic; a
 //! record or address they accept is exactly the input (canonical or reject), and opening an
-//! accepted record with a fixed key never panics (proto-spec/slot.md#verification).
+//! accepted record with a fixed key never panics (proto-spec/slot.md#verification). Links (the
+//! slot address and a drop address, proto-spec/exchange.md#links) likewise.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use meishi_event::{SlotAddress, SlotRecord, SlotSealKey};
+use meishi_event::{Links, SlotAddress, SlotRecord, SlotSealKey};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(record) = SlotRecord::decode(data) {
@@ -25,5 +26,8 @@ fuzz_target!(|data: &[u8]| {
             data,
             "an accepted address re-encodes to its bytes"
         );
+    }
+    if let Ok(links) = Links::decode(data) {
+        assert_eq!(links.encode(), data, "accepted links re-encode to their bytes");
     }
 });
