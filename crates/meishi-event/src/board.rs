@@ -355,12 +355,12 @@ impl BoardRequest {
     /// Reads one framed request of at most [`MAX_BOARD_REQUEST`] bytes and decodes it. A frame
     /// over the cap or that does not decode is an `InvalidData` error.
     pub async fn read<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Self> {
-        frame::read_decoded(io, MAX_BOARD_REQUEST, Self::decode).await
+        frame::read_message(io).await
     }
 
     /// Encodes the request and writes it as one frame.
     pub async fn write<T: AsyncWrite + Unpin>(&self, io: &mut T) -> io::Result<()> {
-        frame::write(io, &self.encode()).await
+        frame::write_message(io, self).await
     }
 }
 
@@ -368,12 +368,34 @@ impl BoardResponse {
     /// Reads one framed response of at most [`MAX_BOARD_RESPONSE`] bytes and decodes it. A
     /// frame over the cap or that does not decode is an `InvalidData` error.
     pub async fn read<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Self> {
-        frame::read_decoded(io, MAX_BOARD_RESPONSE, Self::decode).await
+        frame::read_message(io).await
     }
 
     /// Encodes the response and writes it as one frame.
     pub async fn write<T: AsyncWrite + Unpin>(&self, io: &mut T) -> io::Result<()> {
-        frame::write(io, &self.encode()).await
+        frame::write_message(io, self).await
+    }
+}
+
+impl frame::Message for BoardRequest {
+    const MAX: usize = MAX_BOARD_REQUEST;
+    type Error = BoardDecodeError;
+    fn encode(&self) -> Vec<u8> {
+        BoardRequest::encode(self)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, BoardDecodeError> {
+        BoardRequest::decode(bytes)
+    }
+}
+
+impl frame::Message for BoardResponse {
+    const MAX: usize = MAX_BOARD_RESPONSE;
+    type Error = BoardDecodeError;
+    fn encode(&self) -> Vec<u8> {
+        BoardResponse::encode(self)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, BoardDecodeError> {
+        BoardResponse::decode(bytes)
     }
 }
 

@@ -297,12 +297,12 @@ impl DropRequest {
     /// Reads one framed request of at most [`MAX_DROP_REQUEST`] bytes and decodes it. A frame
     /// over the cap or that does not decode is an `InvalidData` error.
     pub async fn read<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Self> {
-        frame::read_decoded(io, MAX_DROP_REQUEST, Self::decode).await
+        frame::read_message(io).await
     }
 
     /// Encodes the request and writes it as one frame.
     pub async fn write<T: AsyncWrite + Unpin>(&self, io: &mut T) -> io::Result<()> {
-        frame::write(io, &self.encode()).await
+        frame::write_message(io, self).await
     }
 }
 
@@ -384,12 +384,34 @@ impl DropResponse {
     /// Reads one framed response of at most [`MAX_DROP_RESPONSE`] bytes and decodes it. A
     /// frame over the cap or that does not decode is an `InvalidData` error.
     pub async fn read<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Self> {
-        frame::read_decoded(io, MAX_DROP_RESPONSE, Self::decode).await
+        frame::read_message(io).await
     }
 
     /// Encodes the response and writes it as one frame.
     pub async fn write<T: AsyncWrite + Unpin>(&self, io: &mut T) -> io::Result<()> {
-        frame::write(io, &self.encode()).await
+        frame::write_message(io, self).await
+    }
+}
+
+impl frame::Message for DropRequest {
+    const MAX: usize = MAX_DROP_REQUEST;
+    type Error = DropMessageError;
+    fn encode(&self) -> Vec<u8> {
+        DropRequest::encode(self)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, DropMessageError> {
+        DropRequest::decode(bytes)
+    }
+}
+
+impl frame::Message for DropResponse {
+    const MAX: usize = MAX_DROP_RESPONSE;
+    type Error = DropMessageError;
+    fn encode(&self) -> Vec<u8> {
+        DropResponse::encode(self)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, DropMessageError> {
+        DropResponse::decode(bytes)
     }
 }
 

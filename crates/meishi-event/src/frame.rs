@@ -75,6 +75,34 @@ where
     decode(&bytes).map_err(invalid)
 }
 
+/// A message of one of the framed protocols (board, slots, drop boxes): its canonical bytes,
+/// its strict decoder, and the largest frame it may take, which a reader checks on the length
+/// prefix before it reads anything else. Codecs on both ends are written once over it
+/// ([`read_message`], [`write_message`]).
+pub trait Message: Sized + Send + Sync + 'static {
+    /// The largest encoding of this message.
+    const MAX: usize;
+    /// Why bytes are not this message.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// The canonical bytes.
+    fn encode(&self) -> Vec<u8>;
+    /// Decodes exactly `bytes`, or says why not.
+    fn decode(bytes: &[u8]) -> Result<Self, Self::Error>;
+}
+
+/// Reads one frame of at most `M::MAX` bytes and decodes it as an `M`.
+pub async fn read_message<M: Message, T: AsyncRead + Unpin>(io: &mut T) -> io::Result<M> {
+    read_decoded(io, M::MAX, M::decode).await
+}
+
+/// Encodes `message` and writes it as one frame.
+pub async fn write_message<M: Message, T: AsyncWrite + Unpin>(
+    io: &mut T,
+    message: &M,
+) -> io::Result<()> {
+    write(io, &message.encode()).await
+}
+
 /// Writes one frame and flushes it.
 pub async fn write<T: AsyncWrite + Unpin>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
     let mut buf = unsigned_varint::encode::usize_buffer();

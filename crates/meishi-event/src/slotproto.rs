@@ -244,12 +244,12 @@ impl SlotRequest {
     /// Reads one framed request of at most [`MAX_SLOT_REQUEST`] bytes and decodes it. A frame
     /// over the cap or that does not decode is an `InvalidData` error.
     pub async fn read<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Self> {
-        frame::read_decoded(io, MAX_SLOT_REQUEST, Self::decode).await
+        frame::read_message(io).await
     }
 
     /// Encodes the request and writes it as one frame.
     pub async fn write<T: AsyncWrite + Unpin>(&self, io: &mut T) -> io::Result<()> {
-        frame::write(io, &self.encode()).await
+        frame::write_message(io, self).await
     }
 }
 
@@ -317,12 +317,34 @@ impl SlotResponse {
     /// Reads one framed response of at most [`MAX_SLOT_RESPONSE`] bytes and decodes it. A
     /// frame over the cap or that does not decode is an `InvalidData` error.
     pub async fn read<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Self> {
-        frame::read_decoded(io, MAX_SLOT_RESPONSE, Self::decode).await
+        frame::read_message(io).await
     }
 
     /// Encodes the response and writes it as one frame.
     pub async fn write<T: AsyncWrite + Unpin>(&self, io: &mut T) -> io::Result<()> {
-        frame::write(io, &self.encode()).await
+        frame::write_message(io, self).await
+    }
+}
+
+impl frame::Message for SlotRequest {
+    const MAX: usize = MAX_SLOT_REQUEST;
+    type Error = SlotMessageError;
+    fn encode(&self) -> Vec<u8> {
+        SlotRequest::encode(self)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, SlotMessageError> {
+        SlotRequest::decode(bytes)
+    }
+}
+
+impl frame::Message for SlotResponse {
+    const MAX: usize = MAX_SLOT_RESPONSE;
+    type Error = SlotMessageError;
+    fn encode(&self) -> Vec<u8> {
+        SlotResponse::encode(self)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, SlotMessageError> {
+        SlotResponse::decode(bytes)
     }
 }
 

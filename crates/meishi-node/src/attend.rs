@@ -11,13 +11,11 @@
 //! application sees them.
 
 use std::collections::HashMap;
-use std::io;
 use std::time::{Duration, Instant};
 
-use futures::{AsyncRead, AsyncWrite};
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{rendezvous, Multiaddr, PeerId, StreamProtocol, Swarm};
 use meishi_card::envelope::{SignError, SignedTeaser};
@@ -43,66 +41,8 @@ const MAX_ATTENDEES: usize = 16_384;
 /// Addresses remembered per attendee.
 const MAX_ADDRS: usize = 8;
 
-/// The teaser board's request/response codec, client side: it writes requests and reads
-/// responses with `meishi_event`'s messages, framing and size caps, the same calls the relay's
-/// codec makes. The node only asks (`ProtocolSupport::Outbound`), so the serving half refuses.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct BoardCodec;
-
-fn not_served() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        "the node does not serve a teaser board",
-    )
-}
-
-impl request_response::Codec for BoardCodec {
-    type Protocol = StreamProtocol;
-    type Request = BoardRequest;
-    type Response = BoardResponse;
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: BoardRequest,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        req.write(io).await
-    }
-
-    async fn read_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<BoardResponse>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        BoardResponse::read(io).await
-    }
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, _: &mut T) -> io::Result<BoardRequest>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        Err(not_served())
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        _: &mut T,
-        _: BoardResponse,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        Err(not_served())
-    }
-}
+/// The client codec of this service.
+pub(crate) type BoardCodec = crate::client_codec::ClientCodec<BoardRequest, BoardResponse>;
 
 // ---- state ----
 

@@ -59,14 +59,14 @@ impl Anon {
         Self {
             limits: connection_limits::Behaviour::new(connection_limits),
             slots: request_response::Behaviour::with_codec(
-                SlotCodec,
+                SlotCodec::default(),
                 [(SLOT_PROTOCOL, request_response::ProtocolSupport::Outbound)],
                 request_response::Config::default()
                     .with_request_timeout(limits.request_timeout)
                     .with_max_concurrent_streams(MAX_SLOT_REQUESTS),
             ),
             drops: request_response::Behaviour::with_codec(
-                DropCodec,
+                DropCodec::default(),
                 [(DROP_PROTOCOL, request_response::ProtocolSupport::Outbound)],
                 request_response::Config::default()
                     .with_request_timeout(limits.request_timeout)
@@ -119,7 +119,7 @@ impl Behaviour {
             dcutr: dcutr::Behaviour::new(peer_id),
             rendezvous: rendezvous::client::Behaviour::new(key.clone()),
             board: request_response::Behaviour::with_codec(
-                BoardCodec,
+                BoardCodec::default(),
                 [(BOARD_PROTOCOL, request_response::ProtocolSupport::Outbound)],
                 request_response::Config::default()
                     .with_request_timeout(limits.request_timeout)

@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::io;
 
-use futures::{AsyncRead, AsyncWrite};
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId};
 use libp2p::{Multiaddr, StreamProtocol, Swarm};
 use meishi_event::{
@@ -101,61 +100,8 @@ pub(crate) fn distinct<T: PartialEq + Copy>(
     Ok(out)
 }
 
-/// The drop service's request/response codec, client side: `meishi_event`'s messages, framing
-/// and size caps, the calls the relay's codec makes. The serving half refuses.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct DropCodec;
-
-fn not_served() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        "the node does not serve drop boxes",
-    )
-}
-
-impl request_response::Codec for DropCodec {
-    type Protocol = StreamProtocol;
-    type Request = DropRequest;
-    type Response = DropResponse;
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: DropRequest,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        req.write(io).await
-    }
-
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<DropResponse>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        DropResponse::read(io).await
-    }
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, _: &mut T) -> io::Result<DropRequest>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        Err(not_served())
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        _: &mut T,
-        _: DropResponse,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        Err(not_served())
-    }
-}
+/// The client codec of this service.
+pub(crate) type DropCodec = crate::client_codec::ClientCodec<DropRequest, DropResponse>;
 
 /// What a get answers: the messages, each with its box id, and whether more wait.
 pub(crate) type Listed = (Vec<(DropId, Vec<u8>)>, bool);

@@ -23,6 +23,7 @@
 
 mod attend;
 mod behaviour;
+mod client_codec;
 mod config;
 pub mod consent;
 mod drops;

@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::io;
 
-use futures::{AsyncRead, AsyncWrite};
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm};
@@ -109,61 +108,8 @@ pub(crate) fn check_get(ids: Vec<[u8; 32]>) -> Result<Vec<SlotId>, SlotClientErr
     Ok(slots)
 }
 
-/// The slot service's request/response codec, client side: `meishi_event`'s messages,
-/// framing and size caps, the calls the relay's codec makes. The serving half refuses.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct SlotCodec;
-
-fn not_served() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        "the node does not serve card slots",
-    )
-}
-
-impl request_response::Codec for SlotCodec {
-    type Protocol = StreamProtocol;
-    type Request = SlotRequest;
-    type Response = SlotResponse;
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: SlotRequest,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        req.write(io).await
-    }
-
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SlotResponse>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        SlotResponse::read(io).await
-    }
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, _: &mut T) -> io::Result<SlotRequest>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        Err(not_served())
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        _: &mut T,
-        _: SlotResponse,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        Err(not_served())
-    }
-}
+/// The client codec of this service.
+pub(crate) type SlotCodec = crate::client_codec::ClientCodec<SlotRequest, SlotResponse>;
 
 /// A slot request waiting for its answer.
 #[derive(Debug)]
