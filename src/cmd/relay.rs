@@ -1,12 +1,14 @@
-//! `meishi relay`: run a relay for events. Glue over `meishi_relay`.
+//! `meishi relay`: run a relay for events; `meishi relay dump`: what it keeps on disk. Glue
+//! over `meishi_relay`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, Subcommand};
 use meishi_node::Multiaddr;
-use meishi_relay::{Config, Relay};
+use meishi_relay::disk::{self, Disk, Dump, OpenError};
+use meishi_relay::{Config, Relay, SpawnError};
 use serde_json::json;
 
 use crate::exit::{Failure, USAGE};
@@ -16,7 +18,10 @@ use crate::home::Home;
 const RELAY_KEY_FILE: &str = "relay.key";
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct RelayArgs {
+    #[command(subcommand)]
+    pub cmd: Option<RelayCmd>,
     /// Address to listen on (repeatable), e.g. /ip4/0.0.0.0/tcp/4001 and
     /// /ip4/0.0.0.0/udp/4001/quic-v1 [default: both of these]
     #[arg(long, value_name = "MULTIADDR")]
@@ -34,7 +39,33 @@ pub struct RelayArgs {
     /// Serve no metrics endpoint.
     #[arg(long, conflicts_with = "metrics")]
     pub no_metrics: bool,
+    /// Keep slot records and drop box messages in this SQLite file across restarts
+    /// [default: relay.db next to the key file]
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// Keep slot records and drop box messages in memory only: a restart loses them.
+    #[arg(long, conflicts_with = "store")]
+    pub no_store: bool,
     /// One JSON object per line on stdout, and JSON logs on stderr.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RelayCmd {
+    /// Print what the relay keeps on disk: slot records and drop box messages, by opaque id.
+    Dump(DumpArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    /// The store file [default: as `meishi relay` with the same --config and --home chooses it]
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// The relay's TOML configuration, to find its `[store] path` or `key_file`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// One JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }
@@ -53,16 +84,31 @@ fn init_logs(json: bool) {
     };
 }
 
-/// Builds the configuration: defaults, then the file, then the flags.
-pub fn config(home: &Home, args: &RelayArgs) -> Result<Config> {
-    let mut c = match &args.config {
+/// The configuration file, or the defaults.
+fn read_config(path: Option<&Path>) -> Result<Config> {
+    Ok(match path {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("cannot read the relay configuration {}", p.display()))?;
             Config::from_toml(&text).with_context(|| format!("in {}", p.display()))?
         }
         None => Config::default(),
-    };
+    })
+}
+
+/// Fills in the key file (`<home>/relay.key`) and the store (`relay.db` next to the key, the
+/// relay's home) where the configuration names none.
+fn locate_files(home: &Home, c: &mut Config) {
+    let key = c
+        .key_file
+        .get_or_insert_with(|| home.dir().join(RELAY_KEY_FILE));
+    let next_to_key = key.with_file_name(disk::FILE_NAME);
+    c.store.path.get_or_insert(next_to_key);
+}
+
+/// Builds the configuration: defaults, then the file, then the flags.
+pub fn config(home: &Home, args: &RelayArgs) -> Result<Config> {
+    let mut c = read_config(args.config.as_deref())?;
     if !args.listen.is_empty() {
         c.listen = args.listen.clone();
     }
@@ -75,14 +121,38 @@ pub fn config(home: &Home, args: &RelayArgs) -> Result<Config> {
     if args.no_metrics {
         c.metrics = None;
     }
-    if c.key_file.is_none() {
-        c.key_file = Some(home.dir().join(RELAY_KEY_FILE));
+    if let Some(p) = &args.store {
+        c.store.path = Some(p.clone());
     }
+    if args.no_store {
+        // An empty path: memory only (as `[store] path = ""`).
+        c.store.path = Some(PathBuf::new());
+    }
+    locate_files(home, &mut c);
     c.validate()?;
     Ok(c)
 }
 
+/// What to do about a store the relay cannot use, added to the library's error.
+fn store_remedy(e: &OpenError) -> &'static str {
+    match e {
+        OpenError::Newer { .. } => "run the newer meishi, or give this relay another --store",
+        OpenError::Missing { .. } => "check the path (--store, or [store] path in --config)",
+        OpenError::Io { .. } | OpenError::Sqlite { .. } => {
+            "check the file's permissions, or give another --store (or --no-store)"
+        }
+        // Damaged, Foreign, BadRow, Integrity and whatever comes: never wiped by the relay.
+        _ => {
+            "move it away to start with an empty store (the relay never deletes it), or pass \
+             --store FILE or --no-store"
+        }
+    }
+}
+
 pub fn run(home: &Home, args: RelayArgs) -> Result<()> {
+    if let Some(RelayCmd::Dump(d)) = &args.cmd {
+        return dump(home, d);
+    }
     init_logs(args.json);
     let config = config(home, &args)?;
     if config.external_addresses.is_empty() {
@@ -95,14 +165,20 @@ pub fn run(home: &Home, args: RelayArgs) -> Result<()> {
         .external_addrs()
         .map_err(|e| Failure::new(USAGE, e.into()))?;
     home.create_dir()?;
+    let store = config.store_path().map(Path::to_owned);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let mut relay = Relay::spawn(config)
-            .await
-            .context("cannot start the relay")?;
+        let mut relay = match Relay::spawn(config).await {
+            Ok(r) => r,
+            // One line: what is wrong with which file, and what to do about it.
+            Err(SpawnError::Store(e)) => {
+                anyhow::bail!("cannot start the relay: {e}; {}", store_remedy(&e))
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("cannot start the relay")),
+        };
         let id = relay.peer_id();
         let full = |a: &Multiaddr| format!("{a}/p2p/{id}");
         let listen: Vec<String> = relay.listen_addrs().iter().map(full).collect();
@@ -117,7 +193,13 @@ pub fn run(home: &Home, args: RelayArgs) -> Result<()> {
         if args.json {
             println!(
                 "{}",
-                json!({"event": "listening", "addr": share, "external": external, "listen": listen})
+                json!({
+                    "event": "listening",
+                    "addr": share,
+                    "external": external,
+                    "listen": listen,
+                    "store": store,
+                })
             );
         } else {
             for a in &external {
@@ -125,6 +207,10 @@ pub fn run(home: &Home, args: RelayArgs) -> Result<()> {
             }
             for a in &listen {
                 eprintln!("Listening on {a}");
+            }
+            match &store {
+                Some(p) => eprintln!("Slot records and drop messages kept in {}", p.display()),
+                None => eprintln!("Slot records and drop messages kept in memory only"),
             }
         }
         if let Some(m) = relay.metrics_addr() {
@@ -152,4 +238,77 @@ pub fn run(home: &Home, args: RelayArgs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// `meishi relay dump`: prints the store's contents by opaque id, and totals.
+fn dump(home: &Home, args: &DumpArgs) -> Result<()> {
+    let path = match &args.store {
+        Some(p) => p.clone(),
+        None => {
+            let mut c = read_config(args.config.as_deref())?;
+            locate_files(home, &mut c);
+            c.store_path().map(Path::to_owned).ok_or_else(|| {
+                Failure::new(
+                    USAGE,
+                    anyhow::anyhow!(
+                        "this configuration keeps the relay's records in memory only \
+                         ([store] path = \"\"): nothing on disk to dump"
+                    ),
+                )
+            })?
+        }
+    };
+    let d = Disk::open_read_only(&path)
+        .and_then(|d| d.dump())
+        .map_err(|e| match e {
+            OpenError::Missing { .. } => anyhow::anyhow!("{e}; {}", store_remedy(&e)),
+            e => anyhow::Error::new(e),
+        })?;
+    if args.json {
+        println!("{}", serde_json::to_string(&d)?);
+    } else {
+        print_dump(&d);
+    }
+    Ok(())
+}
+
+/// The human form of a dump, from the same value as `--json`. Ids are hex and times UTC:
+/// nothing in it came from a person but sizes.
+fn print_dump(d: &Dump) {
+    use meishi_app::book::date_time;
+    let t = &d.totals;
+    println!(
+        "Relay store {} (schema {}, {} bytes on disk)",
+        d.path.display(),
+        d.schema,
+        t.file_bytes
+    );
+    println!("Slot records: {} ({} bytes)", t.slots, t.slot_bytes);
+    for s in &d.slots {
+        println!(
+            "  {}  seq {}  expires {} UTC  {} bytes",
+            s.slot,
+            s.seq,
+            date_time(s.expires_at),
+            s.size
+        );
+    }
+    println!("Slot tombstones (seq of expired records): {}", t.tombstones);
+    for s in &d.tombstones {
+        println!(
+            "  {}  seq {}  forgotten {} UTC",
+            s.slot,
+            s.seq,
+            date_time(s.forget_at)
+        );
+    }
+    println!("Drop messages: {} ({} bytes)", t.drops, t.drop_bytes);
+    for m in &d.drops {
+        println!(
+            "  box {}  {} bytes  stored {} UTC",
+            m.box_id,
+            m.size,
+            date_time(m.stored_at)
+        );
+    }
 }

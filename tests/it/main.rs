@@ -10,5 +10,6 @@ mod journey;
 mod net;
 mod newcomer;
 mod qr;
+mod relay_store;
 mod updates;
 mod web;

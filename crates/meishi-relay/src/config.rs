@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use libp2p::Multiaddr;
@@ -31,6 +31,8 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     /// The identity key file; none means a fresh key on every start (tests only).
     pub key_file: Option<PathBuf>,
+    /// Where slot records and drop box messages are kept across restarts (`[store]`).
+    pub store: StoreConfig,
     pub limits: Limits,
 }
 
@@ -44,8 +46,29 @@ impl Default for Config {
             external_addresses: Vec::new(),
             metrics: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             key_file: None,
+            store: StoreConfig::default(),
             limits: Limits::default(),
         }
+    }
+}
+
+/// The durable copy of the slot and drop stores ([`crate::disk`]). docs/relay.md#configuration-file
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The SQLite file. None or an empty path: records and messages are kept in memory only,
+    /// and a restart loses them. (`meishi relay` fills in `relay.db` next to the key file when
+    /// the configuration names none.)
+    pub path: Option<PathBuf>,
+}
+
+impl Config {
+    /// The store file the relay keeps, if it keeps one.
+    pub fn store_path(&self) -> Option<&Path> {
+        self.store
+            .path
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
     }
 }
 
@@ -507,6 +530,8 @@ mod tests {
             listen = ["/ip4/127.0.0.1/tcp/0"]
             external_addresses = ["/ip4/203.0.113.5/tcp/4001"]
             metrics = "127.0.0.1:9999"
+            [store]
+            path = "/var/lib/meishi-relay/other.db"
             [limits]
             max_reservations = 10
             max_reservations_per_host = 5
@@ -537,6 +562,19 @@ mod tests {
         assert_eq!(c.limits.drops.total, 100_000);
         assert_eq!(c.limits.drops.caps().lifetime, 7 * 24 * 60 * 60);
         assert_eq!(c.metrics, Some(SocketAddr::from(([127, 0, 0, 1], 9999))));
+        assert_eq!(
+            c.store_path(),
+            Some(Path::new("/var/lib/meishi-relay/other.db"))
+        );
+        // An empty path keeps everything in memory, as no path does.
+        let c = Config::from_toml("[store]\npath = \"\"").unwrap();
+        assert_eq!(c.store.path, Some(PathBuf::new()));
+        assert_eq!(c.store_path(), None);
+        assert_eq!(Config::default().store_path(), None);
+        assert!(matches!(
+            Config::from_toml("[store]\nfile = \"x\""),
+            Err(ConfigError::Toml(_))
+        ));
     }
 
     #[test]

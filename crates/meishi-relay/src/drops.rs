@@ -20,6 +20,10 @@
 //! /48) holds more than `site_share` only while the store is under half full; `total` in all.
 //! A box id costs nothing to make, so nothing else counts per box or per peer. The same
 //! message put twice into one box is kept once.
+//!
+//! **Across restarts.** A store opened with [`Drops::load`] writes every message it keeps or
+//! lets go through to the relay's [`Disk`] (the charges are not written: see [`crate::disk`])
+//! and starts from what the file still holds that is valid.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, RandomState};
@@ -33,6 +37,7 @@ use meishi_event::{
     DROP_MESSAGES_HEAD, DROP_MESSAGE_OVERHEAD, MAX_DROP_GET, MAX_DROP_PAGE, MAX_DROP_RESPONSE,
 };
 
+use crate::disk::{Disk, DropState, OpenError};
 use crate::frame;
 use crate::prefix;
 use crate::registry::{count_down, count_up, within_share};
@@ -123,7 +128,8 @@ pub enum Outcome {
 }
 
 /// Whom a message is charged to: keyed hashes of the sender's host and site prefixes. The key
-/// is random per process and never stored, so the store does not hold senders' addresses.
+/// is random per process and never stored, so the store does not hold senders' addresses; nor
+/// does the disk hold the tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Charge {
     host: u64,
@@ -140,7 +146,8 @@ struct Kept {
     expires_at: u64,
     /// The exact bytes the sender put.
     bytes: Box<[u8]>,
-    /// None for a sender without an IP address (charged to nothing but the total).
+    /// None for a sender without an IP address, or for a message loaded from disk (charged to
+    /// nothing but the total).
     charge: Option<Charge>,
 }
 
@@ -159,9 +166,12 @@ pub struct Drops {
     hosts: HashMap<u64, usize>,
     sites: HashMap<u64, usize>,
     tags: RandomState,
+    /// The durable copy, if the relay keeps one.
+    disk: Option<Disk>,
 }
 
 impl Drops {
+    /// A store in memory only.
     pub fn new(caps: Caps) -> Self {
         Self {
             caps,
@@ -172,7 +182,79 @@ impl Drops {
             hosts: HashMap::new(),
             sites: HashMap::new(),
             tags: RandomState::new(),
+            disk: None,
         }
+    }
+
+    /// A store that keeps its durable copy in `disk`, starting from what it holds: messages
+    /// whose lifetime (counted from when they were put) is not over at `now` are loaded in
+    /// their order of arrival, charged to no host; the rest is deleted. Past `per_box` in a box
+    /// or `total` in all (lower caps than when they were put), the newest are let go, as the
+    /// store would have refused them.
+    pub fn load(caps: Caps, disk: Disk, now: u64) -> Result<Self, OpenError> {
+        let mut s = Drops::new(caps);
+        let mut touched = Vec::new();
+        disk.load_drops(|r| {
+            let expires_at = r.stored_at.saturating_add(caps.lifetime);
+            let in_box = s.boxes.get(&r.id).map_or(0, Vec::len);
+            if expires_at <= now || in_box >= caps.per_box || s.len >= caps.total {
+                touched.push((r.id, r.digest));
+            } else {
+                s.keep(r.id, r.digest, expires_at, r.sealed.into(), None);
+            }
+        })?;
+        s.disk = Some(disk);
+        s.sync(&touched);
+        Ok(s)
+    }
+
+    /// Writes the state of the messages in `touched` to the disk, in one transaction.
+    fn sync(&self, touched: &[(DropId, [u8; 32])]) {
+        let Some(disk) = &self.disk else {
+            return;
+        };
+        let states: Vec<DropState<'_>> = touched
+            .iter()
+            .map(|&(id, digest)| DropState {
+                id,
+                digest,
+                kept: self
+                    .boxes
+                    .get(&id)
+                    .and_then(|b| b.iter().find(|k| k.digest == digest))
+                    .map(|k| {
+                        let stored_at = k.expires_at.saturating_sub(self.caps.lifetime);
+                        (stored_at, &k.bytes[..])
+                    }),
+            })
+            .collect();
+        disk.write_drops(&states);
+    }
+
+    /// Files a message as the newest of box `id`.
+    fn keep(
+        &mut self,
+        id: DropId,
+        digest: [u8; 32],
+        expires_at: u64,
+        bytes: Box<[u8]>,
+        charge: Option<Charge>,
+    ) {
+        if let Some(ch) = charge {
+            count_up(&mut self.hosts, ch.host);
+            count_up(&mut self.sites, ch.site);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.expiry.insert((expires_at, seq, id));
+        self.boxes.entry(id).or_default().push(Kept {
+            seq,
+            digest,
+            expires_at,
+            bytes,
+            charge,
+        });
+        self.len += 1;
     }
 
     pub fn caps(&self) -> Caps {
@@ -232,22 +314,9 @@ impl Drops {
         if self.len >= c.total {
             return Err(Refusal::TotalFull(self.len));
         }
-        if let Some(ch) = charge {
-            count_up(&mut self.hosts, ch.host);
-            count_up(&mut self.sites, ch.site);
-        }
-        let seq = self.next_seq;
-        self.next_seq += 1;
         let expires_at = now.saturating_add(c.lifetime);
-        self.expiry.insert((expires_at, seq, id));
-        self.boxes.entry(id).or_default().push(Kept {
-            seq,
-            digest,
-            expires_at,
-            bytes: sealed.into(),
-            charge,
-        });
-        self.len += 1;
+        self.keep(id, digest, expires_at, sealed.into(), charge);
+        self.sync(&[(id, digest)]);
         Ok(Stored::New)
     }
 
@@ -291,16 +360,18 @@ impl Drops {
         in_box.retain_mut(|k| {
             let acked = digests.contains(&k.digest);
             if acked {
-                gone.push((k.seq, k.expires_at, k.charge));
+                gone.push((k.seq, k.expires_at, k.charge, k.digest));
             }
             !acked
         });
         if in_box.is_empty() {
             self.boxes.remove(&id);
         }
-        for &(seq, expires_at, charge) in &gone {
+        for &(seq, expires_at, charge, _) in &gone {
             self.release(id, seq, expires_at, charge);
         }
+        let touched: Vec<_> = gone.iter().map(|&(.., digest)| (id, digest)).collect();
+        self.sync(&touched);
         // At most 64 digests, each naming at most one message of the box.
         u32::try_from(gone.len()).unwrap_or(u32::MAX)
     }
@@ -322,6 +393,7 @@ impl Drops {
             .range(..=(now, u64::MAX, DropId([0xff; 32])))
             .copied()
             .collect();
+        let mut touched = Vec::with_capacity(due.len());
         for &(expires_at, seq, id) in &due {
             let Some(in_box) = self.boxes.get_mut(&id) else {
                 continue;
@@ -334,7 +406,9 @@ impl Drops {
                 self.boxes.remove(&id);
             }
             self.release(id, seq, expires_at, k.charge);
+            touched.push((id, k.digest));
         }
+        self.sync(&touched);
         due.len()
     }
 
@@ -765,6 +839,191 @@ mod tests {
         assert_eq!(r, DropResponse::Refused(DropRefusal::Malformed));
     }
 
+    /// A store written through to a file in `dir`.
+    fn on_disk(dir: &tempfile::TempDir, caps: Caps, now: u64) -> Drops {
+        let disk = Disk::open(&dir.path().join(crate::disk::FILE_NAME)).unwrap();
+        Drops::load(caps, disk, now).unwrap()
+    }
+
+    fn dump(dir: &tempfile::TempDir) -> crate::disk::Dump {
+        Disk::open_read_only(&dir.path().join(crate::disk::FILE_NAME))
+            .unwrap()
+            .dump()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_restart_keeps_messages_in_order_and_an_ack_deletes_durably() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ip("192.0.2.1");
+        let mut s = on_disk(&dir, caps(), NOW);
+        s.put(id(1), &sealed(1, 1), a, NOW).unwrap();
+        s.put(id(2), &sealed(2, 2), a, NOW + 1).unwrap();
+        s.put(id(1), &sealed(1, 3), a, NOW + 2).unwrap();
+        assert_eq!(s.put(id(1), &sealed(1, 1), a, NOW + 3), Ok(Stored::Same));
+        drop(s);
+
+        let mut s = on_disk(&dir, caps(), NOW + 10);
+        let all = [id(1), id(2)];
+        let first = (
+            vec![
+                (id(1), sealed(1, 1)),
+                (id(2), sealed(2, 2)),
+                (id(1), sealed(1, 3)),
+            ],
+            false,
+        );
+        assert_eq!(s.get(&all, NOW + 10), first);
+        // Their lifetime still counts from the put.
+        assert_eq!(s.expiry.first().map(|e| e.0), Some(NOW + 30 * DAY));
+        assert_eq!(s.put(id(1), &sealed(1, 1), a, NOW + 10), Ok(Stored::Same));
+        assert_eq!(s.ack(id(1), &[drop_digest(&sealed(1, 1))]), 1);
+        // Arrivals after the restart come after those before it.
+        s.put(id(2), &sealed(2, 4), a, NOW + 11).unwrap();
+        drop(s);
+
+        let s = on_disk(&dir, caps(), NOW + 20);
+        assert_eq!(
+            s.get(&all, NOW + 20),
+            (
+                vec![
+                    (id(2), sealed(2, 2)),
+                    (id(1), sealed(1, 3)),
+                    (id(2), sealed(2, 4)),
+                ],
+                false
+            )
+        );
+        drop(s);
+        let d = dump(&dir);
+        let listed: Vec<_> = d.drops.iter().map(|m| (m.box_id, m.stored_at)).collect();
+        assert_eq!(
+            listed,
+            [(id(2), NOW + 1), (id(1), NOW + 2), (id(2), NOW + 11)]
+        );
+        assert_eq!(d.drops[0].size, sealed(2, 2).len());
+    }
+
+    #[test]
+    fn what_expired_while_the_relay_was_down_is_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = on_disk(&dir, caps(), NOW);
+        s.put(id(1), &sealed(1, 1), None, NOW).unwrap();
+        s.put(id(1), &sealed(1, 2), None, NOW + 100).unwrap();
+        drop(s);
+        let s = on_disk(&dir, caps(), NOW + 30 * DAY);
+        assert_eq!(
+            s.get(&[id(1)], NOW + 30 * DAY),
+            (vec![(id(1), sealed(1, 2))], false)
+        );
+        drop(s);
+        assert_eq!(dump(&dir).drops.len(), 1);
+        // A shorter lifetime in the configuration applies to what was kept.
+        let s = on_disk(
+            &dir,
+            Caps {
+                lifetime: 50,
+                ..caps()
+            },
+            NOW + 200,
+        );
+        assert!(s.is_empty());
+        drop(s);
+        assert!(dump(&dir).drops.is_empty());
+    }
+
+    #[test]
+    fn caps_hold_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Caps {
+            per_box: 3,
+            per_host: 4,
+            total: 5,
+            ..caps()
+        };
+        let a = ip("192.0.2.1");
+        let mut s = on_disk(&dir, c, NOW);
+        for m in 0..3u8 {
+            s.put(id(1), &sealed(1, m), a, NOW).unwrap();
+        }
+        s.put(id(2), &sealed(2, 0), a, NOW).unwrap();
+        drop(s);
+
+        let mut s = on_disk(&dir, c, NOW);
+        assert_eq!(s.len(), 4);
+        assert_eq!(
+            s.put(id(1), &sealed(1, 9), a, NOW),
+            Err(Refusal::BoxFull(3))
+        );
+        s.put(id(2), &sealed(2, 1), a, NOW).unwrap();
+        assert_eq!(
+            s.put(id(3), &sealed(3, 0), ip("198.51.100.1"), NOW),
+            Err(Refusal::TotalFull(5))
+        );
+        // Per-host counts start from zero: the tags are not stored (crate::disk).
+        assert_eq!(sum(&s.hosts), 1);
+        drop(s);
+
+        // Lower caps than the file holds: the oldest are kept, as the store would have refused
+        // the newer ones, and the file follows.
+        let s = on_disk(
+            &dir,
+            Caps {
+                per_box: 2,
+                total: 3,
+                ..c
+            },
+            NOW,
+        );
+        assert_eq!(
+            s.get(&[id(1), id(2)], NOW),
+            (
+                vec![
+                    (id(1), sealed(1, 0)),
+                    (id(1), sealed(1, 1)),
+                    (id(2), sealed(2, 0)),
+                ],
+                false
+            )
+        );
+        drop(s);
+        assert_eq!(dump(&dir).drops.len(), 3);
+    }
+
+    /// The file holds what [`crate::disk`] says and nothing that names the sender: not its
+    /// address, not the tags its host is counted by.
+    #[test]
+    fn the_file_holds_no_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let sender = "203.0.113.77".parse::<IpAddr>().unwrap();
+        let mut s = on_disk(&dir, caps(), NOW);
+        s.put(id(1), &sealed(1, 1), Some(sender), NOW).unwrap();
+        let tags: Vec<u64> = s.hosts.keys().chain(s.sites.keys()).copied().collect();
+        assert_eq!(tags.len(), 2);
+        drop(s);
+        let path = dir.path().join(crate::disk::FILE_NAME);
+        let file = std::fs::read(&path).unwrap();
+        let has = |needle: &[u8]| file.windows(needle.len()).any(|w| w == needle);
+        assert!(has(&sealed(1, 1)), "the message is kept as it was put");
+        assert!(!has(b"203.0.113.77"));
+        for t in tags {
+            assert!(
+                !has(&t.to_le_bytes()) && !has(&t.to_be_bytes()),
+                "tag {t:x}"
+            );
+        }
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut st = conn
+            .prepare("SELECT name FROM pragma_table_info('drops')")
+            .unwrap();
+        let columns: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(columns, ["arrival", "box", "digest", "stored_at", "sealed"]);
+    }
+
     /// What the store keeps, field by field: box ids, digests, expiries, arrival numbers, the
     /// sealed messages and opaque per-host charges. The destructuring is exhaustive, so a field
     /// added to the store fails this test until it is looked at here.
@@ -783,6 +1042,7 @@ mod tests {
             hosts,
             sites,
             tags: _,
+            disk: _,
         } = &s;
         assert_eq!((*len, *next_seq), (1, 1));
         let (box_id, kept) = boxes.iter().next().unwrap();

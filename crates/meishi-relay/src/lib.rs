@@ -7,7 +7,8 @@
 //! attendees), the slot store (sealed card slot records that contacts fetch while their owner
 //! is offline), the drop store (sealed messages contacts leave for a person who is offline),
 //! identify, ping and an AutoNAT server, over TCP and QUIC. Every store and rate
-//! is bounded ([`config::Limits`]); metrics are served as Prometheus text.
+//! is bounded ([`config::Limits`]); metrics are served as Prometheus text. Slot records and drop
+//! messages outlive a restart in a SQLite file when the configuration names one ([`disk`]).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,6 +18,7 @@
 //! config.listen = vec!["/ip4/0.0.0.0/tcp/4001".into()];
 //! config.external_addresses = vec!["/ip4/203.0.113.7/tcp/4001".into()];
 //! config.key_file = Some("/var/lib/meishi-relay/relay.key".into());
+//! config.store.path = Some("/var/lib/meishi-relay/relay.db".into());
 //! let relay = Relay::spawn(config).await?;
 //! for a in relay.listen_addrs() {
 //!     println!("{a}/p2p/{}", relay.peer_id());
@@ -29,6 +31,7 @@
 
 pub mod board;
 pub mod config;
+pub mod disk;
 pub mod drops;
 mod frame;
 pub mod iplimit;
@@ -60,7 +63,8 @@ use prometheus_client::registry::Registry as PromRegistry;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{Config, ConfigError, DropLimits, Limits, SlotLimits};
+pub use config::{Config, ConfigError, DropLimits, Limits, SlotLimits, StoreConfig};
+pub use disk::OpenError;
 pub use key::KeyError;
 
 /// Identify protocol version the relay announces.
@@ -79,6 +83,8 @@ pub enum SpawnError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Store(#[from] OpenError),
     #[error("cannot build the transport: {0}")]
     Transport(String),
     #[error("cannot listen on {addr}: {reason}")]
@@ -278,8 +284,9 @@ fn build_swarm(
 pub struct Relay;
 
 impl Relay {
-    /// Validates `config`, loads (or creates) the key, listens, and runs the relay on the
-    /// current tokio runtime until [`RelayHandle::shutdown`] or the handle is dropped.
+    /// Validates `config`, loads (or creates) the key, opens the store and loads what it keeps
+    /// (refusing a damaged one), listens, and runs the relay on the current tokio runtime until
+    /// [`RelayHandle::shutdown`] or the handle is dropped.
     /// Returns once every listen address is bound, so [`RelayHandle::listen_addrs`] holds the
     /// actual ports.
     pub async fn spawn(config: Config) -> Result<RelayHandle, SpawnError> {
@@ -295,6 +302,29 @@ impl Relay {
         let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
         let relay_metrics = metrics::RelayMetrics::register(&mut registry);
         let registry = Arc::new(Mutex::new(registry));
+
+        // Before listening: a store that cannot be read stops the start, with its path.
+        // Loading reads the whole file (up to ~1.3 GB with the default caps) on this thread.
+        let (slots, drops) = match config.store_path() {
+            Some(path) => {
+                let disk =
+                    disk::Disk::open(path)?.count_failures_on(relay_metrics.store_errors.clone());
+                let now = unix_now();
+                let slots = slots::Slots::load(l.slots.caps(), disk.clone(), now)?;
+                let drops = drops::Drops::load(l.drops.caps(), disk, now)?;
+                tracing::info!(
+                    path = %path.display(),
+                    slots = slots.len(),
+                    drops = drops.len(),
+                    "store loaded"
+                );
+                (slots, drops)
+            }
+            None => (
+                slots::Slots::new(l.slots.caps()),
+                drops::Drops::new(l.drops.caps()),
+            ),
+        };
         let mut swarm = build_swarm(keypair, &l, &relay_metrics)?;
 
         let mut pending = Vec::new();
@@ -393,8 +423,8 @@ impl Relay {
                 l.board.caps(),
                 first_seq,
             )),
-            slots: slots::Slots::new(l.slots.caps()),
-            drops: drops::Drops::new(l.drops.caps()),
+            slots,
+            drops,
             // A bucket outlives connections (reconnecting does not refill it); it is forgotten
             // once it is full again, so each key needs a live connection.
             requests_by_peer: RateLimiter::new(

@@ -59,6 +59,8 @@ pub struct RelayMetrics {
     pub circuits: Gauge,
     /// Connections refused by the per-IP cap and other connection limits.
     pub connections_denied: Counter,
+    /// Writes to the relay store (`relay.db`) that failed; the relay carried on from memory.
+    pub store_errors: Counter,
     /// Refusals by the cap that refused: stores, request rates, connections, reservations
     /// and circuits.
     pub refusals: Family<Cap, Counter>,
@@ -88,6 +90,7 @@ impl RelayMetrics {
             reservations: Gauge::default(),
             circuits: Gauge::default(),
             connections_denied: Counter::default(),
+            store_errors: Counter::default(),
             refusals: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("meishi_relay");
@@ -123,6 +126,11 @@ impl RelayMetrics {
             "connections_denied",
             "Inbound connections refused by connection limits",
             m.connections_denied.clone(),
+        );
+        r.register(
+            "store_errors",
+            "Writes to the relay store that failed (slot records and drop messages kept in memory only)",
+            m.store_errors.clone(),
         );
         r.register(
             "refusals",

@@ -14,12 +14,17 @@
 //! After a record expires the relay remembers its slot id and `seq` (a tombstone) for
 //! `max_lifetime`, so a replayed older record cannot take the slot back.
 //!
+//! **Across restarts.** A store opened with [`Slots::load`] writes every record and tombstone
+//! it keeps or lets go through to the relay's [`Disk`] (the charges are not written: see
+//! [`crate::disk`]) and starts from what the file still holds that is valid.
+//!
 //! **Caps.** Records are charged to the host that wrote them (an IPv4 address, an IPv6 /64),
 //! at most `per_host` each; a site (an IPv4 address, an IPv6 /48) holds more than
 //! `site_share` only while the store is under half full; `total` records in all. A slot id
 //! costs nothing to make, so nothing counts per slot or per peer. A republish from the same host
 //! is never refused for a cap.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, RandomState};
 use std::io;
@@ -31,6 +36,7 @@ use meishi_event::{
     SlotError, SlotId, SlotRecord, SlotRefusal, SlotRequest, SlotResponse, MAX_SLOT_GET,
 };
 
+use crate::disk::{Disk, OpenError, SlotState};
 use crate::frame;
 use crate::prefix;
 use crate::registry::{count_down, count_up, within_share};
@@ -122,7 +128,8 @@ pub enum Outcome {
 }
 
 /// Whom a record is charged to: keyed hashes of the writer's host and site prefixes. The key
-/// is random per process and never stored, so the store does not hold writers' addresses.
+/// is random per process and never stored, so the store does not hold writers' addresses; nor
+/// does the disk hold the tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Charge {
     host: u64,
@@ -136,7 +143,8 @@ struct Kept {
     expires_at: u64,
     /// The exact bytes the owner put: the record, sealed card and signature included.
     bytes: Box<[u8]>,
-    /// None for a writer without an IP address (charged to nothing but the total).
+    /// None for a writer without an IP address, or for a record loaded from disk (charged to
+    /// nothing but the total).
     charge: Option<Charge>,
 }
 
@@ -154,9 +162,12 @@ pub struct Slots {
     hosts: HashMap<u64, usize>,
     sites: HashMap<u64, usize>,
     tags: RandomState,
+    /// The durable copy, if the relay keeps one.
+    disk: Option<Disk>,
 }
 
 impl Slots {
+    /// A store in memory only.
     pub fn new(caps: Caps) -> Self {
         Self {
             caps,
@@ -167,7 +178,78 @@ impl Slots {
             hosts: HashMap::new(),
             sites: HashMap::new(),
             tags: RandomState::new(),
+            disk: None,
         }
+    }
+
+    /// A store that keeps its durable copy in `disk`, starting from what it holds: records and
+    /// tombstones still valid at `now` are loaded (charged to no host), the rest is deleted.
+    /// When the file holds more than `total` records (a lower cap than when they were put),
+    /// those that expire last are kept and the others are let go as if expired.
+    pub fn load(caps: Caps, disk: Disk, now: u64) -> Result<Self, OpenError> {
+        let mut s = Slots::new(caps);
+        let (mut records, mut tombstones) = (Vec::new(), Vec::new());
+        disk.load_slots(|r| records.push(r), |t| tombstones.push(t))?;
+        let mut touched = Vec::new();
+        // Soonest due first: past `total`, burying forgets the soonest due.
+        tombstones.sort_unstable_by_key(|t| t.forget_at);
+        for t in tombstones {
+            if t.forget_at <= now {
+                touched.push(t.id);
+            } else {
+                s.bury(t.id, t.seq, t.forget_at, &mut touched);
+            }
+        }
+        records.sort_unstable_by_key(|r| Reverse(r.expires_at));
+        for (i, r) in records.into_iter().enumerate() {
+            if i >= caps.total {
+                let until = r.expires_at.saturating_add(caps.max_lifetime);
+                s.bury(r.id, r.seq, until, &mut touched);
+                touched.push(r.id);
+                continue;
+            }
+            // The relay never writes both for one slot; the record wins.
+            if let Some((_, at)) = s.tombstones.remove(&r.id) {
+                s.forget.remove(&(at, r.id));
+                touched.push(r.id);
+            }
+            s.expiry.insert((r.expires_at, r.id));
+            s.records.insert(
+                r.id,
+                Kept {
+                    seq: r.seq,
+                    expires_at: r.expires_at,
+                    bytes: r.record.into(),
+                    charge: None,
+                },
+            );
+        }
+        s.expire_into(now, &mut touched);
+        s.disk = Some(disk);
+        // Only what changed is written: a record loaded as it was is not written again.
+        s.sync(touched);
+        Ok(s)
+    }
+
+    /// Writes the state of the slots in `touched` to the disk, in one transaction.
+    fn sync(&self, mut touched: Vec<SlotId>) {
+        let Some(disk) = &self.disk else {
+            return;
+        };
+        touched.sort_unstable();
+        touched.dedup();
+        let states: Vec<SlotState<'_>> = touched
+            .into_iter()
+            .map(|id| SlotState {
+                id,
+                record: self
+                    .records
+                    .get(&id)
+                    .map(|k| (k.seq, k.expires_at, &k.bytes[..])),
+                tombstone: self.tombstones.get(&id).copied(),
+            })
+            .collect();
+        disk.write_slots(&states);
     }
 
     pub fn caps(&self) -> Caps {
@@ -266,6 +348,7 @@ impl Slots {
                 charge,
             },
         );
+        self.sync(vec![id]);
         Ok((stored, seq))
     }
 
@@ -295,6 +378,14 @@ impl Slots {
     /// Drops every record that has expired at `now`, remembering its slot and `seq` for
     /// `max_lifetime`, and forgets tombstones whose time is up. Returns how many records went.
     pub fn expire(&mut self, now: u64) -> usize {
+        let mut touched = Vec::new();
+        let gone = self.expire_into(now, &mut touched);
+        self.sync(touched);
+        gone
+    }
+
+    /// [`Slots::expire`], adding the slots it changed to `touched`.
+    fn expire_into(&mut self, now: u64, touched: &mut Vec<SlotId>) -> usize {
         let due: Vec<SlotId> = self
             .expiry
             .range(..=(now, SlotId([0xff; 32])))
@@ -306,22 +397,25 @@ impl Slots {
                     *id,
                     k.seq,
                     k.expires_at.saturating_add(self.caps.max_lifetime),
+                    touched,
                 );
             }
         }
+        touched.extend_from_slice(&due);
         while let Some(&(at, id)) = self.forget.first() {
             if at > now {
                 break;
             }
             self.forget.remove(&(at, id));
             self.tombstones.remove(&id);
+            touched.push(id);
         }
         due.len()
     }
 
     /// Remembers that `id` held `seq`, until `until`. At most `total` tombstones: past that,
-    /// the one due soonest is forgotten first.
-    fn bury(&mut self, id: SlotId, seq: u64, until: u64) {
+    /// the one due soonest is forgotten first (added to `touched`).
+    fn bury(&mut self, id: SlotId, seq: u64, until: u64, touched: &mut Vec<SlotId>) {
         if let Some((_, at)) = self.tombstones.remove(&id) {
             self.forget.remove(&(at, id));
         }
@@ -330,6 +424,7 @@ impl Slots {
                 break;
             };
             self.tombstones.remove(&old);
+            touched.push(old);
         }
         self.tombstones.insert(id, (seq, until));
         self.forget.insert((until, id));
@@ -705,6 +800,183 @@ mod tests {
         );
     }
 
+    /// A store written through to a file in `dir`.
+    fn on_disk(dir: &tempfile::TempDir, caps: Caps, now: u64) -> Slots {
+        let disk = Disk::open(&dir.path().join(crate::disk::FILE_NAME)).unwrap();
+        Slots::load(caps, disk, now).unwrap()
+    }
+
+    fn dump(dir: &tempfile::TempDir) -> crate::disk::Dump {
+        Disk::open_read_only(&dir.path().join(crate::disk::FILE_NAME))
+            .unwrap()
+            .dump()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_restart_keeps_the_highest_seq_and_the_tombstones() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ip("192.0.2.1");
+        let mut s = on_disk(&dir, caps(), NOW);
+        s.put(&record(1, 5), a, NOW).unwrap();
+        assert_eq!(s.put(&record(1, 9), a, NOW), Ok((Stored::Replaced, 9)));
+        s.put(&record_of(2, 4, NOW + 10, b"c"), a, NOW).unwrap();
+        // Slot 2 expires: its seq is remembered, on disk too.
+        assert_eq!(s.expire(NOW + 10), 1);
+        drop(s);
+        let d = dump(&dir);
+        assert_eq!(
+            d.slots.len(),
+            1,
+            "the replaced and the expired record are gone"
+        );
+        assert_eq!((d.slots[0].slot, d.slots[0].seq), (key(1).id(), 9));
+        assert_eq!(d.tombstones.len(), 1);
+        assert_eq!(
+            (d.tombstones[0].slot, d.tombstones[0].seq),
+            (key(2).id(), 4)
+        );
+
+        let mut s = on_disk(&dir, caps(), NOW + 11);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.get(&[key(1).id()], NOW + 11), vec![record(1, 9)]);
+        // Older seqs are refused after the restart, of the kept record and of the expired one.
+        assert_eq!(
+            s.put(&record(1, 5), a, NOW + 11),
+            Err(Refusal::Older { kept: 9, seq: 5 })
+        );
+        assert_eq!(
+            s.put(&record_of(2, 4, NOW + 50, b"c"), a, NOW + 11),
+            Err(Refusal::Older { kept: 4, seq: 4 })
+        );
+        assert_eq!(s.put(&record(1, 9), a, NOW + 11), Ok((Stored::Same, 9)));
+        // A newer record of the expired slot takes it, and its tombstone goes from disk too.
+        assert_eq!(
+            s.put(&record_of(2, 5, NOW + 50, b"c"), a, NOW + 11),
+            Ok((Stored::New, 5))
+        );
+        let d = dump(&dir);
+        assert_eq!(d.slots.len(), 2);
+        assert!(d.tombstones.is_empty());
+    }
+
+    #[test]
+    fn what_expired_while_the_relay_was_down_is_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = on_disk(&dir, caps(), NOW);
+        s.put(&record_of(1, 3, NOW + 10, b"c"), None, NOW).unwrap();
+        s.put(&record_of(2, 1, NOW + 100, b"c"), None, NOW).unwrap();
+        drop(s);
+        // Slot 1 expired at NOW + 10: not served, remembered as a tombstone, gone from disk.
+        let s = on_disk(&dir, caps(), NOW + 50);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.get(&[key(1).id(), key(2).id()], NOW + 50).len(), 1);
+        assert_eq!(
+            s.tombstones.get(&key(1).id()),
+            Some(&(3, NOW + 10 + 90 * DAY))
+        );
+        drop(s);
+        let d = dump(&dir);
+        assert_eq!(d.slots.len(), 1);
+        assert_eq!(d.tombstones.len(), 1);
+        // Long after: nothing is loaded, and the file is empty again.
+        let s = on_disk(&dir, caps(), NOW + 200 + 90 * DAY);
+        assert!(s.is_empty() && s.tombstones.is_empty());
+        drop(s);
+        let d = dump(&dir);
+        assert!(d.slots.is_empty() && d.tombstones.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn caps_hold_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Caps {
+            total: 4,
+            per_host: 2,
+            ..caps()
+        };
+        let (a, b) = (ip("192.0.2.1"), ip("198.51.100.1"));
+        let mut s = on_disk(&dir, c, NOW);
+        s.put(&record(1, 1), a, NOW).unwrap();
+        s.put(&record(2, 1), a, NOW).unwrap();
+        assert_eq!(s.put(&record(3, 1), a, NOW), Err(Refusal::HostFull(2)));
+        s.put(&record(3, 1), b, NOW).unwrap();
+        drop(s);
+
+        let mut s = on_disk(&dir, c, NOW + 1);
+        assert_eq!(s.len(), 3);
+        // Loaded records count toward the total ...
+        s.put(&record(4, 1), b, NOW + 1).unwrap();
+        assert_eq!(
+            s.put(&record(5, 1), ip("203.0.113.1"), NOW + 1),
+            Err(Refusal::TotalFull(4))
+        );
+        // ... a republish replaces, and is charged to its host again ...
+        assert_eq!(s.put(&record(1, 2), a, NOW + 1), Ok((Stored::Replaced, 2)));
+        // ... but per-host counts start from zero: the tags are not stored (crate::disk).
+        assert_eq!(s.hosts.values().sum::<usize>(), 2);
+        drop(s);
+
+        // A lower total than the file holds: the records that expire last are kept, the others
+        // are let go (and remembered) as if expired.
+        let mut s = on_disk(&dir, c, NOW + 2);
+        for n in 1..=4u8 {
+            s.put(
+                &record_of(n, 7, NOW + 1000 + u64::from(n), b"c"),
+                None,
+                NOW + 2,
+            )
+            .unwrap();
+        }
+        drop(s);
+        let s = on_disk(&dir, Caps { total: 2, ..c }, NOW + 3);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.get(&[key(3).id(), key(4).id()], NOW + 3).len(), 2);
+        assert_eq!(s.tombstones.len(), 2);
+        drop(s);
+        let d = dump(&dir);
+        assert_eq!((d.slots.len(), d.tombstones.len()), (2, 2));
+    }
+
+    /// The file holds what [`crate::disk`] says and nothing that names the writer: not its
+    /// address, not the tags its host is counted by.
+    #[test]
+    fn the_file_holds_no_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = "203.0.113.77".parse::<IpAddr>().unwrap();
+        let mut s = on_disk(&dir, caps(), NOW);
+        s.put(&record(1, 1), Some(writer), NOW).unwrap();
+        s.put(&record_of(2, 1, NOW + 10, b"c"), Some(writer), NOW)
+            .unwrap();
+        s.expire(NOW + 10);
+        let tags: Vec<u64> = s.hosts.keys().chain(s.sites.keys()).copied().collect();
+        assert_eq!(tags.len(), 2);
+        drop(s);
+        let path = dir.path().join(crate::disk::FILE_NAME);
+        let file = std::fs::read(&path).unwrap();
+        let has = |needle: &[u8]| file.windows(needle.len()).any(|w| w == needle);
+        assert!(has(&record(1, 1)), "the record is kept as it was put");
+        assert!(!has(b"203.0.113.77"));
+        for t in tags {
+            assert!(
+                !has(&t.to_le_bytes()) && !has(&t.to_be_bytes()),
+                "tag {t:x}"
+            );
+        }
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let columns = |table: &str| -> Vec<String> {
+            let mut st = conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(columns("slots"), ["slot", "seq", "expires_at", "record"]);
+        assert_eq!(columns("slot_tombstones"), ["slot", "seq", "forget_at"]);
+    }
+
     /// What the store keeps, field by field: slot ids, seqs, expiries, the sealed records and
     /// opaque per-host charges. The destructuring is exhaustive, so a field added to the store
     /// fails this test until it is looked at here.
@@ -723,6 +995,7 @@ mod tests {
             hosts,
             sites,
             tags: _,
+            disk: _,
         } = &s;
         assert_eq!(records.len(), 1);
         let (id, kept) = records.iter().next().unwrap();

@@ -1396,3 +1396,169 @@ async fn drop_messages_wait_for_their_recipient_until_acknowledged() {
     assert_eq!(counter(&text, "drops", "listed"), 2, "{text}");
     relay.shutdown().await;
 }
+
+/// Connects a fresh client to the relay at `addr`.
+async fn connected_client(addr: &Multiaddr) -> Swarm<Client> {
+    let mut c = client();
+    c.dial(addr.clone()).unwrap();
+    until(&mut c, |e| {
+        matches!(e, SwarmEvent::ConnectionEstablished { .. }).then_some(())
+    })
+    .await;
+    c
+}
+
+/// The relay keeps slot records and drop messages in its store: shut down and started again on
+/// the same file, it serves them again (and the highest `seq` still wins); an acknowledged
+/// message stays gone. The file holds opaque ids and sealed bytes, nothing of who wrote them.
+#[tokio::test]
+async fn slot_records_and_drop_messages_outlive_a_restart() {
+    use meishi_event::{drop_digest, seal_drop, DropRequest, DropResponse, DropSecret};
+    use meishi_relay::disk::Disk;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let on_disk = |c: &mut Config| {
+        c.store.path = Some(db.clone());
+        c.key_file = Some(dir.path().join("relay.key"));
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let slot = SlotKey::from_seed(&[0xc1; 32]);
+    let seal = SlotSealKey::from_bytes([0xc2; 32]);
+    let record = |seq: u64| {
+        SlotRecord::seal(&slot, &seal, seq, now + 3600, b"card", [seq as u8; 24])
+            .unwrap()
+            .as_bytes()
+            .to_vec()
+    };
+    let ada = DropSecret::from_bytes([0xad; 32]);
+    let address = ada.address_for(&[1; 32]);
+    let (kept, acked) = (
+        seal_drop(&address, b"kept").unwrap(),
+        seal_drop(&address, b"acked").unwrap(),
+    );
+
+    let (relay, relay_tcp, _) = relay_with(on_disk).await;
+    let relay_id = relay.peer_id();
+    let mut owner = connected_client(&relay_tcp).await;
+    let writer = *owner.local_peer_id();
+    for seq in [1, 2] {
+        assert_eq!(
+            slot_ask(
+                &mut owner,
+                relay_id,
+                SlotRequest::Put {
+                    record: record(seq)
+                }
+            )
+            .await,
+            Some(SlotResponse::PutOk { seq })
+        );
+    }
+    for sealed in [&kept, &acked] {
+        let put = DropRequest::Put {
+            id: address.id,
+            sealed: sealed.clone(),
+        };
+        assert_eq!(
+            drop_ask(&mut owner, relay_id, put).await,
+            Some(DropResponse::PutOk)
+        );
+    }
+    let ack = DropRequest::Ack {
+        id: address.id,
+        digests: vec![drop_digest(&acked)],
+    };
+    assert_eq!(
+        drop_ask(&mut owner, relay_id, ack).await,
+        Some(DropResponse::AckOk { deleted: 1 })
+    );
+    drop(owner);
+    relay.shutdown().await;
+
+    // What the file holds, by opaque id, and nothing of the writer: neither its peer id nor
+    // its public key nor its address.
+    let dump = Disk::open_read_only(&db).unwrap().dump().unwrap();
+    let slots: Vec<_> = dump.slots.iter().map(|s| (s.slot, s.seq)).collect();
+    assert_eq!(slots, [(slot.id(), 2)]);
+    let boxes: Vec<_> = dump.drops.iter().map(|m| (m.box_id, m.size)).collect();
+    assert_eq!(boxes, [(address.id, kept.len())]);
+    let mut file = std::fs::read(&db).unwrap();
+    file.extend(std::fs::read(dir.path().join("relay.db-wal")).unwrap_or_default());
+    let has = |needle: &[u8]| file.windows(needle.len()).any(|w| w == needle);
+    assert!(has(&record(2)) && has(&kept), "the bytes are kept as put");
+    assert!(!has(&writer.to_bytes()), "the writer's peer id");
+    assert!(!has(writer.to_base58().as_bytes()));
+    assert!(!has(b"127.0.0.1"));
+
+    // Started again on the same file (same key, same peer id).
+    let (relay, relay_tcp, _) = relay_with(on_disk).await;
+    assert_eq!(relay.peer_id(), relay_id);
+    assert_eq!(gauge_is(&relay, "meishi_relay_slots", 1).await, 1);
+    assert_eq!(gauge_is(&relay, "meishi_relay_drops", 1).await, 1);
+    let mut contact = connected_client(&relay_tcp).await;
+    let got = slot_ask(
+        &mut contact,
+        relay_id,
+        SlotRequest::Get {
+            slots: vec![slot.id()],
+        },
+    )
+    .await;
+    assert_eq!(
+        got,
+        Some(SlotResponse::Records {
+            records: vec![record(2)]
+        })
+    );
+    assert_eq!(
+        slot_ask(
+            &mut contact,
+            relay_id,
+            SlotRequest::Put { record: record(1) }
+        )
+        .await,
+        Some(SlotResponse::Refused(SlotRefusal::Older))
+    );
+    let get = DropRequest::Get {
+        ids: vec![address.id],
+    };
+    assert_eq!(
+        drop_ask(&mut contact, relay_id, get).await,
+        Some(DropResponse::Messages {
+            messages: vec![(address.id, kept)],
+            more: false,
+        })
+    );
+    relay.shutdown().await;
+}
+
+/// A store file that is not a relay store stops the start with an error naming it, and is
+/// left as it was: the relay never wipes what it cannot read.
+#[tokio::test]
+async fn a_damaged_store_refuses_to_start_and_is_left_alone() {
+    use meishi_relay::{OpenError, SpawnError};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let garbage = b"not a database, but somebody's file".repeat(200);
+    std::fs::write(&db, &garbage).unwrap();
+    let config = Config {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        metrics: None,
+        store: meishi_relay::StoreConfig {
+            path: Some(db.clone()),
+        },
+        ..Config::default()
+    };
+    let Err(e) = Relay::spawn(config).await else {
+        panic!("a relay started on a damaged store");
+    };
+    assert!(
+        matches!(&e, SpawnError::Store(OpenError::Damaged { path, .. }) if *path == db),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains(&db.display().to_string()), "{e}");
+    assert_eq!(std::fs::read(&db).unwrap(), garbage);
+}
