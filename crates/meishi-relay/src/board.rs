@@ -6,15 +6,12 @@
 //! of up to 256, instead of opening a relayed circuit to each attendee. The relay stores
 //! opaque blobs: it cannot read them, and it lists a namespace only to someone who names it.
 
-use std::io;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use futures::{AsyncRead, AsyncWrite};
-use libp2p::{request_response, PeerId, StreamProtocol};
+use libp2p::{PeerId, StreamProtocol};
 use meishi_event::{BoardEntry, BoardErrorCode, BoardRequest, BoardResponse, MAX_BOARD_PAGE};
 
-use crate::frame;
 use crate::registry::{Refusal, Registry};
 
 /// The teaser board protocol id. proto-spec/relay.md#teaser-board
@@ -109,66 +106,5 @@ impl Board {
     }
 }
 
-/// Request-response codec of the board: [`BoardRequest`] and [`BoardResponse`] framed and
-/// decoded by `meishi_event`, the same calls the node's client makes. The relay's side counts
-/// malformed and oversized requests (request-response drops such a stream without telling the
-/// behaviour); tests and the load generator use it as a client.
-#[derive(Debug, Clone, Default)]
-pub struct Codec {
-    malformed: prometheus_client::metrics::counter::Counter,
-}
-
-impl Codec {
-    /// A codec that counts refused requests on `malformed` (clones share the count).
-    pub fn with_counter(malformed: prometheus_client::metrics::counter::Counter) -> Self {
-        Self { malformed }
-    }
-}
-
-impl request_response::Codec for Codec {
-    type Protocol = StreamProtocol;
-    type Request = BoardRequest;
-    type Response = BoardResponse;
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<BoardRequest>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        frame::counted(BoardRequest::read(io).await, &self.malformed)
-    }
-
-    async fn read_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<BoardResponse>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        BoardResponse::read(io).await
-    }
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: BoardRequest,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        req.write(io).await
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        res: BoardResponse,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        res.write(io).await
-    }
-}
+/// The codec of this service, both sides.
+pub type Codec = crate::frame::FramedCodec<BoardRequest, BoardResponse>;

@@ -27,18 +27,15 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, RandomState};
-use std::io;
 use std::net::IpAddr;
 
-use futures::{AsyncRead, AsyncWrite};
-use libp2p::{request_response, StreamProtocol};
+use libp2p::StreamProtocol;
 use meishi_event::{
     check_drop, drop_digest, DropError, DropId, DropRefusal, DropRequest, DropResponse,
     DROP_MESSAGES_HEAD, DROP_MESSAGE_OVERHEAD, MAX_DROP_GET, MAX_DROP_PAGE, MAX_DROP_RESPONSE,
 };
 
 use crate::disk::{Disk, DropState, OpenError};
-use crate::frame;
 use crate::prefix;
 use crate::registry::{count_down, count_up, within_share};
 
@@ -443,65 +440,8 @@ impl Drops {
     }
 }
 
-/// Request-response codec of the drop protocol: [`DropRequest`] and [`DropResponse`] framed
-/// and decoded by `meishi_event`. The relay's side counts malformed and oversized requests
-/// (request-response drops such a stream without telling the behaviour); tests use it as a
-/// client.
-#[derive(Debug, Clone, Default)]
-pub struct Codec {
-    malformed: prometheus_client::metrics::counter::Counter,
-}
-
-impl Codec {
-    /// A codec that counts refused requests on `malformed` (clones share the count).
-    pub fn with_counter(malformed: prometheus_client::metrics::counter::Counter) -> Self {
-        Self { malformed }
-    }
-}
-
-impl request_response::Codec for Codec {
-    type Protocol = StreamProtocol;
-    type Request = DropRequest;
-    type Response = DropResponse;
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<DropRequest>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        frame::counted(DropRequest::read(io).await, &self.malformed)
-    }
-
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<DropResponse>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        DropResponse::read(io).await
-    }
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: DropRequest,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        req.write(io).await
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        res: DropResponse,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        res.write(io).await
-    }
-}
+/// The codec of this service, both sides.
+pub type Codec = crate::frame::FramedCodec<DropRequest, DropResponse>;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a test fails by panicking")]

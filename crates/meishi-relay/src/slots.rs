@@ -27,17 +27,14 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, RandomState};
-use std::io;
 use std::net::IpAddr;
 
-use futures::{AsyncRead, AsyncWrite};
-use libp2p::{request_response, StreamProtocol};
+use libp2p::StreamProtocol;
 use meishi_event::{
     SlotError, SlotId, SlotRecord, SlotRefusal, SlotRequest, SlotResponse, MAX_SLOT_GET,
 };
 
 use crate::disk::{Disk, OpenError, SlotState};
-use crate::frame;
 use crate::prefix;
 use crate::registry::{count_down, count_up, within_share};
 
@@ -454,65 +451,8 @@ impl Slots {
     }
 }
 
-/// Request-response codec of the slot protocol: [`SlotRequest`] and [`SlotResponse`] framed
-/// and decoded by `meishi_event`. The relay's side counts malformed and oversized requests
-/// (request-response drops such a stream without telling the behaviour); tests use it as a
-/// client.
-#[derive(Debug, Clone, Default)]
-pub struct Codec {
-    malformed: prometheus_client::metrics::counter::Counter,
-}
-
-impl Codec {
-    /// A codec that counts refused requests on `malformed` (clones share the count).
-    pub fn with_counter(malformed: prometheus_client::metrics::counter::Counter) -> Self {
-        Self { malformed }
-    }
-}
-
-impl request_response::Codec for Codec {
-    type Protocol = StreamProtocol;
-    type Request = SlotRequest;
-    type Response = SlotResponse;
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SlotRequest>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        frame::counted(SlotRequest::read(io).await, &self.malformed)
-    }
-
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SlotResponse>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        SlotResponse::read(io).await
-    }
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: SlotRequest,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        req.write(io).await
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        res: SlotResponse,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        res.write(io).await
-    }
-}
+/// The codec of this service, both sides.
+pub type Codec = crate::frame::FramedCodec<SlotRequest, SlotResponse>;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
