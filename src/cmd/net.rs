@@ -213,11 +213,12 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
     runtime()?.block_on(async move {
         let mut app = start(home, options)?;
         // The web app: one more face of the same node and book (crates/meishi-web).
-        let (publisher, ui_link) = if args.no_ui {
-            (None, None)
+        let (publisher, ui_link, mut ui_requests) = if args.no_ui {
+            (None, None, None)
         } else {
-            let (publisher, link) = serve_ui(home, &app, ui_relays, args.ui, args.ui_lan).await?;
-            (Some(publisher), Some(link))
+            let (publisher, link, requests) =
+                serve_ui(home, &app, ui_relays, args.ui, args.ui_lan).await?;
+            (Some(publisher), Some(link), Some(requests))
         };
         // `swap` and `fetch` beside this `up` act through its node, not a second one.
         let control = meishi_app::control::Server::bind(home.dir())
@@ -277,6 +278,20 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
                         p.publish(&reports);
                     }
                 }
+                Some(request) = next_ui_request(&mut ui_requests) => {
+                    // The web app needs the App itself ("check for updates"): answered here,
+                    // between node events, like the periodic catch-up of `App::sync`.
+                    match request {
+                        meishi_web::Request::CatchUp(reply) => {
+                            let reports = app.catch_up().await;
+                            out.reports(app.store(), &reports);
+                            if let Some(p) = &publisher {
+                                p.publish(&reports);
+                            }
+                            let _ = reply.send(reports);
+                        }
+                    }
+                }
                 conn = control.accept() => {
                     if let Ok(stream) = conn {
                         control.spawn(stream, app.node().clone());
@@ -299,6 +314,22 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
     })
 }
 
+/// The web app's next request; never, when there is no web app (or it dropped its sender).
+async fn next_ui_request(
+    requests: &mut Option<tokio::sync::mpsc::Receiver<meishi_web::Request>>,
+) -> Option<meishi_web::Request> {
+    let Some(rx) = requests else {
+        return std::future::pending().await;
+    };
+    match rx.recv().await {
+        Some(r) => Some(r),
+        None => {
+            *requests = None;
+            std::future::pending().await
+        }
+    }
+}
+
 /// The running web app's link, kept in the home for `meishi ui` while `up` runs.
 struct UiLink {
     path: std::path::PathBuf,
@@ -319,7 +350,11 @@ async fn serve_ui(
     relays: Vec<Multiaddr>,
     addr: std::net::SocketAddr,
     lan: bool,
-) -> Result<(meishi_web::Publisher, UiLink)> {
+) -> Result<(
+    meishi_web::Publisher,
+    UiLink,
+    tokio::sync::mpsc::Receiver<meishi_web::Request>,
+)> {
     if !addr.ip().is_loopback() && lan {
         eprintln!(
             "warning: the web app listens on {addr}: anyone on that network who gets its link can read and change your contact book"
@@ -334,7 +369,7 @@ async fn serve_ui(
             relays: relays.clone(),
         })
     };
-    let ui = match meishi_web::Ui::bind(setup(home)?, addr, lan).await {
+    let mut ui = match meishi_web::Ui::bind(setup(home)?, addr, lan).await {
         Ok(ui) => ui,
         Err(meishi_web::UiError::Bind { source, .. })
             if source.kind() == std::io::ErrorKind::AddrInUse && addr.port() != 0 =>
@@ -351,8 +386,11 @@ async fn serve_ui(
     };
     crate::home::write_private(&link.path, format!("{}\n", link.link).as_bytes())?;
     let publisher = ui.publisher();
+    let requests = ui
+        .requests()
+        .context("the web app's requests were taken already")?;
     tokio::spawn(ui.serve(std::future::pending()));
-    Ok((publisher, link))
+    Ok((publisher, link, requests))
 }
 
 /// `meishi ui`: opens the running `meishi up`'s web app in a browser (or prints its link).

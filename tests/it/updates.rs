@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::cli::{stderr, Home};
 use crate::event::{init, json_lines, loopback_relay, Proc};
 
-fn peer_id(h: &Home) -> String {
+pub(crate) fn peer_id(h: &Home) -> String {
     h.json(&["id", "--json"])["peer_id"]
         .as_str()
         .expect("peer id")
@@ -162,13 +162,13 @@ fn a_revoked_contact_stops_getting_updates() {
 }
 
 /// `contacts refresh` for `h`: its JSON lines.
-fn refresh(h: &Home) -> Vec<Value> {
+pub(crate) fn refresh(h: &Home) -> Vec<Value> {
     let out = h.run(&["contacts", "refresh", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     json_lines(&out.stdout)
 }
 
-fn find<'a>(lines: &'a [Value], event: &str) -> &'a Value {
+pub(crate) fn find<'a>(lines: &'a [Value], event: &str) -> &'a Value {
     lines
         .iter()
         .find(|v| v["event"] == event)
@@ -177,7 +177,7 @@ fn find<'a>(lines: &'a [Value], event: &str) -> &'a Value {
 
 /// Carol, Ada and Bob keep their boxes on one relay; Carol swapped with each. Returns the homes
 /// and the relay (kept alive).
-fn carol_knows_ada_and_bob(extra: &[&str]) -> (Proc, Home, Home, Home, Vec<Home>) {
+pub(crate) fn carol_knows_ada_and_bob(extra: &[&str]) -> (Proc, Home, Home, Home, Vec<Home>) {
     let relay_home = Home::new();
     let (relay, addr) = loopback_relay(&relay_home);
     let (carol, ada, bob) = (Home::new(), Home::new(), Home::new());
@@ -351,4 +351,30 @@ fn contacts_who_meet_again_compare_their_cards() {
     let got = up_b.wait_for("contact_updated");
     assert_eq!(got["name"], "Ada");
     assert_eq!(got["seq"], 2);
+}
+
+/// Ada chooses her first relay while her `meishi up` runs (as the web app's Me page does): the
+/// running node publishes her card there by itself, and the gives it makes from then on carry
+/// her new slot, so a contact who swaps with that same run follows her later edits.
+#[test]
+fn relays_chosen_while_up_runs_reach_the_next_give() {
+    let relay_home = Home::new();
+    let (_relay, relay) = loopback_relay(&relay_home);
+    let (ada, bob) = (Home::new(), Home::new());
+    init(&ada, "Ada");
+    init(&bob, "Bob");
+    bob.ok(&["card", "relays", &relay]);
+    let ada_id = peer_id(&ada);
+    let (up_a, addr) = up(&ada);
+    let out = ada.run(&["card", "relays", &relay]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let published = up_a.wait_for("published");
+    assert_eq!(published["seq"], 1, "{published}");
+    bob.ok(&["swap", &addr]);
+    drop(up_a);
+
+    ada.ok(&["card", "edit", "--title", "Countess"]);
+    let got = refresh(&bob);
+    assert_eq!(find(&got, "contact_updated")["seq"], 2, "{got:?}");
+    assert_eq!(title_of(&bob, &ada_id), "Countess");
 }

@@ -182,6 +182,11 @@ async fn js(c: &Client, script: &str) -> Value {
 
 /// Saves the page as `name` at a phone width and a laptop width, when MEISHI_SCREENSHOTS is set.
 async fn screenshots(c: &Client, name: &str) {
+    screenshots_of(c, name, None).await;
+}
+
+/// [`screenshots`] scrolled to the element `css` (at each width).
+async fn screenshots_of(c: &Client, name: &str, css: Option<&str>) {
     let Some(dir) = std::env::var_os("MEISHI_SCREENSHOTS") else {
         return;
     };
@@ -190,6 +195,15 @@ async fn screenshots(c: &Client, name: &str) {
     for (label, w, h) in [("phone", 390, 844), ("laptop", 1280, 860)] {
         c.set_window_size(w, h).await.expect("resize");
         tokio::time::sleep(Duration::from_millis(300)).await;
+        if let Some(css) = css {
+            c.execute(
+                "const e = document.querySelector(arguments[0]); const top = e.getBoundingClientRect().top + window.scrollY; window.scrollTo(0, top - document.querySelector('header').offsetHeight - 8);",
+                vec![json!(css)],
+            )
+            .await
+            .expect("scroll");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let png = c.screenshot().await.expect("screenshot");
         std::fs::write(dir.join(format!("{name}-{label}.png")), png).expect("write screenshot");
     }
@@ -400,6 +414,127 @@ fn web_event_swap_inbox_and_contacts() {
         assert!(vcf[2].as_str().unwrap_or_default().contains("FN:Ada Lovelace"), "{vcf}");
         a.close().await.expect("close");
         b.close().await.expect("close");
+    });
+}
+
+/// Introductions and card updates from the pages. Carol introduces Ada to Bob (the CLI) while
+/// Bob is away; Bob's `meishi up` reads it at start, his inbox shows it, he accepts from the
+/// page, and Carol's next refresh has the step. A second introduction reaches Bob's open inbox
+/// live after a check for updates, and he declines it. Once Ada accepts too, "Check for updates"
+/// brings her card: her page says who introduced her and that they have not met; Bob introduces
+/// her on to Carol (a note too long is one line). On the Me page, Bob moves his card to another
+/// relay, and the running node publishes it there by itself.
+#[test]
+fn web_introductions_and_card_updates() {
+    if !have_browser("web_introductions_and_card_updates") {
+        return;
+    }
+    use crate::updates::{carol_knows_ada_and_bob, find, peer_id, refresh};
+    let (_relay, carol, ada, bob, others) = carol_knows_ada_and_bob(&["Dan"]);
+    let dan = &others[0];
+    let out = carol.run(&[
+        "introduce",
+        "Ada",
+        "Bob",
+        "--note",
+        "You both write <b>compilers</b>",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Bob comes online after Carol's introduction: his node reads his drop box at start.
+    let (_up, link) = up(&bob, &[]);
+    let driver = Driver::start();
+    runtime().block_on(async {
+        let c = driver.browser(1280, 860, &[]).await;
+        c.goto(&link).await.expect("open");
+        click(&c, "nav a[href='/inbox']").await;
+        wait_text(&c, "#intros", "Carol would like to introduce you to Ada").await;
+        wait_text(&c, "#intros", "“You both write <b>compilers</b>”").await;
+        wait_text(&c, "#nav .badge", "1").await;
+        screenshots(&c, "intro-inbox").await;
+        click(&c, "#intros form[action$='/accept'] button").await;
+        wait_text(&c, "#intros", "Accepted, waiting for the other side").await;
+        wait_text(&c, "#tasks", "Told Carol you would like to meet Ada").await;
+        assert_eq!(find(&refresh(&carol), "intro_step")["state"], "asking_a");
+
+        // Another introduction reaches the open inbox live once Bob's node catches up (here
+        // started from the page's script, as the contacts page's button does).
+        carol.ok(&["introduce", "Dan", "Bob"]);
+        let started = js(
+            &c,
+            "const t = document.querySelector('meta[name=csrf]').content; fetch('/contacts/refresh', { method: 'POST', headers: { 'x-csrf-token': t }, redirect: 'manual' }).then(r => done(r.type === 'opaqueredirect' ? 303 : r.status));",
+        )
+        .await;
+        assert_eq!(started, 303, "{started}");
+        wait_text(&c, "#intros", "Carol would like to introduce you to Dan").await;
+        wait_text(&c, "#nav .badge", "1").await;
+        click(&c, "#intros form[action$='/decline'] button").await;
+        wait_text(&c, "#tasks", "Declined meeting Dan").await;
+        assert_eq!(find(&refresh(&carol), "intro_step")["state"], "declined");
+        assert!(refresh(dan).is_empty(), "Dan learns nothing of Bob");
+
+        // Ada accepts too; Carol hands each the other's card; Bob checks for updates.
+        let asked = refresh(&ada);
+        let id = find(&asked, "intro_asked")["intro_id"].to_string();
+        ada.ok(&["intros", "accept", &id]);
+        assert_eq!(find(&refresh(&carol), "intro_step")["state"], "done");
+        click(&c, "nav a[href='/contacts']").await;
+        click(&c, "#check button").await;
+        wait_text(&c, "#tasks", "1 new contact(s) through introductions").await;
+        wait_text(&c, "#contacts", "Ada").await;
+        let ada_id = bob.json(&["contacts", "show", &peer_id(&ada), "--json"])["id"].clone();
+        let carol_id = bob.json(&["contacts", "show", &peer_id(&carol), "--json"])["id"].clone();
+        let contact_url = format!("{}/contacts/{ada_id}", origin(&link));
+        c.goto(&contact_url).await.expect("Ada's page");
+        wait_text(&c, "p.introduced", "Introduced by Carol · not met in person yet").await;
+        screenshots(&c, "intro-contact").await;
+
+        // Bob introduces Ada on to Carol: a note longer than 280 bytes is refused in one line.
+        let choose = |c: &Client| {
+            let c = c.clone();
+            let id = carol_id.to_string();
+            async move {
+                c.execute(
+                    "document.querySelector('select[name=to]').value = arguments[0];",
+                    vec![json!(id)],
+                )
+                .await
+                .expect("choose");
+            }
+        };
+        choose(&c).await;
+        fill(&c, "textarea[name=note]", &"名".repeat(100)).await;
+        screenshots_of(&c, "intro-introduce", Some("#introduce")).await;
+        click(&c, "form[action$='/introduce'] button").await;
+        wait_text(&c, "p.error", "The note is 300 bytes; at most 280 fit").await;
+        choose(&c).await;
+        fill(&c, "textarea[name=note]", "Both of you love the Analytical Engine").await;
+        click(&c, "form[action$='/introduce'] button").await;
+        wait_text(&c, "#intros", "Ada and Carol · waiting for Carol").await;
+        let asked = refresh(&carol);
+        assert_eq!(find(&asked, "intro_asked")["name"], "Ada", "{asked:?}");
+
+        // The Me page: a bad relay is one line; another relay takes my card by itself.
+        click(&c, "nav a[href='/me']").await;
+        wait_text(&c, "#updates", "is there until").await;
+        click(&c, "details.relays summary").await;
+        fill(&c, "textarea[name=relays]", "not a relay").await;
+        click(&c, "form[action='/me/relays'] button").await;
+        wait_text(&c, "p.error", "“not a relay” is not a relay address").await;
+        let relay2_home = Home::new();
+        let (_relay2, relay2) = loopback_relay(&relay2_home);
+        fill(&c, "textarea[name=relays]", &relay2).await;
+        click(&c, "form[action='/me/relays'] button").await;
+        wait_text(&c, "#updates ul.relays", &relay2).await;
+        wait_text(&c, "#published", "Your card (version 1) is there until").await;
+        let shown = bob.json(&["card", "relays", "--json"]);
+        assert_eq!(shown["relays"], json!([relay2]), "{shown}");
+        assert_eq!(shown["published_seq"], 1, "{shown}");
+        screenshots_of(&c, "card-updates", Some(".panel")).await;
+        c.close().await.expect("close");
     });
 }
 

@@ -143,6 +143,9 @@ pub struct App {
     /// When publishing to my slot last failed on every relay: tried again after
     /// [`PUBLISH_RETRY`].
     publish_failed: Option<Instant>,
+    /// The relays of the links my gives carry now (`None`: no links yet), to hand the node new
+    /// ones when I choose my first relays, or others, while it runs.
+    links_relays: Option<Vec<String>>,
 }
 
 /// How often a contact found nearby or at an event is asked for a newer card.
@@ -184,6 +187,7 @@ impl App {
             }
         };
         config.links = own_links.as_ref().and_then(crate::updates::give_links);
+        let links_relays = own_links.map(|o| o.relays);
         config.relays = options.relays;
         config.event_codes = options.event_codes;
         config.label = options.label;
@@ -210,6 +214,7 @@ impl App {
             caught_up: None,
             compared: HashMap::new(),
             publish_failed: None,
+            links_relays,
             identity: own_identity,
         })
     }
@@ -527,6 +532,14 @@ impl App {
         let Ok(Some(own)) = self.store.own_links() else {
             return out;
         };
+        // My first relays, chosen while the node runs (`card relays`, the web app), or new
+        // ones before anything was published (no rotation then): gives carry them from now on.
+        if rotated || self.links_relays.as_ref() != Some(&own.relays) {
+            if !rotated {
+                let _ = self.node.set_links(crate::updates::give_links(&own)).await;
+            }
+            self.links_relays = Some(own.relays.clone());
+        }
         let waited = self
             .publish_failed
             .is_none_or(|t| t.elapsed() >= PUBLISH_RETRY);

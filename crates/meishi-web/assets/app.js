@@ -9,7 +9,7 @@
 
   // Live regions: when the node reports something, fetch this page again and swap in the
   // regions that changed (the server renders and escapes them).
-  const regions = ["tasks", "people", "inbox", "contacts", "nav"];
+  const regions = ["tasks", "people", "inbox", "intros", "contacts", "updates", "nav"];
   let refreshTimer = null;
   function refresh() {
     if (refreshTimer) return;
@@ -35,6 +35,9 @@
   function listen() {
     if (!window.EventSource || !document.body.dataset.page || es) return;
     es = new EventSource("/live");
+    // What happened between this page's rendering and the stream's opening (an action that
+    // finished right after its redirect) reached no page: look once when it opens.
+    es.addEventListener("open", refresh);
     es.addEventListener("live", function (ev) {
       let msg = {};
       try { msg = JSON.parse(ev.data); } catch (e) { return; }

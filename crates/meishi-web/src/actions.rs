@@ -173,7 +173,12 @@ pub(crate) async fn edit_card(
         Ok(()) => Redirect::to("/me").into_response(),
         Err(e) => pages::page_with(
             StatusCode::BAD_REQUEST,
-            pages::me_page(&shared, &session, false, Some((&e, &form))),
+            pages::me_page(
+                &shared,
+                &session,
+                false,
+                Some(pages::MeError::Card(&e, &form)),
+            ),
         ),
     }
 }

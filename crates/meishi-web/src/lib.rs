@@ -10,14 +10,18 @@
 //!
 //! The app does nothing the CLI cannot: swaps go through the running node's control requests
 //! ([`meishi_app::control`]), scans through [`meishi_app::scan`], card edits through
-//! [`meishi_app::edit`], event joins through [`meishi_app::join`], and the book is the same
-//! [`meishi_store::Store`]. Live updates are the [`meishi_app::Report`]s the node loop publishes.
+//! [`meishi_app::edit`], event joins through [`meishi_app::join`], introductions through
+//! [`meishi_app::intro`], the relays of my card slot through [`meishi_app::updates`], and the
+//! book is the same [`meishi_store::Store`]. "Check for updates" asks the loop that owns the
+//! [`meishi_app::App`] to catch up ([`Request`]), as `meishi contacts refresh` does. Live updates
+//! are the [`meishi_app::Report`]s the node loop publishes.
 
 mod actions;
 mod assets;
 mod guard;
 mod live;
 mod pages;
+mod updates;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -30,7 +34,7 @@ use meishi_card::Identity;
 use meishi_node::{Multiaddr, Node};
 use meishi_store::Store;
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use guard::TOKEN_BYTES;
 
@@ -42,6 +46,8 @@ pub const MAX_UPLOAD: usize = 16 << 20;
 pub const MAX_SESSIONS: usize = 64;
 /// Recent actions (swaps, joins) shown on the pages.
 const MAX_TASKS: usize = 32;
+/// Requests to the node loop waiting at once (one catch-up runs at a time anyway).
+const MAX_REQUESTS: usize = 4;
 
 /// What the web app needs from `meishi up`.
 pub struct Setup {
@@ -70,6 +76,18 @@ pub enum UiError {
     NotLoopback { addr: SocketAddr },
     #[error("no randomness for the access token: {0}")]
     Random(String),
+}
+
+/// What the web app asks of the loop that owns the [`meishi_app::App`] (`meishi up`'s): work
+/// that needs the App itself, not only its node and book. Take the receiver with
+/// [`Ui::requests`] and answer each request. Not `non_exhaustive`: a new request must not
+/// compile until the loop answers it.
+#[derive(Debug)]
+pub enum Request {
+    /// "Check for updates": run [`meishi_app::App::catch_up`] now (letters in my drop boxes,
+    /// my contacts' slots, my own slot) and answer with its reports, which the loop also
+    /// publishes as it does those of its own catch-ups.
+    CatchUp(oneshot::Sender<Vec<Report>>),
 }
 
 /// Something the pages show live: a report of the node, or a change of a task.
@@ -108,6 +126,10 @@ pub(crate) struct Shared {
     pub next_task: std::sync::atomic::AtomicU64,
     /// One scan at a time: a camera sends frames faster than a slow frame is read.
     pub scanning: tokio::sync::Semaphore,
+    /// To the loop that owns the App.
+    pub requests: mpsc::Sender<Request>,
+    /// Whether a "check for updates" is under way (a second click waits for it).
+    pub checking: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -178,6 +200,7 @@ pub struct Ui {
     shared: Arc<Shared>,
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
+    requests: Option<mpsc::Receiver<Request>>,
 }
 
 impl Ui {
@@ -194,6 +217,7 @@ impl Ui {
             .map_err(|source| UiError::Bind { addr, source })?;
         let guard = guard::Guard::new(addr).map_err(UiError::Random)?;
         let (live, _) = broadcast::channel(256);
+        let (requests, requests_rx) = mpsc::channel(MAX_REQUESTS);
         let shared = Arc::new(Shared {
             home: setup.home,
             store: Mutex::new(setup.store),
@@ -205,11 +229,14 @@ impl Ui {
             tasks: Mutex::new(VecDeque::new()),
             next_task: std::sync::atomic::AtomicU64::new(1),
             scanning: tokio::sync::Semaphore::new(1),
+            requests,
+            checking: std::sync::atomic::AtomicBool::new(false),
         });
         Ok(Ui {
             shared,
             listener,
             addr,
+            requests: Some(requests_rx),
         })
     }
 
@@ -228,6 +255,12 @@ impl Ui {
         Publisher {
             live: self.shared.live.clone(),
         }
+    }
+
+    /// The requests the pages make of the loop that owns the App (the first call takes them;
+    /// later calls give `None`). Requests nobody takes fail on the page with one line.
+    pub fn requests(&mut self) -> Option<mpsc::Receiver<Request>> {
+        self.requests.take()
     }
 
     /// Serves until the future resolves (or forever).
@@ -274,6 +307,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/inbox", get(pages::inbox))
         .route("/contacts", get(pages::contacts))
         .route("/contacts/export.vcf", get(actions::export_all))
+        .route("/contacts/refresh", post(updates::refresh))
         .route("/contacts/{id}", get(pages::contact))
         .route("/contacts/{id}/vcard.vcf", get(actions::export_one))
         .route("/scan", get(pages::scan))
@@ -287,6 +321,11 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/inbox/{id}/decline", post(actions::decline))
         .route("/inbox/accept-all", post(actions::accept_all))
         .route("/inbox/decline-all", post(actions::decline_all))
+        .route("/intros/{id}/accept", post(updates::intro_accept))
+        .route("/intros/{id}/decline", post(updates::intro_decline))
+        .route("/me/relays", post(updates::relays))
+        .route("/me/introductions", post(updates::introductions))
+        .route("/contacts/{id}/introduce", post(updates::introduce))
         .route("/contacts/{id}/note", post(actions::note))
         .route("/contacts/{id}/tag", post(actions::tag))
         .route("/contacts/{id}/untag", post(actions::untag))

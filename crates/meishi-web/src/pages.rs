@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use maud::{html, Markup, DOCTYPE};
 use meishi_card::Card;
-use meishi_store::{ContactRef, TeaserChoice};
+use meishi_store::{ContactRef, MadeState, ReceivedState, Store, TeaserChoice};
 use serde::Deserialize;
 
 use crate::guard::Session;
@@ -44,7 +44,15 @@ pub(crate) fn layout(
     error: Option<&str>,
     content: Markup,
 ) -> Markup {
-    let pending = shared.store().inbox_list().map(|l| l.len()).unwrap_or(0);
+    let pending = {
+        let store = shared.store();
+        let cards = store.inbox_list().map(|l| l.len()).unwrap_or(0);
+        let intros = store
+            .intros_received()
+            .map(|l| l.iter().filter(|r| r.state == ReceivedState::Asked).count())
+            .unwrap_or(0);
+        cards + intros
+    };
     let tasks = shared.tasks();
     html! {
         (DOCTYPE)
@@ -175,16 +183,34 @@ pub(crate) async fn me(
     page(me_page(&shared, &session, vcard_kind(&q), None))
 }
 
-/// The Me page, with an error from a failed edit (and the values as typed).
+/// Why the Me page is shown again after a form, with what was typed.
+pub(crate) enum MeError<'a> {
+    /// A card edit was refused: the line, and the editor's fields as typed.
+    Card(&'a str, &'a crate::actions::CardForm),
+    /// Relays were refused: the line, and the relays as typed.
+    Relays(&'a str, &'a str),
+    /// Another setting was refused.
+    Other(&'a str),
+}
+
+/// The Me page, with an error from a failed form (and the values as typed).
 pub(crate) fn me_page(
     shared: &Shared,
     session: &Session,
     vcard: bool,
-    error: Option<(&str, &crate::actions::CardForm)>,
+    error: Option<MeError<'_>>,
 ) -> Markup {
+    let (line, card_form, relays_typed) = match error {
+        Some(MeError::Card(e, f)) => (Some(e), Some(f), None),
+        Some(MeError::Relays(e, typed)) => (Some(e), None, Some(typed)),
+        Some(MeError::Other(e)) => (Some(e), None, None),
+        None => (None, None, None),
+    };
     let store = shared.store();
     let own = store.own_card().ok().flatten();
     let teaser = store.teaser().unwrap_or(TeaserChoice::Off);
+    let links = store.own_links().ok().flatten();
+    let intros = store.introductions_allowed().unwrap_or(true);
     drop(store);
     let Some(own) = own else {
         return layout(
@@ -197,8 +223,8 @@ pub(crate) fn me_page(
         );
     };
     let card = own.card();
-    let form = match error {
-        Some((_, f)) => f.clone(),
+    let form = match card_form {
+        Some(f) => f.clone(),
         None => crate::actions::CardForm::of(card, teaser),
     };
     let kind = if vcard { "vcard" } else { "signed" };
@@ -224,7 +250,7 @@ pub(crate) fn me_page(
                 a.button.primary href={ "/me/show?kind=" (kind) } { "Show full screen" }
             }
         }
-        details.edit open[error.is_some()] {
+        details.edit open[card_form.is_some()] {
             summary { "Edit my card" }
             form method="post" action="/me/edit" {
                 input type="hidden" name="csrf" value=(session.csrf);
@@ -247,8 +273,79 @@ pub(crate) fn me_page(
                 button.primary type="submit" { "Save and re-sign" }
             }
         }
+        (updates_section(session, own.seq(), links.as_ref(), intros, relays_typed))
     };
-    layout(shared, session, "me", "Me", error.map(|(e, _)| e), content)
+    layout(shared, session, "me", "Me", line, content)
+}
+
+/// The Me page's "Card updates": the relays that keep my card for contacts who are offline
+/// (and my drop boxes), whether my current card is there, a form to choose them
+/// (`meishi_app::updates::set_relays`; the running node publishes on its next round), and
+/// whether contacts may introduce me. A live region: a `published` report refreshes it.
+fn updates_section(
+    session: &Session,
+    seq: u64,
+    links: Option<&meishi_store::OwnLinks>,
+    intros: bool,
+    typed: Option<&str>,
+) -> Markup {
+    let relays = links.map(|l| l.relays.clone()).unwrap_or_default();
+    let there = links.and_then(|l| {
+        l.published_card_seq
+            .zip(l.published_expires)
+            .filter(|_| l.published_relays == l.relays)
+    });
+    let typed_back = typed.is_some();
+    let typed = typed.map_or_else(|| relays.join("\n"), str::to_owned);
+    html! {
+        section.panel aria-labelledby="updates-title" {
+            h2 #updates-title { "Card updates" }
+            p.small { "Relays keep your card for contacts who are offline when you edit it, and your drop boxes (introductions, your new address after a revoke)." }
+            // The live region holds no form: a refresh must not wipe what is being typed.
+            div #updates data-live="updates" {
+            @if relays.is_empty() {
+                p.empty { "No relay keeps your card yet: your contacts get your edits only when you swap again or they fetch your card." }
+            } @else {
+                ul.relays {
+                    @for r in &relays { li { code { (r) } } }
+                }
+                @match there {
+                    Some((s, until)) if s == seq => {
+                        p #published.ok { "Your card (version " (s) ") is there until " (meishi_app::book::date_time(until)) " UTC." }
+                    }
+                    Some((s, until)) => {
+                        p #published.warn { "Version " (s) " is there until " (meishi_app::book::date_time(until)) " UTC; version " (seq) " goes up within a few seconds." }
+                    }
+                    None => {
+                        p #published.warn { "Your card is not there yet: it goes up within a few seconds while meishi runs." }
+                    }
+                }
+            }
+            }
+            details.relays open[relays.is_empty() || typed_back] {
+                summary { @if relays.is_empty() { "Choose relays" } @else { "Choose other relays" } }
+                form method="post" action="/me/relays" {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    label { "Relays (1 to " (meishi_app::updates::MAX_LINK_RELAYS) ", one multiaddr a line, each ending in /p2p/<relay id>)"
+                        textarea name="relays" rows="3" required autocomplete="off" autocapitalize="off" spellcheck="false"
+                            placeholder="/dns4/relay.example.org/tcp/4001/p2p/12D3KooW…" { (typed) }
+                    }
+                    p.small { "Contacts who hold your card learn the new ones from their drop box." }
+                    button type="submit" { "Keep my card on these relays" }
+                }
+            }
+            form.row.setting method="post" action="/me/introductions" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                label { "When a contact introduces me to someone"
+                    select name="introductions" {
+                        option value="ask" selected[intros] { "Ask me each time" }
+                        option value="never" selected[!intros] { "Decline at once" }
+                    }
+                }
+                button type="submit" { "Save" }
+            }
+        }
+    }
 }
 
 /// The QR code alone, as big as the screen allows, for another person's camera.
@@ -482,8 +579,116 @@ pub(crate) fn inbox_page(shared: &Shared, session: &Session, error: Option<&str>
                 }
             }
         }
+        (intros_section(shared, session))
     };
     layout(shared, session, "inbox", "Inbox", error, content)
+}
+
+/// A contact's name by key, for introductions (the introducer, or someone introduced).
+fn name_by_key(store: &Store, key: &meishi_card::PublicKey) -> String {
+    store
+        .get(&ContactRef::Key(*key))
+        .ok()
+        .flatten()
+        .map_or_else(|| "a former contact".to_owned(), |c| c.card.name)
+}
+
+/// Where an introduction I made stands, for people.
+fn made_state(state: MadeState, a: &str, b: &str) -> String {
+    match state {
+        MadeState::AskingB => format!("waiting for {b}"),
+        MadeState::AskingA => format!("{b} accepted; waiting for {a}"),
+        MadeState::Done => "both accepted: they have each other's card".to_owned(),
+        MadeState::Declined => "one of them declined (the other never learns it)".to_owned(),
+        MadeState::Expired => "nobody answered in time".to_owned(),
+        MadeState::Aborted => "ended: a step came that it did not expect".to_owned(),
+    }
+}
+
+/// Introductions that went on less than this long ago are still listed once they ended.
+const SHOW_ENDED_SECS: u64 = 30 * 24 * 3600;
+
+/// The inbox's introductions: the ones waiting for my decision (Accept / Decline, through
+/// `meishi_app::intro::answer`), the ones I accepted that wait for the other side, and the
+/// ones I made. A live region: an `intro_asked` report refreshes it.
+fn intros_section(shared: &Shared, session: &Session) -> Markup {
+    let store = shared.store();
+    let received = store.intros_received().unwrap_or_default();
+    let made = store.intros_made().unwrap_or_default();
+    let recent = now().saturating_sub(SHOW_ENDED_SECS);
+    let asked: Vec<_> = received
+        .iter()
+        .filter(|r| r.state == ReceivedState::Asked)
+        .map(|r| (r, name_by_key(&store, &r.introducer)))
+        .collect();
+    let accepted: Vec<_> = received
+        .iter()
+        .filter(|r| r.state == ReceivedState::Accepted)
+        .map(|r| (r, name_by_key(&store, &r.introducer)))
+        .collect();
+    let made: Vec<_> = made
+        .iter()
+        .rev()
+        .filter(|m| !m.state.is_final() || m.created_at >= recent)
+        .map(|m| (m, name_by_key(&store, &m.a), name_by_key(&store, &m.b)))
+        .collect();
+    drop(store);
+    html! {
+        section #intros data-live="intros" aria-labelledby="intros-title" {
+            h2 #intros-title { "Introductions" }
+            @if asked.is_empty() && accepted.is_empty() && made.is_empty() {
+                p.empty { "No introductions. To introduce two of your contacts, open one of them." }
+            }
+            @if !asked.is_empty() {
+                p.small { "Only the person who introduces you learns your answer; the other person gets your card only if they accept too." }
+                ul.people {
+                    @for (r, by) in &asked {
+                        li.person.intro-item {
+                            div {
+                                strong { (safe(by)) } " would like to introduce you to "
+                                strong.name { (safe(&r.other_name)) }
+                                @if let Some(h) = &r.other_headline { " — " span.headline { (safe(h)) } }
+                                @if let Some(n) = &r.note { " — " span.note { "“" (safe(n)) "”" } }
+                                br;
+                                span.small { "Answer by " (meishi_app::book::date_time(r.expires_at)) " UTC" }
+                            }
+                            div.row {
+                                form method="post" action={ "/intros/" (r.id) "/accept" } {
+                                    input type="hidden" name="csrf" value=(session.csrf);
+                                    button.primary type="submit" { "Accept" }
+                                }
+                                form method="post" action={ "/intros/" (r.id) "/decline" } {
+                                    input type="hidden" name="csrf" value=(session.csrf);
+                                    button type="submit" { "Decline" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !accepted.is_empty() {
+                h3 { "Accepted, waiting for the other side" }
+                ul.plain {
+                    @for (r, by) in &accepted {
+                        li {
+                            (safe(&r.other_name)) span.small { " · introduced by " (safe(by)) " · until " (meishi_app::book::date_time(r.expires_at)) " UTC" }
+                        }
+                    }
+                }
+            }
+            @if !made.is_empty() {
+                h3 { "Introductions I made" }
+                ul.plain {
+                    @for (m, a, b) in &made {
+                        li {
+                            (safe(a)) " and " (safe(b))
+                            span.small class={ "state " (m.state.as_str()) } { " · " (safe(&made_state(m.state, a, b))) }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -526,9 +731,15 @@ pub(crate) async fn contacts(
             label { "Search" input name="q" type="search" value=(query.unwrap_or_default()) placeholder="name, company, note, tag…"; }
             button type="submit" { "Search" }
         }
-        p.row {
-            @if due { a href="/contacts" { "All contacts" } } @else { a href="/contacts?due=1" { "Due follow-ups" } }
-            " · " a href="/contacts/export.vcf" download="contacts.vcf" { "Export all (.vcf)" }
+        div.row.spread {
+            span {
+                @if due { a href="/contacts" { "All contacts" } } @else { a href="/contacts?due=1" { "Due follow-ups" } }
+                " · " a href="/contacts/export.vcf" download="contacts.vcf" { "Export all (.vcf)" }
+            }
+            form #check method="post" action="/contacts/refresh" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                button type="submit" title="Read your contacts' newer cards and your drop boxes from the relays now (meishi does it every 15 minutes)" { "Check for updates" }
+            }
         }
         section #contacts data-live="contacts" {
             @if list.is_empty() {
@@ -595,6 +806,7 @@ pub(crate) fn contact_page(
         }
     };
     let csrf = &session.csrf;
+    let intro = introduce_info(shared, &c);
     let content = html! {
         p { a href="/contacts" { "← Contacts" } }
         article.card {
@@ -604,6 +816,12 @@ pub(crate) fn contact_page(
                 @if c.summary.verified { span.ok { "Verified meishi card" } " · version " (c.summary.seq.unwrap_or(0)) }
                 @else { span.warn { "Unverified" } " (from a vCard or a phone's QR code)" }
                 @if let Some(k) = &c.summary.key { br; "Peer id " code { (k.peer_id()) } }
+            }
+            @if let Some(by) = &intro.by {
+                p.introduced {
+                    "Introduced by " strong { (safe(by)) }
+                    @if c.meetings.is_empty() { " · not met in person yet" }
+                }
             }
         }
         section {
@@ -657,6 +875,31 @@ pub(crate) fn contact_page(
                 @if c.follow_up.is_some() { button type="submit" name="clear" value="1" { "Clear" } }
             }
         }
+        @if intro.can {
+            section #introduce {
+                h2 { "Introduce" }
+                @if intro.others.is_empty() {
+                    p.empty { "Introductions need another contact whose meishi card you have." }
+                } @else {
+                    form method="post" action={ "/contacts/" (id) "/introduce" } {
+                        input type="hidden" name="csrf" value=(csrf);
+                        label { "Introduce " (safe(&c.card.name)) " to"
+                            select name="to" required {
+                                option value="" { "Choose a contact…" }
+                                @for (oid, name) in &intro.others {
+                                    option value=(oid) { (safe(name)) }
+                                }
+                            }
+                        }
+                        label { "Why they should meet (optional; at most " (meishi_card::intro::MAX_INTRO_NOTE) " bytes: fewer characters with accents, CJK or emoji)"
+                            textarea name="note" rows="2" maxlength=(meishi_card::intro::MAX_INTRO_NOTE) {}
+                        }
+                        p.small { "The contact you choose is asked first; " (safe(&c.card.name)) " is asked only if they accept. Each gets the other's card only if both accept, and a decline is never shown to the other." }
+                        button type="submit" { "Introduce" }
+                    }
+                }
+            }
+        }
         section.row {
             a.button href={ "/contacts/" (id) "/vcard.vcf" } download={ "contact-" (id) ".vcf" } { "Download .vcf" }
             @if c.summary.key.is_some() {
@@ -681,6 +924,46 @@ pub(crate) fn contact_page(
         status,
         layout(shared, session, "contacts", &title, error, content),
     )
+}
+
+/// What the contact page shows about introductions.
+struct IntroInfo {
+    /// Who introduced me to this contact (the introduction completed).
+    by: Option<String>,
+    /// Whether this contact can be introduced (a verified meishi card, not revoked).
+    can: bool,
+    /// My other contacts they can be introduced to: id and name.
+    others: Vec<(i64, String)>,
+}
+
+fn introduce_info(shared: &Shared, c: &meishi_store::Contact) -> IntroInfo {
+    let store = shared.store();
+    let Some(key) = c.summary.key else {
+        return IntroInfo {
+            by: None,
+            can: false,
+            others: Vec::new(),
+        };
+    };
+    let by = store
+        .introduced_by(&key)
+        .ok()
+        .flatten()
+        .map(|i| name_by_key(&store, &i.introducer));
+    let usable = |k: &meishi_card::PublicKey| !store.is_revoked(k).unwrap_or(true);
+    let can = c.summary.verified && usable(&key);
+    let others = if can {
+        store
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|o| o.id != c.summary.id && o.verified && o.key.as_ref().is_some_and(usable))
+            .map(|o| (o.id, o.name))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    IntroInfo { by, can, others }
 }
 
 pub(crate) async fn scan(
