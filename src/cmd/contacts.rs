@@ -325,7 +325,7 @@ pub enum ContactsCmd {
     /// them), and a card they give again waits in your inbox. Removing a contact revokes too.
     Revoke { id: String },
     /// Pick up your contacts' edited cards (and messages) from their relays now; `meishi up`
-    /// does it when it starts and every 15 minutes.
+    /// does it when it starts and every 5 minutes.
     Refresh {
         #[arg(long)]
         json: bool,

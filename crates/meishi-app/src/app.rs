@@ -159,7 +159,7 @@ const MAX_COMPARES: usize = 4;
 pub const PUBLISH_RETRY: Duration = Duration::from_secs(60);
 
 /// How often a running node reads its contacts' slots and its drop boxes again.
-pub const CATCH_UP_EVERY: Duration = Duration::from_secs(15 * 60);
+pub const CATCH_UP_EVERY: Duration = Duration::from_secs(5 * 60);
 
 impl App {
     /// Starts the node for `identity` with my card and what the book says about other people.

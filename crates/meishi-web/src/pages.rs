@@ -738,7 +738,7 @@ pub(crate) async fn contacts(
             }
             form #check method="post" action="/contacts/refresh" {
                 input type="hidden" name="csrf" value=(session.csrf);
-                button type="submit" title="Read your contacts' newer cards and your drop boxes from the relays now (meishi does it every 15 minutes)" { "Check for updates" }
+                button type="submit" title="Read your contacts' newer cards and your drop boxes from the relays now (meishi does it every 5 minutes)" { "Check for updates" }
             }
         }
         section #contacts data-live="contacts" {
