@@ -6,7 +6,6 @@ once, not after luck). Writes fuzz/corpus/<target>/seed-*; existing corpus files
     python3 fuzz/seed.py
 """
 import base64
-import hashlib
 import os
 import pathlib
 
@@ -112,28 +111,17 @@ def main():
         add("slot_messages", "records", bytes([0x82, min(len(records), 64)]) + body)
     for i, b in enumerate([b"\x82\x00", b"\xff\x02", b"\x81" + bytes(7) + b"\x01"]):
         add("slot_messages", f"frame-{i}", b)
-    # Drops: the vectors have none yet; the sealed message of the unit test
-    # `vector_from_an_independent_implementation` of meishi_event::drop (Ada's box for Bob, which
-    # drop_open opens), Ada's address for Bob, and messages of the drop protocol around them.
-    drop_id = bytes.fromhex("ce0dc91497f6ef6521fc4ac923d866ad456c5ce82964bbc06f365ca40dd3ca31")
-    drop_key = bytes.fromhex("be848d79b8b36403c1e6a735cfcc85fca36dda6cffaf57b0cf5f6b0c8264a512")
-    sealed = bytes.fromhex(
-        "014c2817a9d668ed844d2f95b93b69ecb8485095783a015a424164b0d09702894f"
-        + "4e" * 24 + "571b0e3a5dea2dd6ba133e7fa1a264b9b556c4d87dbd0c5070b262e46809")
-    add("drop_open", "sealed", sealed)
-    add("drop_open", "address", b"\x01" + drop_id + drop_key)
-    digest = hashlib.sha256(sealed).digest()
-    for i, b in enumerate([
-        b"\x01" + drop_id + len(sealed).to_bytes(2, "big") + sealed,
-        b"\x02\x01" + drop_id,
-        b"\x03" + drop_id + b"\x01" + digest,
-        b"\x81",
-        b"\x82\x00\x01" + drop_id + len(sealed).to_bytes(2, "big") + sealed,
-        b"\x82\x00\x00",
-        b"\x83\x00\x00\x00\x01",
-        b"\xff\x03",
-    ]):
-        add("drop_messages", f"frame-{i}", b)
+    # Drops: every sealed message and address of the vectors (the valid messages in Ada's box
+    # for Bob are the box drop_open opens), and every relay protocol message.
+    for f in sorted((ROOT / "proto-spec/vectors/drop").iterdir()):
+        v = fields(f)
+        if "relay-check" in v:
+            add("drop_open", f"{f.name}-sealed", bytes.fromhex(v["sealed"]))
+        elif "address" in v:
+            add("drop_open", f"{f.name}-address", bytes.fromhex(v["address"]))
+        for k in ("request", "response"):
+            if k in v:
+                add("drop_messages", f.name, bytes.fromhex(v[k]))
     for t, n in sorted(counts.items()):
         print(f"seed: {t}: {n} seed files")
 

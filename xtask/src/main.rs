@@ -1,7 +1,7 @@
 //! Repository tasks, run as `cargo xtask <task>` (the alias is in `.cargo/config.toml`).
 //!
 //! ```text
-//! cargo xtask vectors            rewrite proto-spec/vectors/{card,qr,exchange,slot,intro}
+//! cargo xtask vectors            rewrite proto-spec/vectors/{card,qr,exchange,slot,intro,drop}
 //! cargo xtask vectors --check    regenerate into a temporary folder; fail on any difference
 //! cargo xtask soak [ARGS]        the fault and abuse campaign (docs/reliability.md): builds
 //!                                the `meishi` binary and runs `--bin soak -- ARGS` with it
@@ -25,12 +25,13 @@ const USAGE: &str = "usage: cargo xtask vectors [--check] | cargo xtask soak [--
 type Render = fn() -> Result<Files, Box<dyn std::error::Error>>;
 
 /// Every vector folder under proto-spec/vectors/ and the generator that writes it.
-const GENERATORS: [(&str, Render); 5] = [
+const GENERATORS: [(&str, Render); 6] = [
     ("card", meishi_testkit::card::render),
     ("qr", meishi_testkit::qr::render),
     ("exchange", meishi_testkit::exchange::render),
     ("slot", meishi_testkit::slot::render),
     ("intro", meishi_testkit::intro::render),
+    ("drop", meishi_testkit::drop::render),
 ];
 
 fn main() -> ExitCode {

@@ -654,6 +654,73 @@ mod tests {
         }
     }
 
+    /// Every sealed, derivation and address vector of proto-spec/vectors/drop (the message
+    /// vectors are read by `dropproto`'s test).
+    #[test]
+    fn committed_vectors() {
+        use meishi_testkit::{unhex, vectors};
+        let key = |s: &str| -> [u8; 32] { unhex(s).try_into().unwrap() };
+        let files = vectors::read("drop");
+        let mut read = 0;
+        for (name, text) in files {
+            let h = vectors::parse(&text);
+            let expect = h["expect"].as_str();
+            if let Some(sealed) = h.get("sealed").filter(|_| h.contains_key("relay-check")) {
+                let sealed = unhex(sealed);
+                let secret = DropSecret::from_bytes(key(&h["secret"]));
+                let id = DropId(key(&h["id"]));
+                let got = open_drop(&secret, &id, &sealed);
+                assert_eq!(
+                    got.as_ref().map_or_else(|e| e.kind(), |_| "success"),
+                    expect,
+                    "{name}"
+                );
+                let relay = check_drop(&sealed).map_or_else(|e| e.kind(), |()| "success");
+                assert_eq!(relay, h["relay-check"], "{name}");
+                if let Some(plaintext) = h.get("plaintext") {
+                    let plaintext = unhex(plaintext);
+                    assert_eq!(got.as_deref(), Ok(&plaintext[..]), "{name}");
+                    let contact = key(&h["contact-key"]);
+                    let address = secret.address_for(&contact);
+                    assert_eq!(
+                        (address.id, address.key),
+                        (id, key(&h["public-key"])),
+                        "{name}"
+                    );
+                    let again = seal_drop_with(
+                        &address,
+                        &plaintext,
+                        &key(&h["ephemeral-secret"]),
+                        unhex(&h["nonce"]).try_into().unwrap(),
+                    );
+                    assert_eq!(again.as_ref(), Ok(&sealed), "{name}");
+                }
+            } else if let Some(contact) = h.get("contact-key") {
+                let secret = DropSecret::from_bytes(key(&h["secret"]));
+                let address = secret.address_for(&key(contact));
+                assert_eq!(address.id.0, key(&h["id"]), "{name}");
+                assert_eq!(address.key, key(&h["public-key"]), "{name}");
+                assert_eq!(address.encode().to_vec(), unhex(&h["address"]), "{name}");
+            } else if let Some(bytes) = h.get("address") {
+                let bytes = unhex(bytes);
+                let got = DropAddress::decode(&bytes);
+                assert_eq!(
+                    got.as_ref().map_or_else(|e| e.kind(), |_| "success"),
+                    expect,
+                    "{name}"
+                );
+                if let Ok(a) = got {
+                    assert_eq!(a.encode().to_vec(), bytes, "{name}");
+                    assert_eq!((a.id.0, a.key), (key(&h["id"]), key(&h["key"])), "{name}");
+                }
+            } else {
+                continue;
+            }
+            read += 1;
+        }
+        assert!(read > 40, "{read} drop vectors");
+    }
+
     #[test]
     fn derivation() {
         let a = ada();

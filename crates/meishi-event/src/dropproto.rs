@@ -166,6 +166,26 @@ pub enum DropMessageError {
     Trailing(usize),
 }
 
+impl DropMessageError {
+    /// The error's name in proto-spec/drop.md#relay-protocol and in the `expect:` line of the
+    /// message vectors (proto-spec/vectors/drop/request-…, response-…).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "too-large",
+            Self::Truncated => "truncated",
+            Self::UnknownType(_) => "unknown-type",
+            Self::SealedSize(_) => "sealed-size",
+            Self::Count(_) => "bad-count",
+            Self::PageSize(_) => "page-size",
+            Self::DuplicateId => "duplicate-id",
+            Self::DuplicateDigest => "duplicate-digest",
+            Self::BadFlag(_) => "bad-flag",
+            Self::MoreWithoutMessages => "more-without-messages",
+            Self::Trailing(_) => "trailing-bytes",
+        }
+    }
+}
+
 struct Reader<'a> {
     b: &'a [u8],
 }
@@ -505,6 +525,35 @@ mod tests {
         ] {
             check_response(DropResponse::Refused(reason), &format!("ff {code}"));
         }
+    }
+
+    /// Every relay protocol vector of proto-spec/vectors/drop (request-…, response-…).
+    #[test]
+    fn committed_vectors() {
+        use meishi_testkit::{unhex, vectors};
+        let mut read = 0;
+        for (name, text) in vectors::read("drop") {
+            let h = vectors::parse(&text);
+            let kind = |r: Result<Vec<u8>, DropMessageError>, bytes: &[u8]| match r {
+                Ok(encoded) => {
+                    assert_eq!(encoded, bytes, "{name}: re-encodes to its bytes");
+                    "success"
+                }
+                Err(e) => e.kind(),
+            };
+            let got = if let Some(bytes) = h.get("request") {
+                let bytes = unhex(bytes);
+                kind(DropRequest::decode(&bytes).map(|r| r.encode()), &bytes)
+            } else if let Some(bytes) = h.get("response") {
+                let bytes = unhex(bytes);
+                kind(DropResponse::decode(&bytes).map(|r| r.encode()), &bytes)
+            } else {
+                continue;
+            };
+            assert_eq!(got, h["expect"], "{name}");
+            read += 1;
+        }
+        assert!(read > 40, "{read} drop message vectors");
     }
 
     #[test]

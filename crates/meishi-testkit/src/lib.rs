@@ -1,7 +1,7 @@
 //! Test support shared by the meishi crates, used as a dev-dependency (and by the `xtask`):
 //! hex, the test-vector file format of `proto-spec/vectors/` (one case per file, `key: value`
 //! lines, an `expect:` line and a comment), and, behind one feature each, the generators that
-//! write those files (`card`, `qr`, `exchange`, `slot`, `intro`).
+//! write those files (`card`, `qr`, `exchange`, `slot`, `intro`, `drop`).
 //!
 //! ```
 //! use meishi_testkit::{hex, unhex, vectors};
@@ -17,6 +17,8 @@
 mod bytes;
 #[cfg(feature = "card")]
 pub mod card;
+#[cfg(feature = "drop")]
+pub mod drop;
 #[cfg(feature = "exchange")]
 pub mod exchange;
 #[cfg(feature = "intro")]
