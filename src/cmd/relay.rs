@@ -30,6 +30,10 @@ pub struct RelayArgs {
     /// without one.
     #[arg(long = "external-address", value_name = "MULTIADDR")]
     pub external_address: Vec<String>,
+    /// Another relay of this relay's fleet (repeatable), ending in /p2p/<peer id>: the relays
+    /// of a fleet copy every teaser board entry to each other. Replaces `[fleet] peers`.
+    #[arg(long = "peer", value_name = "MULTIADDR")]
+    pub peer: Vec<String>,
     /// TOML configuration file; flags given here win over it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -115,6 +119,9 @@ pub fn config(home: &Home, args: &RelayArgs) -> Result<Config> {
     if !args.external_address.is_empty() {
         c.external_addresses = args.external_address.clone();
     }
+    if !args.peer.is_empty() {
+        c.fleet.peers = args.peer.clone();
+    }
     if args.metrics.is_some() {
         c.metrics = args.metrics;
     }
@@ -166,6 +173,7 @@ pub fn run(home: &Home, args: RelayArgs) -> Result<()> {
         .map_err(|e| Failure::new(USAGE, e.into()))?;
     home.create_dir()?;
     let store = config.store_path().map(Path::to_owned);
+    let fleet = config.fleet.peers.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -199,6 +207,7 @@ pub fn run(home: &Home, args: RelayArgs) -> Result<()> {
                     "external": external,
                     "listen": listen,
                     "store": store,
+                    "fleet": fleet,
                 })
             );
         } else {
@@ -211,6 +220,10 @@ pub fn run(home: &Home, args: RelayArgs) -> Result<()> {
             match &store {
                 Some(p) => eprintln!("Slot records and drop messages kept in {}", p.display()),
                 None => eprintln!("Slot records and drop messages kept in memory only"),
+            }
+            // The teaser board is replicated with these (the relay skips its own entry).
+            for a in fleet.iter().filter(|a| !a.ends_with(&format!("/p2p/{id}"))) {
+                eprintln!("Fleet peer {a}");
             }
         }
         if let Some(m) = relay.metrics_addr() {

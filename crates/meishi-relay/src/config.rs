@@ -8,7 +8,8 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
 use serde::Deserialize;
 
 /// Longest `disconnect_grace_ms` accepted: two minutes.
@@ -33,6 +34,8 @@ pub struct Config {
     pub key_file: Option<PathBuf>,
     /// Where slot records and drop box messages are kept across restarts (`[store]`).
     pub store: StoreConfig,
+    /// The other relays of this relay's fleet, which hold the teaser board with it (`[fleet]`).
+    pub fleet: FleetConfig,
     pub limits: Limits,
 }
 
@@ -47,7 +50,31 @@ impl Default for Config {
             metrics: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             key_file: None,
             store: StoreConfig::default(),
+            fleet: FleetConfig::default(),
             limits: Limits::default(),
+        }
+    }
+}
+
+/// The relays that replicate the teaser board with this one ([`crate::fleet`]).
+/// docs/relay.md#running-a-fleet
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FleetConfig {
+    /// Each fleet peer's address, ending in `/p2p/<peer id>` (at most
+    /// [`MAX_FLEET_PEERS`](crate::fleet::MAX_FLEET_PEERS)). The relay's own entry, if listed,
+    /// is skipped, so every relay of a fleet may use the same list.
+    pub peers: Vec<String>,
+    /// Most event namespaces replicated at once (gossipsub topics); entries of further
+    /// namespaces are kept by the relay they were written to.
+    pub max_topics: usize,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        Self {
+            peers: Vec::new(),
+            max_topics: crate::fleet::DEFAULT_MAX_TOPICS,
         }
     }
 }
@@ -356,6 +383,12 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("limit `{0}` is too large")]
     TooLarge(&'static str),
+    #[error("fleet peer `{0}` does not end in /p2p/<peer id>")]
+    PeerWithoutId(Multiaddr),
+    #[error("fleet peer {0} is listed twice")]
+    DuplicatePeer(PeerId),
+    #[error("{0} fleet peers listed; at most {max} are allowed", max = crate::fleet::MAX_FLEET_PEERS)]
+    TooManyPeers(usize),
 }
 
 fn parse_all(v: &[String]) -> Result<Vec<Multiaddr>, ConfigError> {
@@ -390,10 +423,37 @@ impl Config {
         parse_all(&self.external_addresses)
     }
 
+    /// The fleet's peers, parsed: each peer id and the address to dial it at.
+    pub fn fleet_peers(&self) -> Result<Vec<(PeerId, Multiaddr)>, ConfigError> {
+        let addrs = parse_all(&self.fleet.peers)?;
+        if addrs.len() > crate::fleet::MAX_FLEET_PEERS {
+            return Err(ConfigError::TooManyPeers(addrs.len()));
+        }
+        let mut out: Vec<(PeerId, Multiaddr)> = Vec::with_capacity(addrs.len());
+        for a in addrs {
+            let Some(Protocol::P2p(peer)) = a.iter().last() else {
+                return Err(ConfigError::PeerWithoutId(a));
+            };
+            if out.iter().any(|(p, _)| *p == peer) {
+                return Err(ConfigError::DuplicatePeer(peer));
+            }
+            out.push((peer, a));
+        }
+        Ok(out)
+    }
+
     /// Checks every limit; the relay calls this before it starts.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addrs()?;
         self.external_addrs()?;
+        self.fleet_peers()?;
+        if self.fleet.max_topics == 0 {
+            return Err(ConfigError::Zero("fleet.max_topics"));
+        }
+        // Each topic is a subscription gossipsub announces to every fleet peer in one message.
+        if self.fleet.max_topics > 65_536 {
+            return Err(ConfigError::TooLarge("fleet.max_topics"));
+        }
         let l = &self.limits;
         let nonzero: [(&'static str, u64); 19] = [
             ("max_connections", l.max_connections.into()),
@@ -649,5 +709,35 @@ mod tests {
         let mut c = Config::default();
         c.limits.rendezvous.site_share = 0;
         assert!(matches!(c.validate(), Err(ConfigError::Zero("rendezvous"))));
+    }
+
+    #[test]
+    fn fleet_peers_name_their_peer_id_once() {
+        let id = "12D3KooWBHkR6nGT5KH3Xow9voA2aSQ67423yzWZCVbruRadyybt";
+        let c = Config::from_toml(&format!(
+            "[fleet]\npeers = [\"/ip4/203.0.113.8/tcp/4001/p2p/{id}\"]\nmax_topics = 10"
+        ))
+        .unwrap();
+        c.validate().unwrap();
+        let peers = c.fleet_peers().unwrap();
+        assert_eq!(peers.len(), 1);
+        assert_eq!(peers[0].0.to_string(), id);
+        assert_eq!(c.fleet.max_topics, 10);
+        assert_eq!(Config::default().fleet.max_topics, 1_024);
+        let mut c = Config::default();
+        c.fleet.peers = vec!["/ip4/203.0.113.8/tcp/4001".into()];
+        assert!(matches!(c.validate(), Err(ConfigError::PeerWithoutId(_))));
+        c.fleet.peers = vec![format!("/ip4/203.0.113.8/tcp/4001/p2p/{id}"); 2];
+        assert!(matches!(c.validate(), Err(ConfigError::DuplicatePeer(_))));
+        c.fleet.peers = (0..17)
+            .map(|_| format!("/ip4/203.0.113.8/tcp/4001/p2p/{}", PeerId::random()))
+            .collect();
+        assert!(matches!(c.validate(), Err(ConfigError::TooManyPeers(17))));
+        let mut c = Config::default();
+        c.fleet.max_topics = 0;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Zero("fleet.max_topics"))
+        ));
     }
 }

@@ -9,6 +9,7 @@
 //! identify, ping and an AutoNAT server, over TCP and QUIC. Every store and rate
 //! is bounded ([`config::Limits`]); metrics are served as Prometheus text. Slot records and drop
 //! messages outlive a restart in a SQLite file when the configuration names one ([`disk`]).
+//! Relays listed as one fleet ([`fleet`]) replicate the teaser board among themselves.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,6 +34,7 @@ pub mod board;
 pub mod config;
 pub mod disk;
 pub mod drops;
+pub mod fleet;
 mod frame;
 pub mod iplimit;
 pub mod key;
@@ -43,7 +45,7 @@ pub mod rendezvous;
 pub mod reservations;
 pub mod slots;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -95,6 +97,8 @@ pub enum SpawnError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot set up fleet replication: {0}")]
+    Fleet(#[from] fleet::BuildError),
 }
 
 #[derive(NetworkBehaviour)]
@@ -108,6 +112,8 @@ struct Behaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     autonat: autonat::v2::server::Behaviour,
+    /// Board replication, on connections to fleet peers only.
+    fleet: fleet::only::Only<fleet::Net>,
     // Last: counts only connections every other behaviour accepted.
     per_ip: iplimit::Behaviour,
 }
@@ -192,6 +198,8 @@ fn build_swarm(
     keypair: libp2p::identity::Keypair,
     l: &Limits,
     m: &metrics::RelayMetrics,
+    fleet_members: HashSet<PeerId>,
+    max_topics: usize,
 ) -> Result<Swarm<Behaviour>, SpawnError> {
     let malformed = |service| {
         m.requests
@@ -206,6 +214,7 @@ fn build_swarm(
     let rr = request_response::Config::default()
         .with_request_timeout(Duration::from_secs(10))
         .with_max_concurrent_streams(l.max_streams_per_connection);
+    let fleet_net = fleet::Net::new(&keypair, max_topics, malformed("fleet"), rr.clone())?;
     let swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -266,6 +275,7 @@ fn build_swarm(
                 ),
                 ping: ping::Behaviour::default(),
                 autonat: autonat::v2::server::Behaviour::default(),
+                fleet: fleet::only::Only::new(fleet_members, fleet_net),
                 per_ip: iplimit::Behaviour::new(
                     l.max_connections_per_ip,
                     l.max_connections_per_site,
@@ -325,7 +335,22 @@ impl Relay {
                 drops::Drops::new(l.drops.caps()),
             ),
         };
-        let mut swarm = build_swarm(keypair, &l, &relay_metrics)?;
+        let fleet_peers = config.fleet_peers()?;
+        let mut fleet = fleet::Fleet::new(
+            peer_id,
+            fleet_peers,
+            config.fleet.max_topics,
+            relay_metrics.fleet.clone(),
+            Instant::now(),
+        );
+        let mut swarm = build_swarm(
+            keypair,
+            &l,
+            &relay_metrics,
+            fleet.members(),
+            config.fleet.max_topics,
+        )?;
+        fleet.start(swarm.behaviour_mut().fleet.inner_mut());
 
         let mut pending = Vec::new();
         for addr in config.listen_addrs()? {
@@ -425,6 +450,7 @@ impl Relay {
             )),
             slots,
             drops,
+            fleet,
             // A bucket outlives connections (reconnecting does not refill it); it is forgotten
             // once it is full again, so each key needs a live connection.
             requests_by_peer: RateLimiter::new(
@@ -533,6 +559,8 @@ struct EventLoop {
     slots: slots::Slots,
     /// Sealed messages waiting for their recipients: not tied to connections either.
     drops: drops::Drops,
+    /// The other relays of the fleet, which hold the board with this one.
+    fleet: fleet::Fleet,
     /// Rendezvous, board, slot and drop requests per peer and per host: a full board page is
     /// ~280 KB for a ~90-byte request, so an unthrottled peer could use the relay to flood, and
     /// per peer alone fresh peer ids would buy more.
@@ -565,6 +593,13 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The relay's clock in Unix microseconds, which stamps board entries (proto-spec/relay.md#fleets).
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
 fn count(m: &metrics::RelayMetrics, service: &'static str, outcome: &'static str) {
     m.requests
         .get_or_create(&metrics::Outcome { service, outcome })
@@ -584,10 +619,15 @@ impl EventLoop {
             let departure = tokio::time::sleep_until(tokio::time::Instant::from_std(
                 next.unwrap_or_else(Instant::now),
             ));
+            let dial = self.fleet.next_dial();
+            let redial = tokio::time::sleep_until(tokio::time::Instant::from_std(
+                dial.unwrap_or_else(Instant::now),
+            ));
             tokio::select! {
                 _ = &mut stop => break,
                 _ = sweep.tick() => self.sweep(),
                 _ = departure, if next.is_some() => self.depart(Instant::now()),
+                _ = redial, if dial.is_some() => self.dial_fleet(Instant::now()),
                 ev = self.swarm.select_next_some() => self.on_event(ev),
             }
         }
@@ -595,6 +635,17 @@ impl EventLoop {
             let _ = tx.send(());
         }
         tracing::info!("relay stopped");
+    }
+
+    /// Dials the fleet peers that are due.
+    fn dial_fleet(&mut self, now: Instant) {
+        for (peer, opts) in self.fleet.dials(now) {
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(%peer, error = %e, "cannot dial fleet peer");
+                let up = self.swarm.is_connected(&peer);
+                self.fleet.dial_failed(&peer, up, now);
+            }
+        }
     }
 
     /// Schedules the removal of `peer`'s entries: its last connection closed.
@@ -639,6 +690,11 @@ impl EventLoop {
         let b = self.board.expire(now);
         let s = self.slots.expire(unix_now());
         let d = self.drops.expire(unix_now());
+        self.fleet.sweep(
+            self.swarm.behaviour_mut().fleet.inner_mut(),
+            &self.board,
+            now,
+        );
         if r + b + s + d > 0 {
             tracing::debug!(
                 registrations = r,
@@ -684,6 +740,21 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Autonat(e)) => {
                 tracing::debug!(client = %e.client, addr = %e.tested_addr, ok = e.result.is_ok(), "autonat test");
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Fleet(e)) => {
+                if let fleet::NetEvent::Gossip(g) = &e {
+                    self.p2p_metrics.record(g);
+                }
+                let changed = self.fleet.on_net(
+                    self.swarm.behaviour_mut().fleet.inner_mut(),
+                    &mut self.board,
+                    e,
+                    Instant::now(),
+                    unix_micros(),
+                );
+                if changed {
+                    self.update_gauges();
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::PerIp(never)) => match never {},
             SwarmEvent::Behaviour(BehaviourEvent::Limits(never)) => match never {},
             SwarmEvent::IncomingConnectionError {
@@ -714,6 +785,7 @@ impl EventLoop {
                 ..
             } => {
                 self.returned(&peer_id);
+                self.fleet.connected(&peer_id);
                 if let Some(ip) = iplimit::ip_of(endpoint.get_remote_address()) {
                     self.conn_ip.insert(connection_id, ip);
                 }
@@ -730,7 +802,17 @@ impl EventLoop {
                     // that only lost its connection comes back within it and keeps its place.
                     // Its request buckets stay: reconnecting does not refill them.
                     self.departed(peer_id, Instant::now());
+                    self.fleet.disconnected(&peer_id, Instant::now());
                 }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } => {
+                let up = self.swarm.is_connected(&peer);
+                tracing::debug!(%peer, %error, "dial failed");
+                self.fleet.dial_failed(&peer, up, Instant::now());
             }
             _ => {}
         }
@@ -924,7 +1006,20 @@ impl EventLoop {
                         .send_response(channel, resp);
                     return;
                 }
-                let (outcome, resp) = self.board.handle(peer, ip, request, now);
+                let put = match &request {
+                    meishi_event::BoardRequest::Put { namespace, .. } => Some(namespace.clone()),
+                    _ => None,
+                };
+                let (outcome, resp) = self.board.handle(peer, ip, request, now, unix_micros());
+                if let (board::Outcome::Stored, Some(ns)) = (outcome, put) {
+                    self.fleet.stored(
+                        self.swarm.behaviour_mut().fleet.inner_mut(),
+                        &self.board,
+                        &ns,
+                        &peer,
+                        now,
+                    );
+                }
                 let label = match outcome {
                     board::Outcome::Stored => "stored",
                     board::Outcome::Removed => "removed",

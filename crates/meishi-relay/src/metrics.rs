@@ -13,6 +13,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -36,6 +37,121 @@ pub struct Cap {
     pub service: &'static str,
     /// The cap, named as in `Limits` (`per_host`, `site_share_namespace`, `rate_per_ip`, ...).
     pub cap: &'static str,
+}
+
+/// Label set of the per fleet peer metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FleetPeer {
+    /// The fleet peer's id, as configured.
+    pub peer: String,
+}
+
+/// Label set of the fleet's entry counters: from which fleet peer, how, and what came of it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FleetEntry {
+    pub peer: String,
+    /// `gossip` (replicated as it was written) or `pull` (caught up).
+    pub via: &'static str,
+    /// `received`, then one of `applied` (stored), `stale` (not newer than what was held),
+    /// `refused` (a board cap) or `rejected` (invalid).
+    pub outcome: &'static str,
+}
+
+/// Label set of the publish counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Published {
+    /// `sent`, `no_peers` (no fleet peer on the topic yet: catch-up brings it to them),
+    /// `duplicate` or `failed`.
+    pub outcome: &'static str,
+}
+
+/// Metrics of board replication among the relays of a fleet (`meishi_relay_fleet_*`).
+#[derive(Clone)]
+pub struct FleetMetrics {
+    /// 1 while a connection to the fleet peer is up.
+    pub connected: Family<FleetPeer, Gauge>,
+    /// Entries from fleet peers, by peer, way and outcome.
+    pub entries: Family<FleetEntry, Counter>,
+    /// From an entry's store on its origin to its store here, for entries replicated by
+    /// gossip (relays' clocks are assumed in sync).
+    pub lag: Family<FleetPeer, Histogram>,
+    /// Entries the catch-up pulls from the peer stored here since the connection came up:
+    /// how far behind this relay was.
+    pub behind: Family<FleetPeer, Gauge>,
+    /// Client writes published to the fleet, by outcome.
+    pub publishes: Family<Published, Counter>,
+    /// Namespaces replicated (gossipsub topics subscribed to).
+    pub topics: Gauge,
+    /// Namespaces not replicated because the topic cap was reached.
+    pub topics_refused: Counter,
+    /// Gossipsub messages forwarded by a peer outside the fleet (rejected).
+    pub strangers: Counter,
+}
+
+impl FleetMetrics {
+    fn new() -> Self {
+        Self {
+            connected: Family::default(),
+            entries: Family::default(),
+            // 1 ms to ~65 s.
+            lag: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 17))
+            }),
+            behind: Family::default(),
+            publishes: Family::default(),
+            topics: Gauge::default(),
+            topics_refused: Counter::default(),
+            strangers: Counter::default(),
+        }
+    }
+
+    /// Counts one publish by its outcome.
+    pub fn published(&self, outcome: &'static str) {
+        self.publishes.get_or_create(&Published { outcome }).inc();
+    }
+
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "fleet_connected",
+            "1 while a connection to the fleet peer is up",
+            self.connected.clone(),
+        );
+        r.register(
+            "fleet_entries",
+            "Board entries from fleet peers by way (gossip, pull) and outcome (received, applied, stale, refused, rejected)",
+            self.entries.clone(),
+        );
+        r.register(
+            "fleet_lag_seconds",
+            "Time from an entry's store on its origin relay to its store here (gossip)",
+            self.lag.clone(),
+        );
+        r.register(
+            "fleet_behind",
+            "Entries the catch-up pulls from the peer stored here since the connection came up",
+            self.behind.clone(),
+        );
+        r.register(
+            "fleet_publishes",
+            "Client writes published to the fleet, by outcome (sent, no_peers, duplicate, failed)",
+            self.publishes.clone(),
+        );
+        r.register(
+            "fleet_topics",
+            "Event namespaces replicated (gossipsub topics subscribed to)",
+            self.topics.clone(),
+        );
+        r.register(
+            "fleet_topics_refused",
+            "Namespaces not replicated because the topic cap was reached",
+            self.topics_refused.clone(),
+        );
+        r.register(
+            "fleet_strangers",
+            "Gossipsub messages forwarded by a peer outside the fleet (rejected)",
+            self.strangers.clone(),
+        );
+    }
 }
 
 /// The relay's own metrics, registered under the `meishi_relay` prefix.
@@ -64,6 +180,8 @@ pub struct RelayMetrics {
     /// Refusals by the cap that refused: stores, request rates, connections, reservations
     /// and circuits.
     pub refusals: Family<Cap, Counter>,
+    /// Board replication among the relays of a fleet.
+    pub fleet: FleetMetrics,
 }
 
 impl RelayMetrics {
@@ -92,6 +210,7 @@ impl RelayMetrics {
             connections_denied: Counter::default(),
             store_errors: Counter::default(),
             refusals: Family::default(),
+            fleet: FleetMetrics::new(),
         };
         let r = registry.sub_registry_with_prefix("meishi_relay");
         r.register(
@@ -137,6 +256,7 @@ impl RelayMetrics {
             "Requests, connections, reservations and circuits refused, by the cap that refused",
             m.refusals.clone(),
         );
+        m.fleet.register(r);
         m
     }
 }

@@ -154,6 +154,8 @@ pub struct Listed<'a, V> {
     pub value: &'a V,
     /// Seconds left before it expires (at least 1).
     pub ttl_left: u64,
+    /// The TTL it was written with.
+    pub ttl: u64,
 }
 
 impl<V> Registry<V> {
@@ -224,6 +226,26 @@ impl<V> Registry<V> {
         ttl: u64,
         now: Instant,
     ) -> Result<u64, Refusal> {
+        self.put_for(namespace, peer, ip, value, ttl, ttl, now)
+    }
+
+    /// As [`Registry::put_from`], for an entry asked for `ttl` seconds of which only `left`
+    /// remain (a copy from another relay of the fleet): the TTL is checked as the writer asked
+    /// it, and the entry expires `left` seconds from now (at least 1, at most `ttl`).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "put_from's arguments and the time left; called twice"
+    )]
+    pub fn put_for(
+        &mut self,
+        namespace: &str,
+        peer: PeerId,
+        ip: Option<IpAddr>,
+        value: V,
+        ttl: u64,
+        left: u64,
+        now: Instant,
+    ) -> Result<u64, Refusal> {
         let c = self.caps;
         if ttl < c.min_ttl || ttl > c.max_ttl {
             return Err(Refusal::Ttl {
@@ -286,7 +308,7 @@ impl<V> Registry<V> {
         }
         let seq = self.next_seq;
         self.next_seq = self.next_seq.saturating_add(1);
-        let expires = now + Duration::from_secs(ttl);
+        let expires = now + Duration::from_secs(left.min(ttl).max(1));
         let ns = self.namespaces.entry(namespace.to_owned()).or_default();
         ns.by_seq.insert(seq);
         ns.by_peer.insert(peer, seq);
@@ -309,6 +331,31 @@ impl<V> Registry<V> {
             },
         );
         Ok(seq)
+    }
+
+    /// `peer`'s live entry in `namespace`, if it holds one.
+    pub fn get(&self, namespace: &str, peer: &PeerId, now: Instant) -> Option<Listed<'_, V>> {
+        let seq = self.namespaces.get(namespace)?.by_peer.get(peer)?;
+        let e = self.entries.get(seq)?;
+        if e.expires <= now {
+            return None;
+        }
+        Some(Listed {
+            peer: e.peer,
+            value: &e.value,
+            ttl_left: e
+                .expires
+                .saturating_duration_since(now)
+                .as_secs()
+                .min(e.ttl)
+                .max(1),
+            ttl: e.ttl,
+        })
+    }
+
+    /// Whether any live or not yet swept entry is held under `namespace`.
+    pub fn has_namespace(&self, namespace: &str) -> bool {
+        self.namespaces.contains_key(namespace)
     }
 
     /// Removes `peer`'s entry from `namespace`; true if there was one.
@@ -405,6 +452,7 @@ impl<V> Registry<V> {
                 peer: e.peer,
                 value: &e.value,
                 ttl_left: left.min(e.ttl),
+                ttl: e.ttl,
             });
             next = *seq;
         }
@@ -544,6 +592,30 @@ mod tests {
         r.put_from("x", crowd[1], Some(venue), 1, 60, now).unwrap();
         assert_eq!(r.expire(now + Duration::from_secs(1_000)), 4);
         assert!(r.hosts.is_empty() && r.sites.is_empty());
+    }
+
+    #[test]
+    fn a_copy_is_checked_on_its_ttl_and_expires_when_its_time_left_is_up() {
+        let now = Instant::now();
+        let mut r = Registry::new(caps());
+        let p = PeerId::random();
+        // The TTL as the writer asked it is checked, not the time left.
+        assert!(matches!(
+            r.put_for("ns", p, None, 1, 30, 30, now),
+            Err(Refusal::Ttl { ttl: 30, .. })
+        ));
+        r.put_for("ns", p, None, 1, 120, 10, now).unwrap();
+        let l = r.get("ns", &p, now).unwrap();
+        assert_eq!((l.ttl, l.ttl_left, *l.value), (120, 10, 1));
+        // Time left beyond the TTL is cut to it.
+        let q = PeerId::random();
+        r.put_for("ns", q, None, 2, 60, 1_000, now).unwrap();
+        assert_eq!(r.get("ns", &q, now).unwrap().ttl_left, 60);
+        assert!(r.get("ns", &p, now + Duration::from_secs(10)).is_none());
+        assert_eq!(r.expire(now + Duration::from_secs(10)), 1);
+        assert!(r.has_namespace("ns"));
+        assert_eq!(r.expire(now + Duration::from_secs(60)), 1);
+        assert!(!r.has_namespace("ns"));
     }
 
     #[test]

@@ -1,8 +1,11 @@
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 //! In-process tests of the relay over loopback: reservations, circuits, rendezvous, the teaser
-//! board, the slot store, the drop store, the abuse caps and the metrics endpoint. Clients are stock rust-libp2p swarms.
+//! board, the slot store, the drop store, the abuse caps and the metrics endpoint; board
+//! replication among the relays of a fleet in [`fleet`]. Clients are stock rust-libp2p swarms.
 //! Distinct source IPs come from 127.0.0.0/8: a QUIC client listening on 127.0.0.2 dials from
 //! that socket, so the relay sees 127.0.0.2.
+
+mod fleet;
 
 use std::time::Duration;
 
