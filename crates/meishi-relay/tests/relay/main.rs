@@ -1565,3 +1565,51 @@ async fn a_damaged_store_refuses_to_start_and_is_left_alone() {
     assert!(e.to_string().contains(&db.display().to_string()), "{e}");
     assert_eq!(std::fs::read(&db).unwrap(), garbage);
 }
+
+/// docs/grafana/meishi-relay.json asks Prometheus only for metrics this relay exports: every
+/// `meishi_relay_…` name it queries (less the `_total`, `_bucket` suffixes Prometheus adds) has a
+/// `# TYPE` line in the relay's metrics, or is a labelled family registered under that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grafana_dashboard_queries_only_metrics_the_relay_exports() {
+    let dashboard = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs/grafana/meishi-relay.json"),
+    )
+    .unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    assert!(parsed["panels"].as_array().is_some_and(|p| !p.is_empty()));
+    let (h, _, _) = relay_with(|_| {}).await;
+    let text = h.metrics_text();
+    let metrics_rs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/metrics.rs"),
+    )
+    .unwrap();
+    let mut names: Vec<&str> = dashboard
+        .match_indices("meishi_relay_")
+        .map(|(i, _)| {
+            let rest = &dashboard[i..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() >= 15, "{names:?}");
+    for name in names {
+        let base = ["_total", "_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        // A labelled family is exported once it has a series (fleet metrics need a fleet
+        // peer): it must at least be registered under that name.
+        let short = base.trim_start_matches("meishi_relay_");
+        assert!(
+            text.contains(&format!("# TYPE {base} "))
+                || metrics_rs.contains(&format!("\"{short}\"")),
+            "the dashboard queries {name}, which the relay does not export:\n{text}"
+        );
+    }
+    h.shutdown().await;
+}
