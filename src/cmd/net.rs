@@ -221,8 +221,10 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
             (Some(publisher), Some(link), Some(requests))
         };
         // `swap` and `fetch` beside this `up` act through its node, not a second one.
-        let control = meishi_app::control::Server::bind(home.dir())
+        let mut control = meishi_app::control::Server::bind(home.dir())
             .context("cannot open the control socket in the home folder")?;
+        // Refresh and introductions beside this `up` need the App itself: answered in the loop.
+        let mut app_requests = control.app_requests();
         if !args.json {
             let card = app.own();
             eprintln!(
@@ -292,6 +294,17 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
                         }
                     }
                 }
+                Some(request) = next_app_request(&mut app_requests) => {
+                    let meishi_app::control::AppRequest { request, reply } = request;
+                    let answer = meishi_app::control::answer(&mut app, request).await;
+                    if let Ok(reports) = &answer {
+                        out.reports(app.store(), reports);
+                        if let Some(p) = &publisher {
+                            p.publish(reports);
+                        }
+                    }
+                    let _ = reply.send(answer);
+                }
                 conn = control.accept() => {
                     if let Ok(stream) = conn {
                         control.spawn(stream, app.node().clone());
@@ -315,6 +328,21 @@ pub fn up(home: &Home, args: UpArgs) -> Result<()> {
 }
 
 /// The web app's next request; never, when there is no web app (or it dropped its sender).
+async fn next_app_request(
+    requests: &mut Option<tokio::sync::mpsc::Receiver<meishi_app::control::AppRequest>>,
+) -> Option<meishi_app::control::AppRequest> {
+    let Some(rx) = requests else {
+        return std::future::pending().await;
+    };
+    match rx.recv().await {
+        Some(r) => Some(r),
+        None => {
+            *requests = None;
+            std::future::pending().await
+        }
+    }
+}
+
 async fn next_ui_request(
     requests: &mut Option<tokio::sync::mpsc::Receiver<meishi_web::Request>>,
 ) -> Option<meishi_web::Request> {

@@ -20,6 +20,46 @@ fn up_runs(home: &Home) -> bool {
     std::os::unix::net::UnixStream::connect(meishi_app::control::socket_path(home.dir())).is_ok()
 }
 
+/// Asks the `meishi up` running on `home` to carry out `request` (it owns the node, the book
+/// and the key), printing its reports; `None` when no `up` runs.
+fn through_up(
+    home: &Home,
+    request: &meishi_app::control::Request,
+    json: bool,
+) -> Result<Option<()>> {
+    let out = Out { json, stamp: false };
+    runtime()?.block_on(async {
+        let Some(stream) = meishi_app::control::connect(home.dir()).await else {
+            return Ok(None);
+        };
+        let done = meishi_app::control::call(stream, request, |r| out.report(&r)).await?;
+        match done {
+            meishi_app::control::Done::Ok { .. } => Ok(Some(())),
+            meishi_app::control::Done::Unreachable { error } => {
+                Err(Failure::new(crate::exit::UNREACHABLE, anyhow::anyhow!("{error}")).into())
+            }
+            meishi_app::control::Done::NotFound { error } => {
+                Err(Failure::new(crate::exit::NOT_FOUND, anyhow::anyhow!("{error}")).into())
+            }
+            other => Err(Failure::new(
+                crate::exit::FAILURE,
+                anyhow::anyhow!("{}", done_error(&other)),
+            )
+            .into()),
+        }
+    })
+}
+
+fn done_error(d: &meishi_app::control::Done) -> String {
+    match d {
+        meishi_app::control::Done::Failed { error }
+        | meishi_app::control::Done::ReceivedOnly { error }
+        | meishi_app::control::Done::Unreachable { error }
+        | meishi_app::control::Done::NotFound { error } => error.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Runs a node that only reaches out (no listening, gives nothing), for `work`.
 fn one_shot<F>(home: &Home, json: bool, work: F) -> Result<()>
 where
@@ -75,6 +115,10 @@ pub fn refresh(home: &Home, json: bool) -> Result<()> {
                 "No contact has given you a card slot yet: their edits reach you when you swap or fetch"
             );
         }
+        return Ok(());
+    }
+    // Beside a running `up`, through it: one node per person.
+    if through_up(home, &meishi_app::control::Request::Refresh, json)?.is_some() {
         return Ok(());
     }
     one_shot(home, json, |app| Box::pin(app.catch_up()))
@@ -177,9 +221,18 @@ where
 /// `meishi introduce A B --note …`.
 pub fn introduce(home: &Home, a: &str, b: &str, note: Option<String>, json: bool) -> Result<()> {
     let store = home.store()?;
+    let (a_text, b_text) = (a.to_owned(), b.to_owned());
     let a = crate::cmd::contacts::lookup(&store, a)?;
     let b = crate::cmd::contacts::lookup(&store, b)?;
     drop(store);
+    let request = meishi_app::control::Request::Introduce {
+        a: a_text,
+        b: b_text,
+        note: note.clone(),
+    };
+    if through_up(home, &request, json)?.is_some() {
+        return Ok(());
+    }
     one_shot_report(home, json, move |app| {
         Box::pin(async move { app.introduce(&a, &b, note.as_deref()).await })
     })
@@ -187,6 +240,17 @@ pub fn introduce(home: &Home, a: &str, b: &str, note: Option<String>, json: bool
 
 /// `meishi intros` (list) and `meishi intros accept|decline ID`.
 pub fn intros(home: &Home, cmd: Option<IntrosCmd>, json: bool) -> Result<()> {
+    let answer = match cmd {
+        Some(IntrosCmd::Accept { id }) => Some((id, true)),
+        Some(IntrosCmd::Decline { id }) => Some((id, false)),
+        None => None,
+    };
+    if let Some((id, accept)) = answer {
+        let request = meishi_app::control::Request::AnswerIntro { id, accept };
+        if through_up(home, &request, json)?.is_some() {
+            return Ok(());
+        }
+    }
     match cmd {
         Some(IntrosCmd::Accept { id }) => one_shot_report(home, json, move |app| {
             Box::pin(async move { app.answer_intro(id, true).await })

@@ -378,3 +378,48 @@ fn relays_chosen_while_up_runs_reach_the_next_give() {
     assert_eq!(find(&got, "contact_updated")["seq"], 2, "{got:?}");
     assert_eq!(title_of(&bob, &ada_id), "Countess");
 }
+
+/// Beside a running `meishi up`, `contacts refresh` and `intros accept` go through it (one node
+/// per person): the running node reads the slots and reports what it found, and the command
+/// prints the same.
+#[test]
+fn refresh_and_intros_beside_up_go_through_it() {
+    let (_relay, carol, _ada, bob, _) = carol_knows_ada_and_bob(&[]);
+    let carol_id = peer_id(&carol);
+    let up_b = Proc::start(
+        &bob,
+        &[
+            "up",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--no-ui",
+            "--json",
+        ],
+    );
+    up_b.wait_for("listening");
+    // Bob's up has caught up at its start; Carol edits afterwards.
+    carol.ok(&["card", "edit", "--title", "Connector"]);
+    carol.ok(&["introduce", "Ada", "Bob"]);
+    let got = refresh(&bob);
+    assert_eq!(find(&got, "contact_updated")["name"], "Carol");
+    let asked = find(&got, "intro_asked")["intro_id"].to_string();
+    // The running node did it: its own output has the same reports.
+    let seen = up_b.wait_for_each(&["contact_updated", "intro_asked"]);
+    assert_eq!(seen[0]["name"], "Carol");
+    assert_eq!(title_of(&bob, &carol_id), "Connector");
+
+    let out = bob.run(&["intros", "accept", &asked, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_lines(&out.stdout)[0]["accepted"], true);
+    assert_eq!(up_b.wait_for("intro_answered")["accepted"], true);
+    assert_eq!(find(&refresh(&carol), "intro_step")["state"], "asking_a");
+    // An id that does not exist: one line, through the running node too.
+    let out = bob.run(&["intros", "decline", "999"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no introduction #999"),
+        "{}",
+        stderr(&out)
+    );
+}

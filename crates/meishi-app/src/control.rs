@@ -53,6 +53,60 @@ pub enum Request {
         relay: Option<String>,
         label: Option<String>,
     },
+    /// Read contacts' slots and my drop boxes now (`meishi contacts refresh`).
+    Refresh,
+    /// Introduce contacts `a` and `b` (numbers, names or peer ids), asking `b` first.
+    Introduce {
+        a: String,
+        b: String,
+        note: Option<String>,
+    },
+    /// Answer introduction `id`.
+    AnswerIntro { id: i64, accept: bool },
+}
+
+/// A request only the application that owns the running node can carry out (it needs the book
+/// and the key, not only the node): `up`'s loop takes it from [`Server::app_requests`] and
+/// answers with the reports it made, or one error line.
+#[derive(Debug)]
+pub struct AppRequest {
+    pub request: Request,
+    pub reply: tokio::sync::oneshot::Sender<Result<Vec<Report>, String>>,
+}
+
+/// How long a request the loop answers may take.
+const APP_WAIT: Duration = Duration::from_secs(120);
+
+/// Carries out an [`AppRequest`]'s request with the running application: what `up`'s loop calls
+/// between node events. The error is one line for the person who asked.
+pub async fn answer(app: &mut crate::App, request: Request) -> Result<Vec<Report>, String> {
+    let contact = |app: &crate::App, s: &str| -> Result<meishi_store::ContactRef, String> {
+        let r = meishi_store::ContactRef::parse(s).map_err(|e| e.to_string())?;
+        match app.store().resolve(&r) {
+            Ok(Some(_)) => Ok(r),
+            Ok(None) => Err(format!(
+                "no contact {:?}; see `meishi contacts list`",
+                meishi_card::display_safe(s)
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    match request {
+        Request::Refresh => Ok(app.catch_up().await),
+        Request::Introduce { a, b, note } => {
+            let (a, b) = (contact(app, &a)?, contact(app, &b)?);
+            app.introduce(&a, &b, note.as_deref())
+                .await
+                .map(|r| vec![r])
+                .map_err(|e| e.to_string())
+        }
+        Request::AnswerIntro { id, accept } => app
+            .answer_intro(id, accept)
+            .await
+            .map(|r| vec![r])
+            .map_err(|e| e.to_string()),
+        other => Err(format!("{other:?} is not for the application")),
+    }
 }
 
 /// How a request ended.
@@ -138,6 +192,8 @@ pub struct Server {
     listener: UnixListener,
     path: PathBuf,
     received: broadcast::Sender<(PeerId, Report)>,
+    app: tokio::sync::mpsc::Sender<AppRequest>,
+    app_requests: Option<tokio::sync::mpsc::Receiver<AppRequest>>,
 }
 
 impl Server {
@@ -157,10 +213,13 @@ impl Server {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         }
         let (received, _) = broadcast::channel(64);
+        let (app, app_requests) = tokio::sync::mpsc::channel(4);
         Ok(Server {
             listener,
             path,
             received,
+            app,
+            app_requests: Some(app_requests),
         })
     }
 
@@ -181,11 +240,17 @@ impl Server {
         }
     }
 
+    /// The requests the application itself must answer ([`AppRequest`]); taken once.
+    pub fn app_requests(&mut self) -> Option<tokio::sync::mpsc::Receiver<AppRequest>> {
+        self.app_requests.take()
+    }
+
     /// Serves one connection with `node`, in a task of its own.
     pub fn spawn(&self, stream: UnixStream, node: Node) {
         let received = self.received.subscribe();
+        let app = self.app.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve(stream, node, received).await {
+            if let Err(e) = serve(stream, node, received, app).await {
                 tracing::debug!(error = %e, "control connection ended");
             }
         });
@@ -249,6 +314,7 @@ async fn serve(
     stream: UnixStream,
     node: Node,
     mut received: broadcast::Receiver<(PeerId, Report)>,
+    app: tokio::sync::mpsc::Sender<AppRequest>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
@@ -284,6 +350,27 @@ async fn serve(
             Ok((peer, addrs, deadline)) => fetch(&node, peer, addrs, deadline).await,
             Err(done) => done,
         },
+        request @ (Request::Refresh | Request::Introduce { .. } | Request::AnswerIntro { .. }) => {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            if app.send(AppRequest { request, reply }).await.is_err() {
+                Done::Failed {
+                    error: "the running `meishi up` is stopping".into(),
+                }
+            } else {
+                match tokio::time::timeout(APP_WAIT, answer).await {
+                    Ok(Ok(Ok(reports))) => {
+                        for r in reports {
+                            send(&mut write, &Reply::Report(r)).await?;
+                        }
+                        Done::Ok { card: None }
+                    }
+                    Ok(Ok(Err(error))) => Done::Failed { error },
+                    Ok(Err(_)) | Err(_) => Done::Unreachable {
+                        error: "the relays did not answer in time; try again".into(),
+                    },
+                }
+            }
+        }
     };
     send(&mut write, &Reply::Done(done)).await
 }
