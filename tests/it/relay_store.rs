@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::cli::{stderr, Home};
 use crate::event::{free_port, init, Proc};
+use crate::updates::{peer_id, up};
 
 /// `meishi relay` on `port` (the same port again after a restart: attendees' cards name it).
 fn relay_on(home: &Home, port: u16) -> (Proc, String) {
@@ -27,25 +28,6 @@ fn relay_on(home: &Home, port: u16) -> (Proc, String) {
     assert_eq!(started["store"], store.display().to_string(), "{started}");
     let addr = started["addr"].as_str().expect("relay addr").to_owned();
     (relay, addr)
-}
-
-fn up(h: &Home) -> (Proc, String) {
-    let p = Proc::start(
-        h,
-        &[
-            "up",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--no-mdns",
-            "--no-ui",
-            "--json",
-        ],
-    );
-    let addr = p.wait_for("listening")["addr"]
-        .as_str()
-        .expect("addr")
-        .to_owned();
-    (p, addr)
 }
 
 fn is_hex_id(v: &Value) -> bool {
@@ -77,12 +59,6 @@ fn an_edit_survives_a_relay_restart_and_the_dump_shows_only_opaque_ids() {
     init(&bob, "Bob");
     ada.ok(&["card", "relays", &addr]);
     bob.ok(&["card", "relays", &addr]);
-    let peer_id = |h: &Home| -> String {
-        h.json(&["id", "--json"])["peer_id"]
-            .as_str()
-            .expect("peer id")
-            .to_owned()
-    };
     let (ada_id, bob_id) = (peer_id(&ada), peer_id(&bob));
 
     let (up_a, ada_addr) = up(&ada);

@@ -15,8 +15,8 @@ pub(crate) fn peer_id(h: &Home) -> String {
         .to_owned()
 }
 
-/// Ada's `meishi up` on loopback; its address.
-fn up(h: &Home) -> (Proc, String) {
+/// `h`'s `meishi up` on loopback; its address.
+pub(crate) fn up(h: &Home) -> (Proc, String) {
     let p = Proc::start(
         h,
         &[

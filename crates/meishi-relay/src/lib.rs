@@ -895,20 +895,27 @@ impl EventLoop {
 
     /// Takes a token from the request buckets of `peer` and of the host behind `connection`;
     /// the cap that refused, if one did.
+    /// Whether a request of `service` from `peer` on `connection` is within the request
+    /// rates (per peer, then per host); a refusal is counted as `rate_limited` and by its cap.
     fn allow_request(
         &mut self,
+        service: &'static str,
         peer: PeerId,
         connection: ConnectionId,
         now: Instant,
-    ) -> Result<(), &'static str> {
-        if !self.requests_by_peer.allow(&peer, now) {
-            return Err("request_rate_per_peer");
-        }
-        let host = self.conn_ip.get(&connection).map(|ip| prefix::host(*ip));
-        match host {
-            Some(h) if !self.requests_by_host.allow(&h, now) => Err("request_rate_per_host"),
-            _ => Ok(()),
-        }
+    ) -> bool {
+        let cap = if !self.requests_by_peer.allow(&peer, now) {
+            "request_rate_per_peer"
+        } else {
+            let host = self.conn_ip.get(&connection).map(|ip| prefix::host(*ip));
+            match host {
+                Some(h) if !self.requests_by_host.allow(&h, now) => "request_rate_per_host",
+                _ => return true,
+            }
+        };
+        count(&self.metrics, service, "rate_limited");
+        self.metrics.refused(service, cap);
+        false
     }
 
     fn on_rendezvous(&mut self, e: request_response::Event<rendezvous::Request, Vec<u8>>) {
@@ -923,9 +930,7 @@ impl EventLoop {
             } => {
                 let ip = self.conn_ip.get(&connection_id).copied();
                 let now = Instant::now();
-                if let Err(cap) = self.allow_request(peer, connection_id, now) {
-                    count(&self.metrics, "rendezvous", "rate_limited");
-                    self.metrics.refused("rendezvous", cap);
+                if !self.allow_request("rendezvous", peer, connection_id, now) {
                     let resp = match request {
                         rendezvous::Request::Register { .. } => Some(
                             rendezvous::register_response(rendezvous::Status::Unavailable, None),
@@ -993,9 +998,7 @@ impl EventLoop {
             } => {
                 let ip = self.conn_ip.get(&connection_id).copied();
                 let now = Instant::now();
-                if let Err(cap) = self.allow_request(peer, connection_id, now) {
-                    count(&self.metrics, "board", "rate_limited");
-                    self.metrics.refused("board", cap);
+                if !self.allow_request("board", peer, connection_id, now) {
                     let resp = meishi_event::BoardResponse::Error(
                         meishi_event::BoardErrorCode::RateLimited,
                     );
@@ -1060,10 +1063,7 @@ impl EventLoop {
                         request, channel, ..
                     },
             } => {
-                let resp = if let Err(cap) = self.allow_request(peer, connection_id, Instant::now())
-                {
-                    count(&self.metrics, "slots", "rate_limited");
-                    self.metrics.refused("slots", cap);
+                let resp = if !self.allow_request("slots", peer, connection_id, Instant::now()) {
                     meishi_event::SlotResponse::Refused(meishi_event::SlotRefusal::RateLimited)
                 } else {
                     // The store is given the writer's address (to charge its host), never its
@@ -1114,10 +1114,7 @@ impl EventLoop {
                         request, channel, ..
                     },
             } => {
-                let resp = if let Err(cap) = self.allow_request(peer, connection_id, Instant::now())
-                {
-                    count(&self.metrics, "drops", "rate_limited");
-                    self.metrics.refused("drops", cap);
+                let resp = if !self.allow_request("drops", peer, connection_id, Instant::now()) {
                     meishi_event::DropResponse::Refused(meishi_event::DropRefusal::RateLimited)
                 } else {
                     // The store is given the sender's address (to charge its host), never its
