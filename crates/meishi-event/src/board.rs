@@ -7,10 +7,6 @@
 //! [`BoardResponse::read`] read and decode a framed message under its size cap; their `write`
 //! counterparts encode and frame one.
 
-use std::io;
-
-use futures::io::{AsyncRead, AsyncWrite};
-
 use crate::frame;
 use crate::key::{is_namespace, MAX_SEALED, NAMESPACE_LEN};
 
@@ -351,31 +347,9 @@ impl BoardResponse {
     }
 }
 
-impl BoardRequest {
-    /// Reads one framed request of at most [`MAX_BOARD_REQUEST`] bytes and decodes it. A frame
-    /// over the cap or that does not decode is an `InvalidData` error.
-    pub async fn read<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Self> {
-        frame::read_message(io).await
-    }
+impl BoardRequest {}
 
-    /// Encodes the request and writes it as one frame.
-    pub async fn write<T: AsyncWrite + Unpin>(&self, io: &mut T) -> io::Result<()> {
-        frame::write_message(io, self).await
-    }
-}
-
-impl BoardResponse {
-    /// Reads one framed response of at most [`MAX_BOARD_RESPONSE`] bytes and decodes it. A
-    /// frame over the cap or that does not decode is an `InvalidData` error.
-    pub async fn read<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Self> {
-        frame::read_message(io).await
-    }
-
-    /// Encodes the response and writes it as one frame.
-    pub async fn write<T: AsyncWrite + Unpin>(&self, io: &mut T) -> io::Result<()> {
-        frame::write_message(io, self).await
-    }
-}
+impl BoardResponse {}
 
 impl frame::Message for BoardRequest {
     const MAX: usize = MAX_BOARD_REQUEST;
@@ -482,11 +456,14 @@ mod tests {
         use futures::io::Cursor;
         let req = BoardRequest::Remove { namespace: ns() };
         let mut wire = Cursor::new(Vec::new());
-        block_on(req.write(&mut wire)).unwrap();
+        block_on(frame::write_message(&mut wire, &req)).unwrap();
         // varint(77) || 03 || 4b || namespace
         assert_eq!(&wire.get_ref()[..3], &[77, REQ_REMOVE, 75]);
         wire.set_position(0);
-        assert_eq!(block_on(BoardRequest::read(&mut wire)).unwrap(), req);
+        assert_eq!(
+            block_on(frame::read_message::<BoardRequest, _>(&mut wire)).unwrap(),
+            req
+        );
         // A response-sized frame is refused as a request before it is read.
         let big = BoardResponse::Entries {
             entries: vec![
@@ -500,16 +477,19 @@ mod tests {
             more: false,
         };
         let mut wire = Cursor::new(Vec::new());
-        block_on(big.write(&mut wire)).unwrap();
+        block_on(frame::write_message(&mut wire, &big)).unwrap();
         wire.set_position(0);
-        assert_eq!(block_on(BoardResponse::read(&mut wire)).unwrap(), big);
+        assert_eq!(
+            block_on(frame::read_message::<BoardResponse, _>(&mut wire)).unwrap(),
+            big
+        );
         wire.set_position(0);
-        let e = block_on(BoardRequest::read(&mut wire)).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        let e = block_on(frame::read_message::<BoardRequest, _>(&mut wire)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
         // A frame that is not a message is refused with the decoder's reason.
         let mut wire = Cursor::new(vec![1, 0x09]);
-        let e = block_on(BoardRequest::read(&mut wire)).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        let e = block_on(frame::read_message::<BoardRequest, _>(&mut wire)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
         assert_eq!(e.to_string(), BoardDecodeError::UnknownType(9).to_string());
     }
 

@@ -20,10 +20,6 @@
 //!            DropResponse::AckOk { deleted: 2 });
 //! ```
 
-use std::io;
-
-use futures::io::{AsyncRead, AsyncWrite};
-
 use crate::drop::{DropId, MAX_DROP_SEALED};
 use crate::frame;
 
@@ -313,17 +309,6 @@ impl DropRequest {
         r.end()?;
         Ok(req)
     }
-
-    /// Reads one framed request of at most [`MAX_DROP_REQUEST`] bytes and decodes it. A frame
-    /// over the cap or that does not decode is an `InvalidData` error.
-    pub async fn read<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Self> {
-        frame::read_message(io).await
-    }
-
-    /// Encodes the request and writes it as one frame.
-    pub async fn write<T: AsyncWrite + Unpin>(&self, io: &mut T) -> io::Result<()> {
-        frame::write_message(io, self).await
-    }
 }
 
 impl DropResponse {
@@ -399,17 +384,6 @@ impl DropResponse {
         };
         r.end()?;
         Ok(resp)
-    }
-
-    /// Reads one framed response of at most [`MAX_DROP_RESPONSE`] bytes and decodes it. A
-    /// frame over the cap or that does not decode is an `InvalidData` error.
-    pub async fn read<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Self> {
-        frame::read_message(io).await
-    }
-
-    /// Encodes the response and writes it as one frame.
-    pub async fn write<T: AsyncWrite + Unpin>(&self, io: &mut T) -> io::Result<()> {
-        frame::write_message(io, self).await
     }
 }
 
@@ -709,23 +683,29 @@ mod tests {
             sealed: vec![9; MAX_DROP_SEALED],
         };
         let mut wire = Cursor::new(Vec::new());
-        block_on(req.write(&mut wire)).unwrap();
+        block_on(frame::write_message(&mut wire, &req)).unwrap();
         wire.set_position(0);
-        assert_eq!(block_on(DropRequest::read(&mut wire)).unwrap(), req);
+        assert_eq!(
+            block_on(frame::read_message::<DropRequest, _>(&mut wire)).unwrap(),
+            req
+        );
         // A frame one byte over the request cap is refused before it is read.
         let mut over = Cursor::new(Vec::new());
         block_on(frame::write(&mut over, &vec![1; MAX_DROP_REQUEST + 1])).unwrap();
         over.set_position(0);
-        let e = block_on(DropRequest::read(&mut over)).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        let e = block_on(frame::read_message::<DropRequest, _>(&mut over)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
         let resp = DropResponse::Messages {
             messages: vec![(DropId([4; 32]), vec![3; 100]); 3],
             more: true,
         };
         let mut wire = Cursor::new(Vec::new());
-        block_on(resp.write(&mut wire)).unwrap();
+        block_on(frame::write_message(&mut wire, &resp)).unwrap();
         wire.set_position(0);
-        assert_eq!(block_on(DropResponse::read(&mut wire)).unwrap(), resp);
+        assert_eq!(
+            block_on(frame::read_message::<DropResponse, _>(&mut wire)).unwrap(),
+            resp
+        );
     }
 
     #[test]

@@ -20,10 +20,6 @@
 //!            SlotResponse::PutOk { seq: 9 });
 //! ```
 
-use std::io;
-
-use futures::io::{AsyncRead, AsyncWrite};
-
 use crate::frame;
 use crate::slot::{SlotId, MAX_SLOT_RECORD};
 
@@ -240,17 +236,6 @@ impl SlotRequest {
         r.end()?;
         Ok(req)
     }
-
-    /// Reads one framed request of at most [`MAX_SLOT_REQUEST`] bytes and decodes it. A frame
-    /// over the cap or that does not decode is an `InvalidData` error.
-    pub async fn read<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Self> {
-        frame::read_message(io).await
-    }
-
-    /// Encodes the request and writes it as one frame.
-    pub async fn write<T: AsyncWrite + Unpin>(&self, io: &mut T) -> io::Result<()> {
-        frame::write_message(io, self).await
-    }
 }
 
 impl SlotResponse {
@@ -312,17 +297,6 @@ impl SlotResponse {
         };
         r.end()?;
         Ok(resp)
-    }
-
-    /// Reads one framed response of at most [`MAX_SLOT_RESPONSE`] bytes and decodes it. A
-    /// frame over the cap or that does not decode is an `InvalidData` error.
-    pub async fn read<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Self> {
-        frame::read_message(io).await
-    }
-
-    /// Encodes the response and writes it as one frame.
-    pub async fn write<T: AsyncWrite + Unpin>(&self, io: &mut T) -> io::Result<()> {
-        frame::write_message(io, self).await
     }
 }
 
@@ -522,22 +496,28 @@ mod tests {
             record: vec![9; MAX_SLOT_RECORD],
         };
         let mut wire = Cursor::new(Vec::new());
-        block_on(req.write(&mut wire)).unwrap();
+        block_on(frame::write_message(&mut wire, &req)).unwrap();
         wire.set_position(0);
-        assert_eq!(block_on(SlotRequest::read(&mut wire)).unwrap(), req);
+        assert_eq!(
+            block_on(frame::read_message::<SlotRequest, _>(&mut wire)).unwrap(),
+            req
+        );
         // A frame one byte over the request cap is refused before it is read.
         let mut over = Cursor::new(Vec::new());
         block_on(frame::write(&mut over, &vec![1; MAX_SLOT_REQUEST + 1])).unwrap();
         over.set_position(0);
-        let e = block_on(SlotRequest::read(&mut over)).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        let e = block_on(frame::read_message::<SlotRequest, _>(&mut over)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
         let resp = SlotResponse::Records {
             records: vec![vec![3; 100]; 3],
         };
         let mut wire = Cursor::new(Vec::new());
-        block_on(resp.write(&mut wire)).unwrap();
+        block_on(frame::write_message(&mut wire, &resp)).unwrap();
         wire.set_position(0);
-        assert_eq!(block_on(SlotResponse::read(&mut wire)).unwrap(), resp);
+        assert_eq!(
+            block_on(frame::read_message::<SlotResponse, _>(&mut wire)).unwrap(),
+            resp
+        );
     }
 
     #[test]
