@@ -3,9 +3,9 @@
 //!
 //! A message is one [frame](crate::frame) on its own stream: the node writes a
 //! [`BoardRequest`], the relay answers with a [`BoardResponse`]. Decoders are canonical or
-//! reject, and bound every length before allocating. [`BoardRequest::read`] and
-//! [`BoardResponse::read`] read and decode a framed message under its size cap; their `write`
-//! counterparts encode and frame one.
+//! reject, and bound every length before allocating. Both are [`frame::Message`]s:
+//! [`frame::read_message`] reads and decodes one under its size cap, [`frame::write_message`]
+//! encodes and frames one.
 
 use crate::frame;
 use crate::key::{is_namespace, MAX_SEALED, NAMESPACE_LEN};
