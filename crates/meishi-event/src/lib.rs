@@ -12,6 +12,7 @@
 //! - [`JoinTicket`]: the join URI `meishi:event?code=…&relay=…`, and [`new_code`];
 //! - [`slot`]: a person's card slot on relays, one sealed and replaceable [`SlotRecord`] signed
 //!   by a random [`SlotKey`], and the [`SlotAddress`] contacts follow it by;
+//! - [`shard`]: which of an event's relays a node reserves on (rendezvous hashing);
 //! - [`links`]: what a give carries for one contact: my slot address and a drop address;
 //! - [`slotproto`]: the relay's slot protocol (`/meishi/slot/1`): [`SlotRequest`] (put a
 //!   record, get up to 64) and [`SlotResponse`], framed like the board;
@@ -47,6 +48,7 @@ pub mod dropproto;
 pub mod frame;
 mod key;
 pub mod links;
+pub mod shard;
 pub mod slot;
 pub mod slotproto;
 mod strength;
