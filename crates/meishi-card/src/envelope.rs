@@ -7,7 +7,9 @@
 //! of a mutual exchange: where and when two people met.
 //!
 //! A **teaser** is the opt-in name and headline a peer shows to people nearby before anyone
-//! swaps, signed under [`TEASER_LABEL`] so that whoever carries it cannot forge it.
+//! swaps, signed under [`TEASER_LABEL`] so that whoever carries it cannot forge it. A format-2
+//! teaser also names the relays its owner keeps reservations on (relay hints), so the attendees
+//! of an event served by several relays know which of them reach it.
 //!
 //! Both are `body || signature` like the card (proto-spec/card.md#encoding): `body` is the
 //! bincode 2.0.1 standard encoding (little-endian, varint lengths and integers) of a private wire
@@ -42,13 +44,21 @@ use crate::wire::{DecodeError, SignedCard, SIGNATURE_LEN};
 pub const GIVE_LABEL: &[u8] = b"meishi/give/v1\0";
 /// Domain-separation label of the teaser signature. proto-spec/exchange.md#teaser
 pub const TEASER_LABEL: &[u8] = b"meishi/teaser/v1\0";
-/// The teaser format, and the envelope format without links. proto-spec/exchange.md#envelope
+/// The envelope format without links, and the teaser format without relays.
+/// proto-spec/exchange.md#envelope, proto-spec/exchange.md#teaser
 pub const ENVELOPE_FORMAT_V1: u8 = 1;
 /// The envelope format that carries links (a slot address and a drop address, opaque here).
 /// proto-spec/exchange.md#links
 pub const ENVELOPE_FORMAT_V2: u8 = 2;
 /// Longest `links` field of a format-2 envelope. proto-spec/exchange.md#links
 pub const MAX_LINKS: usize = 1024;
+/// The teaser format that names relays (relay hints). proto-spec/exchange.md#format-2-relay-hints
+pub const TEASER_FORMAT_V2: u8 = 2;
+/// Most relays a format-2 teaser names. proto-spec/exchange.md#format-2-relay-hints
+pub const MAX_TEASER_RELAYS: usize = 4;
+/// Longest relay id (a libp2p peer id as bytes, opaque here) in a teaser.
+/// proto-spec/exchange.md#format-2-relay-hints
+pub const MAX_RELAY_ID: usize = 64;
 /// Length of the envelope nonce. proto-spec/exchange.md#envelope
 pub const NONCE_LEN: usize = 16;
 /// Longest event name, in bytes of UTF-8. proto-spec/exchange.md#limits
@@ -56,8 +66,9 @@ pub const MAX_EVENT: usize = 64;
 /// Largest encoded envelope: a largest card plus the envelope fields and signature.
 /// proto-spec/exchange.md#limits
 pub const MAX_ENVELOPE_BYTES: usize = MAX_CARD_BYTES + 256 + 3 + MAX_LINKS;
-/// Largest encoded teaser. proto-spec/exchange.md#limits
-pub const MAX_TEASER_BYTES: usize = 640;
+/// Largest encoded teaser: the largest possible one is [`LARGEST_TEASER`] = 780 bytes (the
+/// longest name and headline and four 64-byte relay ids), rounded up. proto-spec/exchange.md#limits
+pub const MAX_TEASER_BYTES: usize = 800;
 /// The default clock window: an envelope more than this many seconds older or newer than the
 /// receiver's clock is refused. proto-spec/exchange.md#verification
 pub const DEFAULT_MAX_SKEW_SECS: u64 = 600;
@@ -106,6 +117,18 @@ struct TeaserV1 {
     headline: Option<String>,
 }
 
+/// Format 2: format 1 and the relay hints. Field order is the byte layout: never reorder.
+/// proto-spec/exchange.md#format-2-relay-hints
+#[derive(Serialize, Deserialize)]
+struct TeaserV2 {
+    format: u8,
+    key: [u8; 32],
+    issued_at: u64,
+    name: String,
+    headline: Option<String>,
+    relays: Vec<Vec<u8>>,
+}
+
 /// Why bytes are not a valid envelope or teaser. Each variant is one `expect:` outcome of the
 /// test vectors in proto-spec/vectors/exchange/ (see [`EnvelopeError::kind`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -131,6 +154,8 @@ pub enum EnvelopeError {
     Card(#[source] DecodeError),
     #[error("invalid field: {0}")]
     Field(#[from] FieldError),
+    #[error("invalid relay hints: {0}")]
+    Relays(#[from] RelayError),
     #[error("envelope signature is invalid: {0}")]
     Signature(#[from] SignatureError),
 }
@@ -148,7 +173,42 @@ impl EnvelopeError {
             Self::NonCanonical => "non-canonical",
             Self::Card(_) => "bad-card",
             Self::Field(_) => "bad-field",
+            Self::Relays(e) => e.kind(),
             Self::Signature(_) => "bad-signature",
+        }
+    }
+}
+
+/// Why the relay list of a teaser is not acceptable, when signing or decoding.
+/// proto-spec/exchange.md#format-2-relay-hints
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// A format-2 teaser with an empty list: a teaser without relays is format 1.
+    #[error("the teaser is format 2 but names no relays (a teaser without relays is format 1)")]
+    NoRelays,
+    #[error("the teaser names {count} relays; the limit is {max}")]
+    TooMany { count: usize, max: usize },
+    /// The relay id at `index` (from 0) is empty or longer than `max` bytes.
+    #[error("relay {index} is {len} bytes; a relay id is 1 to {max} bytes")]
+    BadId {
+        index: usize,
+        len: usize,
+        max: usize,
+    },
+    /// The relay id at `second` repeats the one at `first`.
+    #[error("relay {second} is the same as relay {first}")]
+    Duplicate { first: usize, second: usize },
+}
+
+impl RelayError {
+    /// The error's name in the `expect:` line of the test vectors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NoRelays => "no-relays",
+            Self::TooMany { .. } => "too-many-relays",
+            Self::BadId { .. } => "bad-relay-id",
+            Self::Duplicate { .. } => "duplicate-relay",
         }
     }
 }
@@ -188,6 +248,8 @@ pub enum SignError {
     NotOwnCard,
     #[error(transparent)]
     Field(#[from] FieldError),
+    #[error(transparent)]
+    Relays(#[from] RelayError),
     #[error("the encoding would be {len} bytes; the limit is {max}")]
     TooLarge { len: usize, max: usize },
 }
@@ -489,12 +551,71 @@ pub struct SignedTeaser {
     issued_at: u64,
     name: String,
     headline: Option<String>,
+    relays: Vec<Vec<u8>>,
     bytes: Vec<u8>,
 }
 
-// A teaser with the longest name and headline fits: key, time, lengths and signature add
-// well under 160 bytes.
-const _: () = assert!(MAX_NAME + MAX_NOTE + 160 <= MAX_TEASER_BYTES);
+/// Bytes of the varint encoding of `n` (proto-spec/exchange.md#conventions).
+const fn varint_len(n: u64) -> usize {
+    if n < 251 {
+        1
+    } else if n <= u16::MAX as u64 {
+        3
+    } else if n <= u32::MAX as u64 {
+        5
+    } else {
+        9
+    }
+}
+
+/// The largest teaser there can be: format 2 with the largest `issued_at` (9 bytes), the
+/// longest name (128 bytes) and headline (280), and four relay ids of 64 bytes. 780 bytes:
+/// 1 + 32 + 9 + (1 + 128) + (1 + 3 + 280) + (1 + 4 × (1 + 64)) + 64.
+pub const LARGEST_TEASER: usize = 1
+    + 32
+    + varint_len(u64::MAX)
+    + varint_len(MAX_NAME as u64)
+    + MAX_NAME
+    + 1
+    + varint_len(MAX_NOTE as u64)
+    + MAX_NOTE
+    + varint_len(MAX_TEASER_RELAYS as u64)
+    + MAX_TEASER_RELAYS * (varint_len(MAX_RELAY_ID as u64) + MAX_RELAY_ID)
+    + SIGNATURE_LEN;
+
+// Every valid teaser fits the limit (780 ≤ 800 bytes), and the limit fits what an event board
+// seals: `meishi_event::MAX_SEALED_PLAINTEXT` is 1,024 bytes (sealed, 800 + 29 = 829 ≤ 1,053).
+// meishi-card cannot name meishi-event (it is the leaf crate), hence the literal.
+const _: () = assert!(LARGEST_TEASER <= MAX_TEASER_BYTES);
+const _: () = assert!(MAX_TEASER_BYTES <= 1024);
+
+/// proto-spec/exchange.md#format-2-relay-hints: 1 to 4 ids, each 1 to 64 bytes, no id twice.
+fn check_relays(relays: &[Vec<u8>]) -> Result<(), RelayError> {
+    if relays.is_empty() {
+        return Err(RelayError::NoRelays);
+    }
+    if relays.len() > MAX_TEASER_RELAYS {
+        return Err(RelayError::TooMany {
+            count: relays.len(),
+            max: MAX_TEASER_RELAYS,
+        });
+    }
+    for (index, id) in relays.iter().enumerate() {
+        if id.is_empty() || id.len() > MAX_RELAY_ID {
+            return Err(RelayError::BadId {
+                index,
+                len: id.len(),
+                max: MAX_RELAY_ID,
+            });
+        }
+    }
+    for (second, id) in relays.iter().enumerate() {
+        if let Some(first) = relays[..second].iter().position(|other| other == id) {
+            return Err(RelayError::Duplicate { first, second });
+        }
+    }
+    Ok(())
+}
 
 fn check_teaser(name: &str, headline: Option<&str>) -> Result<(), FieldError> {
     // The same rules as the card's name and headline note. proto-spec/card.md#limits
@@ -511,19 +632,46 @@ impl SignedTeaser {
         name: &str,
         headline: Option<&str>,
     ) -> Result<Self, SignError> {
+        Self::sign_with_relays(identity, issued_at, name, headline, &[])
+    }
+
+    /// [`SignedTeaser::sign`] with relay hints (proto-spec/exchange.md#format-2-relay-hints): the peer
+    /// ids, as bytes, of the relays `identity` keeps its reservations on. A format-2 teaser when
+    /// `relays` is not empty, format 1 when it is.
+    pub fn sign_with_relays(
+        identity: &Identity,
+        issued_at: u64,
+        name: &str,
+        headline: Option<&str>,
+        relays: &[Vec<u8>],
+    ) -> Result<Self, SignError> {
         check_teaser(name, headline)?;
         let key = identity.public();
-        let body = TeaserV1 {
-            format: ENVELOPE_FORMAT_V1,
-            key: key.0,
-            issued_at,
-            name: name.to_owned(),
-            headline: headline.map(str::to_owned),
-        };
-        let mut bytes = encode(&body).map_err(|_| SignError::TooLarge {
+        let too_large = |_| SignError::TooLarge {
             len: usize::MAX,
             max: MAX_TEASER_BYTES,
-        })?;
+        };
+        let mut bytes = if relays.is_empty() {
+            encode(&TeaserV1 {
+                format: ENVELOPE_FORMAT_V1,
+                key: key.0,
+                issued_at,
+                name: name.to_owned(),
+                headline: headline.map(str::to_owned),
+            })
+            .map_err(too_large)?
+        } else {
+            check_relays(relays)?;
+            encode(&TeaserV2 {
+                format: TEASER_FORMAT_V2,
+                key: key.0,
+                issued_at,
+                name: name.to_owned(),
+                headline: headline.map(str::to_owned),
+                relays: relays.to_vec(),
+            })
+            .map_err(too_large)?
+        };
         let sig = identity.sign(TEASER_LABEL, &bytes);
         bytes.extend_from_slice(&sig);
         if bytes.len() > MAX_TEASER_BYTES {
@@ -535,17 +683,40 @@ impl SignedTeaser {
         Ok(Self {
             key,
             issued_at,
-            name: body.name,
-            headline: body.headline,
+            name: name.to_owned(),
+            headline: headline.map(str::to_owned),
+            relays: relays.to_vec(),
             bytes,
         })
     }
 
-    /// Decodes a teaser and verifies its signature by the key it names.
+    /// Decodes a teaser (format 1, or format 2 with relay hints) and verifies its signature by
+    /// the key it names.
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        let (body, body_bytes, sig) =
-            decode_framed::<TeaserV1>(bytes, MAX_TEASER_BYTES, ENVELOPE_FORMAT_V1)?;
+        let (body, body_bytes, sig) = match bytes.first() {
+            Some(&TEASER_FORMAT_V2) => {
+                let (b, body_bytes, sig) =
+                    decode_framed::<TeaserV2>(bytes, MAX_TEASER_BYTES, TEASER_FORMAT_V2)?;
+                let body = TeaserV1 {
+                    format: b.format,
+                    key: b.key,
+                    issued_at: b.issued_at,
+                    name: b.name,
+                    headline: b.headline,
+                };
+                ((body, b.relays), body_bytes, sig)
+            }
+            _ => {
+                let (b, body_bytes, sig) =
+                    decode_framed::<TeaserV1>(bytes, MAX_TEASER_BYTES, ENVELOPE_FORMAT_V1)?;
+                ((b, Vec::new()), body_bytes, sig)
+            }
+        };
+        let (body, relays) = body;
         check_teaser(&body.name, body.headline.as_deref())?;
+        if body.format == TEASER_FORMAT_V2 {
+            check_relays(&relays)?;
+        }
         let key = PublicKey(body.key);
         key.verify(TEASER_LABEL, body_bytes, &sig)?;
         Ok(Self {
@@ -553,6 +724,7 @@ impl SignedTeaser {
             issued_at: body.issued_at,
             name: body.name,
             headline: body.headline,
+            relays,
             bytes: bytes.to_vec(),
         })
     }
@@ -571,6 +743,13 @@ impl SignedTeaser {
     /// Attacker-controlled text: show through [`crate::display_safe`].
     pub fn headline(&self) -> Option<&str> {
         self.headline.as_deref()
+    }
+    /// The relays the owner keeps its reservations on (empty in a format-1 teaser): each a
+    /// libp2p peer id as bytes, opaque here. Signed by the owner, so no carrier can change them;
+    /// a reader uses them only to choose among relays it already knows for the event, ignoring
+    /// the others. proto-spec/exchange.md#format-2-relay-hints
+    pub fn relays(&self) -> &[Vec<u8>] {
+        &self.relays
     }
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
@@ -596,6 +775,37 @@ pub fn encode_give_body_for_tests(
         nonce,
     };
     encode(&body).unwrap_or_default()
+}
+
+/// Encodes an unsigned teaser body without checks: format 1 when `relays` is `None`, else
+/// format 2 with exactly those relays (even none). For vector generators and tests that build
+/// deliberately broken teasers. Not for production use.
+#[doc(hidden)]
+pub fn encode_teaser_body_for_tests(
+    key: &PublicKey,
+    issued_at: u64,
+    name: &str,
+    headline: Option<&str>,
+    relays: Option<&[Vec<u8>]>,
+) -> Vec<u8> {
+    let encoded = match relays {
+        None => encode(&TeaserV1 {
+            format: ENVELOPE_FORMAT_V1,
+            key: key.0,
+            issued_at,
+            name: name.to_owned(),
+            headline: headline.map(str::to_owned),
+        }),
+        Some(relays) => encode(&TeaserV2 {
+            format: TEASER_FORMAT_V2,
+            key: key.0,
+            issued_at,
+            name: name.to_owned(),
+            headline: headline.map(str::to_owned),
+            relays: relays.to_vec(),
+        }),
+    };
+    encoded.unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -831,6 +1041,198 @@ mod tests {
         assert!(SignedTeaser::decode(envelope().as_bytes()).is_err());
     }
 
+    /// Two relays as their peer ids are: 38 bytes each (an ed25519 key's peer id).
+    fn relays() -> Vec<Vec<u8>> {
+        vec![
+            Identity::from_seed(&[7; 32])
+                .public()
+                .peer_id_bytes()
+                .to_vec(),
+            Identity::from_seed(&[8; 32])
+                .public()
+                .peer_id_bytes()
+                .to_vec(),
+        ]
+    }
+    fn teaser_with_relays() -> SignedTeaser {
+        SignedTeaser::sign_with_relays(&ada(), T0, "Ada", Some("engines"), &relays()).unwrap()
+    }
+    fn check_teaser_bytes(bytes: &[u8], expected: Result<(), &str>) {
+        let got = SignedTeaser::decode(bytes)
+            .map(|_| ())
+            .map_err(|e| e.kind());
+        assert_eq!(got, expected);
+    }
+    /// A format-2 body with exactly `relays`, signed by Ada under the teaser label.
+    fn signed_v2(relays: &[Vec<u8>]) -> Vec<u8> {
+        let body = encode_teaser_body_for_tests(&ada().public(), T0, "Ada", None, Some(relays));
+        let sig = ada().sign(TEASER_LABEL, &body);
+        [body, sig.to_vec()].concat()
+    }
+
+    #[test]
+    fn relays_make_a_format_2_teaser_that_round_trips() {
+        let t = teaser_with_relays();
+        assert_eq!(t.as_bytes()[0], TEASER_FORMAT_V2);
+        let got = SignedTeaser::decode(t.as_bytes()).unwrap();
+        assert_eq!(got, t);
+        assert_eq!(got.relays(), relays().as_slice());
+        assert_eq!((got.name(), got.headline()), ("Ada", Some("engines")));
+        // The relays are the last field: a count byte, then a length byte and the id for each.
+        let v1 = SignedTeaser::sign(&ada(), T0, "Ada", Some("engines")).unwrap();
+        assert_eq!(t.as_bytes().len(), v1.as_bytes().len() + 1 + 2 * (1 + 38));
+        let body = &t.as_bytes()[..t.as_bytes().len() - SIGNATURE_LEN];
+        assert_eq!(
+            &body[1..v1.as_bytes().len() - SIGNATURE_LEN],
+            &v1.as_bytes()[1..v1.as_bytes().len() - SIGNATURE_LEN]
+        );
+        let tail = &body[v1.as_bytes().len() - SIGNATURE_LEN..];
+        assert_eq!(tail[..2], [2, 38]);
+        assert_eq!(tail[2..40], relays()[0][..]);
+    }
+
+    #[test]
+    fn no_relays_stay_format_1_byte_for_byte() {
+        // proto-spec/vectors/exchange/teaser-success, written before format 2 existed.
+        const V1: &str = "018a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5cfc00f153650c416461204c6f76656c6163650110506f65746963616c20736369656e6365516b8816314c0a361e8df724abcaf6d2c7eb87595da8311b4bea824aa6c4441f495d878297e1811a7532262ed9ae1d9699c68526030f905da25a5ac6f1874705";
+        let t = SignedTeaser::sign_with_relays(
+            &ada(),
+            T0,
+            "Ada Lovelace",
+            Some("Poetical science"),
+            &[],
+        )
+        .unwrap();
+        let hex: String = t.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, V1);
+        assert_eq!(
+            t,
+            SignedTeaser::sign(&ada(), T0, "Ada Lovelace", Some("Poetical science")).unwrap()
+        );
+        let got = SignedTeaser::decode(t.as_bytes()).unwrap();
+        assert!(got.relays().is_empty());
+    }
+
+    #[test]
+    fn the_largest_teaser_fits() {
+        let ids: Vec<Vec<u8>> = (0..MAX_TEASER_RELAYS as u8)
+            .map(|i| vec![i; MAX_RELAY_ID])
+            .collect();
+        let t = SignedTeaser::sign_with_relays(
+            &ada(),
+            u64::MAX,
+            &"n".repeat(MAX_NAME),
+            Some(&"h".repeat(MAX_NOTE)),
+            &ids,
+        )
+        .unwrap();
+        assert_eq!(t.as_bytes().len(), LARGEST_TEASER);
+        assert_eq!(LARGEST_TEASER, 780);
+        check_teaser_bytes(t.as_bytes(), Ok(()));
+    }
+
+    #[test]
+    fn format_2_refuses_bad_relay_lists() {
+        let [r1, r2] = <[Vec<u8>; 2]>::try_from(relays()).unwrap();
+        check_teaser_bytes(&signed_v2(std::slice::from_ref(&r1)), Ok(()));
+        check_teaser_bytes(&signed_v2(&[vec![0; MAX_RELAY_ID], vec![1]]), Ok(()));
+        check_teaser_bytes(&signed_v2(&[]), Err("no-relays"));
+        let five: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 38]).collect();
+        check_teaser_bytes(&signed_v2(&five), Err("too-many-relays"));
+        check_teaser_bytes(&signed_v2(&five[..4]), Ok(()));
+        check_teaser_bytes(
+            &signed_v2(&[r1.clone(), r2.clone(), r1.clone()]),
+            Err("duplicate-relay"),
+        );
+        check_teaser_bytes(&signed_v2(&[r1.clone(), Vec::new()]), Err("bad-relay-id"));
+        check_teaser_bytes(
+            &signed_v2(&[vec![1; MAX_RELAY_ID + 1]]),
+            Err("bad-relay-id"),
+        );
+        // The decoder names the relay that breaks the rule.
+        assert_eq!(
+            SignedTeaser::decode(&signed_v2(&[r1.clone(), r2.clone(), r2.clone()])),
+            Err(EnvelopeError::Relays(RelayError::Duplicate {
+                first: 1,
+                second: 2
+            }))
+        );
+        // The signer refuses the same lists (an empty one signs format 1 instead).
+        let sign = |ids: &[Vec<u8>]| {
+            SignedTeaser::sign_with_relays(&ada(), T0, "Ada", None, ids).map_err(|e| match e {
+                SignError::Relays(r) => r.kind(),
+                _ => "other",
+            })
+        };
+        assert_eq!(sign(&five).unwrap_err(), "too-many-relays");
+        assert_eq!(
+            sign(&[r1.clone(), r1.clone()]).unwrap_err(),
+            "duplicate-relay"
+        );
+        assert_eq!(sign(&[Vec::new()]).unwrap_err(), "bad-relay-id");
+        assert_eq!(
+            sign(&[vec![1; MAX_RELAY_ID + 1]]).unwrap_err(),
+            "bad-relay-id"
+        );
+        assert_eq!(sign(&[]).unwrap().as_bytes()[0], ENVELOPE_FORMAT_V1);
+    }
+
+    #[test]
+    fn a_changed_relay_byte_fails_the_signature() {
+        let t = teaser_with_relays();
+        let mut b = t.as_bytes().to_vec();
+        let last_relay_byte = b.len() - SIGNATURE_LEN - 1;
+        b[last_relay_byte] ^= 1;
+        check_teaser_bytes(&b, Err("bad-signature"));
+        // Every bit of a format-2 teaser is covered.
+        let b = t.as_bytes();
+        for i in 0..b.len() {
+            for bit in 0..8 {
+                let mut m = b.to_vec();
+                m[i] ^= 1 << bit;
+                assert!(
+                    SignedTeaser::decode(&m).is_err(),
+                    "flip at byte {i} bit {bit} accepted"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn format_2_framing_is_canonical() {
+        let body =
+            encode_teaser_body_for_tests(&ada().public(), T0, "Ada", None, Some(&[vec![9; 38]]));
+        let resign = |body: &[u8]| {
+            let sig = ada().sign(TEASER_LABEL, body);
+            [body, &sig[..]].concat()
+        };
+        let at = body.len() - 39;
+        assert_eq!(body[at - 1..at + 1], [1, 38]);
+        // The id length 38 as fb 26 00 (a u16) instead of one byte; signed over those bytes.
+        let wide_len = [&body[..at], &[0xfb, 38, 0][..], &body[at + 1..]].concat();
+        check_teaser_bytes(&resign(&wide_len), Err("non-canonical"));
+        // The count 1 as fb 01 00.
+        let wide_count = [&body[..at - 1], &[0xfb, 1, 0][..], &body[at..]].concat();
+        check_teaser_bytes(&resign(&wide_count), Err("non-canonical"));
+        // A count past the end of the input.
+        let long_count = [&body[..at - 1], &[2][..], &body[at..]].concat();
+        check_teaser_bytes(&resign(&long_count), Err("truncated"));
+        // A format-1 teaser carries no relays: they read as bytes after the signature.
+        let mut v1 = resign(&body);
+        v1[0] = ENVELOPE_FORMAT_V1;
+        check_teaser_bytes(&v1, Err("trailing-bytes"));
+        // A format-1 teaser under the format-2 byte: the relay list is read from the
+        // signature, which leaves fewer than 64 bytes after the body.
+        let v1_body = encode_teaser_body_for_tests(&ada().public(), T0, "Ada", None, None);
+        let mut short = resign(&v1_body);
+        short[0] = TEASER_FORMAT_V2;
+        check_teaser_bytes(&short, Err("truncated"));
+        check_teaser_bytes(&[3], Err("unsupported-format"));
+        check_teaser_bytes(&vec![2; MAX_TEASER_BYTES + 1], Err("too-large"));
+        // A teaser is still not an envelope.
+        assert!(Envelope::decode(teaser_with_relays().as_bytes()).is_err());
+    }
+
     mod props {
         use super::*;
         use proptest::prelude::*;
@@ -862,6 +1264,47 @@ mod tests {
             fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
                 let _ = Envelope::decode(&bytes);
                 let _ = SignedTeaser::decode(&bytes);
+            }
+
+            /// Any list of 1 to 4 distinct relay ids of 1 to 64 bytes signs format 2 and
+            /// decodes to itself.
+            #[test]
+            fn teaser_relays_round_trip(
+                ids in proptest::collection::btree_set(proptest::collection::vec(any::<u8>(), 1..=MAX_RELAY_ID), 1..=MAX_TEASER_RELAYS),
+                issued_at in any::<u64>(),
+            ) {
+                let ids: Vec<Vec<u8>> = ids.into_iter().collect();
+                let t = SignedTeaser::sign_with_relays(&ada(), issued_at, "Ada", None, &ids).unwrap();
+                prop_assert_eq!(t.as_bytes()[0], TEASER_FORMAT_V2);
+                let got = SignedTeaser::decode(t.as_bytes()).unwrap();
+                prop_assert_eq!(got.relays(), ids.as_slice());
+                prop_assert_eq!(&got, &t);
+            }
+
+            /// Format-2 bytes cut, extended or changed anywhere never panic the decoder, and
+            /// are never accepted as the teaser they were.
+            #[test]
+            fn mangled_format_2_teasers_never_panic(
+                pos in any::<prop::sample::Index>(),
+                delta in 1u8..=255,
+                cut in any::<prop::sample::Index>(),
+                tail in proptest::collection::vec(any::<u8>(), 0..64),
+            ) {
+                let t = teaser_with_relays();
+                let mut b = t.as_bytes().to_vec();
+                let i = pos.index(b.len());
+                b[i] = b[i].wrapping_add(delta);
+                prop_assert!(SignedTeaser::decode(&b).is_err());
+                let mut c = t.as_bytes()[..cut.index(t.as_bytes().len())].to_vec();
+                c.extend_from_slice(&tail);
+                prop_assert!(SignedTeaser::decode(&c).is_err() || c == t.as_bytes());
+                // The body with any bytes for a relay list, signed: rejected or read, no panic.
+                let v1 = encode_teaser_body_for_tests(&ada().public(), T0, "Ada", None, None);
+                let mut body = v1.clone();
+                body[0] = TEASER_FORMAT_V2;
+                body.extend_from_slice(&tail);
+                let sig = ada().sign(TEASER_LABEL, &body);
+                let _ = SignedTeaser::decode(&[body, sig.to_vec()].concat());
             }
 
             /// Any change to a valid envelope's bytes is rejected.

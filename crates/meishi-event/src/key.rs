@@ -51,7 +51,8 @@ pub const MAX_CODE: usize = 128;
 pub const SEALED_V1: u8 = 1;
 pub const NONCE_LEN: usize = 12;
 pub const TAG_LEN: usize = 16;
-/// Largest plaintext sealed (a signed teaser is at most 640 bytes).
+/// Largest plaintext sealed (a signed teaser is at most 800 bytes,
+/// `meishi_card::envelope::MAX_TEASER_BYTES`).
 pub const MAX_SEALED_PLAINTEXT: usize = 1024;
 /// Largest sealed blob: version, nonce, ciphertext, tag.
 pub const MAX_SEALED: usize = 1 + NONCE_LEN + MAX_SEALED_PLAINTEXT + TAG_LEN;

@@ -11,8 +11,8 @@ use std::error::Error;
 use futures::executor::block_on;
 use futures::io::Cursor;
 use meishi_card::envelope::{
-    encode_give_body_for_tests, Envelope, SignedTeaser, GIVE_LABEL, MAX_ENVELOPE_BYTES,
-    MAX_TEASER_BYTES,
+    encode_give_body_for_tests, encode_teaser_body_for_tests, Envelope, SignedTeaser, GIVE_LABEL,
+    MAX_ENVELOPE_BYTES, MAX_RELAY_ID, MAX_TEASER_BYTES, TEASER_LABEL,
 };
 use meishi_card::{Card, Identity, PublicKey, SignedCard, CARD_LABEL};
 use meishi_node::protocol::{read_frame, RefuseCode, Request, Response};
@@ -400,7 +400,7 @@ fn cases() -> Result<Vec<Case>> {
     c.push(teaser_case(
         "teaser-too-large",
         "too-large",
-        "one byte over the 640-byte limit",
+        "one byte over the 800-byte limit",
         vec![1; MAX_TEASER_BYTES + 1],
     ));
     c.push(teaser_case(
@@ -426,6 +426,112 @@ fn cases() -> Result<Vec<Case>> {
         "bad-field",
         "the name is one space",
         sign_raw(&ada(), b"meishi/teaser/v1\0", &empty_name),
+    ));
+
+    // Format 2: relay hints. Relay ids are peer ids as bytes (38 for an ed25519 key).
+    let relay = |n: u8| identity(0x70 + n).public().peer_id_bytes().to_vec();
+    let (r1, r2) = (relay(1), relay(2));
+    let with_relays = SignedTeaser::sign_with_relays(
+        &ada(),
+        T0,
+        "Ada Lovelace",
+        Some("Poetical science"),
+        &[r1.clone(), r2.clone()],
+    )?;
+    let wb = with_relays.as_bytes().to_vec();
+    // Ada's format-2 body with exactly `relays`, signed by her: what the signer refuses to make.
+    let v2_raw = |relays: &[Vec<u8>]| {
+        sign_raw(
+            &ada(),
+            TEASER_LABEL,
+            &encode_teaser_body_for_tests(
+                &ada().public(),
+                T0,
+                "Ada Lovelace",
+                Some("Poetical science"),
+                Some(relays),
+            ),
+        )
+    };
+    c.push(teaser_case(
+        "teaser-relays",
+        "success",
+        "format 02: the success teaser with two relay ids after the headline (count 02, then length 26 and a 38-byte peer id for each)",
+        wb.clone(),
+    ));
+    c.push(teaser_case(
+        "teaser-relays-one",
+        "success",
+        "format 02 with one relay id of 1 byte and nothing else: ids are opaque bytes",
+        sign_raw(
+            &ada(),
+            TEASER_LABEL,
+            &encode_teaser_body_for_tests(&ada().public(), T0, "Ada", None, Some(&[vec![0x2a]])),
+        ),
+    ));
+    c.push(teaser_case(
+        "teaser-relays-empty",
+        "no-relays",
+        "format 02 with a relay count of 00: a teaser without relays is format 01",
+        v2_raw(&[]),
+    ));
+    c.push(teaser_case(
+        "teaser-relays-five",
+        "too-many-relays",
+        "format 02 with five distinct relay ids; the limit is four",
+        v2_raw(&(1..=5).map(relay).collect::<Vec<_>>()),
+    ));
+    c.push(teaser_case(
+        "teaser-relays-duplicate",
+        "duplicate-relay",
+        "format 02 naming the first relay again as the third",
+        v2_raw(&[r1.clone(), r2.clone(), r1.clone()]),
+    ));
+    c.push(teaser_case(
+        "teaser-relay-id-empty",
+        "bad-relay-id",
+        "format 02 whose second relay id is empty (length 00)",
+        v2_raw(&[r1.clone(), Vec::new()]),
+    ));
+    c.push(teaser_case(
+        "teaser-relay-id-too-long",
+        "bad-relay-id",
+        "format 02 with a 65-byte relay id; the limit is 64",
+        v2_raw(&[vec![0x65; MAX_RELAY_ID + 1]]),
+    ));
+    c.push(teaser_case(
+        "teaser-relays-changed",
+        "bad-signature",
+        "the last byte of the second relay id changed after signing: the hints are signed",
+        {
+            let mut b = wb.clone();
+            let at = b.len() - 64 - 1;
+            b[at] ^= 1;
+            b
+        },
+    ));
+    c.push(teaser_case(
+        "teaser-format-one-with-relays",
+        "trailing-bytes",
+        "the format-02 teaser with its format byte set to 01: a format-01 body ends at the headline, so the relays look like bytes after the signature",
+        {
+            let mut b = wb.clone();
+            b[0] = 1;
+            b
+        },
+    ));
+    c.push(teaser_case(
+        "teaser-relay-length-non-minimal",
+        "non-canonical",
+        "the first relay id's length 38 as fb 26 00 instead of 26; signed over those bytes",
+        {
+            let body = &wb[..wb.len() - 64];
+            let mut minimal = vec![0x26];
+            minimal.extend_from_slice(&r1);
+            let mut wide = vec![0xfb, 0x26, 0x00];
+            wide.extend_from_slice(&r1);
+            sign_raw(&ada(), TEASER_LABEL, &splice(body, &minimal, &wide)?)
+        },
     ));
 
     // Framed messages as read from a stream.
@@ -573,7 +679,16 @@ pub fn render() -> Result<Files> {
                     hex(bytes)
                 );
             }
-            Input::Teaser(b) => text += &format!("teaser: {}\n", hex(b)),
+            Input::Teaser(b) => {
+                text += &format!("teaser: {}\n", hex(b));
+                // What a reader must find in a format-2 teaser, not just that it decodes.
+                if let Ok(t) = SignedTeaser::decode(b) {
+                    if !t.relays().is_empty() {
+                        let ids: Vec<String> = t.relays().iter().map(|r| hex(r)).collect();
+                        text += &format!("relays: {}\n", ids.join(","));
+                    }
+                }
+            }
             Input::Request(b) => text += &format!("request: {}\n", hex(b)),
             Input::Response(b) => text += &format!("response: {}\n", hex(b)),
         }
