@@ -1,16 +1,26 @@
 //! Joining events through relays. proto-spec/relay.md#node-behaviour
 //!
-//! For every relay the node keeps one connection and one reservation: it dials the relay,
-//! listens on `<relay>/p2p-circuit` (the reservation), and when the connection drops it dials
-//! again with exponential backoff and reserves again (rust-libp2p's relay client does not). For
-//! every event joined on a relay it registers under the event's namespace (TTL
-//! [`REGISTER_TTL`], refreshed every half TTL and after every reservation: the rendezvous client
-//! never refreshes on its own), posts its sealed teaser to the relay's teaser board with the
-//! same TTL, and polls both with cookies and cursors. Teasers read from the board are opened
-//! with the event key, verified, and checked against the peer that posted them before the
-//! application sees them.
+//! The node ranks its relays by rendezvous hashing of its peer id
+//! ([`meishi_event::shard`], proto-spec/relay.md#sharding) and keeps one connection and one
+//! reservation on each of its first [`HOME_RELAYS`] that have not failed, its *home* relays: it
+//! dials the relay, listens on `<relay>/p2p-circuit` (the reservation), and when the connection
+//! drops it dials again with exponential backoff and reserves again (rust-libp2p's relay client
+//! does not). A home relay that cannot be dialled has *failed*: the next relay in the node's
+//! order takes its place, and the failed one is dialled with backoff until it answers, when it
+//! becomes home again. For every event it registers under the event's namespace on its home
+//! relays (TTL [`REGISTER_TTL`], refreshed every half TTL and after every reservation: the
+//! rendezvous client never refreshes on its own), posts its sealed teaser to the teaser board of
+//! *every* relay with the same TTL (a relay that is not home is dialled for the post and the
+//! connection left to close when idle), and reads the board, with cursors, and the rendezvous
+//! registrations, with cookies, from its *primary* relay only: the first home relay that is up.
+//! Relays of a fleet hold every entry; relays that are not a fleet hold every entry too, because
+//! everyone posts everywhere. With more relays than [`HOME_RELAYS`], the teaser names the home
+//! relays (a format-2 teaser), so others dial the node through them. Teasers read from the
+//! board are opened with the event key, verified, and checked against the peer that posted them
+//! before the application sees them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libp2p::core::transport::ListenerId;
@@ -19,6 +29,8 @@ use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{rendezvous, Multiaddr, PeerId, StreamProtocol, Swarm};
 use meishi_card::envelope::{SignError, SignedTeaser};
+use meishi_card::Identity;
+use meishi_event::shard::{self, HOME_RELAYS};
 use meishi_event::{BoardRequest, BoardResponse, CodeError, EventKey, TicketError, MAX_BOARD_PAGE};
 
 use crate::behaviour::Behaviour;
@@ -121,6 +133,10 @@ struct RelaySlot {
     backoff: Duration,
     listener: Option<ListenerId>,
     reserved: bool,
+    /// One of my home relays: I keep a reservation here.
+    home: bool,
+    /// The last dial failed; cleared by a connection.
+    failed: bool,
     joined: Vec<Joined>,
 }
 
@@ -139,6 +155,8 @@ impl RelaySlot {
             backoff,
             listener: None,
             reserved: false,
+            home: false,
+            failed: false,
             joined: Vec::new(),
         }
     }
@@ -242,9 +260,17 @@ pub struct JoinedEvent {
 /// Relays, events, and the attendees found so far.
 pub(crate) struct Attend {
     relays: Vec<RelaySlot>,
+    /// Indexes of `relays` in my order (proto-spec/relay.md#sharding).
+    rank: Vec<usize>,
     events: Vec<EventSlot>,
-    /// My signed teaser's bytes; nothing is posted without one.
-    teaser: Option<Vec<u8>>,
+    /// My teaser as the node signed it; nothing is posted without one.
+    teaser: Option<SignedTeaser>,
+    /// The teaser as posted: the home relays it names and its bytes, signed again when they
+    /// change.
+    posted: Option<(Vec<PeerId>, Vec<u8>)>,
+    /// Signs the teaser again when my home relays change.
+    identity: Arc<Identity>,
+    clock_offset_secs: i64,
     board_ops: HashMap<OutboundRequestId, BoardOp>,
     attendees: HashMap<PeerId, Attendee>,
     /// Circuit addresses, on the event relays, of peers registered at their rendezvous points.
@@ -261,6 +287,7 @@ pub(crate) struct Attend {
 impl Attend {
     pub(crate) fn new(
         local: PeerId,
+        identity: Arc<Identity>,
         relays: Vec<Multiaddr>,
         codes: Vec<String>,
         label: Option<&str>,
@@ -300,8 +327,12 @@ impl Attend {
         }
         let mut this = Self {
             relays: slots,
+            rank: Vec::new(),
             events,
-            teaser: teaser.map(|t| t.as_bytes().to_vec()),
+            teaser: teaser.cloned(),
+            posted: None,
+            identity,
+            clock_offset_secs: limits.clock_offset_secs,
             board_ops: HashMap::new(),
             attendees: HashMap::new(),
             addrs: HashMap::new(),
@@ -314,6 +345,8 @@ impl Attend {
         for i in 0..this.relays.len() {
             this.reset_joined(i, now);
         }
+        this.rerank();
+        this.choose_homes(None, now);
         Ok(this)
     }
 
@@ -374,6 +407,8 @@ impl Attend {
             let i = self.relays.len() - 1;
             self.reset_joined(i, now);
         }
+        self.rerank();
+        self.choose_homes(Some(swarm), now);
         self.tick(swarm, now);
         Ok(())
     }
@@ -430,7 +465,160 @@ impl Attend {
 
     /// Replaces the teaser posted from now on; `None` posts nothing and registers nowhere.
     pub(crate) fn set_teaser(&mut self, teaser: Option<&SignedTeaser>) {
-        self.teaser = teaser.map(|t| t.as_bytes().to_vec());
+        self.teaser = teaser.cloned();
+        self.posted = None;
+    }
+
+    // ---- sharding: proto-spec/relay.md#sharding ----
+
+    /// Ranks the relays in my order; called whenever relays are added.
+    fn rerank(&mut self) {
+        let ids: Vec<Vec<u8>> = self.relays.iter().map(|s| s.peer.to_bytes()).collect();
+        self.rank = shard::rank(&self.local.to_bytes(), &ids);
+    }
+
+    /// My home relays: the first [`HOME_RELAYS`] in my order that have not failed (when all
+    /// have failed, the first ones: they are dialled again with backoff).
+    fn homes(&self) -> Vec<usize> {
+        let alive: Vec<usize> = self
+            .rank
+            .iter()
+            .copied()
+            .filter(|&i| !self.relays[i].failed)
+            .take(HOME_RELAYS)
+            .collect();
+        if alive.is_empty() {
+            self.rank.iter().copied().take(HOME_RELAYS).collect()
+        } else {
+            alive
+        }
+    }
+
+    /// The relay I read boards and registrations from: the first home relay that is up.
+    fn primary(&self) -> Option<usize> {
+        self.rank
+            .iter()
+            .copied()
+            .find(|&i| self.relays[i].home && self.relays[i].link == Link::Up)
+    }
+
+    /// Marks the relays of [`Self::homes`] home: a new home relay is reserved on (now if it is
+    /// connected, else dialled at the next tick), and one that is no longer home gives up its
+    /// reservation (its connection closes when idle). When the homes change, my teaser names
+    /// new relays, so it is signed again and posted everywhere.
+    fn choose_homes(&mut self, mut swarm: Option<&mut Swarm<Behaviour>>, now: Instant) {
+        let homes = self.homes();
+        let mut changed = false;
+        for i in 0..self.relays.len() {
+            let home = homes.contains(&i);
+            if self.relays[i].home == home {
+                continue;
+            }
+            changed = true;
+            self.relays[i].home = home;
+            if home {
+                match self.relays[i].link {
+                    Link::Up => {
+                        if let Some(swarm) = swarm.as_deref_mut() {
+                            self.reserve(swarm, i);
+                        }
+                    }
+                    Link::Down { .. } => self.relays[i].link = Link::Down { retry_at: now },
+                    Link::Dialing => {}
+                }
+            } else {
+                let slot = &mut self.relays[i];
+                if let Some(old) = slot.listener.take() {
+                    if let Some(swarm) = swarm.as_deref_mut() {
+                        swarm.remove_listener(old);
+                    }
+                }
+                slot.reserved = false;
+            }
+        }
+        if changed && self.posted.is_some() {
+            self.posted = None;
+            for slot in &mut self.relays {
+                for j in &mut slot.joined {
+                    j.next_refresh = now;
+                }
+            }
+        }
+    }
+
+    /// The relays my teaser names: my home relays, in my order, when I keep more relays than
+    /// home ones (with fewer, every attendee reserves on every relay, and the relay a teaser
+    /// was read from reaches its owner).
+    fn hints(&self) -> Vec<PeerId> {
+        if self.relays.len() <= HOME_RELAYS {
+            return Vec::new();
+        }
+        self.rank
+            .iter()
+            .copied()
+            .filter(|&i| self.relays[i].home)
+            .map(|i| self.relays[i].peer)
+            .collect()
+    }
+
+    /// Whether my teaser can be posted: I have one, and a home relay holds my reservation (so
+    /// the relays it names reach me).
+    fn can_post(&self) -> bool {
+        self.teaser.is_some() && self.relays.iter().any(|s| s.home && s.reserved)
+    }
+
+    /// My teaser's bytes as posted now, signed again if my home relays changed.
+    fn teaser_to_post(&mut self) -> Option<Vec<u8>> {
+        if !self.can_post() {
+            return None;
+        }
+        let hints = self.hints();
+        if let Some((h, bytes)) = &self.posted {
+            if *h == hints {
+                return Some(bytes.clone());
+            }
+        }
+        let base = self.teaser.as_ref()?;
+        let bytes = if hints.is_empty() {
+            base.as_bytes().to_vec()
+        } else {
+            let ids: Vec<Vec<u8>> = hints.iter().map(|p| p.to_bytes()).collect();
+            let now = crate::event_loop::unix_now().saturating_add_signed(self.clock_offset_secs);
+            match SignedTeaser::sign_with_relays(
+                &self.identity,
+                now.max(base.issued_at()),
+                base.name(),
+                base.headline(),
+                &ids,
+            ) {
+                Ok(t) => t.as_bytes().to_vec(),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot sign my teaser with its relays");
+                    base.as_bytes().to_vec()
+                }
+            }
+        };
+        self.posted = Some((hints, bytes.clone()));
+        Some(bytes)
+    }
+
+    /// Whether a post to relay `i` is due.
+    fn post_due(&self, i: usize, now: Instant) -> bool {
+        self.can_post() && self.relays[i].joined.iter().any(|j| now >= j.next_refresh)
+    }
+
+    /// Listens on relay `i`'s circuit address: asks it for a reservation.
+    fn reserve(&mut self, swarm: &mut Swarm<Behaviour>, i: usize) {
+        let slot = &mut self.relays[i];
+        slot.reserved = false;
+        if let Some(old) = slot.listener.take() {
+            swarm.remove_listener(old);
+        }
+        let circuit = slot.circuit();
+        match swarm.listen_on(circuit.clone()) {
+            Ok(id) => slot.listener = Some(id),
+            Err(e) => tracing::warn!(%circuit, error = %e, "cannot reserve on the relay"),
+        }
     }
 
     pub(crate) fn attendees(&self) -> Vec<Attendee> {
@@ -440,9 +628,12 @@ impl Attend {
     /// Dials relays that are down and due; refreshes and polls events on relays that are up.
     pub(crate) fn tick(&mut self, swarm: &mut Swarm<Behaviour>, now: Instant) {
         for i in 0..self.relays.len() {
+            // Home relays are kept connected, failed ones probed; the others are dialled only
+            // to post my teaser.
+            let wanted = self.relays[i].home || self.relays[i].failed || self.post_due(i, now);
             let slot = &mut self.relays[i];
             match slot.link {
-                Link::Down { retry_at } if now >= retry_at => {
+                Link::Down { retry_at } if now >= retry_at && wanted => {
                     if swarm.is_connected(&slot.peer) {
                         let peer = slot.peer;
                         slot.link = Link::Dialing;
@@ -498,46 +689,56 @@ impl Attend {
 
     /// Refreshes and polls every event on relay `i`, as due.
     fn service(&mut self, swarm: &mut Swarm<Behaviour>, i: usize, now: Instant) {
-        let Some(slot) = self.relays.get_mut(i) else {
+        if i >= self.relays.len() {
             return;
+        }
+        let reads = self.primary() == Some(i);
+        // Without a teaser the node only looks: it neither registers nor posts, so other
+        // attendees do not learn it is there (proto-spec/exchange.md#consent).
+        let teaser = if self.post_due(i, now) {
+            self.teaser_to_post()
+        } else {
+            None
         };
+        let slot = &mut self.relays[i];
         let peer = slot.peer;
+        // A home relay is posted to once it holds my reservation (registrations need it); the
+        // others whenever due.
+        let posts = slot.reserved || !slot.home;
         let reserved = slot.reserved;
         for (e, joined) in slot.joined.iter_mut().enumerate() {
             let Some(ev) = self.events.get(e) else {
                 continue;
             };
-            // Without a teaser the node only looks: it neither registers nor posts, so other
-            // attendees do not learn it is there (proto-spec/exchange.md#consent).
-            if now >= joined.next_refresh && reserved && self.teaser.is_some() {
+            if let (true, true, Some(teaser)) = (now >= joined.next_refresh, posts, &teaser) {
                 joined.next_refresh = now + REFRESH;
-                if let Err(err) = swarm.behaviour_mut().rendezvous.register(
-                    ev.namespace.clone(),
-                    peer,
-                    Some(REGISTER_TTL),
-                ) {
-                    tracing::debug!(relay = %peer, error = %err, "cannot register yet");
-                    // No external address yet: try again at the next poll.
-                    joined.next_refresh = now + self.poll;
-                }
-                if let Some(teaser) = &self.teaser {
-                    match ev.key.seal(teaser) {
-                        Ok(sealed) => {
-                            let id = swarm.behaviour_mut().board.send_request(
-                                &peer,
-                                BoardRequest::Put {
-                                    namespace: ev.key.namespace().to_owned(),
-                                    ttl: REGISTER_TTL as u32,
-                                    sealed,
-                                },
-                            );
-                            self.board_ops.insert(id, BoardOp::Put);
-                        }
-                        Err(err) => tracing::warn!(error = %err, "cannot seal my teaser"),
+                if reserved {
+                    if let Err(err) = swarm.behaviour_mut().rendezvous.register(
+                        ev.namespace.clone(),
+                        peer,
+                        Some(REGISTER_TTL),
+                    ) {
+                        tracing::debug!(relay = %peer, error = %err, "cannot register yet");
+                        // No external address yet: try again at the next poll.
+                        joined.next_refresh = now + self.poll;
                     }
                 }
+                match ev.key.seal(teaser) {
+                    Ok(sealed) => {
+                        let id = swarm.behaviour_mut().board.send_request(
+                            &peer,
+                            BoardRequest::Put {
+                                namespace: ev.key.namespace().to_owned(),
+                                ttl: REGISTER_TTL as u32,
+                                sealed,
+                            },
+                        );
+                        self.board_ops.insert(id, BoardOp::Put);
+                    }
+                    Err(err) => tracing::warn!(error = %err, "cannot seal my teaser"),
+                }
             }
-            if joined.start_read(now, self.poll, self.min_poll) {
+            if reads && joined.start_read(now, self.poll, self.min_poll) {
                 let id = swarm.behaviour_mut().board.send_request(
                     &peer,
                     BoardRequest::Get {
@@ -573,13 +774,13 @@ impl Attend {
         // The backoff is reset by a reservation the relay accepts, not by a connection: a
         // relay that keeps refusing is asked less and less often (found by the soak campaign).
         slot.reserved = false;
-        if let Some(old) = slot.listener.take() {
-            swarm.remove_listener(old);
+        let was_failed = std::mem::replace(&mut slot.failed, false);
+        if was_failed {
+            // Back: it may be home again, in place of the relay that stood in for it.
+            self.choose_homes(Some(swarm), now);
         }
-        let circuit = slot.circuit();
-        match swarm.listen_on(circuit.clone()) {
-            Ok(id) => slot.listener = Some(id),
-            Err(e) => tracing::warn!(%circuit, error = %e, "cannot reserve on the relay"),
+        if self.relays[i].home {
+            self.reserve(swarm, i);
         }
     }
 
@@ -589,21 +790,34 @@ impl Attend {
         let Some(i) = self.relay_index(peer) else {
             return false;
         };
+        let now = Instant::now();
         let slot = &mut self.relays[i];
         if let Some(old) = slot.listener.take() {
             swarm.remove_listener(old);
         }
         slot.reserved = false;
-        self.schedule_retry(i, Instant::now());
-        true
+        if slot.home || slot.failed {
+            self.schedule_retry(i, now);
+            true
+        } else {
+            // A relay dialled only to post, closed when idle: dialled again when a post is due.
+            slot.link = Link::Down { retry_at: now };
+            false
+        }
     }
 
     /// A dial to `peer` failed; a relay is retried after the backoff.
     /// A dial failed; `true` when it was a relay's (the node tries again with backoff).
-    pub(crate) fn on_dial_failed(&mut self, swarm: &Swarm<Behaviour>, peer: &PeerId) -> bool {
+    pub(crate) fn on_dial_failed(&mut self, swarm: &mut Swarm<Behaviour>, peer: &PeerId) -> bool {
         if let Some(i) = self.relay_index(peer) {
             if !swarm.is_connected(peer) && self.relays[i].link == Link::Dialing {
-                self.schedule_retry(i, Instant::now());
+                let now = Instant::now();
+                self.schedule_retry(i, now);
+                if !self.relays[i].failed {
+                    // The next relay in my order stands in for it until it answers again.
+                    self.relays[i].failed = true;
+                    self.choose_homes(Some(swarm), now);
+                }
                 return true;
             }
         }
@@ -732,6 +946,15 @@ impl Attend {
                 continue;
             }
             let circuit = relay.circuit().with(Protocol::P2p(peer));
+            // The relays its teaser names, of those I know: where it keeps its reservations.
+            let named: Vec<Multiaddr> = teaser
+                .relays()
+                .iter()
+                .filter_map(|id| PeerId::from_bytes(id).ok())
+                .filter_map(|r| self.relays.iter().find(|s| s.peer == r))
+                .map(|s| s.circuit().with(Protocol::P2p(peer)))
+                .take(MAX_ADDRS)
+                .collect();
             if !self.attendees.contains_key(&peer) && self.attendees.len() >= MAX_ATTENDEES {
                 continue;
             }
@@ -742,14 +965,21 @@ impl Attend {
                 events: Vec::new(),
             });
             let mut changed = false;
-            if a.teaser.as_bytes() != teaser.as_bytes()
-                && teaser.issued_at() >= a.teaser.issued_at()
-            {
+            let newer = a.teaser.as_bytes() != teaser.as_bytes()
+                && teaser.issued_at() >= a.teaser.issued_at();
+            if newer {
                 a.teaser = teaser;
                 changed = true;
             }
-            if !a.addrs.contains(&circuit) && a.addrs.len() < MAX_ADDRS {
-                a.addrs.push(circuit);
+            if named.is_empty() {
+                if !a.addrs.contains(&circuit) && a.addrs.len() < MAX_ADDRS {
+                    a.addrs.push(circuit);
+                }
+            } else if (newer || a.addrs.is_empty()) && a.addrs != named {
+                // Its newest teaser names where it is now: the relays it moved away from do
+                // not reach it any more.
+                a.addrs = named;
+                changed = true;
             }
             if !a.events.contains(&ev.code) {
                 a.events.push(ev.code.clone());

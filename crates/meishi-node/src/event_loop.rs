@@ -6,6 +6,7 @@
 //! answered in `exchange`, a nearby peer is found in `lan`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
@@ -84,7 +85,7 @@ pub(crate) struct EventLoop {
     /// application (its SQLite writes must not stall the swarm). Bounded by refusing gives
     /// and dropping notices, see [`EventLoop::emit`].
     outbox: VecDeque<Event>,
-    pub(crate) identity: Identity,
+    pub(crate) identity: Arc<Identity>,
     pub(crate) me: PublicKey,
     pub(crate) local: PeerId,
     pub(crate) card: SignedCard,
@@ -168,7 +169,16 @@ impl EventLoop {
         let local = *swarm.local_peer_id();
         // Under `never` nothing leaves, the teaser included: nothing is posted to a board.
         let published = teaser.as_ref().filter(|_| policy != Policy::Never);
-        let attend = Attend::new(local, relays, codes, label.as_deref(), published, &limits)?;
+        let identity = Arc::new(identity);
+        let attend = Attend::new(
+            local,
+            identity.clone(),
+            relays,
+            codes,
+            label.as_deref(),
+            published,
+            &limits,
+        )?;
         let rate = RateLimiter::new(
             limits.request_burst,
             limits.request_refill,
@@ -592,7 +602,7 @@ impl EventLoop {
                     let _ = reply.send(Err(DialError::Failed(error)));
                 }
                 if let Some(peer) = peer_id {
-                    if self.attend.on_dial_failed(&self.swarm, &peer) {
+                    if self.attend.on_dial_failed(&mut self.swarm, &peer) {
                         self.emit(Event::RelayUnreachable {
                             relay: peer,
                             error: reason,

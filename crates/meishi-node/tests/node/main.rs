@@ -12,6 +12,7 @@ mod exchange;
 mod join;
 mod lan;
 mod relay;
+mod shard;
 mod slots;
 mod vectors;
 
