@@ -1233,3 +1233,255 @@ fn event_beside_a_running_up_joins_through_it() {
     );
     assert_eq!(up_a.wait_for("attendee")["name"], "Bob");
 }
+
+// ---- a fleet of relays: proto-spec/relay.md#sharding ----
+
+/// A relay of a fleet on the public side, on `port`, with `peers` as its fleet.
+fn fleet_relay(nat: &Nat, home: &Home, port: u16, peers: &[String]) -> (Proc, String) {
+    let a = format!("/ip4/203.0.113.1/tcp/{port}");
+    let mut args = vec![
+        "relay",
+        "--listen",
+        &a,
+        "--external-address",
+        &a,
+        "--no-metrics",
+        "--json",
+    ];
+    for p in peers {
+        args.extend(["--peer", p.as_str()]);
+    }
+    let relay = spawn_in(&nat.public, home, &args);
+    let addr = relay.wait_for("listening")["addr"]
+        .as_str()
+        .expect("relay addr")
+        .to_owned();
+    (relay, addr)
+}
+
+/// Reads `p`'s lines into `log` until `done` holds for what was read.
+fn read_until(p: &Proc, log: &mut Vec<Value>, what: &str, done: impl Fn(&[Value]) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    while !done(log) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match p.lines.recv_timeout(left) {
+            Ok(v) => log.push(v),
+            Err(e) => panic!("{what}: {e}; saw {log:?}"),
+        }
+    }
+}
+
+/// The relays (by index into `relays`, addresses ending in /p2p/<id>) of `reserved` lines.
+fn reserved_on(log: &[Value], relays: &[String]) -> std::collections::BTreeSet<usize> {
+    log.iter()
+        .filter(|v| v["event"] == "reserved")
+        .filter_map(|v| {
+            let addr = v["addr"].as_str()?;
+            relays
+                .iter()
+                .position(|r| addr.starts_with(&format!("{r}/p2p-circuit")))
+        })
+        .collect()
+}
+
+fn attendee_names(log: &[Value]) -> std::collections::BTreeSet<String> {
+    log.iter()
+        .filter(|v| v["event"] == "attendee")
+        .filter_map(|v| v["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Three relays in a fleet, attendees behind two NATs, each holding its reservations on a
+/// different pair of relays (the pair its peer id ranks first). Everyone sees everyone and a
+/// newcomer swaps with all. One relay is killed: its attendees move to their next relay and a
+/// newcomer still swaps with everyone. It restarts with its key, catches up from the fleet,
+/// its attendees move back, and a newcomer who knows only that relay sees everyone on it.
+#[test]
+fn event_fleet_of_three_relays_shards_attendees_and_survives_one() {
+    use std::collections::BTreeSet;
+    let Some(nat) = nat_or_skip(
+        "event_fleet_of_three_relays_shards_attendees_and_survives_one",
+        'h',
+        Unsolicited::Drop,
+    ) else {
+        return;
+    };
+    let relay_homes = [Home::new(), Home::new(), Home::new()];
+    let ports = [4101u16, 4102, 4103];
+    // Started once alone to make their keys and learn their ids, then as a fleet.
+    let addrs: Vec<String> = (0..3)
+        .map(|i| fleet_relay(&nat, &relay_homes[i], ports[i], &[]).1)
+        .collect();
+    let start = |i: usize| {
+        let peers: Vec<String> = (0..3)
+            .filter(|&j| j != i)
+            .map(|j| addrs[j].clone())
+            .collect();
+        let (p, a) = fleet_relay(&nat, &relay_homes[i], ports[i], &peers);
+        assert_eq!(a, addrs[i], "same key, same address");
+        p
+    };
+    let mut relays: Vec<Option<Proc>> = (0..3).map(|i| Some(start(i))).collect();
+    let ids: Vec<Vec<u8>> = addrs
+        .iter()
+        .map(|a| {
+            let id = a.rsplit('/').next().expect("peer id");
+            id.parse::<meishi_node::PeerId>()
+                .expect("peer id")
+                .to_bytes()
+        })
+        .collect();
+    let pair_of = |h: &Home| -> BTreeSet<usize> {
+        let id = h.json(&["id", "--json"])["peer_id"]
+            .as_str()
+            .expect("peer id")
+            .parse::<meishi_node::PeerId>()
+            .expect("peer id");
+        meishi_event::shard::rank(&id.to_bytes(), &ids)
+            .into_iter()
+            .take(2)
+            .collect()
+    };
+    // Attendees whose peer ids rank a different pair of relays first each.
+    let person = |name: &str, pair: [usize; 2]| -> Home {
+        loop {
+            let h = Home::new();
+            init(&h, name);
+            if pair_of(&h) == BTreeSet::from(pair) {
+                return h;
+            }
+        }
+    };
+    let (a, b, c) = (
+        person("Ada", [0, 1]),
+        person("Bob", [1, 2]),
+        person("Cy", [0, 2]),
+    );
+    let mut new = vec!["event", "new", "--name", "Fleet Conf", "--json"];
+    for r in &addrs {
+        new.extend(["--relay", r.as_str()]);
+    }
+    let uri = a.json(&new)["uri"].as_str().expect("uri").to_owned();
+    let up = |ns: &str, h: &Home| spawn_in(ns, h, &["up", "--no-mdns", "--json", "--event", &uri]);
+    let people = [
+        (up(&nat.host_a, &a), "Ada", [0, 1]),
+        (up(&nat.host_b, &b), "Bob", [1, 2]),
+        (up(&nat.host_a, &c), "Cy", [0, 2]),
+    ];
+    let mut logs: Vec<Vec<Value>> = vec![Vec::new(); 3];
+    for (k, (p, name, pair)) in people.iter().enumerate() {
+        let want = BTreeSet::from(*pair);
+        read_until(
+            p,
+            &mut logs[k],
+            &format!("{name} reserves on {want:?}"),
+            |l| reserved_on(l, &addrs) == want,
+        );
+        let others: BTreeSet<String> = ["Ada", "Bob", "Cy"]
+            .into_iter()
+            .filter(|n| n != name)
+            .map(str::to_owned)
+            .collect();
+        read_until(p, &mut logs[k], &format!("{name} sees {others:?}"), |l| {
+            others.is_subset(&attendee_names(l))
+        });
+    }
+    let swap_all = |ns: &str, h: &Home, uri: &str| -> Vec<String> {
+        let out = in_ns(
+            ns,
+            h,
+            &["event", uri, "--swap-all", "--timeout", "40", "--json"],
+        )
+        .output()
+        .expect("meishi event runs");
+        let lines = json_lines(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}\n{lines:?}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        swapped_names(&lines)
+    };
+    let d = Home::new();
+    init(&d, "Dee");
+    assert_eq!(swap_all(&nat.host_b, &d, &uri), ["Ada", "Bob", "Cy"]);
+
+    // Relay 0 dies: Ada moves to relay 2 and Cy to relay 1, the next in their orders; Bob's
+    // pair is untouched.
+    drop(relays[0].take());
+    for (k, to) in [(0, 2), (2, 1)] {
+        let (p, name, _) = &people[k];
+        read_until(
+            p,
+            &mut logs[k],
+            &format!("{name} moves to relay {to}"),
+            |l| reserved_on(l, &addrs).contains(&to),
+        );
+    }
+    let e = Home::new();
+    init(&e, "Eve");
+    assert_eq!(swap_all(&nat.host_a, &e, &uri), ["Ada", "Bob", "Cy"]);
+
+    // Relay 0 restarts with its key: Ada and Cy come back to it, and it serves the whole board
+    // (what its fleet peers kept while it was down, and what its attendees post again).
+    relays[0] = Some(start(0));
+    for k in [0, 2] {
+        let (p, name, _) = &people[k];
+        let before = logs[k]
+            .iter()
+            .filter(|v| {
+                v["event"] == "reserved"
+                    && v["addr"].as_str().is_some_and(|s| s.starts_with(&addrs[0]))
+            })
+            .count();
+        read_until(
+            p,
+            &mut logs[k],
+            &format!("{name} moves back to relay 0"),
+            |l| {
+                l.iter()
+                    .filter(|v| {
+                        v["event"] == "reserved"
+                            && v["addr"].as_str().is_some_and(|s| s.starts_with(&addrs[0]))
+                    })
+                    .count()
+                    > before
+            },
+        );
+    }
+    let f = Home::new();
+    init(&f, "Fay");
+    let code = uri
+        .parse::<meishi_event::JoinTicket>()
+        .expect("join URI")
+        .code()
+        .to_owned();
+    let out = in_ns(
+        &nat.host_b,
+        &f,
+        &[
+            "event",
+            &code,
+            "--relay",
+            &addrs[0],
+            "--timeout",
+            "20",
+            "--json",
+        ],
+    )
+    .output()
+    .expect("meishi event runs");
+    let lines = json_lines(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{lines:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = attendee_names(&lines);
+    assert!(
+        BTreeSet::from(["Ada", "Bob", "Cy"].map(str::to_owned)).is_subset(&seen),
+        "{lines:?}"
+    );
+    drop(people);
+    drop(relays);
+}
