@@ -11,15 +11,26 @@
 //! each other with their stamps, and a copy replaces what a relay holds for the same
 //! (namespace, peer) only if its stamp is higher; a client's own write always replaces (its
 //! stamp is made higher than the one held).
+//!
+//! A client's Remove is stamped the same way, and remembered for as long as the version it
+//! removed could still arrive from the fleet (a **removal**): copies stamped at or before it
+//! are not stored again, and the relays of a fleet replicate it
+//! (proto-spec/relay.md#removals).
 
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libp2p::{PeerId, StreamProtocol};
 use meishi_event::{BoardEntry, BoardErrorCode, BoardRequest, BoardResponse, MAX_BOARD_PAGE};
 
-use crate::fleet::wire::{Entry, PullErrorCode, PullRequest, PullResponse, MAX_PULL_PAGE};
+use crate::fleet::wire::{Entry, PullErrorCode, PullRequest, PullResponse, Removal, MAX_PULL_PAGE};
 use crate::registry::{Refusal, Registry};
+
+/// How long a removal is remembered at least (when the removed version had less time left, or
+/// none was held): the TTL meishi nodes post with, so that a copy of their last version still
+/// on its way from another relay is not stored again. proto-spec/relay.md#removals
+pub const REMOVAL_KEPT_MIN: Duration = Duration::from_secs(300);
 
 /// The teaser board protocol id. proto-spec/relay.md#teaser-board
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new(meishi_event::BOARD_PROTOCOL);
@@ -49,6 +60,10 @@ pub struct Teaser {
 pub enum Applied {
     /// Stored: it was new here, or newer than what was held.
     Stored,
+    /// Newer than what was held but with the same sealed teaser and TTL (the same Put, as a
+    /// node posting to every relay of a fleet makes it, stamped by another relay): the stamp
+    /// and expiry were updated in place, and readers are not given the entry again.
+    Restamped,
     /// Not newer than what is held (its stamp is equal or lower): nothing changed.
     Stale,
     /// Its TTL is outside this relay's bounds, as a client's write would be.
@@ -57,14 +72,152 @@ pub enum Applied {
     Full(Refusal),
 }
 
+/// What came of a removal from another relay of the fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovalApplied {
+    /// The entry held was not newer than the removal: it is gone.
+    Removed,
+    /// No entry was held: the removal is remembered, so an older copy on its way is not stored.
+    Remembered,
+    /// The entry held is newer than the removal (written again since), or the removal is
+    /// already known: nothing changed.
+    Stale,
+}
+
+/// Removals remembered: per (namespace, peer), the removal's stamp and until when. Bounded by
+/// the board's `total` cap; when full, the removal that would be forgotten first goes.
+#[derive(Debug, Default)]
+struct Removals {
+    by_key: HashMap<(String, PeerId), (u64, Instant)>,
+    by_expiry: BTreeSet<(Instant, String, PeerId)>,
+}
+
+impl Removals {
+    /// The stamp of the removal of `peer`'s entry in `namespace`, if one is remembered.
+    fn stamp(&self, namespace: &str, peer: &PeerId, now: Instant) -> Option<u64> {
+        // Every copy and every Put asks: without removals, without building a key.
+        if self.by_key.is_empty() {
+            return None;
+        }
+        self.by_key
+            .get(&(namespace.to_owned(), *peer))
+            .filter(|(_, until)| *until > now)
+            .map(|(stamp, _)| *stamp)
+    }
+
+    fn get(&self, namespace: &str, peer: &PeerId) -> Option<(u64, Instant)> {
+        self.by_key.get(&(namespace.to_owned(), *peer)).copied()
+    }
+
+    /// Remembers a removal stamped `stamp` until `until` (the later of two removals of one
+    /// entry wins, kept for the longer of the two).
+    fn insert(&mut self, namespace: &str, peer: PeerId, stamp: u64, until: Instant, cap: usize) {
+        let key = (namespace.to_owned(), peer);
+        let (stamp, until) = match self.by_key.get(&key) {
+            Some(&(s, u)) => {
+                self.by_expiry.remove(&(u, key.0.clone(), peer));
+                (s.max(stamp), u.max(until))
+            }
+            None => {
+                while self.by_key.len() >= cap.max(1) {
+                    let Some((_, ns, p)) = self.by_expiry.pop_first() else {
+                        break;
+                    };
+                    self.by_key.remove(&(ns, p));
+                }
+                (stamp, until)
+            }
+        };
+        self.by_expiry.insert((until, key.0.clone(), peer));
+        self.by_key.insert(key, (stamp, until));
+    }
+
+    fn forget(&mut self, namespace: &str, peer: &PeerId) {
+        if let Some((_, until)) = self.by_key.remove(&(namespace.to_owned(), *peer)) {
+            self.by_expiry.remove(&(until, namespace.to_owned(), *peer));
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some((until, _, _)) = self.by_expiry.first() {
+            if *until > now {
+                break;
+            }
+            if let Some((_, ns, p)) = self.by_expiry.pop_first() {
+                self.by_key.remove(&(ns, p));
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.by_key.len()
+    }
+}
+
 /// The board's state.
 pub struct Board {
     registry: Registry<Teaser>,
+    removals: Removals,
 }
 
 impl Board {
     pub fn new(registry: Registry<Teaser>) -> Self {
-        Self { registry }
+        Self {
+            registry,
+            removals: Removals::default(),
+        }
+    }
+
+    /// Removals remembered now (some may have run out since the last [`Board::expire`]).
+    pub fn removals(&self) -> usize {
+        self.removals.len()
+    }
+
+    /// The removal of `peer`'s entry in `namespace` as the fleet replicates it, if one is
+    /// remembered: after a client's Remove, what the relay publishes.
+    pub fn removal(&self, namespace: &str, peer: &PeerId, now: Instant) -> Option<Removal> {
+        let (stamp, until) = self.removals.get(namespace, peer)?;
+        let left = until.saturating_duration_since(now).as_secs();
+        (left > 0).then(|| Removal {
+            namespace: namespace.to_owned(),
+            peer: *peer,
+            stamp,
+            left: u32::try_from(left).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// How long a removal of a version with `left` seconds to live is remembered: that long,
+    /// at least [`REMOVAL_KEPT_MIN`], at most the board's longest TTL.
+    fn kept_for(&self, left: u64) -> Duration {
+        let max = self.registry.caps().max_ttl;
+        Duration::from_secs(left.max(REMOVAL_KEPT_MIN.as_secs()).min(max).max(1))
+    }
+
+    /// Applies a removal from another relay of the fleet: drops `peer`'s entry unless the one
+    /// held is newer, and remembers the removal so that older copies are not stored again.
+    pub fn apply_removal(&mut self, removal: &Removal, now: Instant) -> RemovalApplied {
+        let (ns, peer) = (removal.namespace.as_str(), &removal.peer);
+        let held = self.registry.get(ns, peer, now).map(|l| l.value.stamp);
+        if held.is_some_and(|h| h > removal.stamp) {
+            return RemovalApplied::Stale;
+        }
+        if held.is_none()
+            && self
+                .removals
+                .stamp(ns, peer, now)
+                .is_some_and(|s| s >= removal.stamp)
+        {
+            return RemovalApplied::Stale;
+        }
+        let until = now + self.kept_for(u64::from(removal.left));
+        let cap = self.registry.caps().total;
+        self.removals
+            .insert(ns, removal.peer, removal.stamp, until, cap);
+        if held.is_some() && self.registry.remove(ns, peer) {
+            RemovalApplied::Removed
+        } else {
+            RemovalApplied::Remembered
+        }
     }
 
     pub fn registry(&self) -> &Registry<Teaser> {
@@ -83,12 +236,26 @@ impl Board {
     /// writer's host), if it is newer than what is held. The copy expires when the original
     /// does (`entry.left` seconds from now).
     pub fn apply(&mut self, namespace: &str, entry: Entry, now: Instant) -> Applied {
-        let held = self
-            .registry
-            .get(namespace, &entry.peer, now)
-            .map(|l| l.value.stamp);
-        if held.is_some_and(|h| h >= entry.stamp) {
+        let held = self.registry.get(namespace, &entry.peer, now).map(|l| {
+            let same = l.value.sealed == entry.sealed && l.ttl == u64::from(entry.ttl);
+            (l.value.stamp, same)
+        });
+        if held.is_some_and(|(h, _)| h >= entry.stamp) {
             return Applied::Stale;
+        }
+        // Removed since: not stored again (proto-spec/relay.md#removals).
+        let removed = self.removals.stamp(namespace, &entry.peer, now);
+        if removed.is_some_and(|r| r >= entry.stamp) {
+            return Applied::Stale;
+        }
+        let peer = entry.peer;
+        if held.is_some_and(|(_, same)| same) {
+            let stamp = entry.stamp;
+            self.registry
+                .update_in_place(namespace, &peer, u64::from(entry.left), now, |t| {
+                    t.stamp = stamp;
+                });
+            return Applied::Restamped;
         }
         let teaser = Teaser {
             sealed: entry.sealed,
@@ -103,7 +270,10 @@ impl Board {
             u64::from(entry.left),
             now,
         ) {
-            Ok(_) => Applied::Stored,
+            Ok(_) => {
+                self.removals.forget(namespace, &peer);
+                Applied::Stored
+            }
             Err(Refusal::Ttl { .. }) => Applied::BadTtl,
             Err(r) => Applied::Full(r),
         }
@@ -125,6 +295,7 @@ impl Board {
     }
 
     pub fn expire(&mut self, now: Instant) -> usize {
+        self.removals.expire(now);
         self.registry.expire(now)
     }
 
@@ -149,17 +320,28 @@ impl Board {
                 ttl,
                 sealed,
             } => {
-                // Newer than what is held, even a copy stamped by a relay whose clock is ahead.
-                let held = self
-                    .registry
-                    .get(&namespace, &peer, now)
-                    .map(|l| l.value.stamp);
-                let stamp = held.map_or(clock, |h| clock.max(h.saturating_add(1)));
+                // Newer than what is held, even a copy stamped by a relay whose clock is ahead,
+                // and than a removal of it.
+                let stamp = self.next_stamp(&namespace, &peer, now, clock);
                 let teaser = Teaser { sealed, stamp };
-                self.put(namespace, peer, ip, teaser, ttl, now)
+                let done = self.put(namespace.clone(), peer, ip, teaser, ttl, now);
+                if done.0 == Outcome::Stored {
+                    self.removals.forget(&namespace, &peer);
+                }
+                done
             }
             BoardRequest::Remove { namespace } => {
+                // A removal is stamped like a write, and remembered while the version it
+                // removes could still come back from the fleet.
+                let stamp = self.next_stamp(&namespace, &peer, now, clock);
+                let left = self
+                    .registry
+                    .get(&namespace, &peer, now)
+                    .map_or(0, |l| l.ttl_left);
                 self.registry.remove(&namespace, &peer);
+                let until = now + self.kept_for(left);
+                let cap = self.registry.caps().total;
+                self.removals.insert(&namespace, peer, stamp, until, cap);
                 (Outcome::Removed, BoardResponse::Removed)
             }
             BoardRequest::Get {
@@ -186,6 +368,20 @@ impl Board {
                 )
             }
         }
+    }
+
+    /// The stamp of a client's write (or removal) of `peer`'s entry: the clock, or above what
+    /// is held and what was removed if either is stamped later.
+    fn next_stamp(&self, namespace: &str, peer: &PeerId, now: Instant, clock: u64) -> u64 {
+        let held = self
+            .registry
+            .get(namespace, peer, now)
+            .map(|l| l.value.stamp);
+        let removed = self.removals.stamp(namespace, peer, now);
+        [held, removed]
+            .into_iter()
+            .flatten()
+            .fold(clock, |s, h| s.max(h.saturating_add(1)))
     }
 
     fn put(
@@ -273,6 +469,48 @@ mod tests {
         assert_eq!(b.registry().len(), 1);
     }
 
+    /// A node of a sharded fleet posts the same sealed teaser to every relay, each stamps it,
+    /// and each copies it to the others: a copy of the same teaser with a higher stamp takes
+    /// the stamp and the time left, but is not listed to readers again.
+    #[test]
+    fn a_newer_copy_of_the_same_teaser_is_restamped_not_listed_again() {
+        let now = Instant::now();
+        let mut b = board();
+        let p = PeerId::random();
+        let put = BoardRequest::Put {
+            namespace: NS.into(),
+            ttl: 300,
+            sealed: b"same".to_vec(),
+        };
+        b.handle(p, None, put, now, 1_000);
+        let (page, cursor, _) = b.registry().page(NS, 0, 10, now);
+        assert_eq!(page.len(), 1);
+        let later = Entry {
+            left: 250,
+            ..copy(p, 2_000, b"same")
+        };
+        assert_eq!(b.apply(NS, later, now), Applied::Restamped);
+        let e = b.entry(NS, &p, now).unwrap();
+        assert_eq!((e.stamp, e.left), (2_000, 250));
+        assert!(
+            b.registry().page(NS, cursor, 10, now).0.is_empty(),
+            "not listed again"
+        );
+        // It expires when the copy says, and an older copy is still stale.
+        assert_eq!(b.apply(NS, copy(p, 1_500, b"same"), now), Applied::Stale);
+        assert_eq!(b.expire(now + Duration::from_secs(250)), 1);
+        // Another teaser, or another TTL, is a new version: listed again.
+        b.apply(NS, copy(p, 3_000, b"same"), now);
+        let (_, cursor, _) = b.registry().page(NS, 0, 10, now);
+        let other_ttl = Entry {
+            ttl: 600,
+            left: 600,
+            ..copy(p, 4_000, b"same")
+        };
+        assert_eq!(b.apply(NS, other_ttl, now), Applied::Stored);
+        assert_eq!(b.registry().page(NS, cursor, 10, now).0.len(), 1);
+    }
+
     #[test]
     fn a_clients_write_is_newer_than_any_copy_held() {
         let now = Instant::now();
@@ -324,6 +562,125 @@ mod tests {
         ));
         assert_eq!(b.expire(now + Duration::from_secs(6)), 1);
         assert_eq!(b.entry(NS, &p, now + Duration::from_secs(6)), None);
+    }
+
+    fn remove(b: &mut Board, p: PeerId, now: Instant, clock: u64) -> Removal {
+        let (outcome, resp) = b.handle(
+            p,
+            None,
+            BoardRequest::Remove {
+                namespace: NS.into(),
+            },
+            now,
+            clock,
+        );
+        assert_eq!((outcome, resp), (Outcome::Removed, BoardResponse::Removed));
+        b.removal(NS, &p, now).unwrap()
+    }
+
+    #[test]
+    fn a_clients_remove_is_stamped_like_a_write_and_keeps_older_copies_out() {
+        let now = Instant::now();
+        let mut b = board();
+        let p = PeerId::random();
+        // Held: a copy stamped ahead of this relay's clock, with 200 s left.
+        let held = Entry {
+            left: 200,
+            ..copy(p, 5_000, b"v1")
+        };
+        b.apply(NS, held, now);
+        let r = remove(&mut b, p, now, 1_000);
+        assert_eq!(
+            (r.stamp, r.left),
+            (5_001, 300),
+            "above the held stamp, kept 300 s"
+        );
+        assert_eq!(sealed(&b, &p, now), None);
+        // The version removed, or an older one, arriving later (gossip, catch-up): not stored.
+        assert_eq!(b.apply(NS, copy(p, 5_000, b"v1"), now), Applied::Stale);
+        assert_eq!(b.apply(NS, copy(p, 5_001, b"v1"), now), Applied::Stale);
+        assert_eq!(sealed(&b, &p, now), None);
+        // A version written after the removal is.
+        assert_eq!(b.apply(NS, copy(p, 5_002, b"v2"), now), Applied::Stored);
+        assert_eq!(b.removals(), 0, "a newer version ends the removal");
+        // The client writing again replaces a removal stamped ahead of the clock.
+        remove(&mut b, p, now, 1_000);
+        let put = BoardRequest::Put {
+            namespace: NS.into(),
+            ttl: 300,
+            sealed: b"v3".to_vec(),
+        };
+        assert_eq!(b.handle(p, None, put, now, 1_000).0, Outcome::Stored);
+        assert_eq!(b.entry(NS, &p, now).unwrap().stamp, 5_004);
+        // Remembered for as long as the removed version had left, at least 300 s.
+        let long = Entry {
+            ttl: 3_600,
+            left: 3_000,
+            ..copy(p, 9_000, b"v4")
+        };
+        b.apply(NS, long, now);
+        assert_eq!(remove(&mut b, p, now, 1_000).left, 3_000);
+        b.expire(now + Duration::from_secs(2_999));
+        assert_eq!(b.removals(), 1);
+        b.expire(now + Duration::from_secs(3_000));
+        assert_eq!(b.removals(), 0);
+    }
+
+    #[test]
+    fn a_removal_from_the_fleet_drops_only_versions_not_newer_and_is_idempotent() {
+        let now = Instant::now();
+        let mut b = board();
+        let p = PeerId::random();
+        b.apply(NS, copy(p, 100, b"v1"), now);
+        let removal = |stamp| Removal {
+            namespace: NS.into(),
+            peer: p,
+            stamp,
+            left: 300,
+        };
+        // Older than what is held (written again since): nothing changes.
+        assert_eq!(b.apply_removal(&removal(99), now), RemovalApplied::Stale);
+        assert_eq!(sealed(&b, &p, now).unwrap(), b"v1");
+        // Not older: gone, and again is a no-op.
+        assert_eq!(b.apply_removal(&removal(100), now), RemovalApplied::Removed);
+        assert_eq!(sealed(&b, &p, now), None);
+        assert_eq!(b.apply_removal(&removal(100), now), RemovalApplied::Stale);
+        assert_eq!(b.registry().len(), 0);
+        // A removal that arrives before the version it removes keeps that version out.
+        let q = PeerId::random();
+        let early = Removal {
+            peer: q,
+            ..removal(200)
+        };
+        assert_eq!(b.apply_removal(&early, now), RemovalApplied::Remembered);
+        assert_eq!(b.apply(NS, copy(q, 150, b"late"), now), Applied::Stale);
+        assert_eq!(sealed(&b, &q, now), None);
+        // Forgotten once its time is up.
+        b.expire(now + Duration::from_secs(300));
+        assert_eq!(b.removals(), 0);
+    }
+
+    #[test]
+    fn removals_remembered_are_bounded_by_the_total_cap() {
+        let now = Instant::now();
+        let mut b = board_with(Caps {
+            total: 3,
+            ..StoreLimits::default().caps()
+        });
+        let peers: Vec<PeerId> = (0..5).map(|_| PeerId::random()).collect();
+        for (i, p) in peers.iter().enumerate() {
+            let r = Removal {
+                namespace: NS.into(),
+                peer: *p,
+                stamp: 1,
+                left: 300 + i as u32,
+            };
+            b.apply_removal(&r, now);
+        }
+        assert_eq!(b.removals(), 3);
+        // The ones that would have been forgotten first went.
+        assert!(b.removal(NS, &peers[0], now).is_none());
+        assert!(b.removal(NS, &peers[4], now).is_some());
     }
 
     #[test]

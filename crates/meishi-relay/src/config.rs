@@ -1,7 +1,7 @@
 //! Relay configuration: read from a TOML file, overridden by command-line flags.
 //!
-//! Every limit has a default sized for events of up to a few thousand attendees on a small
-//! server; `docs/relay.md` explains each number.
+//! Every limit has a default sized for an event of 10,000 attendees on a fleet of four relays
+//! (or one relay of its own for a few thousand); `docs/relay.md` explains each number.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -130,14 +130,24 @@ pub struct StoreLimits {
 impl Default for StoreLimits {
     fn default() -> Self {
         Self {
-            max_total: 16_384,
-            max_per_namespace: 4_096,
+            // Memory when full: an entry costs its value plus ~0.7 KB of index (the namespace
+            // string, the peer id in four maps, the expiry and sequence indexes) and up to
+            // twice that while a hash table has just grown. A board entry is at most 1,053
+            // bytes of teaser: 32,768 entries stay under ~66 MB. A registration is a signed
+            // peer record, typically ~0.5 KB (~36 MB in all) and at most the 8 KiB request:
+            // under ~300 MB if every one were that large.
+            max_total: 32_768,
+            // An event of 10,000 attendees stays under half of this, where the site shares
+            // below start to bind: it fits whatever order its venue NAT and everyone else
+            // arrive in (proto-spec/relay.md#shares-a-few-hosts-cannot-lock-an-event-or-the-relay).
+            max_per_namespace: 20_480,
             max_per_peer: 8,
-            max_per_ip: 2_048,
-            // Eight sites hold at most 4,096 / 2 + 8 * 128 = 3,072 of an event, and
-            // 16,384 / 2 + 8 * 512 = 12,288 of the relay.
-            site_share_per_namespace: 128,
-            site_share: 512,
+            // A venue NAT of 5,000 attendees (some with two devices) is one host.
+            max_per_ip: 6_144,
+            // Eight sites hold at most 20,480 / 2 + 8 * 640 = 15,360 of an event, and
+            // 32,768 / 2 + 8 * 1,024 = 24,576 of the relay: a ninth site always gets its share.
+            site_share_per_namespace: 640,
+            site_share: 1_024,
             min_ttl_secs: 60,
             max_ttl_secs: 24 * 60 * 60,
         }
@@ -297,41 +307,52 @@ pub struct Limits {
     /// does not refill it.
     pub request_rate_per_peer: Rate,
     /// Rendezvous and board requests of one host (an IPv4 address or an IPv6 /64), all its
-    /// peers together: fresh peer ids do not buy more. Sized for a venue NAT: a thousand
-    /// attendees polling every 15 s make about 130 requests per second.
+    /// peers together: fresh peer ids do not buy more. Sized for a venue NAT: 5,000
+    /// attendees polling every 15 s make about 750 requests per second.
     pub request_rate_per_host: Rate,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_connections: 8_192,
+            // Sized for an event of 10,000 attendees on a fleet of four relays
+            // (proto-spec/relay.md#fleet-limits): each attendee keeps a connection to its two
+            // home relays and connects to the two others to post its teaser, so a relay holds
+            // 5,000-10,000 connections, and a venue NAT of 5,000 attendees one to each relay
+            // from one host. Measured at 55-120 KiB per attendee with its connection
+            // (docs/relay.md#measured-load): 0.9-1.9 GB when full.
+            max_connections: 16_384,
             max_connections_per_peer: 8,
-            max_connections_per_ip: 1_024,
-            max_connections_per_site: 2_048,
+            max_connections_per_ip: 6_144,
+            max_connections_per_site: 8_192,
             max_pending_incoming: 2_048,
             idle_timeout_secs: 60,
             disconnect_grace_ms: 20_000,
 
-            max_reservations: 2_048,
+            // Each attendee reserves on its two home relays of four: 5,000 per relay for
+            // 10,000 attendees, 6,667 once one relay of the four is down.
+            max_reservations: 16_384,
             max_reservations_per_peer: 4,
-            // A peer id costs nothing, so these count by address. A venue NAT puts hundreds
+            // A peer id costs nothing, so these count by address. A venue NAT puts thousands
             // of attendees behind one address, so a hard cap small enough to matter would
-            // shut out a venue; instead a site holds more than its share (64) only while
-            // the relay is under half full (1,024). Eight sites then hold at most
-            // 1,024 + 8 * 64 = 1,536 of the 2,048 slots, and 512 stay for everyone else; it
-            // takes 16 sites past the half to fill the relay. One host never holds more than
-            // a quarter (512), whatever the order: a venue of 500 still fits on a quiet relay.
-            max_reservations_per_host: 512,
-            reservation_site_share: 64,
+            // shut out a venue; instead a site holds more than its share (512) only while
+            // the relay is under half full (8,192, above the 6,667 of a degraded fleet, so the
+            // shares never bind an event of 10,000). Eight sites then hold at most
+            // 8,192 + 8 * 512 = 12,288 of the 16,384 slots, and 4,096 stay for everyone else;
+            // it takes 16 sites past the half to fill the relay. One host never holds more
+            // than 6,144, whatever the order: a venue of 5,000 fits.
+            max_reservations_per_host: 6_144,
+            reservation_site_share: 512,
             reservation_duration_secs: 60 * 60,
             reservation_rate_per_peer: Rate {
                 burst: 8,
                 interval_ms: 30_000,
             },
+            // A venue's share of a fleet relay (2,500 of 5,000) reserves at once; then ten a
+            // second, for phones that switch networks and reconnect.
             reservation_rate_per_ip: Rate {
-                burst: 1_024,
-                interval_ms: 1_000,
+                burst: 4_096,
+                interval_ms: 100,
             },
 
             max_circuits: 512,
@@ -357,9 +378,11 @@ impl Default for Limits {
                 burst: 64,
                 interval_ms: 250,
             },
+            // A venue NAT of 5,000 attendees polling every 15 s from one relay (a board read
+            // and a DISCOVER each) makes ~750 requests a second; on a fleet of four, ~220.
             request_rate_per_host: Rate {
-                burst: 1_024,
-                interval_ms: 4,
+                burst: 4_096,
+                interval_ms: 1,
             },
         }
     }
@@ -609,10 +632,11 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.limits.max_reservations, 10);
         assert_eq!(c.limits.max_reservations_per_host, 5);
-        assert_eq!(c.limits.reservation_site_share, 64);
+        assert_eq!(c.limits.reservation_site_share, 512);
         assert_eq!(c.limits.reservation_rate_per_ip.burst, 3);
         assert_eq!(c.limits.rendezvous.min_ttl_secs, 30);
-        assert_eq!(c.limits.rendezvous.max_total, 16_384);
+        assert_eq!(c.limits.rendezvous.max_total, 32_768);
+        assert_eq!(c.limits.rendezvous.max_per_namespace, 20_480);
         assert_eq!(c.limits.max_circuits, 512);
         assert_eq!(c.limits.slots.max_total, 5_000);
         assert_eq!(c.limits.slots.max_per_ip, 4_096);

@@ -340,6 +340,7 @@ impl Relay {
             peer_id,
             fleet_peers,
             config.fleet.max_topics,
+            l.board.max_per_namespace,
             relay_metrics.fleet.clone(),
             Instant::now(),
         );
@@ -474,6 +475,7 @@ impl Relay {
             conn_ip: HashMap::new(),
             grace: Duration::from_millis(l.disconnect_grace_ms),
             departing: HashMap::new(),
+            reserving: HashSet::new(),
             departures: BTreeSet::new(),
         };
         let task = tokio::spawn(event_loop.run(stop_rx, metrics_stop));
@@ -583,6 +585,11 @@ struct EventLoop {
     /// Peers without a connection that still hold entries, and when those go; a peer is here
     /// only while it holds an entry, so this is bounded by the stores' caps.
     departing: HashMap<PeerId, Instant>,
+    /// Peers that held a reservation here since they connected: when their last connection
+    /// closes, their circuit address here is dead. A node of a sharded fleet posts its teaser
+    /// to relays it holds no reservation on and lets those connections close when idle; its
+    /// entries there stay until their TTL (proto-spec/relay.md#sharding).
+    reserving: HashSet<PeerId>,
     departures: BTreeSet<(Instant, PeerId)>,
 }
 
@@ -801,7 +808,9 @@ impl EventLoop {
                     // A node that went away is no longer listed once the grace is over; one
                     // that only lost its connection comes back within it and keeps its place.
                     // Its request buckets stay: reconnecting does not refill them.
-                    self.departed(peer_id, Instant::now());
+                    if self.reserving.remove(&peer_id) {
+                        self.departed(peer_id, Instant::now());
+                    }
                     self.fleet.disconnected(&peer_id, Instant::now());
                 }
             }
@@ -830,6 +839,7 @@ impl EventLoop {
                 renewed,
             } => {
                 tracing::debug!(peer = %src_peer_id, renewed, "reservation accepted");
+                self.reserving.insert(*src_peer_id);
             }
             relay::Event::ReservationReqDenied {
                 src_peer_id,
@@ -1009,19 +1019,22 @@ impl EventLoop {
                         .send_response(channel, resp);
                     return;
                 }
-                let put = match &request {
-                    meishi_event::BoardRequest::Put { namespace, .. } => Some(namespace.clone()),
-                    _ => None,
+                let written = match &request {
+                    meishi_event::BoardRequest::Put { namespace, .. }
+                    | meishi_event::BoardRequest::Remove { namespace } => Some(namespace.clone()),
+                    meishi_event::BoardRequest::Get { .. } => None,
                 };
                 let (outcome, resp) = self.board.handle(peer, ip, request, now, unix_micros());
-                if let (board::Outcome::Stored, Some(ns)) = (outcome, put) {
-                    self.fleet.stored(
-                        self.swarm.behaviour_mut().fleet.inner_mut(),
-                        &self.board,
-                        &ns,
-                        &peer,
-                        now,
-                    );
+                // Both kinds of write go to the fleet (proto-spec/relay.md#replication).
+                let net = self.swarm.behaviour_mut().fleet.inner_mut();
+                match (outcome, written) {
+                    (board::Outcome::Stored, Some(ns)) => {
+                        self.fleet.stored(net, &self.board, &ns, &peer, now);
+                    }
+                    (board::Outcome::Removed, Some(ns)) => {
+                        self.fleet.removed(net, &self.board, &ns, &peer, now);
+                    }
+                    _ => {}
                 }
                 let label = match outcome {
                     board::Outcome::Stored => "stored",

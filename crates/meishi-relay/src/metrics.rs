@@ -86,6 +86,9 @@ pub struct FleetMetrics {
     pub topics_refused: Counter,
     /// Gossipsub messages forwarded by a peer outside the fleet (rejected).
     pub strangers: Counter,
+    /// Gossipsub messages to the fleet peer dropped because its send queue was full, or a
+    /// publish waited in it too long (gossipsub's `SlowPeer` counts).
+    pub dropped: Family<FleetPeer, Counter>,
 }
 
 impl FleetMetrics {
@@ -102,6 +105,7 @@ impl FleetMetrics {
             topics: Gauge::default(),
             topics_refused: Counter::default(),
             strangers: Counter::default(),
+            dropped: Family::default(),
         }
     }
 
@@ -150,6 +154,11 @@ impl FleetMetrics {
             "fleet_strangers",
             "Gossipsub messages forwarded by a peer outside the fleet (rejected)",
             self.strangers.clone(),
+        );
+        r.register(
+            "fleet_dropped",
+            "Gossipsub messages to the fleet peer dropped: its send queue was full, or a publish waited too long",
+            self.dropped.clone(),
         );
     }
 }

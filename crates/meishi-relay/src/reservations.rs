@@ -454,6 +454,50 @@ mod tests {
         );
     }
 
+    /// What the defaults are sized for: a fleet of four relays holding 10,000 attendees, each
+    /// reserving on two, half of them behind one venue NAT and half on carriers' addresses
+    /// (CGNAT pools of 50 each): 5,000 reservations per relay, 6,667 once a relay is down.
+    /// Whatever order they come in, the shares never bind and the venue fits.
+    #[test]
+    fn a_fleet_relays_share_of_10000_attendees_with_a_venue_nat_fits_in_any_order() {
+        let l = crate::config::Limits::default();
+        let caps = Caps {
+            per_host: l.max_reservations_per_host,
+            site_share: l.reservation_site_share,
+            total: l.max_reservations,
+        };
+        let venue: IpAddr = [198, 51, 100, 1].into();
+        let carrier = |i: usize| IpAddr::from([203, 0, 113, (i / 50) as u8]);
+        for per_relay in [5_000usize, 6_667] {
+            let orders: [Vec<bool>; 3] = [
+                (0..per_relay).map(|i| i < per_relay / 2).collect(),
+                (0..per_relay)
+                    .map(|i| i >= per_relay - per_relay / 2)
+                    .collect(),
+                (0..per_relay).map(|i| i % 2 == 0).collect(),
+            ];
+            for order in orders {
+                let mut t = Table::new(caps);
+                let mut carriers = 0;
+                for (n, at_venue) in order.into_iter().enumerate() {
+                    let ip = if at_venue {
+                        venue
+                    } else {
+                        carriers += 1;
+                        carrier(carriers - 1)
+                    };
+                    t.admit(PeerId::random(), conn(n), Some(ip)).unwrap();
+                }
+                assert_eq!(t.len(), per_relay);
+            }
+        }
+        // A venue of 5,000 on a relay of its own fits too.
+        let mut t = Table::new(caps);
+        for n in 0..5_000 {
+            t.admit(PeerId::random(), conn(n), Some(venue)).unwrap();
+        }
+    }
+
     #[test]
     fn a_renewal_is_not_counted_twice_and_only_a_holder_releases() {
         let mut t = Table::new(Caps {

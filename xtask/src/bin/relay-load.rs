@@ -1,520 +1,717 @@
-//! Event-scale probe of a running relay: N simulated attendees on this machine each reserve a
-//! slot, register under one event and post a sealed teaser, then poll the attendee list the way
-//! `meishi up --event` does: one teaser-board read from its cursor and one rendezvous DISCOVER
-//! with its cookie every poll interval, following full pages at once. An attendee is complete
-//! when it has seen every attendee (itself included) on both. Prints the time until every
-//! attendee saw every other, failed operations, and the relay's memory and CPU from /proc.
+//! Event-scale probe of relays: N simulated attendees on this machine join one event through
+//! one relay, or through a fleet of several, and read its attendee list until each has seen
+//! every attendee. Prints the time until every attendee saw every other, failed operations,
+//! and each relay's reservations, connections, memory and CPU time; with a fleet, also the
+//! replication lag between its relays.
+//!
+//! **One relay** (one address): each attendee reserves a slot, registers under the event,
+//! posts a sealed teaser, then polls the way `meishi up --event` does: one teaser-board read
+//! from its cursor and one rendezvous DISCOVER with its cookie every poll interval, following
+//! full pages at once. Complete: it has seen every attendee (itself included) on both.
+//!
+//! **A fleet** (several `--relay`, or `--spawn-fleet K`): each attendee ranks the relays with
+//! `meishi_event::shard::rank` over its peer id, reserves and registers on its first two (its
+//! home relays), posts its sealed teaser to every relay, and reads the board with Gets from
+//! its cursor on its primary relay (the first home) only. No DISCOVER: in a fleet a node
+//! takes the addresses to dial from the relay hints in teasers, not from rendezvous (whose
+//! registrations are not replicated). Complete: it has seen every attendee on the board.
+//! Replication lag is sampled from the outside: a separate writer posts to one relay and
+//! readers poll the others (the `lag` module).
+//!
+//! Attendees are light clients: each is its own identity and swarm (TCP, noise, yamux, the
+//! relay client, rendezvous, the board), but none runs identify, ping, DCUtR, mDNS or the card
+//! exchange, and none verifies the signed teaser inside the sealed one (they only open it with
+//! the event key). Like the node they post their teaser and register with a TTL of 300 s and
+//! do it again every half TTL, and leave a connection to a relay that is not home to close
+//! when idle (60 s). With 10,000 attendees on two shared cores, the simulator cannot refresh
+//! them all in time (entries expire before their owners post again); `--ttl 3600` keeps a run
+//! of minutes free of refreshes, as the measurements in docs/relay.md do. `--venue V` puts V
+//! attendees behind one address (a venue NAT, 127.0.0.1) and spreads the others over
+//! `--hosts H` loopback addresses (127.1.x.y: carriers' CGNAT), interleaved in time.
 //!
 //! ```sh
+//! # A fleet of four relays started by the probe (the release `meishi` binary), 10,000 attendees:
+//! cargo build --release -p meishi
+//! cargo run --release -p xtask --bin relay-load -- 10000 --spawn-fleet 4 --workers 4 \
+//!     --venue 5000 --hosts 100 --poll 15 --ttl 3600 --concurrency 64
+//! # A relay already running (its pid for memory and CPU time):
 //! meishi --home /tmp/r relay --listen /ip4/127.0.0.1/tcp/4011 \
 //!     --external-address /ip4/127.0.0.1/tcp/4011 --no-metrics --json &
 //! cargo run --release -p xtask --bin relay-load -- /ip4/127.0.0.1/tcp/4011/p2p/<id> 1000 \
 //!     --relay-pid $! --poll 15
 //! ```
 //!
-//! The attendees share this machine's cores, so their own work (a million signed peer records
-//! to verify at 1,000 attendees) competes with the relay's. `--concurrency` bounds how many
-//! attendees join or poll at the same moment, so that queueing on the simulator's side shows up
-//! as time, not as request timeouts; on real devices every attendee has a CPU of its own.
+//! The attendees share this machine's cores, so their own work (decrypting every teaser of
+//! the event, N times over) competes with the relays'. `--concurrency` bounds how many
+//! attendees join or poll at the same moment, so that queueing on the simulator's side shows
+//! up as time, not as request timeouts; on real devices every attendee has a CPU of its own.
+//! The probe raises its open-file limit (each attendee holds up to one connection per relay;
+//! spawned relays inherit the limit). Where it cannot be raised far enough (20,000 on the
+//! development machine), `--workers K` spreads the attendees over K processes of this program
+//! (the `worker` module); the relays and the replication lag are measured by the first.
 
-use std::collections::HashSet;
+// The crate root is `relay-load.rs`, so its modules are found by path.
+#[path = "relay-load/attendee.rs"]
+mod attendee;
+#[path = "relay-load/client.rs"]
+mod client;
+#[path = "relay-load/lag.rs"]
+mod lag;
+#[path = "relay-load/spawn.rs"]
+mod spawn;
+#[path = "relay-load/worker.rs"]
+mod worker;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{noise, relay, rendezvous, request_response, tcp, yamux, Multiaddr, PeerId, Swarm};
-use meishi_event::{BoardRequest, BoardResponse, EventKey};
-use meishi_relay::board;
+use libp2p::{rendezvous, Multiaddr};
+use meishi_event::EventKey;
 use tokio::sync::{watch, Semaphore};
 
-#[derive(NetworkBehaviour)]
-struct Client {
-    relay: relay::client::Behaviour,
-    rendezvous: rendezvous::client::Behaviour,
-    board: request_response::Behaviour<board::Codec>,
-}
+use attendee::{Shared, OPS};
+use spawn::{ProcStat, Target};
+use worker::{Tally, Workers};
 
-type Ev = SwarmEvent<ClientEvent>;
+type Error = Box<dyn std::error::Error>;
 
-/// Registrations and teasers live this long: longer than any run.
-const TTL: u32 = 3600;
-const PAGE: u16 = 256;
-
-fn client() -> Result<Swarm<Client>, Box<dyn std::error::Error>> {
-    Ok(libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )?
-        .with_relay_client(noise::Config::new, yamux::Config::default)?
-        .with_behaviour(|key, relay| Client {
-            relay,
-            rendezvous: rendezvous::client::Behaviour::new(key.clone()),
-            board: request_response::Behaviour::with_codec(
-                board::Codec::default(),
-                [(board::PROTOCOL, request_response::ProtocolSupport::Outbound)],
-                request_response::Config::default(),
-            ),
-        })?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
-        .build())
-}
-
-/// Drives the swarm until `f` picks an event; `None` after 60 s.
-async fn next<T>(s: &mut Swarm<Client>, mut f: impl FnMut(Ev) -> Option<T>) -> Option<T> {
-    tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            if let Some(t) = f(s.select_next_some().await) {
-                return t;
-            }
-        }
-    })
-    .await
-    .ok()
-}
-
-/// Drives the swarm (answering nothing, keeping the connection served) for `d`.
-async fn idle(s: &mut Swarm<Client>, d: Duration) {
-    let sleep = tokio::time::sleep(d);
-    tokio::pin!(sleep);
-    loop {
-        tokio::select! {
-            _ = &mut sleep => return,
-            _ = s.select_next_some() => {}
-        }
-    }
-}
-
-/// (resident KiB, CPU seconds) of a process.
-fn proc_stat(pid: u32) -> Option<(u64, f64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some((rss_kb, ticks as f64 / 100.0))
-}
+const USAGE: &str = "usage: relay-load [RELAY_ADDR] N [--relay ADDR]... [--relay-pid PID]... \
+    [--metrics HOST:PORT]... [--spawn-fleet K [--meishi PATH] [--relay-config FILE]] \
+    [--poll SECS] [--ttl SECS] [--refresh SECS] [--idle SECS] [--deadline SECS] [--concurrency K] \
+    [--venue V] [--hosts H] [--teaser-bytes B] [--lag-samples S] [--lag-every SECS] \
+    [--workers K]";
 
 struct Args {
-    relay: Multiaddr,
-    relay_id: PeerId,
+    relays: Vec<Multiaddr>,
+    pids: Vec<u32>,
+    metrics: Vec<String>,
+    spawn: Option<usize>,
+    meishi: Option<PathBuf>,
+    relay_config: Option<PathBuf>,
     n: usize,
-    pid: Option<u32>,
     poll: Duration,
+    ttl: u32,
+    /// Default: half the TTL.
+    refresh: Option<Duration>,
+    idle: Duration,
     deadline: Duration,
     concurrency: usize,
+    venue: Option<usize>,
+    hosts: usize,
+    teaser_bytes: usize,
+    lag_samples: Option<usize>,
+    lag_every: Duration,
+    /// Processes simulating attendees (1: this one).
+    workers: usize,
+    /// Set in a worker process: which of how many it is, and the coordinator's start time
+    /// (Unix microseconds).
+    worker: Option<(usize, usize)>,
+    t0_unix: Option<u64>,
 }
 
-fn args() -> Result<Args, Box<dyn std::error::Error>> {
-    const USAGE: &str = "usage: load RELAY_ADDR N [--relay-pid PID] [--poll SECS] \
-                         [--deadline SECS] [--concurrency K]";
-    let mut it = std::env::args().skip(1);
-    let relay: Multiaddr = it.next().ok_or(USAGE)?.parse()?;
-    let n: usize = it.next().ok_or(USAGE)?.parse()?;
-    let Some(Protocol::P2p(relay_id)) = relay.iter().last() else {
-        return Err("the relay address must end in /p2p/<id>".into());
-    };
+fn args() -> Result<Args, Error> {
     let mut a = Args {
-        relay,
-        relay_id,
-        n,
-        pid: None,
+        relays: Vec::new(),
+        pids: Vec::new(),
+        metrics: Vec::new(),
+        spawn: None,
+        meishi: None,
+        relay_config: None,
+        n: 0,
         poll: Duration::from_secs(15),
+        ttl: attendee::TTL,
+        refresh: None,
+        idle: Duration::from_secs(60),
         deadline: Duration::from_secs(600),
         concurrency: 32,
+        venue: None,
+        hosts: 64,
+        teaser_bytes: 320,
+        lag_samples: None,
+        lag_every: Duration::from_secs(1),
+        workers: 1,
+        worker: None,
+        t0_unix: None,
     };
-    while let Some(flag) = it.next() {
+    let mut positional = Vec::new();
+    let mut it = std::env::args().skip(1);
+    let secs = |v: &str| -> Result<Duration, Error> { Ok(Duration::from_secs_f64(v.parse()?)) };
+    while let Some(arg) = it.next() {
+        if !arg.starts_with("--") {
+            positional.push(arg);
+            continue;
+        }
         let v = it.next().ok_or(USAGE)?;
-        match flag.as_str() {
-            "--relay-pid" => a.pid = Some(v.parse()?),
-            "--poll" => a.poll = Duration::from_secs_f64(v.parse()?),
-            "--deadline" => a.deadline = Duration::from_secs_f64(v.parse()?),
+        match arg.as_str() {
+            "--relay" => a.relays.push(v.parse()?),
+            "--relay-pid" => a.pids.push(v.parse()?),
+            "--metrics" => a.metrics.push(v),
+            "--spawn-fleet" => a.spawn = Some(v.parse::<usize>()?.max(1)),
+            "--meishi" => a.meishi = Some(v.into()),
+            "--relay-config" => a.relay_config = Some(v.into()),
+            "--poll" => a.poll = secs(&v)?,
+            "--ttl" => a.ttl = v.parse::<u32>()?.clamp(60, 86_400),
+            "--refresh" => a.refresh = Some(secs(&v)?),
+            "--idle" => a.idle = secs(&v)?,
+            "--deadline" => a.deadline = secs(&v)?,
             "--concurrency" => a.concurrency = v.parse::<usize>()?.max(1),
+            "--venue" => a.venue = Some(v.parse()?),
+            "--hosts" => a.hosts = v.parse::<usize>()?.clamp(1, 254 * 250),
+            "--teaser-bytes" => a.teaser_bytes = v.parse::<usize>()?.min(1_024),
+            "--lag-samples" => a.lag_samples = Some(v.parse()?),
+            "--lag-every" => a.lag_every = secs(&v)?,
+            "--workers" => a.workers = v.parse::<usize>()?.max(1),
+            "--worker" => {
+                let (w, k) = v.split_once('/').ok_or(USAGE)?;
+                a.worker = Some((w.parse()?, k.parse::<usize>()?.max(1)));
+            }
+            "--t0" => a.t0_unix = Some(v.parse()?),
             _ => return Err(USAGE.into()),
         }
+    }
+    match positional.as_slice() {
+        [n] => a.n = n.parse()?,
+        [relay, n] => {
+            a.relays.insert(0, relay.parse()?);
+            a.n = n.parse()?;
+        }
+        _ => return Err(USAGE.into()),
+    }
+    if a.spawn.is_some() && a.worker.is_some() {
+        return Err("a worker is given the relays, it does not start them".into());
+    }
+    if a.relays.is_empty() == a.spawn.is_none() {
+        return Err("give the relays (RELAY_ADDR or --relay), or --spawn-fleet K".into());
     }
     Ok(a)
 }
 
-/// What one attendee went through.
-struct Outcome {
-    joined: Option<Duration>,
-    complete: Option<Duration>,
-    seen_board: usize,
-    seen_discover: usize,
-    swarm: Option<Swarm<Client>>,
-}
-
-struct Shared {
-    ev: EventKey,
-    ns: rendezvous::Namespace,
-    relay: Multiaddr,
-    relay_id: PeerId,
-    n: usize,
-    poll: Duration,
-    t0: Instant,
-    gate: Semaphore,
-    failed: AtomicUsize,
-    requests: AtomicUsize,
-    /// Attendees that have seen every attendee.
-    complete: AtomicUsize,
-}
-
-impl Shared {
-    fn fail(&self) {
-        self.failed.fetch_add(1, Ordering::Relaxed);
+/// Raises the open-file limit to what `n` attendees (one connection to each of up to four
+/// relays) and the spawned relays need, up to what the hard limit allows (with the privilege
+/// to, the hard limit too); warns when that is not enough: then use `--workers`.
+fn raise_nofile(n: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let want = (n as u64).saturating_mul(4).saturating_add(1_024);
+    let cur = getrlimit(Resource::Nofile);
+    if cur.current.is_some_and(|c| c >= want) {
+        return;
     }
-}
-
-async fn join(sh: &Shared, s: &mut Swarm<Client>) -> bool {
-    let circuit = sh.relay.clone().with(Protocol::P2pCircuit);
-    let reserved = s.listen_on(circuit.clone()).is_ok()
-        && next(s, |e| match e {
-            SwarmEvent::Behaviour(ClientEvent::Relay(
-                relay::client::Event::ReservationReqAccepted { .. },
-            )) => Some(true),
-            SwarmEvent::ListenerClosed { .. } => Some(false),
-            _ => None,
-        })
-        .await
-        .unwrap_or(false);
-    if !reserved {
-        sh.fail();
-        return false;
-    }
-    s.add_external_address(circuit.with(Protocol::P2p(*s.local_peer_id())));
-    sh.requests.fetch_add(2, Ordering::Relaxed);
-    let registered = s
-        .behaviour_mut()
-        .rendezvous
-        .register(sh.ns.clone(), sh.relay_id, Some(TTL.into()))
-        .is_ok()
-        && next(s, |e| match e {
-            SwarmEvent::Behaviour(ClientEvent::Rendezvous(
-                rendezvous::client::Event::Registered { .. },
-            )) => Some(true),
-            SwarmEvent::Behaviour(ClientEvent::Rendezvous(
-                rendezvous::client::Event::RegisterFailed { .. },
-            )) => Some(false),
-            _ => None,
-        })
-        .await
-        .unwrap_or(false);
-    if !registered {
-        sh.fail();
-        return false;
-    }
-    let teaser = format!("attendee {}", s.local_peer_id());
-    let Ok(sealed) = sh.ev.seal(teaser.as_bytes()) else {
-        sh.fail();
-        return false;
+    let raised = Rlimit {
+        current: Some(want),
+        maximum: Some(cur.maximum.map_or(want, |m| m.max(want))),
     };
-    s.behaviour_mut().board.send_request(
-        &sh.relay_id,
-        BoardRequest::Put {
-            namespace: sh.ev.namespace().into(),
-            ttl: TTL,
-            sealed,
-        },
-    );
-    let stored = next(s, |e| match e {
-        SwarmEvent::Behaviour(ClientEvent::Board(request_response::Event::Message {
-            message: request_response::Message::Response { response, .. },
-            ..
-        })) => Some(matches!(response, BoardResponse::Stored { .. })),
-        SwarmEvent::Behaviour(ClientEvent::Board(request_response::Event::OutboundFailure {
-            ..
-        })) => Some(false),
-        _ => None,
-    })
-    .await
-    .unwrap_or(false);
-    if !stored {
-        sh.fail();
-    }
-    stored
-}
-
-/// One poll: the board from `cursor`, then DISCOVER from `cookie`, each until a short page.
-/// A failed request counts once and ends the poll; the next poll resumes where this one got to.
-async fn poll_once(
-    sh: &Shared,
-    s: &mut Swarm<Client>,
-    cursor: &mut u64,
-    cookie: &mut Option<rendezvous::Cookie>,
-    board: &mut HashSet<Vec<u8>>,
-    found: &mut HashSet<PeerId>,
-) {
-    loop {
-        sh.requests.fetch_add(1, Ordering::Relaxed);
-        s.behaviour_mut().board.send_request(
-            &sh.relay_id,
-            BoardRequest::Get {
-                namespace: sh.ev.namespace().into(),
-                cursor: *cursor,
-                limit: PAGE,
+    if setrlimit(Resource::Nofile, raised).is_err() {
+        let max = cur.maximum;
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: max,
+                maximum: max,
             },
         );
-        let page = next(s, |e| match e {
-            SwarmEvent::Behaviour(ClientEvent::Board(request_response::Event::Message {
-                message: request_response::Message::Response { response, .. },
-                ..
-            })) => Some(Some(response)),
-            SwarmEvent::Behaviour(ClientEvent::Board(
-                request_response::Event::OutboundFailure { .. },
-            )) => Some(None),
-            _ => None,
-        })
-        .await
-        .flatten();
-        match page {
-            Some(BoardResponse::Entries {
-                entries,
-                cursor: c,
-                more,
-            }) => {
-                for e in entries {
-                    if sh.ev.open(&e.sealed).is_ok() {
-                        board.insert(e.peer);
-                    }
-                }
-                *cursor = c;
-                if !more {
-                    break;
-                }
-            }
-            _ => {
-                sh.fail();
-                return;
-            }
-        }
     }
-    loop {
-        sh.requests.fetch_add(1, Ordering::Relaxed);
-        s.behaviour_mut().rendezvous.discover(
-            Some(sh.ns.clone()),
-            cookie.clone(),
-            Some(PAGE.into()),
-            sh.relay_id,
+    let now = getrlimit(Resource::Nofile).current;
+    if now.is_some_and(|c| c < want) {
+        eprintln!(
+            "warning: open-file limit {now:?}, below the ~{want} this process may need; \
+             raise it (ulimit -n) or spread the attendees over processes (--workers K)"
         );
-        let got = next(s, |e| match e {
-            SwarmEvent::Behaviour(ClientEvent::Rendezvous(
-                rendezvous::client::Event::Discovered {
-                    registrations,
-                    cookie,
-                    ..
-                },
-            )) => Some(Some((registrations, cookie))),
-            SwarmEvent::Behaviour(ClientEvent::Rendezvous(
-                rendezvous::client::Event::DiscoverFailed { .. },
-            )) => Some(None),
-            _ => None,
-        })
-        .await
-        .flatten();
-        match got {
-            Some((regs, c)) => {
-                let k = regs.len();
-                found.extend(regs.iter().map(|r| r.record.peer_id()));
-                *cookie = Some(c);
-                if k < usize::from(PAGE) {
-                    return;
-                }
-            }
-            None => {
-                sh.fail();
-                return;
-            }
-        }
     }
 }
 
-async fn attendee(sh: Arc<Shared>, mut stop: watch::Receiver<bool>) -> Outcome {
-    let mut out = Outcome {
-        joined: None,
-        complete: None,
-        seen_board: 0,
-        seen_discover: 0,
-        swarm: None,
-    };
-    let Ok(mut s) = client() else {
-        sh.fail();
-        return out;
-    };
-    {
-        let _permit = sh.gate.acquire().await;
-        if !join(&sh, &mut s).await {
-            out.swarm = Some(s);
-            return out;
-        }
+/// Where attendee `i` of `n` dials from: the venue NAT for `venue` of them (interleaved), else
+/// one of `hosts` carrier addresses.
+fn source(i: usize, n: usize, venue: usize, hosts: usize) -> IpAddr {
+    let at_venue = |i: usize| (i + 1) * venue / n > i * venue / n;
+    if at_venue(i) {
+        return IpAddr::V4(Ipv4Addr::LOCALHOST);
     }
-    out.joined = Some(sh.t0.elapsed());
-    let (mut cursor, mut cookie) = (0, None);
-    let (mut board, mut found) = (HashSet::new(), HashSet::new());
-    // Attendees poll on their own schedules: the first poll right after joining.
-    while !*stop.borrow() {
-        {
-            let _permit = sh.gate.acquire().await;
-            poll_once(
-                &sh,
-                &mut s,
-                &mut cursor,
-                &mut cookie,
-                &mut board,
-                &mut found,
-            )
-            .await;
-        }
-        if out.complete.is_none() && board.len() >= sh.n && found.len() >= sh.n {
-            out.complete = Some(sh.t0.elapsed());
-            sh.complete.fetch_add(1, Ordering::Relaxed);
-        }
-        out.seen_board = board.len();
-        out.seen_discover = found.len();
-        tokio::select! {
-            _ = idle(&mut s, sh.poll) => {}
-            _ = stop.changed() => {}
-        }
-    }
-    out.swarm = Some(s);
-    out
+    // Index among those not at the venue.
+    let j = i - (i + 1) * venue / n;
+    let h = j % hosts;
+    IpAddr::V4(Ipv4Addr::new(127, 1, (h / 254) as u8, (h % 254 + 1) as u8))
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let a = args()?;
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The state attendees (or the lag probe) share, for `targets`, from `t0`.
+fn shared(
+    a: &Args,
+    targets: Vec<Target>,
+    t0: Instant,
+    concurrency: usize,
+) -> Result<Shared, Error> {
     let ev = EventKey::derive("load-test-event")?;
     let ns = rendezvous::Namespace::new(ev.namespace().to_owned())?;
-    let before = a.pid.and_then(proc_stat);
-    let sh = Arc::new(Shared {
+    let k = targets.len();
+    Ok(Shared {
         ev,
         ns,
-        relay: a.relay.clone(),
-        relay_id: a.relay_id,
+        relays: targets,
         n: a.n,
         poll: a.poll,
-        t0: Instant::now(),
-        gate: Semaphore::new(a.concurrency),
-        failed: AtomicUsize::new(0),
+        ttl: a.ttl,
+        refresh: a
+            .refresh
+            .unwrap_or(Duration::from_secs(u64::from(a.ttl) / 2)),
+        idle: a.idle,
+        teaser_bytes: a.teaser_bytes,
+        t0,
+        gate: Semaphore::new(concurrency.max(1)),
+        failed: (0..k).map(|_| Default::default()).collect(),
+        joined: AtomicUsize::new(0),
         requests: AtomicUsize::new(0),
+        entries_read: AtomicUsize::new(0),
         complete: AtomicUsize::new(0),
-    });
+    })
+}
+
+/// Starts attendees `first`, `first + step`, … of `a.n`.
+fn start_attendees(
+    a: &Args,
+    sh: &Arc<Shared>,
+    first: usize,
+    step: usize,
+    stop: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<attendee::Outcome>> {
+    let venue = a.venue.unwrap_or(a.n).min(a.n);
+    (first..a.n)
+        .step_by(step.max(1))
+        .map(|i| {
+            let src = source(i, a.n, venue, a.hosts);
+            tokio::spawn(attendee::run(sh.clone(), i as u32, src, stop.clone()))
+        })
+        .collect()
+}
+
+/// A worker process: every K-th attendee, reporting to the coordinator on stdout.
+async fn worker_main(a: &Args, w: usize, k: usize) -> Result<(), Error> {
+    let targets: Vec<Target> = a
+        .relays
+        .iter()
+        .map(|addr| {
+            let Some(Protocol::P2p(id)) = addr.iter().last() else {
+                return Err(format!("{addr} does not end in /p2p/<id>").into());
+            };
+            Ok(Target {
+                addr: addr.clone(),
+                id,
+                pid: None,
+                metrics: None,
+            })
+        })
+        .collect::<Result<_, Error>>()?;
+    // Times count from the coordinator's start.
+    let since = Duration::from_micros(unix_micros().saturating_sub(a.t0_unix.unwrap_or(0)));
+    let t0 = Instant::now()
+        .checked_sub(since)
+        .unwrap_or_else(Instant::now);
+    let sh = Arc::new(shared(a, targets, t0, a.concurrency)?);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let tasks: Vec<_> = (0..a.n)
-        .map(|_| tokio::spawn(attendee(sh.clone(), stop_rx.clone())))
-        .collect();
-    // Sample the relay's memory while the run lasts; stop when everyone is complete.
-    let mut peak_rss = before.map_or(0, |b| b.0);
-    let deadline = Instant::now() + a.deadline;
-    let mut outcomes = Vec::new();
-    loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        if let Some((rss, _)) = a.pid.and_then(proc_stat) {
-            peak_rss = peak_rss.max(rss);
-        }
-        // The run ends when every attendee saw every other, or at the deadline.
-        if Instant::now() >= deadline || sh.complete.load(Ordering::Relaxed) >= sh.n {
-            break;
-        }
-    }
-    let t_end = sh.t0.elapsed();
-    let after = a.pid.and_then(proc_stat);
+    let tasks = start_attendees(a, &sh, w, k, &stop_rx);
+    worker::report_progress(sh.clone()).await;
     let _ = stop_tx.send(true);
+    let mut outcomes = Vec::new();
     for t in tasks {
         if let Ok(o) = t.await {
             outcomes.push(o);
         }
     }
-    report(&a, &sh, &outcomes, t_end, before, after, peak_rss);
-    drop(outcomes);
+    worker::print_final(&Tally::of(&sh, &outcomes));
     Ok(())
 }
 
-fn report(
-    a: &Args,
-    sh: &Shared,
-    outcomes: &[Outcome],
-    t_end: Duration,
-    before: Option<(u64, f64)>,
-    after: Option<(u64, f64)>,
-    peak_rss: u64,
-) {
-    let n = a.n;
-    let joined: Vec<Duration> = outcomes.iter().filter_map(|o| o.joined).collect();
-    let mut complete: Vec<Duration> = outcomes.iter().filter_map(|o| o.complete).collect();
-    complete.sort();
-    let last_join = joined.iter().max().copied().unwrap_or_default();
-    let q = |v: &[Duration], f: f64| {
-        v.get(((v.len() as f64 - 1.0) * f).round() as usize)
-            .map_or(f64::NAN, Duration::as_secs_f64)
+/// The arguments a worker is started with.
+fn worker_args(a: &Args, targets: &[Target], t0_unix: u64) -> Vec<String> {
+    let mut v = vec![a.n.to_string()];
+    for t in targets {
+        v.extend(["--relay".into(), t.addr.to_string()]);
+    }
+    let per = a.concurrency.div_ceil(a.workers);
+    for (flag, value) in [
+        ("--poll", a.poll.as_secs_f64().to_string()),
+        ("--ttl", a.ttl.to_string()),
+        (
+            "--refresh",
+            a.refresh
+                .unwrap_or(Duration::from_secs(u64::from(a.ttl) / 2))
+                .as_secs_f64()
+                .to_string(),
+        ),
+        ("--idle", a.idle.as_secs_f64().to_string()),
+        ("--concurrency", per.to_string()),
+        ("--venue", a.venue.unwrap_or(a.n).to_string()),
+        ("--hosts", a.hosts.to_string()),
+        ("--teaser-bytes", a.teaser_bytes.to_string()),
+        ("--t0", t0_unix.to_string()),
+    ] {
+        v.extend([flag.to_owned(), value]);
+    }
+    v
+}
+
+/// Who simulates the attendees: this process, or worker processes.
+enum Sim {
+    Here(Vec<tokio::task::JoinHandle<attendee::Outcome>>),
+    Workers(Workers),
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Error> {
+    let a = args()?;
+    // Each process holds the connections of its share of the attendees (a worker: every K-th).
+    let share = match a.worker {
+        Some((_, k)) => a.n.div_ceil(k),
+        None if a.workers > 1 => 0,
+        None => a.n,
     };
-    println!(
-        "attendees: {n} (poll every {:.0} s, at most {} joining or polling at once)",
-        a.poll.as_secs_f64(),
-        a.concurrency
-    );
-    println!(
-        "joined (reserve + register + post teaser): {} of {n}, the last after {:.2} s",
-        joined.len(),
-        last_join.as_secs_f64()
-    );
-    println!(
-        "saw every attendee (board and rendezvous): {} of {n}",
-        complete.len()
-    );
-    if complete.len() == n {
-        println!(
-            "every attendee saw every other after {:.2} s ({:.2} s after the last one joined)",
-            q(&complete, 1.0),
-            q(&complete, 1.0) - last_join.as_secs_f64()
-        );
-    } else {
-        let worst = outcomes
+    raise_nofile(share);
+    if let Some((w, k)) = a.worker {
+        return worker_main(&a, w, k).await;
+    }
+    // Relays started here are killed when `spawned` is dropped, at the end.
+    let spawned = match a.spawn {
+        Some(k) => {
+            let meishi = spawn::meishi_path(a.meishi.as_deref())?;
+            let s = spawn::fleet(&meishi, k, a.relay_config.as_deref())?;
+            let pids: Vec<String> = s
+                .targets
+                .iter()
+                .filter_map(|t| t.pid.map(|p| p.to_string()))
+                .collect();
+            eprintln!(
+                "started {k} relays ({}), pids {}; homes and logs in {}",
+                meishi.display(),
+                pids.join(" "),
+                s.dir.display()
+            );
+            Some(s)
+        }
+        None => None,
+    };
+    let targets: Vec<Target> = match &spawned {
+        Some(s) => s.targets.clone(),
+        None => a
+            .relays
             .iter()
-            .map(|o| o.seen_board.min(o.seen_discover))
-            .min()
-            .unwrap_or(0);
+            .enumerate()
+            .map(|(i, addr)| {
+                let Some(Protocol::P2p(id)) = addr.iter().last() else {
+                    return Err(format!("{addr} does not end in /p2p/<id>").into());
+                };
+                Ok(Target {
+                    addr: addr.clone(),
+                    id,
+                    pid: a.pids.get(i).copied(),
+                    metrics: a.metrics.get(i).cloned(),
+                })
+            })
+            .collect::<Result<_, Error>>()?,
+    };
+    let k = targets.len();
+    let before: Vec<Option<ProcStat>> = targets
+        .iter()
+        .map(|t| t.pid.and_then(spawn::proc_stat))
+        .collect();
+    let t0_unix = unix_micros();
+    let sh = Arc::new(shared(&a, targets.clone(), Instant::now(), a.concurrency)?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sim = if a.workers > 1 {
+        Sim::Workers(Workers::start(
+            a.workers,
+            &worker_args(&a, &targets, t0_unix),
+        )?)
+    } else {
+        Sim::Here(start_attendees(&a, &sh, 0, 1, &stop_rx))
+    };
+    let samples = a.lag_samples.unwrap_or(if k > 1 { 20 } else { 0 });
+    let lag = (k > 1 && samples > 0).then(|| {
+        tokio::spawn(lag::measure(
+            sh.clone(),
+            samples,
+            a.lag_every,
+            stop_rx.clone(),
+        ))
+    });
+    // Sample the relays' memory while the run lasts; stop when everyone is complete and the
+    // lag samples are taken.
+    let mut peak_rss: Vec<u64> = before.iter().map(|b| b.map_or(0, |b| b.rss_kb)).collect();
+    let deadline = Instant::now() + a.deadline;
+    let mut last_note = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for (t, peak) in targets.iter().zip(&mut peak_rss) {
+            if let Some(p) = t.pid.and_then(spawn::proc_stat) {
+                *peak = (*peak).max(p.rss_kb);
+            }
+        }
+        let (joined, complete) = match &sim {
+            Sim::Here(_) => (
+                sh.joined.load(Ordering::Relaxed),
+                sh.complete.load(Ordering::Relaxed),
+            ),
+            Sim::Workers(w) => w.progress(),
+        };
+        if last_note.elapsed() >= Duration::from_secs(30) {
+            last_note = Instant::now();
+            eprintln!(
+                "{:.0} s: {joined} joined, {complete} saw everyone",
+                sh.t0.elapsed().as_secs_f64()
+            );
+        }
+        let lag_done = lag.as_ref().is_none_or(|l| l.is_finished());
+        if Instant::now() >= deadline || (complete >= a.n && lag_done) {
+            break;
+        }
+    }
+    let t_end = sh.t0.elapsed();
+    let after: Vec<Option<ProcStat>> = targets
+        .iter()
+        .map(|t| t.pid.and_then(spawn::proc_stat))
+        .collect();
+    // Read while every attendee still holds its connections.
+    let counts: Vec<Option<spawn::RelayCounts>> = targets
+        .iter()
+        .map(|t| {
+            t.metrics
+                .as_deref()
+                .and_then(spawn::scrape)
+                .map(|m| spawn::counts(&m))
+        })
+        .collect();
+    let _ = stop_tx.send(true);
+    let lag = match lag {
+        Some(l) => l.await.ok(),
+        None => None,
+    };
+    let tally = match sim {
+        Sim::Here(tasks) => {
+            let mut outcomes = Vec::new();
+            for t in tasks {
+                if let Ok(o) = t.await {
+                    outcomes.push(o);
+                }
+            }
+            Tally::of(&sh, &outcomes)
+        }
+        Sim::Workers(w) => {
+            let mut t = w.stop();
+            // The coordinator's own share: the lag probe's clients.
+            let me = Tally::of(&sh, &[]);
+            t.cpu_s += me.cpu_s;
+            t.hwm_kb += me.hwm_kb;
+            t
+        }
+    };
+    let r = Run {
+        a: &a,
+        sh: &sh,
+        tally: &tally,
+        t_end,
+        before: &before,
+        after: &after,
+        peak_rss: &peak_rss,
+        counts: &counts,
+        lag: lag.as_ref(),
+        venue: a.venue.unwrap_or(a.n).min(a.n),
+    };
+    r.report();
+    drop(spawned);
+    Ok(())
+}
+
+/// Everything a run measured.
+struct Run<'a> {
+    a: &'a Args,
+    sh: &'a Shared,
+    tally: &'a Tally,
+    t_end: Duration,
+    before: &'a [Option<ProcStat>],
+    after: &'a [Option<ProcStat>],
+    peak_rss: &'a [u64],
+    counts: &'a [Option<spawn::RelayCounts>],
+    lag: Option<&'a lag::Lag>,
+    venue: usize,
+}
+
+fn quantile(v: &[f64], f: f64) -> f64 {
+    v.get(((v.len() as f64 - 1.0) * f).round() as usize)
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+impl Run<'_> {
+    fn report(&self) {
+        let (a, sh, n, t) = (self.a, self.sh, self.a.n, self.tally);
+        let k = sh.relays.len();
+        let mut complete = t.complete.clone();
+        complete.sort_by(f64::total_cmp);
+        let last_join = t.joined.iter().copied().fold(0.0, f64::max);
+        let procs = if a.workers > 1 {
+            format!(" in {} processes", a.workers)
+        } else {
+            String::new()
+        };
+        if k > 1 {
+            println!(
+                "attendees: {n}{procs} over a fleet of {k} relays (reserve on 2, post to all, \
+                 read the primary), poll every {:.0} s, at most {} joining or polling at once",
+                a.poll.as_secs_f64(),
+                a.concurrency
+            );
+        } else {
+            println!(
+                "attendees: {n}{procs} on one relay (board and DISCOVER), poll every {:.0} s, \
+                 at most {} joining or polling at once",
+                a.poll.as_secs_f64(),
+                a.concurrency
+            );
+        }
+        if self.venue < n {
+            println!(
+                "sources: {} behind one venue address, {} over {} other addresses; teasers of \
+                 {} bytes",
+                self.venue,
+                n - self.venue,
+                a.hosts.min(n - self.venue),
+                a.teaser_bytes
+            );
+        } else {
+            println!(
+                "sources: all from 127.0.0.1; teasers of {} bytes",
+                a.teaser_bytes
+            );
+        }
         println!(
-            "run stopped at {:.1} s; the worst attendee had seen {worst} of {n}",
-            t_end.as_secs_f64()
+            "joined: {} of {n}, the last after {last_join:.2} s",
+            t.joined.len()
+        );
+        println!("saw every attendee: {} of {n}", complete.len());
+        if complete.len() == n {
+            println!(
+                "every attendee saw every other after {:.2} s ({:.2} s after the last one joined)",
+                quantile(&complete, 1.0),
+                quantile(&complete, 1.0) - last_join
+            );
+        } else {
+            println!(
+                "run stopped at {:.1} s; the worst attendee had seen {} of {n}",
+                self.t_end.as_secs_f64(),
+                t.worst_seen.unwrap_or(0)
+            );
+        }
+        println!(
+            "completion times: median {:.2} s, p90 {:.2} s, max {:.2} s",
+            quantile(&complete, 0.5),
+            quantile(&complete, 0.9),
+            quantile(&complete, 1.0)
+        );
+        let limited: usize = (0..k).map(|i| t.failures(i, attendee::LIMITED)).sum();
+        println!(
+            "requests: {}, failed operations: {}, board reads rate limited (read on at the next \
+             poll): {limited}",
+            t.requests,
+            t.failed_ops()
+        );
+        println!(
+            "board entries read: {} ({:.2} times the attendee count per attendee)",
+            t.entries_read,
+            t.entries_read as f64 / (n as f64 * n as f64).max(1.0)
+        );
+        if let Some(l) = self.lag {
+            let mut v: Vec<f64> = l.lags.iter().map(Duration::as_secs_f64).collect();
+            v.sort_by(f64::total_cmp);
+            println!(
+                "replication lag (Put answered on one relay until a Get on another returns it): \
+                 median {:.0} ms, max {:.0} ms over {} (sample, relay) pairs; {} not seen \
+                 within 30 s; {} sample puts failed",
+                quantile(&v, 0.5) * 1e3,
+                quantile(&v, 1.0) * 1e3,
+                v.len(),
+                l.missed,
+                l.failed_puts
+            );
+        }
+        for i in 0..k {
+            self.relay_line(i);
+        }
+        println!(
+            "simulator (all {n} attendees{procs}): peak RSS {} MiB, CPU time {:.1} s",
+            t.hwm_kb / 1024,
+            t.cpu_s
         );
     }
-    println!(
-        "completion times: median {:.2} s, p90 {:.2} s, max {:.2} s",
-        q(&complete, 0.5),
-        q(&complete, 0.9),
-        q(&complete, 1.0)
-    );
-    println!(
-        "requests: {}, failed operations: {}",
-        sh.requests.load(Ordering::Relaxed),
-        sh.failed.load(Ordering::Relaxed)
-    );
-    if let (Some((rss0, cpu0)), Some((rss1, cpu1))) = (before, after) {
-        println!(
-            "relay RSS: {rss0} KiB before, {peak_rss} KiB peak, {rss1} KiB at the end \
-             ({:.1} KiB per attendee)",
-            rss1.saturating_sub(rss0) as f64 / n as f64
+
+    fn relay_line(&self, i: usize) {
+        let (sh, n, t) = (self.sh, self.a.n, self.tally);
+        let r = &sh.relays[i];
+        let reserved = t.reserved.get(i).copied().unwrap_or(0);
+        let connected = t.connected.get(i).copied().unwrap_or(0);
+        println!("relay {i} {}:", r.id);
+        let mut held = format!(
+            "  at the end: attendees holding a reservation {reserved}, connected {connected} \
+             (client side)"
         );
-        println!(
-            "relay CPU time during the run: {:.2} s ({:.1} ms per attendee)",
-            cpu1 - cpu0,
-            (cpu1 - cpu0) * 1000.0 / n as f64
-        );
-    }
-    if let Some((rss, cpu)) = proc_stat(std::process::id()) {
-        println!("simulator (all {n} attendees): RSS {rss} KiB, CPU time {cpu:.2} s");
+        if let Some(c) = &self.counts[i] {
+            held.push_str(&format!(
+                "; relay: reservations {}, connections {}, board entries {}, registrations {}",
+                c.reservations, c.connections, c.board_entries, c.registrations
+            ));
+        }
+        println!("{held}");
+        if let (Some(b), Some(e)) = (self.before[i], self.after[i]) {
+            println!(
+                "  RSS {:.0} MiB before, {:.0} MiB peak (VmHWM), {:.0} MiB at the end \
+                 ({:.1} KiB per attendee); CPU {:.2} s ({:.2} ms per attendee)",
+                b.rss_kb as f64 / 1024.0,
+                e.hwm_kb.max(self.peak_rss[i]) as f64 / 1024.0,
+                e.rss_kb as f64 / 1024.0,
+                e.rss_kb.saturating_sub(b.rss_kb) as f64 / n as f64,
+                e.cpu_s - b.cpu_s,
+                (e.cpu_s - b.cpu_s) * 1e3 / n as f64
+            );
+        }
+        let fails: Vec<String> = OPS
+            .iter()
+            .enumerate()
+            .filter_map(|(kind, (_, name))| {
+                let v = t.failures(i, kind);
+                (v > 0).then(|| format!("{name} {v}"))
+            })
+            .collect();
+        if !fails.is_empty() {
+            println!("  failed: {}", fails.join(", "));
+        }
+        if let Some(c) = &self.counts[i] {
+            if !c.refusals.is_empty() || c.rate_limited > 0.0 {
+                println!(
+                    "  refusals: {} (rate limited requests {})",
+                    c.refusals.join(", "),
+                    c.rate_limited
+                );
+            }
+            let pairs = |v: &[(String, f64)]| {
+                v.iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if !c.publishes.is_empty() || !c.fleet_entries.is_empty() {
+                println!(
+                    "  fleet: published {}; from peers {}; messages dropped (send queue full) {}",
+                    pairs(&c.publishes),
+                    pairs(&c.fleet_entries),
+                    c.gossip_dropped
+                );
+            }
+        }
     }
 }

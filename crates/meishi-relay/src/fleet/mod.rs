@@ -12,7 +12,9 @@
 //!   any of them serves), up to `max_topics`. Each accepted client write is published as a
 //!   [`wire::Replica`]; a relay that receives one checks it as it would a client's write and
 //!   stores it if it is newer ([`crate::board::Board::apply`]), and only then lets gossipsub
-//!   forward it.
+//!   forward it. Each client's Remove is published on the same topic as a [`wire::Removal`],
+//!   which drops the entry wherever the version held is not newer
+//!   ([`crate::board::Board::apply_removal`]) and keeps older copies out for a while.
 //! - **Catch-up** ([`Net::pull`], `/meishi/fleet/1`): gossipsub remembers seconds, so when a
 //!   fleet peer subscribes to a topic (which it does for all its topics when the connection
 //!   comes up, and for a namespace it has just started serving) the relay reads that peer's
@@ -23,8 +25,9 @@
 //!   again, with backoff, whenever the last connection to one closes.
 //!
 //! What does not replicate: reservations, rendezvous registrations, slot records and drop
-//! messages stay on the relay they were written to; a board Remove and the departure of a
-//! peer act on that relay only (copies elsewhere end with their TTL).
+//! messages stay on the relay they were written to; the departure of a peer that held a
+//! reservation on a relay (its entries dropped there when its last connection has been closed
+//! for the grace period) acts on that relay only (copies elsewhere end with their TTL).
 
 pub mod only;
 pub mod wire;
@@ -41,9 +44,9 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::{request_response, Multiaddr, PeerId, StreamProtocol};
 use prometheus_client::metrics::counter::Counter;
 
-use crate::board::{Applied, Board};
+use crate::board::{Applied, Board, RemovalApplied};
 use crate::metrics::{FleetEntry, FleetMetrics, FleetPeer};
-use wire::{Entry, PullRequest, PullResponse, Replica, MAX_PULL_PAGE};
+use wire::{Entry, Gossiped, PullRequest, PullResponse, Removal, Replica, MAX_PULL_PAGE};
 
 /// The catch-up protocol id. proto-spec/relay.md#catch-up
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new(wire::PULL_PROTOCOL);
@@ -55,12 +58,20 @@ pub const DEFAULT_MAX_TOPICS: usize = 1_024;
 /// Largest gossipsub frame read or written: a replica is at most 1,213 bytes
 /// ([`wire::MAX_REPLICA`]); control messages (IHAVE, IWANT, IDONTWANT lists) fit as well.
 pub const MAX_TRANSMIT: usize = 16 * 1024;
+/// Gossipsub messages queued for one fleet peer at most (publishes and forwards); past it they
+/// are dropped (`meishi_relay_fleet_dropped_total`). rust-libp2p's default of 5,000 dropped
+/// about 4,850 messages per relay while 10,000 attendees joined a fleet of four within two
+/// minutes on a loaded machine, this 190 on one relay of four (docs/relay.md#a-fleet-of-four):
+/// it holds a whole event of the default `max_per_namespace` posting at once. Each message is
+/// at most 1,213 bytes, so a full queue holds at most ~25 MB per fleet peer.
+pub const SEND_QUEUE: usize = 20_480;
 /// Pull requests in flight to one peer at once.
 const PULLS_IN_FLIGHT: usize = 2;
-/// Pages one pull of one namespace follows before it stops: 16 is the default
-/// `max_per_namespace` of 4,096 in pages of 256; a namespace that keeps growing while it is
-/// read does not keep the pull going for ever.
-const MAX_PULL_PAGES: usize = 32;
+/// Pages one pull of one namespace follows before it stops, per page a full namespace of the
+/// relay's board takes (`max_per_namespace` in pages of 256: 80 for the default of 20,480):
+/// twice that, so that a namespace that keeps growing while it is read is still read to its
+/// end, yet does not keep the pull going for ever.
+const PULL_PAGES_PER_FULL_READ: usize = 2;
 /// First and longest wait before dialing a fleet peer again.
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -121,6 +132,7 @@ impl Net {
             .gossip_lazy(MAX_FLEET_PEERS)
             .heartbeat_initial_delay(Duration::from_millis(100))
             .max_transmit_size(MAX_TRANSMIT)
+            .connection_handler_queue_len(SEND_QUEUE)
             .build()?;
         // One subscription per namespace served, and the fleet topic.
         let filter = MaxCountSubscriptionFilter {
@@ -197,17 +209,21 @@ pub struct Fleet {
     /// Namespaces subscribed to, and when each last held an entry or was announced.
     topics: HashMap<String, Instant>,
     max_topics: usize,
+    /// Pages one pull follows at most ([`PULL_PAGES_PER_FULL_READ`]).
+    max_pull_pages: usize,
     pulls: HashMap<request_response::OutboundRequestId, Pull>,
     metrics: FleetMetrics,
 }
 
 impl Fleet {
     /// A fleet of `peers` (the local peer, if listed, is left out: every relay of a fleet may
-    /// use the same list), to dial at once.
+    /// use the same list), to dial at once; `namespace_cap` is the board's `max_per_namespace`,
+    /// which bounds how many pages a pull follows.
     pub fn new(
         local: PeerId,
         peers: Vec<(PeerId, Multiaddr)>,
         max_topics: usize,
+        namespace_cap: usize,
         metrics: FleetMetrics,
         now: Instant,
     ) -> Self {
@@ -221,6 +237,8 @@ impl Fleet {
             };
             metrics.connected.get_or_create(&label).set(0);
             metrics.behind.get_or_create(&label).set(0);
+            // Present from the start, so that an alert on it sees 0 rather than nothing.
+            let _ = metrics.dropped.get_or_create(&label);
             members.insert(
                 peer,
                 Member {
@@ -240,6 +258,10 @@ impl Fleet {
             members,
             topics: HashMap::new(),
             max_topics,
+            max_pull_pages: namespace_cap
+                .div_ceil(usize::from(MAX_PULL_PAGE))
+                .max(1)
+                .saturating_mul(PULL_PAGES_PER_FULL_READ),
             pulls: HashMap::new(),
             metrics,
         }
@@ -396,13 +418,37 @@ impl Fleet {
             namespace: namespace.to_owned(),
             entry,
         };
+        self.publish(net, namespace, Gossiped::Entry(replica));
+    }
+
+    /// A client removed `peer`'s entry in `namespace`: publish the removal to the fleet, so
+    /// that the copies elsewhere go too. Like [`Fleet::stored`], never fails the request; a
+    /// fleet peer that is not connected now keeps its copy until its TTL ends.
+    pub fn removed(
+        &mut self,
+        net: &mut Net,
+        board: &Board,
+        namespace: &str,
+        peer: &PeerId,
+        now: Instant,
+    ) {
+        if self.members.is_empty() || !self.follow(net, namespace, now) {
+            return;
+        }
+        let Some(removal) = board.removal(namespace, peer, now) else {
+            return;
+        };
+        self.publish(net, namespace, Gossiped::Removal(removal));
+    }
+
+    fn publish(&mut self, net: &mut Net, namespace: &str, message: Gossiped) {
         let topic = IdentTopic::new(wire::topic_of(namespace));
-        let outcome = match net.gossip.publish(topic, replica.encode()) {
+        let outcome = match net.gossip.publish(topic, message.encode()) {
             Ok(_) => "sent",
             Err(PublishError::NoPeersSubscribedToTopic) => "no_peers",
             Err(PublishError::Duplicate) => "duplicate",
             Err(e) => {
-                tracing::warn!(error = %e, "cannot publish a board entry to the fleet");
+                tracing::warn!(error = %e, "cannot publish a board change to the fleet");
                 "failed"
             }
         };
@@ -447,8 +493,18 @@ impl Fleet {
                 tracing::warn!(peer = %peer_id, "fleet peer does not speak gossipsub");
                 false
             }
-            NetEvent::Gossip(gossipsub::Event::SlowPeer { peer_id, .. }) => {
-                tracing::debug!(peer = %peer_id, "fleet peer is slow");
+            NetEvent::Gossip(gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            }) => {
+                let dropped = failed_messages.priority + failed_messages.non_priority;
+                if let Some(m) = self.members.get(&peer_id) {
+                    self.metrics
+                        .dropped
+                        .get_or_create(&m.label)
+                        .inc_by(dropped as u64);
+                }
+                tracing::debug!(peer = %peer_id, dropped, "fleet peer is slow");
                 false
             }
             NetEvent::Gossip(_) => false,
@@ -456,9 +512,10 @@ impl Fleet {
         }
     }
 
-    /// Judges one gossipsub message: stored and forwarded (`Accept`) only if it comes from
-    /// the fleet, decodes, is on its namespace's topic, and the board takes it as newer;
-    /// `Ignore` when it is not newer or a cap refuses it; `Reject` otherwise.
+    /// Judges one gossipsub message: stored (or, for a removal, applied) and forwarded
+    /// (`Accept`) only if it comes from the fleet, decodes, is on its namespace's topic, and
+    /// the board takes it as newer; `Ignore` when it is not newer or a cap refuses it;
+    /// `Reject` otherwise.
     fn receive(
         &mut self,
         board: &mut Board,
@@ -477,14 +534,20 @@ impl Fleet {
         let from_fleet = message
             .source
             .is_some_and(|author| self.members.contains_key(&author));
-        let replica = wire::namespace_of(message.topic.as_str()).and_then(|ns| {
-            Replica::decode(&message.data)
+        let decoded = wire::namespace_of(message.topic.as_str()).and_then(|ns| {
+            Gossiped::decode(&message.data)
                 .ok()
-                .filter(|r| r.namespace == ns)
+                .filter(|g| g.namespace() == ns)
         });
-        let Some(replica) = replica.filter(|_| from_fleet) else {
-            count("rejected");
-            return MessageAcceptance::Reject;
+        let replica = match decoded.filter(|_| from_fleet) {
+            Some(Gossiped::Entry(replica)) => replica,
+            Some(Gossiped::Removal(removal)) => {
+                return self.apply_removal(board, &label, &removal, now);
+            }
+            None => {
+                count("rejected");
+                return MessageAcceptance::Reject;
+            }
         };
         let stamp = replica.entry.stamp;
         match self.apply(
@@ -507,6 +570,26 @@ impl Fleet {
         }
     }
 
+    /// Applies a removal from a fleet peer (by gossip) and counts what came of it: `removed`
+    /// when it dropped an entry or is remembered for one still on its way (forwarded), `stale`
+    /// when the entry held is newer or the removal known (not forwarded).
+    fn apply_removal(
+        &mut self,
+        board: &mut Board,
+        label: &FleetPeer,
+        removal: &Removal,
+        now: Instant,
+    ) -> MessageAcceptance {
+        let (outcome, verdict) = match board.apply_removal(removal, now) {
+            RemovalApplied::Removed | RemovalApplied::Remembered => {
+                ("removed", MessageAcceptance::Accept)
+            }
+            RemovalApplied::Stale => ("stale", MessageAcceptance::Ignore),
+        };
+        self.metrics.entry(label, Via::Gossip.label(), outcome);
+        verdict
+    }
+
     /// Stores one entry from a fleet peer and counts what came of it.
     fn apply(
         &mut self,
@@ -518,7 +601,7 @@ impl Fleet {
         now: Instant,
     ) -> Judged {
         let (outcome, judged) = match board.apply(namespace, entry, now) {
-            Applied::Stored => {
+            Applied::Stored | Applied::Restamped => {
                 if let Some(seen) = self.topics.get_mut(namespace) {
                     *seen = now;
                 }
@@ -674,7 +757,7 @@ impl Fleet {
         if stored > 0 {
             tracing::debug!(%peer, stored, "fleet pull caught up");
         }
-        if more && pull.pages < MAX_PULL_PAGES {
+        if more && pull.pages < self.max_pull_pages {
             let id = net.pull.send_request(
                 peer,
                 PullRequest {

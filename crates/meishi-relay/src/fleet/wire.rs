@@ -1,6 +1,7 @@
-//! The bytes relays of one fleet exchange: a replicated board entry ([`Replica`], the data of
-//! one gossipsub message) and the catch-up protocol's request and response ([`PullRequest`],
-//! [`PullResponse`]), framed by [`meishi_event::frame`] like the board. proto-spec/relay.md#fleets
+//! The bytes relays of one fleet exchange: a replicated board entry ([`Replica`]) or a
+//! withdrawn one ([`Removal`]), each the data of one gossipsub message ([`Gossiped`]), and the
+//! catch-up protocol's request and response ([`PullRequest`], [`PullResponse`]), framed by
+//! [`meishi_event::frame`] like the board. proto-spec/relay.md#fleets
 //!
 //! Decoders are canonical or reject, and bound every length before allocating. Only relays
 //! speak these: nodes never see them.
@@ -20,8 +21,12 @@ pub const TOPIC_PREFIX: &str = "meishi/board/1/";
 pub const FLEET_TOPIC: &str = "meishi/fleet/1";
 /// Version byte of a [`Replica`].
 pub const REPLICA_V1: u8 = 0x01;
+/// Type byte of a [`Removal`]. proto-spec/relay.md#removals
+pub const REMOVAL_V1: u8 = 0x02;
 /// Largest encoded [`Replica`].
 pub const MAX_REPLICA: usize = 1 + 1 + NAMESPACE_LEN + MAX_ENTRY;
+/// Largest encoded [`Removal`]: type, namespace, peer, stamp, time kept.
+pub const MAX_REMOVAL: usize = 1 + 1 + NAMESPACE_LEN + 1 + MAX_PEER_ID + 8 + 4;
 /// Most entries in one [`PullResponse::Entries`].
 pub const MAX_PULL_PAGE: u16 = MAX_BOARD_PAGE;
 /// Largest encoded pull request.
@@ -69,6 +74,31 @@ pub struct Entry {
 pub struct Replica {
     pub namespace: String,
     pub entry: Entry,
+}
+
+/// A withdrawn entry: the data of one gossipsub message on the namespace's topic. Versions of
+/// `peer`'s entry in `namespace` stamped at or before `stamp` are gone.
+/// proto-spec/relay.md#removals
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub namespace: String,
+    /// Whose entry: the authenticated peer that sent the board Remove to the origin relay.
+    pub peer: PeerId,
+    /// The removal's stamp, ordered with the entry's versions: the origin's clock when it
+    /// took the Remove, in Unix microseconds, and above the stamp of the version it held.
+    pub stamp: u64,
+    /// Seconds a relay remembers the removal (at least 1), so that an older copy still on its
+    /// way (by gossip or catch-up) is not stored again: the time the removed version had left.
+    pub left: u32,
+}
+
+/// The data of one gossipsub message on a board topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gossiped {
+    /// An entry a client wrote (new or refreshed), to store if newer.
+    Entry(Replica),
+    /// An entry a client withdrew, to drop if not newer than the removal.
+    Removal(Removal),
 }
 
 /// A catch-up request: entries of `namespace` the peer stored after `cursor` (its own board
@@ -122,6 +152,8 @@ pub enum WireError {
     FieldTooLarge,
     #[error("entry has {left} s left of a TTL of {ttl} s")]
     BadLeft { ttl: u32, left: u32 },
+    #[error("removal kept for 0 s")]
+    ZeroLeft,
     #[error("fleet message has {0} trailing bytes")]
     Trailing(usize),
     #[error("fleet message is not canonical")]
@@ -165,12 +197,15 @@ impl<'a> Reader<'a> {
         }
         Ok(s.to_owned())
     }
-    fn entry(&mut self) -> Result<Entry, WireError> {
+    fn peer(&mut self) -> Result<PeerId, WireError> {
         let plen = usize::from(self.u8()?);
         if plen == 0 || plen > MAX_PEER_ID {
             return Err(WireError::FieldTooLarge);
         }
-        let peer = PeerId::from_bytes(self.take(plen)?).map_err(|_| WireError::BadPeer)?;
+        PeerId::from_bytes(self.take(plen)?).map_err(|_| WireError::BadPeer)
+    }
+    fn entry(&mut self) -> Result<Entry, WireError> {
+        let peer = self.peer()?;
         let stamp = self.u64()?;
         let ttl = self.u32()?;
         let left = self.u32()?;
@@ -216,11 +251,15 @@ fn put_namespace(out: &mut Vec<u8>, ns: &str) {
     out.extend_from_slice(b);
 }
 
-fn put_entry(out: &mut Vec<u8>, e: &Entry) {
-    let p = e.peer.to_bytes();
+fn put_peer(out: &mut Vec<u8>, peer: &PeerId) {
+    let p = peer.to_bytes();
     let p = &p[..p.len().min(MAX_PEER_ID)];
     out.push(p.len() as u8);
     out.extend_from_slice(p);
+}
+
+fn put_entry(out: &mut Vec<u8>, e: &Entry) {
+    put_peer(out, &e.peer);
     out.extend_from_slice(&e.stamp.to_be_bytes());
     out.extend_from_slice(&e.ttl.to_be_bytes());
     out.extend_from_slice(&e.left.to_be_bytes());
@@ -248,6 +287,65 @@ impl Replica {
         let entry = r.entry()?;
         r.end()?;
         Ok(Self { namespace, entry })
+    }
+}
+
+impl Removal {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![REMOVAL_V1];
+        put_namespace(&mut out, &self.namespace);
+        put_peer(&mut out, &self.peer);
+        out.extend_from_slice(&self.stamp.to_be_bytes());
+        out.extend_from_slice(&self.left.to_be_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        too_large(bytes, MAX_REMOVAL)?;
+        let mut r = Reader { b: bytes };
+        match r.u8()? {
+            REMOVAL_V1 => {}
+            t => return Err(WireError::UnknownType(t)),
+        }
+        let namespace = r.namespace()?;
+        let peer = r.peer()?;
+        let stamp = r.u64()?;
+        let left = r.u32()?;
+        if left == 0 {
+            return Err(WireError::ZeroLeft);
+        }
+        r.end()?;
+        Ok(Self {
+            namespace,
+            peer,
+            stamp,
+            left,
+        })
+    }
+}
+
+impl Gossiped {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Entry(r) => r.encode(),
+            Self::Removal(r) => r.encode(),
+        }
+    }
+
+    /// Decodes by the first byte: a [`Replica`] or a [`Removal`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        match bytes.first() {
+            Some(&REMOVAL_V1) => Removal::decode(bytes).map(Self::Removal),
+            _ => Replica::decode(bytes).map(Self::Entry),
+        }
+    }
+
+    /// The namespace it is about.
+    pub fn namespace(&self) -> &str {
+        match self {
+            Self::Entry(r) => &r.namespace,
+            Self::Removal(r) => &r.namespace,
+        }
     }
 }
 
@@ -460,6 +558,64 @@ mod tests {
         assert_eq!(Replica::decode(&p), Err(WireError::BadPeer));
     }
 
+    fn removal() -> Removal {
+        Removal {
+            namespace: NS.into(),
+            peer: peer(),
+            stamp: 0x0102_0304_0506_0708,
+            left: 299,
+        }
+    }
+
+    #[test]
+    fn removal_bytes() {
+        let b = removal().encode();
+        let want = [
+            "02",                     // type: removal
+            "4b",                     // namespace length: 75
+            &hex(NS.as_bytes()),      // namespace
+            "26",                     // peer id length: 38
+            &hex(&peer().to_bytes()), // peer id
+            "0102030405060708",       // stamp: the origin's clock at the Remove, Unix microseconds
+            "0000012b",               // left: remembered for 299 s
+        ]
+        .concat();
+        assert_eq!(hex(&b), want);
+        assert_eq!(b.len(), MAX_REMOVAL - (MAX_PEER_ID - 38));
+        assert_eq!(Removal::decode(&b).unwrap(), removal());
+        assert_eq!(Gossiped::decode(&b).unwrap(), Gossiped::Removal(removal()));
+        assert_eq!(
+            Gossiped::decode(&replica().encode()).unwrap(),
+            Gossiped::Entry(replica())
+        );
+    }
+
+    #[test]
+    fn removal_rejections() {
+        let good = removal().encode();
+        for n in 0..good.len() {
+            assert!(Gossiped::decode(&good[..n]).is_err(), "cut at {n}");
+        }
+        let mut long = good.clone();
+        long.push(0);
+        assert_eq!(Gossiped::decode(&long), Err(WireError::Trailing(1)));
+        let mut ns = good.clone();
+        ns[2] = b'X';
+        assert_eq!(Gossiped::decode(&ns), Err(WireError::BadNamespace));
+        let zero = Removal {
+            left: 0,
+            ..removal()
+        };
+        assert_eq!(Gossiped::decode(&zero.encode()), Err(WireError::ZeroLeft));
+        let mut p = good.clone();
+        p[2 + NS.len() + 1] = 0xff;
+        assert_eq!(Gossiped::decode(&p), Err(WireError::BadPeer));
+        // Neither type: unknown.
+        let mut t = good;
+        t[0] = 3;
+        assert_eq!(Gossiped::decode(&t), Err(WireError::UnknownType(3)));
+    }
+
     #[test]
     fn pull_round_trips_and_limits() {
         let req = PullRequest {
@@ -526,6 +682,9 @@ mod tests {
             if let Ok(d) = Replica::decode(&noise) {
                 proptest::prop_assert_eq!(d.encode(), noise.clone());
             }
+            if let Ok(d) = Gossiped::decode(&noise) {
+                proptest::prop_assert_eq!(d.encode(), noise.clone());
+            }
             if let Ok(d) = PullResponse::decode(&noise) {
                 proptest::prop_assert_eq!(d.encode(), noise);
             }
@@ -536,6 +695,7 @@ mod tests {
     fn caps_as_the_spec_states_them() {
         // proto-spec/relay.md#fleet-limits
         assert_eq!(MAX_REPLICA, 1_213);
+        assert_eq!(MAX_REMOVAL, 154);
         assert_eq!(MAX_PULL_REQUEST, 87);
         assert_eq!(MAX_PULL_RESPONSE, 290_828);
     }

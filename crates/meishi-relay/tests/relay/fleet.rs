@@ -321,6 +321,67 @@ async fn three_relays_replicate_entries_and_a_newer_one_replaces_everywhere() {
     }
 }
 
+/// Waits until a client of `relay` no longer reads any teaser for `peer`.
+async fn until_unlisted(reader: &mut Swarm<Client>, relay: PeerId, peer: PeerId) {
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        let got = sealed_of(reader, relay, peer).await;
+        if got.is_none() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "relay {relay} still lists {got:?} for {peer} after it was removed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A node withdraws its teaser (a board Remove) on relay A of two: the relay that took the
+/// Remove from the authenticated peer publishes the removal, and B drops its copy; posting
+/// again lists the node on both once more.
+#[tokio::test]
+async fn a_remove_on_one_relay_removes_the_copy_on_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = fleet_of(dir.path(), 2, &[]);
+    let (a, b) = (start(&m[0]).await, start(&m[1]).await);
+    until_meshed(&[&a, &b]).await;
+    let mut x = connected_client(&m[0].addr).await;
+    let x_id = *x.local_peer_id();
+    let mut on_b = connected_client(&m[1].addr).await;
+
+    post(&mut x, m[0].id, b"x, listed").await;
+    until_listed(&mut on_b, m[1].id, x_id, b"x, listed").await;
+
+    let remove = BoardRequest::Remove {
+        namespace: NS.into(),
+    };
+    assert_eq!(
+        board_ask(&mut x, m[0].id, remove).await,
+        BoardResponse::Removed
+    );
+    until_unlisted(&mut on_b, m[1].id, x_id).await;
+    assert_eq!(
+        entries(&b, m[0].id, "gossip", "removed"),
+        1,
+        "{}",
+        b.metrics_text()
+    );
+    assert_eq!(
+        metric(&a, "meishi_relay_fleet_publishes_total{outcome=\"sent\"}"),
+        1,
+        "the removal went out by gossip: {}",
+        a.metrics_text()
+    );
+
+    // Written again after the removal: listed again on both.
+    post(&mut x, m[0].id, b"x, back").await;
+    until_listed(&mut on_b, m[1].id, x_id, b"x, back").await;
+    for r in [a, b] {
+        r.shutdown().await;
+    }
+}
+
 /// A copy from a fleet peer is checked as a client's write: an older one is ignored, an
 /// invalid one (undecodable, on another namespace's topic, a TTL out of bounds) rejected, and
 /// only a valid newer one stored.

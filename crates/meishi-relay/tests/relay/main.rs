@@ -1051,10 +1051,12 @@ async fn a_gone_peer_is_unlisted_after_the_grace_and_a_returning_one_keeps_its_p
     )
     .await;
 
-    // A node that comes back within the grace keeps its entry.
+    // A node that comes back within the grace keeps its entry. It holds a reservation here
+    // (its circuit address), as a node does on its home relays.
     let key = libp2p::identity::Keypair::generate_ed25519();
     let me = key.public().to_peer_id();
     let mut a = connected([127, 0, 0, 21], key.clone(), &relay_quic).await;
+    assert!(reserve(&mut a, &relay_quic).await);
     assert_eq!(
         board_ask(&mut a, relay_id, put()).await,
         BoardResponse::Stored { ttl: 600 }
@@ -1065,7 +1067,8 @@ async fn a_gone_peer_is_unlisted_after_the_grace_and_a_returning_one_keeps_its_p
         listed(&mut watcher, relay_id, &ns).await.contains(&me),
         "dropped during the grace"
     );
-    let a = connected([127, 0, 0, 21], key, &relay_quic).await;
+    let mut a = connected([127, 0, 0, 21], key, &relay_quic).await;
+    assert!(reserve(&mut a, &relay_quic).await);
     let bg = background(vec![a]);
     tokio::time::sleep(GRACE * 2).await;
     assert!(
@@ -1085,6 +1088,45 @@ async fn a_gone_peer_is_unlisted_after_the_grace_and_a_returning_one_keeps_its_p
     assert!(
         took < Duration::from_secs(10),
         "unlisted only after {took:?}"
+    );
+    relay.shutdown().await;
+}
+
+/// A node of a sharded fleet posts its teaser to relays it holds no reservation on and lets
+/// those connections close: it stays listed there after the grace, until its entry's TTL.
+#[tokio::test]
+async fn a_peer_that_never_reserved_stays_listed_after_it_leaves() {
+    const GRACE: Duration = Duration::from_millis(500);
+    let (relay, _, relay_quic) = relay_with(|c| {
+        c.limits.disconnect_grace_ms = GRACE.as_millis() as u64;
+    })
+    .await;
+    let relay_id = relay.peer_id();
+    let ev = EventKey::derive("grace-test-no-reservation").unwrap();
+    let ns = ev.namespace().to_owned();
+    let mut watcher = connected(
+        [127, 0, 0, 22],
+        libp2p::identity::Keypair::generate_ed25519(),
+        &relay_quic,
+    )
+    .await;
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let me = key.public().to_peer_id();
+    let mut poster = connected([127, 0, 0, 23], key, &relay_quic).await;
+    let put = BoardRequest::Put {
+        namespace: ns.clone(),
+        ttl: 600,
+        sealed: ev.seal(b"teaser").unwrap(),
+    };
+    assert_eq!(
+        board_ask(&mut poster, relay_id, put).await,
+        BoardResponse::Stored { ttl: 600 }
+    );
+    drop(poster);
+    tokio::time::sleep(GRACE * 4).await;
+    assert!(
+        listed(&mut watcher, relay_id, &ns).await.contains(&me),
+        "unlisted though it never held a reservation here"
     );
     relay.shutdown().await;
 }
