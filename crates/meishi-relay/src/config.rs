@@ -68,6 +68,9 @@ pub struct FleetConfig {
     /// Most event namespaces replicated at once (gossipsub topics); entries of further
     /// namespaces are kept by the relay they were written to.
     pub max_topics: usize,
+    /// Seconds between repair pulls: each connected fleet peer's board is read again from the
+    /// last cursor it answered, for what gossip lost (proto-spec/relay.md#catch-up).
+    pub repair_secs: u64,
 }
 
 impl Default for FleetConfig {
@@ -75,6 +78,7 @@ impl Default for FleetConfig {
         Self {
             peers: Vec::new(),
             max_topics: crate::fleet::DEFAULT_MAX_TOPICS,
+            repair_secs: crate::fleet::DEFAULT_REPAIR.as_secs(),
         }
     }
 }
@@ -470,6 +474,12 @@ impl Config {
         self.listen_addrs()?;
         self.external_addrs()?;
         self.fleet_peers()?;
+        if self.fleet.repair_secs == 0 {
+            return Err(ConfigError::Zero("fleet.repair_secs"));
+        }
+        if self.fleet.repair_secs > 86_400 {
+            return Err(ConfigError::TooLarge("fleet.repair_secs"));
+        }
         if self.fleet.max_topics == 0 {
             return Err(ConfigError::Zero("fleet.max_topics"));
         }

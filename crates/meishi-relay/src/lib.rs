@@ -341,6 +341,7 @@ impl Relay {
             fleet_peers,
             config.fleet.max_topics,
             l.board.max_per_namespace,
+            Duration::from_secs(config.fleet.repair_secs),
             relay_metrics.fleet.clone(),
             Instant::now(),
         );

@@ -65,6 +65,10 @@ pub const MAX_TRANSMIT: usize = 16 * 1024;
 /// it holds a whole event of the default `max_per_namespace` posting at once. Each message is
 /// at most 1,213 bytes, so a full queue holds at most ~25 MB per fleet peer.
 pub const SEND_QUEUE: usize = 20_480;
+/// How often each connected fleet peer's board is read again from the last cursor it
+/// answered: gossip drops messages under overload (a full send queue), and only a pull brings
+/// them back. proto-spec/relay.md#catch-up
+pub const DEFAULT_REPAIR: Duration = Duration::from_secs(60);
 /// Pull requests in flight to one peer at once.
 const PULLS_IN_FLIGHT: usize = 2;
 /// Pages one pull of one namespace follows before it stops, per page a full namespace of the
@@ -211,6 +215,9 @@ pub struct Fleet {
     max_topics: usize,
     /// Pages one pull follows at most ([`PULL_PAGES_PER_FULL_READ`]).
     max_pull_pages: usize,
+    /// Between repair pulls, and when the next is due.
+    repair_every: Duration,
+    next_repair: Instant,
     pulls: HashMap<request_response::OutboundRequestId, Pull>,
     metrics: FleetMetrics,
 }
@@ -224,6 +231,7 @@ impl Fleet {
         peers: Vec<(PeerId, Multiaddr)>,
         max_topics: usize,
         namespace_cap: usize,
+        repair_every: Duration,
         metrics: FleetMetrics,
         now: Instant,
     ) -> Self {
@@ -262,6 +270,8 @@ impl Fleet {
                 .div_ceil(usize::from(MAX_PULL_PAGE))
                 .max(1)
                 .saturating_mul(PULL_PAGES_PER_FULL_READ),
+            repair_every,
+            next_repair: now + repair_every,
             pulls: HashMap::new(),
             metrics,
         }
@@ -787,8 +797,22 @@ impl Fleet {
         self.pump(net, peer);
     }
 
-    /// Leaves the topics of namespaces that have held no entry here for a while.
+    /// Leaves the topics of namespaces that have held no entry here for a while; when a
+    /// repair is due, pulls every namespace each connected peer has answered for, from its
+    /// last cursor: what gossip lost since comes back (usually nothing, and one short page).
     pub fn sweep(&mut self, net: &mut Net, board: &Board, now: Instant) {
+        if now >= self.next_repair {
+            self.next_repair = now + self.repair_every;
+            let due: Vec<(PeerId, String)> = self
+                .members
+                .iter()
+                .filter(|(_, m)| m.link == Link::Up)
+                .flat_map(|(p, m)| m.cursors.keys().map(|ns| (*p, ns.clone())))
+                .collect();
+            for (peer, ns) in due {
+                self.enqueue(net, &peer, ns);
+            }
+        }
         let idle: Vec<String> = self
             .topics
             .iter()

@@ -658,3 +658,58 @@ async fn entries_above_and_below_the_idontwant_threshold_both_replicate() {
         r.shutdown().await;
     }
 }
+
+/// Gossip may lose a message (a full send queue under load), so a relay reads each connected
+/// fleet peer's board again every `repair_secs`, from the last cursor that peer answered: a
+/// fake fleet peer answers every pull with cursor 7 and sees the relay ask from 7 again and
+/// again, unprompted by any connection or subscription (those pull once or twice at the start).
+#[tokio::test]
+async fn a_relay_pulls_again_from_the_last_cursor_to_repair_lost_gossip() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Keypair::generate_ed25519();
+    let fake_id = key.public().to_peer_id();
+    let listen: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", free_port())
+        .parse()
+        .unwrap();
+    let fake_addr = listen.clone().with_p2p(fake_id).unwrap();
+    let mut m = fleet_of(dir.path(), 1, &[fake_addr]);
+    m[0].config.fleet.repair_secs = 1;
+    let b = start(&m[0]).await;
+
+    let mut fake = net_swarm(key);
+    fake.listen_on(listen).unwrap();
+    let topic = wire::topic_of(NS);
+    fake.behaviour_mut()
+        .gossip
+        .subscribe(&IdentTopic::new(topic.clone()))
+        .unwrap();
+    fake.dial(m[0].addr.clone()).unwrap();
+    let mut cursors = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while cursors.iter().filter(|&&c| c == 7).count() < 3 {
+            let ev = fake.select_next_some().await;
+            if let SwarmEvent::Behaviour(NetEvent::Pull(request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            })) = ev
+            {
+                assert_eq!(request.namespace, NS);
+                cursors.push(request.cursor);
+                let page = PullResponse::Entries {
+                    entries: Vec::new(),
+                    cursor: 7,
+                    more: false,
+                };
+                let _ = fake.behaviour_mut().pull.send_response(channel, page);
+            }
+        }
+    })
+    .await
+    .expect("the relay pulls again by itself");
+    // The catch-up when the topic came up reads from the start; the repairs from the cursor.
+    assert_eq!(cursors[0], 0, "{cursors:?}");
+    b.shutdown().await;
+}
