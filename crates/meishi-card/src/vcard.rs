@@ -455,12 +455,39 @@ fn floor_boundary(s: &str, max: usize) -> usize {
     i
 }
 
-/// Whether a line's parameters (before the first colon, looked at up to 256 octets so the
-/// check stays cheap on long lines) ask for quoted-printable.
+/// Whether a line's parameters (before the first colon outside double quotes, looked at up to
+/// 256 octets so the check stays cheap on long lines) ask for quoted-printable: a parameter
+/// `ENCODING=QUOTED-PRINTABLE` or a bare `QUOTED-PRINTABLE` (2.1). Words inside a quoted
+/// parameter value are text, not a request (found by fuzzing: a social handle containing
+/// `QUOTED-PRINTABLE:`, exported folded after an `=`, imported back with the fold's space).
 fn is_quoted_printable(line: &str) -> bool {
     let head = &line[..floor_boundary(line, 256)];
-    let head = head.split(':').next().unwrap_or(head);
-    head.to_ascii_uppercase().contains("QUOTED-PRINTABLE")
+    let asks = |param: &str| {
+        let param = param.trim();
+        param.eq_ignore_ascii_case("QUOTED-PRINTABLE")
+            || param.split_once('=').is_some_and(|(name, value)| {
+                name.trim().eq_ignore_ascii_case("ENCODING")
+                    && value.trim().eq_ignore_ascii_case("QUOTED-PRINTABLE")
+            })
+    };
+    let (mut quoted, mut start, mut first) = (false, 0, true);
+    for (i, c) in head.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ';' | ':' if !quoted => {
+                // The first piece is the property's name.
+                if !first && asks(&head[start..i]) {
+                    return true;
+                }
+                if c == ':' {
+                    return false;
+                }
+                (start, first) = (i + 1, false);
+            }
+            _ => {}
+        }
+    }
+    !first && !quoted && asks(&head[start..])
 }
 
 /// One property: upper-case name without its group, parameters (upper-case names, raw values
@@ -1978,5 +2005,26 @@ print(json.dumps(out))
                 }
             }
         }
+    }
+
+    #[test]
+    fn quoted_printable_named_inside_a_quoted_parameter_is_text() {
+        // Found by fuzzing: the export folds this line right after an `=`.
+        let mut card = Card::new("Taro");
+        card.socials.push(Social {
+            kind: SocialKind::GITHUB,
+            handle: "le=QUOTED-PRINTABLE:=E5=90=8D=E5=88=BA=E5=95=86=E4=BA=8B".into(),
+        });
+        let text = export(&card, None, Version::V3);
+        assert_eq!(import(&text).unwrap()[0].card, card, "{text}");
+        assert!(is_quoted_printable(
+            "NOTE;ENCODING=QUOTED-PRINTABLE:caf=C3=A9 ="
+        ));
+        assert!(is_quoted_printable(
+            "NOTE;CHARSET=UTF-8;QUOTED-PRINTABLE:x="
+        ));
+        assert!(!is_quoted_printable("NOTE;X-A=\"QUOTED-PRINTABLE\":x="));
+        assert!(!is_quoted_printable("NOTE:QUOTED-PRINTABLE="));
+        assert!(!is_quoted_printable("QUOTED-PRINTABLE:x="));
     }
 }
