@@ -2016,7 +2016,7 @@ print(json.dumps(out))
             handle: "le=QUOTED-PRINTABLE:=E5=90=8D=E5=88=BA=E5=95=86=E4=BA=8B".into(),
         });
         let text = export(&card, None, Version::V3);
-        assert_eq!(import(&text).unwrap()[0].card, card, "{text}");
+        assert_eq!(import(&text).expect("imports")[0].card, card, "{text}");
         assert!(is_quoted_printable(
             "NOTE;ENCODING=QUOTED-PRINTABLE:caf=C3=A9 ="
         ));
