@@ -781,6 +781,16 @@ impl Attend {
         }
         if self.relays[i].home {
             self.reserve(swarm, i);
+            if self.posted.is_some() && self.relays.len() > 1 {
+                // Back on a home relay after losing it: if I was gone from it past its grace
+                // period, it removed my entry from the whole fleet
+                // (proto-spec/relay.md#removals), so my teaser goes to every relay again.
+                for slot in &mut self.relays {
+                    for j in &mut slot.joined {
+                        j.next_refresh = now;
+                    }
+                }
+            }
         }
     }
 

@@ -304,6 +304,20 @@ impl Board {
         self.registry.remove_peer(peer)
     }
 
+    /// `peer` held a reservation here and has had no connection for the grace period: removes
+    /// each of its entries as its own Remove would (stamped, remembered), and returns their
+    /// namespaces, for the fleet. proto-spec/relay.md#removals
+    pub fn depart(&mut self, peer: &PeerId, now: Instant, clock: u64) -> Vec<String> {
+        let namespaces = self.registry.namespaces_of(peer);
+        for namespace in &namespaces {
+            let remove = BoardRequest::Remove {
+                namespace: namespace.clone(),
+            };
+            self.handle(*peer, None, remove, now, clock);
+        }
+        namespaces
+    }
+
     /// Handles a request from `peer` (the authenticated remote of the connection); `clock` is
     /// the relay's clock in Unix microseconds, which stamps a stored entry.
     pub fn handle(

@@ -684,7 +684,15 @@ impl EventLoop {
             }
             self.departures.remove(&(at, peer));
             self.departing.remove(&peer);
-            let b = self.board.forget(&peer);
+            // Its entries go from the whole fleet: the other relays list it too (it posted to
+            // all of them), and none of them can tell it left. A node still alive elsewhere
+            // posts again when it is back on a home relay, and every 150 s.
+            let gone = self.board.depart(&peer, now, unix_micros());
+            let net = self.swarm.behaviour_mut().fleet.inner_mut();
+            for ns in &gone {
+                self.fleet.removed(net, &self.board, ns, &peer, now);
+            }
+            let b = gone.len() + self.board.forget(&peer);
             let r = self.rendezvous.forget(&peer);
             tracing::debug!(%peer, registrations = r, board_entries = b, "gone");
         }

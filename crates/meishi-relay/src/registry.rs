@@ -404,6 +404,21 @@ impl<V> Registry<V> {
 
     /// Removes every entry of `peer` (it has been gone for the grace period: its circuit address
     /// is dead, so listing it would only send others to a peer that is gone); returns how many.
+    /// The namespaces `peer` holds an entry in.
+    pub fn namespaces_of(&self, peer: &PeerId) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .peers
+            .get(peer)
+            .into_iter()
+            .flatten()
+            .filter_map(|seq| self.entries.get(seq))
+            .map(|e| e.namespace.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     pub fn remove_peer(&mut self, peer: &PeerId) -> usize {
         let seqs = self.peers.remove(peer).unwrap_or_default();
         for seq in &seqs {

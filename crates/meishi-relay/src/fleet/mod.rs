@@ -25,9 +25,9 @@
 //!   again, with backoff, whenever the last connection to one closes.
 //!
 //! What does not replicate: reservations, rendezvous registrations, slot records and drop
-//! messages stay on the relay they were written to; the departure of a peer that held a
-//! reservation on a relay (its entries dropped there when its last connection has been closed
-//! for the grace period) acts on that relay only (copies elsewhere end with their TTL).
+//! messages stay on the relay they were written to. The departure of a peer that held a
+//! reservation on a relay (its last connection closed for the grace period) is published as a
+//! removal of each of its entries, as its own Remove would be.
 
 pub mod only;
 pub mod wire;

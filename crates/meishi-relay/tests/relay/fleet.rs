@@ -713,3 +713,64 @@ async fn a_relay_pulls_again_from_the_last_cursor_to_repair_lost_gossip() {
     assert_eq!(cursors[0], 0, "{cursors:?}");
     b.shutdown().await;
 }
+
+/// Asks `relay` (at `addr`, over TCP) for a reservation and waits until it is accepted.
+async fn reserve_on(c: &mut Swarm<Client>, addr: &Multiaddr) {
+    use libp2p::multiaddr::Protocol;
+    c.listen_on(addr.clone().with(Protocol::P2pCircuit))
+        .unwrap();
+    tokio::time::timeout(WITHIN, async {
+        loop {
+            if let SwarmEvent::Behaviour(super::ClientEvent::Relay(
+                libp2p::relay::client::Event::ReservationReqAccepted { .. },
+            )) = c.select_next_some().await
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the relay accepts the reservation");
+}
+
+/// A node that held a reservation on relay A leaves: after A's grace period its entry goes from
+/// A and, as a removal, from B, which it had posted to as well. A node that only posted to A
+/// (no reservation there, as a node posts to relays that are not its home) and closed its
+/// connection stays listed on both.
+#[tokio::test]
+async fn a_departed_node_is_removed_from_the_whole_fleet() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = fleet_of(dir.path(), 2, &[]);
+    for member in &mut m {
+        member.config.limits.disconnect_grace_ms = 1_000;
+    }
+    let (a, b) = (start(&m[0]).await, start(&m[1]).await);
+    until_meshed(&[&a, &b]).await;
+    let mut on_b = connected_client(&m[1].addr).await;
+
+    let mut x = connected_client(&m[0].addr).await;
+    let x_id = *x.local_peer_id();
+    reserve_on(&mut x, &m[0].addr).await;
+    post(&mut x, m[0].id, b"x, home on A").await;
+    let mut y = connected_client(&m[0].addr).await;
+    let y_id = *y.local_peer_id();
+    post(&mut y, m[0].id, b"y, posted only").await;
+    until_listed(&mut on_b, m[1].id, x_id, b"x, home on A").await;
+    until_listed(&mut on_b, m[1].id, y_id, b"y, posted only").await;
+
+    drop((x, y));
+    until_unlisted(&mut on_b, m[1].id, x_id).await;
+    let mut on_a = connected_client(&m[0].addr).await;
+    assert_eq!(sealed_of(&mut on_a, m[0].id, x_id).await, None);
+    assert_eq!(
+        sealed_of(&mut on_a, m[0].id, y_id).await.as_deref(),
+        Some(&b"y, posted only"[..])
+    );
+    assert_eq!(
+        sealed_of(&mut on_b, m[1].id, y_id).await.as_deref(),
+        Some(&b"y, posted only"[..])
+    );
+    for r in [a, b] {
+        r.shutdown().await;
+    }
+}
