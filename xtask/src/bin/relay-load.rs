@@ -57,6 +57,8 @@ mod attendee;
 mod client;
 #[path = "relay-load/lag.rs"]
 mod lag;
+#[path = "../source_tcp.rs"]
+mod source_tcp;
 #[path = "relay-load/spawn.rs"]
 mod spawn;
 #[path = "relay-load/worker.rs"]

@@ -37,19 +37,15 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
-use libp2p::core::transport::{DialOpts, ListenerId, TransportError, TransportEvent};
+use futures::StreamExt;
 use libp2p::core::upgrade::Version;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
@@ -62,6 +58,8 @@ use meishi_node::{Config, Event, GiveOutcome, Limits, Node, Teaser};
 use meishi_relay::board;
 use serde_json::Value;
 use tokio::sync::watch;
+
+use source_tcp::SourceTcp;
 
 /// An unguessable event code (the CLI refuses guessable ones).
 const CODE: &str = "m4kq-7xpa-z2re-9hwd-c5tx";
@@ -86,6 +84,8 @@ const USAGE: &str = "usage: soak [all|flood|crash] [--quick] [--flooders N] [--h
 // The crate root is `soak.rs`, so its modules are found by path.
 #[path = "soak/netns.rs"]
 mod netns;
+#[path = "../source_tcp.rs"]
+mod source_tcp;
 #[path = "soak/worker.rs"]
 mod worker;
 
@@ -242,62 +242,6 @@ fn median(v: &mut [f64]) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // Flood
 // ---------------------------------------------------------------------------------------------
-
-/// A dial-only TCP transport whose sockets are bound to one source address before connecting,
-/// so that flooders on this machine show up at the relay as several hosts (127.0.0.2, .3, …).
-/// (libp2p-tcp's port reuse binds to the unspecified address, which does not do this.)
-struct SourceTcp(IpAddr);
-
-impl Transport for SourceTcp {
-    type Output = libp2p::tcp::tokio::TcpStream;
-    type Error = std::io::Error;
-    type ListenerUpgrade = futures::future::Pending<Result<Self::Output, Self::Error>>;
-    type Dial = BoxFuture<'static, Result<Self::Output, Self::Error>>;
-
-    fn listen_on(
-        &mut self,
-        _: ListenerId,
-        addr: Multiaddr,
-    ) -> Result<(), TransportError<Self::Error>> {
-        Err(TransportError::MultiaddrNotSupported(addr))
-    }
-
-    fn remove_listener(&mut self, _: ListenerId) -> bool {
-        false
-    }
-
-    fn dial(
-        &mut self,
-        addr: Multiaddr,
-        _: DialOpts,
-    ) -> Result<Self::Dial, TransportError<Self::Error>> {
-        let mut it = addr.iter();
-        let target = match (it.next(), it.next(), it.next()) {
-            (Some(Protocol::Ip4(ip)), Some(Protocol::Tcp(port)), None | Some(Protocol::P2p(_)))
-                if it.next().is_none() =>
-            {
-                SocketAddr::new(ip.into(), port)
-            }
-            _ => return Err(TransportError::MultiaddrNotSupported(addr)),
-        };
-        let src = self.0;
-        Ok(async move {
-            let socket = tokio::net::TcpSocket::new_v4()?;
-            socket.bind(SocketAddr::new(src, 0))?;
-            let stream = socket.connect(target).await?;
-            stream.set_nodelay(true)?;
-            Ok(libp2p::tcp::tokio::TcpStream(stream))
-        }
-        .boxed())
-    }
-
-    fn poll(
-        self: Pin<&mut Self>,
-        _: &mut TaskContext<'_>,
-    ) -> Poll<TransportEvent<Self::ListenerUpgrade, Self::Error>> {
-        Poll::Pending
-    }
-}
 
 #[derive(NetworkBehaviour)]
 struct Flooder {

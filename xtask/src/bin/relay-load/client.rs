@@ -2,79 +2,20 @@
 //! address (so that the relays see attendees behind several hosts), the circuit relay client,
 //! the rendezvous client and the teaser board. No identify, ping, DCUtR or exchange protocol.
 
-use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::net::IpAddr;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
-use libp2p::core::transport::{DialOpts, ListenerId, TransportError, TransportEvent};
+use futures::StreamExt;
 use libp2p::core::upgrade::Version;
 use libp2p::core::Transport;
 use libp2p::identity::Keypair;
-use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{noise, relay, rendezvous, request_response, yamux, Multiaddr, Swarm};
+use libp2p::{noise, relay, rendezvous, request_response, yamux, Swarm};
 use meishi_relay::board;
 
+use crate::source_tcp::SourceTcp;
+
 type Error = Box<dyn std::error::Error>;
-
-/// A dial-only TCP transport whose sockets are bound to one source address before connecting.
-/// (libp2p-tcp's port reuse binds dials to the unspecified address, so a listener on
-/// 127.0.0.7 would not make the relay see 127.0.0.7.)
-struct SourceTcp(IpAddr);
-
-impl Transport for SourceTcp {
-    type Output = libp2p::tcp::tokio::TcpStream;
-    type Error = std::io::Error;
-    type ListenerUpgrade = futures::future::Pending<Result<Self::Output, Self::Error>>;
-    type Dial = BoxFuture<'static, Result<Self::Output, Self::Error>>;
-
-    fn listen_on(
-        &mut self,
-        _: ListenerId,
-        addr: Multiaddr,
-    ) -> Result<(), TransportError<Self::Error>> {
-        Err(TransportError::MultiaddrNotSupported(addr))
-    }
-
-    fn remove_listener(&mut self, _: ListenerId) -> bool {
-        false
-    }
-
-    fn dial(
-        &mut self,
-        addr: Multiaddr,
-        _: DialOpts,
-    ) -> Result<Self::Dial, TransportError<Self::Error>> {
-        let mut it = addr.iter();
-        let target = match (it.next(), it.next(), it.next()) {
-            (Some(Protocol::Ip4(ip)), Some(Protocol::Tcp(port)), None | Some(Protocol::P2p(_)))
-                if it.next().is_none() =>
-            {
-                SocketAddr::new(ip.into(), port)
-            }
-            _ => return Err(TransportError::MultiaddrNotSupported(addr)),
-        };
-        let src = self.0;
-        Ok(async move {
-            let socket = tokio::net::TcpSocket::new_v4()?;
-            socket.bind(SocketAddr::new(src, 0))?;
-            let stream = socket.connect(target).await?;
-            stream.set_nodelay(true)?;
-            Ok(libp2p::tcp::tokio::TcpStream(stream))
-        }
-        .boxed())
-    }
-
-    fn poll(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<TransportEvent<Self::ListenerUpgrade, Self::Error>> {
-        Poll::Pending
-    }
-}
 
 #[derive(NetworkBehaviour)]
 pub struct Client {
