@@ -538,10 +538,15 @@ impl Attend {
         }
         if changed && self.posted.is_some() {
             self.posted = None;
-            for slot in &mut self.relays {
-                for j in &mut slot.joined {
-                    j.next_refresh = now;
-                }
+            self.post_everywhere(now);
+        }
+    }
+
+    /// Makes my teaser due on every relay now.
+    fn post_everywhere(&mut self, now: Instant) {
+        for slot in &mut self.relays {
+            for j in &mut slot.joined {
+                j.next_refresh = now;
             }
         }
     }
@@ -785,11 +790,7 @@ impl Attend {
                 // Back on a home relay after losing it: if I was gone from it past its grace
                 // period, it removed my entry from the whole fleet
                 // (proto-spec/relay.md#removals), so my teaser goes to every relay again.
-                for slot in &mut self.relays {
-                    for j in &mut slot.joined {
-                        j.next_refresh = now;
-                    }
-                }
+                self.post_everywhere(now);
             }
         }
     }

@@ -41,6 +41,11 @@ pub(crate) fn relay_addr(r: &RelayHandle) -> Multiaddr {
 
 /// A node that listens on nothing: the relay is its only way in.
 async fn attendee(n: u8, name: &str, relay: &Multiaddr, code: &str) -> TestNode {
+    attendee_of(n, name, vec![relay.clone()], code).await
+}
+
+/// An attendee joined through every relay of `relays`.
+pub(crate) async fn attendee_of(n: u8, name: &str, relays: Vec<Multiaddr>, code: &str) -> TestNode {
     let id = identity(n);
     let card = card(&id, 1, name);
     let mut config = Config::new(id, card);
@@ -48,7 +53,7 @@ async fn attendee(n: u8, name: &str, relay: &Multiaddr, code: &str) -> TestNode 
         name: name.into(),
         headline: Some(format!("{name} at the event")),
     });
-    config.relays = vec![relay.clone()];
+    config.relays = relays;
     config.event_codes = vec![code.into()];
     // As `meishi up --event` runs: answer attendees seen on the board and nobody else.
     config.scope = meishi_node::Scope::Known;

@@ -6,13 +6,12 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use meishi_node::{Config, Event, GiveOutcome, Limits, Multiaddr, Node, PeerId, Teaser};
+use meishi_node::{Event, GiveOutcome, Multiaddr, PeerId};
 use meishi_relay::{Relay, RelayHandle};
 
 use crate::relay::free_port;
-use crate::{card, identity, TestNode, PATIENCE};
+use crate::{TestNode, PATIENCE};
 
 const CODE: &str = "sh4r-d7fl-eet2-k9wq-m3xz";
 
@@ -80,29 +79,7 @@ async fn fleet(n: usize) -> (Fleet, Vec<RelayHandle>) {
 }
 
 async fn attendee(n: u8, name: &str, relays: Vec<Multiaddr>) -> TestNode {
-    let id = identity(n);
-    let card = card(&id, 1, name);
-    let mut config = Config::new(id, card);
-    config.teaser = Some(Teaser {
-        name: name.into(),
-        headline: None,
-    });
-    config.relays = relays;
-    config.event_codes = vec![CODE.into()];
-    config.scope = meishi_node::Scope::Known;
-    config.limits = Limits {
-        event_poll: Duration::from_millis(300),
-        relay_backoff: (Duration::from_millis(200), Duration::from_secs(2)),
-        ..Limits::default()
-    };
-    let (node, events) = Node::spawn(config).unwrap();
-    let peer = node.peer_id();
-    TestNode {
-        node,
-        events,
-        addr: Multiaddr::empty(),
-        peer,
-    }
+    crate::relay::attendee_of(n, name, relays, CODE).await
 }
 
 /// The two relays (by index) `peer` ranks first, skipping `dead`.
