@@ -7,6 +7,8 @@
 //! [`frame::read_message`] reads and decodes one under its size cap, [`frame::write_message`]
 //! encodes and frames one.
 
+use bytes::Bytes;
+
 use crate::frame;
 use crate::key::{is_namespace, MAX_SEALED, NAMESPACE_LEN};
 
@@ -16,6 +18,10 @@ pub const BOARD_PROTOCOL: &str = "/meishi/teaser-board/1";
 pub const MAX_BOARD_REQUEST: usize = 1 + 1 + NAMESPACE_LEN + 4 + 2 + MAX_SEALED;
 /// Most entries in one `Entries` response.
 pub const MAX_BOARD_PAGE: u16 = 256;
+/// The bytes one entry takes in an `Entries` response.
+fn entry_len(peer: &[u8], sealed: &[u8]) -> usize {
+    1 + peer.len().min(MAX_PEER_ID) + 2 + sealed.len()
+}
 /// Largest peer id in bytes (an identity-multihash ed25519 peer id is 38).
 pub const MAX_PEER_ID: usize = 64;
 /// Largest encoded response a node reads.
@@ -50,10 +56,12 @@ pub enum BoardRequest {
 }
 
 /// One board entry: who posted it (the authenticated peer id, as bytes) and the sealed blob.
+/// Shared buffers: a relay answers every reader of a board from the bytes it holds, without
+/// copying them per answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardEntry {
-    pub peer: Vec<u8>,
-    pub sealed: Vec<u8>,
+    pub peer: Bytes,
+    pub sealed: Bytes,
 }
 
 /// Why the board refused a request.
@@ -280,8 +288,13 @@ impl BoardResponse {
                 cursor,
                 more,
             } => {
-                out.push(RESP_ENTRIES);
                 let n = entries.len().min(usize::from(MAX_BOARD_PAGE));
+                let body: usize = entries[..n]
+                    .iter()
+                    .map(|e| entry_len(&e.peer, &e.sealed))
+                    .sum();
+                out.reserve_exact(1 + 2 + body + 8 + 1);
+                out.push(RESP_ENTRIES);
                 out.extend_from_slice(&(n as u16).to_be_bytes());
                 for e in &entries[..n] {
                     let p = &e.peer[..e.peer.len().min(MAX_PEER_ID)];
@@ -322,8 +335,8 @@ impl BoardResponse {
                     if plen == 0 || plen > MAX_PEER_ID {
                         return Err(BoardDecodeError::FieldTooLarge);
                     }
-                    let peer = r.take(plen)?.to_vec();
-                    let sealed = r.sealed()?;
+                    let peer = Bytes::copy_from_slice(r.take(plen)?);
+                    let sealed = Bytes::from(r.sealed()?);
                     entries.push(BoardEntry { peer, sealed });
                 }
                 let cursor = r.u64()?;
@@ -422,8 +435,8 @@ mod tests {
         let full = BoardResponse::Entries {
             entries: (0..MAX_BOARD_PAGE)
                 .map(|i| BoardEntry {
-                    peer: vec![i as u8; MAX_PEER_ID],
-                    sealed: vec![7; MAX_SEALED],
+                    peer: vec![i as u8; MAX_PEER_ID].into(),
+                    sealed: vec![7u8; MAX_SEALED].into(),
                 })
                 .collect(),
             cursor: 9,
@@ -468,8 +481,8 @@ mod tests {
         let big = BoardResponse::Entries {
             entries: vec![
                 BoardEntry {
-                    peer: vec![1; 38],
-                    sealed: vec![2; MAX_SEALED],
+                    peer: vec![1; 38].into(),
+                    sealed: vec![2u8; MAX_SEALED].into(),
                 };
                 2
             ],

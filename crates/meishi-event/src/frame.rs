@@ -103,12 +103,21 @@ pub async fn write_message<M: Message, T: AsyncWrite + Unpin>(
     write(io, &message.encode()).await
 }
 
-/// Writes one frame and flushes it.
+/// Largest piece of a frame handed to the stream in one write. A yamux stream sends each
+/// write as data frames of up to 16 KiB, and the connection's noise layer keeps buffers as
+/// large as the largest frame it carried for as long as the connection lives: a relay holding
+/// thousands of connections that each read a page of the board pays that per connection.
+/// Pieces of 8 KiB halve those buffers.
+pub const WRITE_PIECE: usize = 8 * 1024;
+
+/// Writes one frame (in pieces of at most [`WRITE_PIECE`] bytes) and flushes it.
 pub async fn write<T: AsyncWrite + Unpin>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
     let mut buf = unsigned_varint::encode::usize_buffer();
     io.write_all(unsigned_varint::encode::usize(bytes.len(), &mut buf))
         .await?;
-    io.write_all(bytes).await?;
+    for piece in bytes.chunks(WRITE_PIECE) {
+        io.write_all(piece).await?;
+    }
     io.flush().await
 }
 
@@ -127,6 +136,51 @@ mod tests {
         let mut out = Cursor::new(Vec::new());
         block_on(write(&mut out, data)).unwrap();
         out.into_inner()
+    }
+
+    /// Records the size of every write it is handed.
+    struct Writes(Vec<usize>, Vec<u8>);
+
+    impl AsyncWrite for Writes {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            self.0.push(buf.len());
+            self.1.extend_from_slice(buf);
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_close(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_large_frame_is_handed_to_the_stream_in_pieces() {
+        let data: Vec<u8> = (0..3 * WRITE_PIECE + 5).map(|i| i as u8).collect();
+        let mut w = Writes(Vec::new(), Vec::new());
+        block_on(write(&mut w, &data)).unwrap();
+        // The prefix, then three whole pieces and the rest.
+        assert_eq!(
+            w.0[1..],
+            [WRITE_PIECE, WRITE_PIECE, WRITE_PIECE, 5],
+            "{:?}",
+            w.0
+        );
+        assert_eq!(
+            block_on(read(&mut Cursor::new(w.1), data.len())).unwrap(),
+            data
+        );
     }
 
     #[test]

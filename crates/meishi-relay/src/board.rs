@@ -21,6 +21,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use libp2p::{PeerId, StreamProtocol};
 use meishi_event::{BoardEntry, BoardErrorCode, BoardRequest, BoardResponse, MAX_BOARD_PAGE};
 
@@ -49,8 +50,10 @@ pub enum Outcome {
 /// What the board keeps per entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Teaser {
-    /// The sealed teaser, opaque to the relay.
-    pub sealed: Vec<u8>,
+    /// The sealed teaser, opaque to the relay; shared with every Get answer that lists it.
+    pub sealed: Bytes,
+    /// The writer's peer id as bytes, as a Get lists it (encoded once, not per reader).
+    pub peer: Bytes,
     /// When the origin relay stored this version, in Unix microseconds.
     pub stamp: u64,
 }
@@ -258,7 +261,8 @@ impl Board {
             return Applied::Restamped;
         }
         let teaser = Teaser {
-            sealed: entry.sealed,
+            sealed: Bytes::from(entry.sealed),
+            peer: Bytes::from(peer.to_bytes()),
             stamp: entry.stamp,
         };
         match self.registry.put_for(
@@ -337,7 +341,11 @@ impl Board {
                 // Newer than what is held, even a copy stamped by a relay whose clock is ahead,
                 // and than a removal of it.
                 let stamp = self.next_stamp(&namespace, &peer, now, clock);
-                let teaser = Teaser { sealed, stamp };
+                let teaser = Teaser {
+                    sealed: Bytes::from(sealed),
+                    peer: Bytes::from(peer.to_bytes()),
+                    stamp,
+                };
                 let done = self.put(namespace.clone(), peer, ip, teaser, ttl, now);
                 if done.0 == Outcome::Stored {
                     self.removals.forget(&namespace, &peer);
@@ -368,7 +376,7 @@ impl Board {
                 let entries: Vec<BoardEntry> = page
                     .into_iter()
                     .map(|l| BoardEntry {
-                        peer: l.peer.to_bytes(),
+                        peer: l.value.peer.clone(),
                         sealed: l.value.sealed.clone(),
                     })
                     .collect();
@@ -427,7 +435,7 @@ fn entry_of(l: &crate::registry::Listed<'_, Teaser>) -> Entry {
         stamp: l.value.stamp,
         ttl: u32::try_from(l.ttl).unwrap_or(u32::MAX),
         left: u32::try_from(l.ttl_left).unwrap_or(u32::MAX),
-        sealed: l.value.sealed.clone(),
+        sealed: l.value.sealed.to_vec(),
     }
 }
 
@@ -486,6 +494,36 @@ mod tests {
     /// A node of a sharded fleet posts the same sealed teaser to every relay, each stamps it,
     /// and each copies it to the others: a copy of the same teaser with a higher stamp takes
     /// the stamp and the time left, but is not listed to readers again.
+    #[test]
+    fn every_reader_is_answered_from_the_bytes_held_not_a_copy() {
+        let now = Instant::now();
+        let mut b = board();
+        let p = PeerId::random();
+        let put = BoardRequest::Put {
+            namespace: NS.into(),
+            ttl: 300,
+            sealed: vec![7; 300],
+        };
+        b.handle(p, None, put, now, 1_000);
+        let get = || BoardRequest::Get {
+            namespace: NS.into(),
+            cursor: 0,
+            limit: 10,
+        };
+        let mut answers = Vec::new();
+        for _ in 0..2 {
+            let (_, resp) = b.handle(PeerId::random(), None, get(), now, 1_001);
+            let BoardResponse::Entries { mut entries, .. } = resp else {
+                panic!("{resp:?}")
+            };
+            let e = entries.remove(0);
+            assert_eq!((e.peer.as_ref(), e.sealed.len()), (&p.to_bytes()[..], 300));
+            answers.push(e);
+        }
+        assert_eq!(answers[0].sealed.as_ptr(), answers[1].sealed.as_ptr());
+        assert_eq!(answers[0].peer.as_ptr(), answers[1].peer.as_ptr());
+    }
+
     #[test]
     fn a_newer_copy_of_the_same_teaser_is_restamped_not_listed_again() {
         let now = Instant::now();

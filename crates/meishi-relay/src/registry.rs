@@ -480,7 +480,7 @@ impl<V> Registry<V> {
         let Some(ns) = self.namespaces.get(namespace) else {
             return (Vec::new(), cursor, false);
         };
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(limit.min(ns.by_seq.len()));
         let mut next = cursor;
         let mut more = false;
         for seq in ns.by_seq.range(cursor.saturating_add(1)..) {

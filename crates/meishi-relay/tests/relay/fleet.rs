@@ -126,7 +126,7 @@ async fn sealed_of(reader: &mut Swarm<Client>, relay: PeerId, peer: PeerId) -> O
         BoardResponse::Entries { entries, .. } => entries
             .into_iter()
             .find(|e| e.peer == peer.to_bytes())
-            .map(|e| e.sealed),
+            .map(|e| e.sealed.to_vec()),
         other => panic!("{other:?}"),
     }
 }

@@ -121,7 +121,7 @@ async fn reader(
             let at = Instant::now();
             for e in entries {
                 if e.peer == writer {
-                    let _ = tx.try_send((i, at, e.sealed));
+                    let _ = tx.try_send((i, at, e.sealed.to_vec()));
                 }
             }
             cursor = c;
