@@ -274,6 +274,9 @@ pub struct Limits {
     /// Connections from one site: an IPv4 address or an IPv6 /48.
     pub max_connections_per_site: usize,
     pub max_pending_incoming: u32,
+    /// How long a connection without an open stream stays up once nothing keeps it: a
+    /// reservation or a circuit does. Mostly the connections of nodes that only posted their
+    /// teaser here (docs/relay.md#where-a-relays-cpu-and-memory-go).
     pub idle_timeout_secs: u64,
     /// How long a peer's registrations and board entries outlive its last connection, so
     /// that a node that reconnects at once keeps its place. proto-spec/relay.md#rendezvous
@@ -330,7 +333,7 @@ impl Default for Limits {
             max_connections_per_ip: 6_144,
             max_connections_per_site: 8_192,
             max_pending_incoming: 2_048,
-            idle_timeout_secs: 60,
+            idle_timeout_secs: 10,
             disconnect_grace_ms: 20_000,
 
             // Each attendee reserves on its two home relays of four: 5,000 per relay for

@@ -39,6 +39,7 @@ mod frame;
 pub mod iplimit;
 pub mod key;
 pub mod metrics;
+mod nudge;
 pub mod prefix;
 pub mod registry;
 pub mod rendezvous;
@@ -114,6 +115,8 @@ struct Behaviour {
     autonat: autonat::v2::server::Behaviour,
     /// Board replication, on connections to fleet peers only.
     fleet: fleet::only::Only<fleet::Net>,
+    /// Wakes each connection now and then, so that an idle one is closed (see the module).
+    nudge: nudge::Behaviour,
     // Last: counts only connections every other behaviour accepted.
     per_ip: iplimit::Behaviour,
 }
@@ -275,6 +278,7 @@ fn build_swarm(
                 ),
                 ping: ping::Behaviour::default(),
                 autonat: autonat::v2::server::Behaviour::default(),
+                nudge: nudge::Behaviour::new(fleet_members.clone()),
                 fleet: fleet::only::Only::new(fleet_members, fleet_net),
                 per_ip: iplimit::Behaviour::new(
                     l.max_connections_per_ip,

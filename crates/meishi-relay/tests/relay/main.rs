@@ -1655,3 +1655,32 @@ async fn the_grafana_dashboard_queries_only_metrics_the_relay_exports() {
     }
     h.shutdown().await;
 }
+
+/// A connection that holds nothing here (no reservation, no circuit, no stream) is closed after
+/// the relay's idle timeout, even from a client that neither pings nor sends anything after
+/// connecting: libp2p-relay's handler alone would keep it open until the client closes it
+/// (src/nudge.rs).
+#[tokio::test]
+async fn a_connection_that_holds_nothing_is_closed_when_idle() {
+    let (relay, relay_tcp, _) = relay_with(|c| c.limits.idle_timeout_secs = 1).await;
+    // The client's own idle timeout is 60 s: a close before that is the relay's.
+    let mut c = raw_swarm(board::PROTOCOL);
+    c.dial(relay_tcp).unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(45), async {
+        let mut opened = false;
+        loop {
+            match c.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { .. } => opened = true,
+                SwarmEvent::ConnectionClosed { .. } => return opened,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        closed,
+        Ok(true),
+        "the relay kept a connection that held nothing open for 45 s"
+    );
+    relay.shutdown().await;
+}
