@@ -18,15 +18,16 @@ pub const BOARD_PROTOCOL: &str = "/meishi/teaser-board/1";
 pub const MAX_BOARD_REQUEST: usize = 1 + 1 + NAMESPACE_LEN + 4 + 2 + MAX_SEALED;
 /// Most entries in one `Entries` response.
 pub const MAX_BOARD_PAGE: u16 = 256;
-/// The bytes one entry takes in an `Entries` response.
-fn entry_len(peer: &[u8], sealed: &[u8]) -> usize {
-    1 + peer.len().min(MAX_PEER_ID) + 2 + sealed.len()
-}
 /// Largest peer id in bytes (an identity-multihash ed25519 peer id is 38).
 pub const MAX_PEER_ID: usize = 64;
 /// Largest encoded response a node reads.
 pub const MAX_BOARD_RESPONSE: usize =
     1 + 2 + MAX_BOARD_PAGE as usize * (1 + MAX_PEER_ID + 2 + MAX_SEALED) + 8 + 1;
+
+/// The bytes one entry takes in an `Entries` response.
+fn entry_len(peer: &[u8], sealed: &[u8]) -> usize {
+    1 + peer.len().min(MAX_PEER_ID) + 2 + sealed.len()
+}
 
 const REQ_PUT: u8 = 0x01;
 const REQ_GET: u8 = 0x02;

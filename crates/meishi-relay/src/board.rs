@@ -471,6 +471,15 @@ mod tests {
         }
     }
 
+    /// A client's Put of `sealed` under [`NS`] for 300 s.
+    fn client_put(sealed: &[u8]) -> BoardRequest {
+        BoardRequest::Put {
+            namespace: NS.into(),
+            ttl: 300,
+            sealed: sealed.to_vec(),
+        }
+    }
+
     fn sealed(b: &Board, peer: &PeerId, now: Instant) -> Option<Vec<u8>> {
         b.entry(NS, peer, now).map(|e| e.sealed)
     }
@@ -499,11 +508,7 @@ mod tests {
         let now = Instant::now();
         let mut b = board();
         let p = PeerId::random();
-        let put = BoardRequest::Put {
-            namespace: NS.into(),
-            ttl: 300,
-            sealed: vec![7; 300],
-        };
+        let put = client_put(&[7; 300]);
         b.handle(p, None, put, now, 1_000);
         let get = || BoardRequest::Get {
             namespace: NS.into(),
@@ -529,11 +534,7 @@ mod tests {
         let now = Instant::now();
         let mut b = board();
         let p = PeerId::random();
-        let put = BoardRequest::Put {
-            namespace: NS.into(),
-            ttl: 300,
-            sealed: b"same".to_vec(),
-        };
+        let put = client_put(b"same");
         b.handle(p, None, put, now, 1_000);
         let (page, cursor, _) = b.registry().page(NS, 0, 10, now);
         assert_eq!(page.len(), 1);
@@ -570,11 +571,7 @@ mod tests {
         let p = PeerId::random();
         // A copy stamped by a relay whose clock runs ahead of this one.
         b.apply(NS, copy(p, 5_000, b"copy"), now);
-        let put = BoardRequest::Put {
-            namespace: NS.into(),
-            ttl: 300,
-            sealed: b"mine".to_vec(),
-        };
+        let put = client_put(b"mine");
         let (outcome, _) = b.handle(p, None, put.clone(), now, 1_000);
         assert_eq!(outcome, Outcome::Stored);
         let e = b.entry(NS, &p, now).unwrap();
@@ -657,11 +654,7 @@ mod tests {
         assert_eq!(b.removals(), 0, "a newer version ends the removal");
         // The client writing again replaces a removal stamped ahead of the clock.
         remove(&mut b, p, now, 1_000);
-        let put = BoardRequest::Put {
-            namespace: NS.into(),
-            ttl: 300,
-            sealed: b"v3".to_vec(),
-        };
+        let put = client_put(b"v3");
         assert_eq!(b.handle(p, None, put, now, 1_000).0, Outcome::Stored);
         assert_eq!(b.entry(NS, &p, now).unwrap().stamp, 5_004);
         // Remembered for as long as the removed version had left, at least 300 s.

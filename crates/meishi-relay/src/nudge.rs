@@ -57,7 +57,7 @@ impl NetworkBehaviour for Behaviour {
         _: &Multiaddr,
         _: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(Handler::new(PERIOD, self.keep.contains(&peer)))
+        Ok(Handler::new(self.keep.contains(&peer)))
     }
 
     fn handle_established_outbound_connection(
@@ -68,7 +68,7 @@ impl NetworkBehaviour for Behaviour {
         _: Endpoint,
         _: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(Handler::new(PERIOD, self.keep.contains(&peer)))
+        Ok(Handler::new(self.keep.contains(&peer)))
     }
 
     fn on_swarm_event(&mut self, _: FromSwarm) {}
@@ -87,19 +87,17 @@ impl NetworkBehaviour for Behaviour {
     }
 }
 
-/// Wakes its connection every `period`; keeps it open if `keep`.
+/// Wakes its connection every [`PERIOD`]; keeps it open if `keep`.
 pub struct Handler {
-    period: Duration,
     keep: bool,
     tick: Pin<Box<Sleep>>,
 }
 
 impl Handler {
-    fn new(period: Duration, keep: bool) -> Self {
+    fn new(keep: bool) -> Self {
         Self {
-            period,
             keep,
-            tick: Box::pin(tokio::time::sleep(period)),
+            tick: Box::pin(tokio::time::sleep(PERIOD)),
         }
     }
 }
@@ -126,7 +124,7 @@ impl ConnectionHandler for Handler {
     ) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, (), Self::ToBehaviour>> {
         // Being polled is the point: the connection then asks every handler again.
         while self.tick.as_mut().poll(cx).is_ready() {
-            let next = Instant::now() + self.period;
+            let next = Instant::now() + PERIOD;
             self.tick.as_mut().reset(next);
         }
         Poll::Pending
