@@ -17,7 +17,7 @@ pub const BOARD_PROTOCOL: &str = "/meishi/teaser-board/1";
 /// Largest encoded request a relay reads.
 pub const MAX_BOARD_REQUEST: usize = 1 + 1 + NAMESPACE_LEN + 4 + 2 + MAX_SEALED;
 /// Most entries in one `Entries` response.
-pub const MAX_BOARD_PAGE: u16 = 256;
+pub const MAX_BOARD_PAGE: u16 = 1024;
 /// Largest peer id in bytes (an identity-multihash ed25519 peer id is 38).
 pub const MAX_PEER_ID: usize = 64;
 /// Largest encoded response a node reads.
@@ -57,12 +57,66 @@ pub enum BoardRequest {
 }
 
 /// One board entry: who posted it (the authenticated peer id, as bytes) and the sealed blob.
-/// Shared buffers: a relay answers every reader of a board from the bytes it holds, without
-/// copying them per answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Held as the bytes an `Entries` response lists it with (`plen peer len:u16 sealed`), in one
+/// shared buffer: a relay encodes an entry once, when it is written, and answers every reader
+/// of the board with those same bytes, neither copied nor encoded again per answer.
+#[derive(Clone, PartialEq, Eq)]
 pub struct BoardEntry {
-    pub peer: Bytes,
-    pub sealed: Bytes,
+    wire: Bytes,
+}
+
+impl BoardEntry {
+    /// The entry of `peer` (cut to [`MAX_PEER_ID`] bytes) with `sealed` (cut to 65,535 bytes);
+    /// a peer that refuses the cut bytes is what a writer of overlong fields gets.
+    pub fn new(peer: &[u8], sealed: &[u8]) -> Self {
+        let p = &peer[..peer.len().min(MAX_PEER_ID)];
+        let mut wire = Vec::with_capacity(entry_len(p, sealed));
+        wire.push(p.len() as u8);
+        wire.extend_from_slice(p);
+        put_blob(&mut wire, sealed);
+        Self { wire: wire.into() }
+    }
+
+    /// The writer's peer id, as bytes.
+    pub fn peer(&self) -> &[u8] {
+        &self.wire[1..self.sealed_at() - 2]
+    }
+
+    /// The sealed teaser.
+    pub fn sealed(&self) -> &[u8] {
+        &self.wire[self.sealed_at()..]
+    }
+
+    /// The sealed teaser as a shared buffer (no copy).
+    pub fn sealed_bytes(&self) -> Bytes {
+        self.wire.slice(self.sealed_at()..)
+    }
+
+    /// The bytes this entry takes in an `Entries` response.
+    pub fn wire(&self) -> &Bytes {
+        &self.wire
+    }
+
+    fn sealed_at(&self) -> usize {
+        1 + usize::from(self.wire[0]) + 2
+    }
+}
+
+impl std::fmt::Debug for BoardEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoardEntry")
+            .field(
+                "peer",
+                &self
+                    .peer()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>(),
+            )
+            .field("sealed_len", &self.sealed().len())
+            .finish()
+    }
 }
 
 /// Why the board refused a request.
@@ -278,41 +332,7 @@ impl BoardRequest {
 
 impl BoardResponse {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        match self {
-            Self::Stored { ttl } => {
-                out.push(RESP_STORED);
-                out.extend_from_slice(&ttl.to_be_bytes());
-            }
-            Self::Entries {
-                entries,
-                cursor,
-                more,
-            } => {
-                let n = entries.len().min(usize::from(MAX_BOARD_PAGE));
-                let body: usize = entries[..n]
-                    .iter()
-                    .map(|e| entry_len(&e.peer, &e.sealed))
-                    .sum();
-                out.reserve_exact(1 + 2 + body + 8 + 1);
-                out.push(RESP_ENTRIES);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-                for e in &entries[..n] {
-                    let p = &e.peer[..e.peer.len().min(MAX_PEER_ID)];
-                    out.push(p.len() as u8);
-                    out.extend_from_slice(p);
-                    put_blob(&mut out, &e.sealed);
-                }
-                out.extend_from_slice(&cursor.to_be_bytes());
-                out.push(u8::from(*more));
-            }
-            Self::Removed => out.push(RESP_REMOVED),
-            Self::Error(code) => {
-                out.push(RESP_ERROR);
-                out.push(code.to_byte());
-            }
-        }
-        out
+        frame::Message::split(self).concat()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, BoardDecodeError> {
@@ -336,9 +356,12 @@ impl BoardResponse {
                     if plen == 0 || plen > MAX_PEER_ID {
                         return Err(BoardDecodeError::FieldTooLarge);
                     }
-                    let peer = Bytes::copy_from_slice(r.take(plen)?);
-                    let sealed = Bytes::from(r.sealed()?);
-                    entries.push(BoardEntry { peer, sealed });
+                    let peer = r.take(plen)?;
+                    let n = usize::from(r.u16()?);
+                    if n > MAX_SEALED {
+                        return Err(BoardDecodeError::FieldTooLarge);
+                    }
+                    entries.push(BoardEntry::new(peer, r.take(n)?));
                 }
                 let cursor = r.u64()?;
                 let more = match r.u8()? {
@@ -361,10 +384,6 @@ impl BoardResponse {
     }
 }
 
-impl BoardRequest {}
-
-impl BoardResponse {}
-
 impl frame::Message for BoardRequest {
     const MAX: usize = MAX_BOARD_REQUEST;
     type Error = BoardDecodeError;
@@ -381,6 +400,40 @@ impl frame::Message for BoardResponse {
     type Error = BoardDecodeError;
     fn encode(&self) -> Vec<u8> {
         BoardResponse::encode(self)
+    }
+    /// A page is its header, the bytes each entry already holds, and its trailer: written out
+    /// as they are, never gathered in one buffer.
+    fn split(&self) -> frame::Split<'_> {
+        let mut head = Vec::new();
+        match self {
+            Self::Stored { ttl } => {
+                head.push(RESP_STORED);
+                head.extend_from_slice(&ttl.to_be_bytes());
+            }
+            Self::Entries {
+                entries,
+                cursor,
+                more,
+            } => {
+                let n = entries.len().min(usize::from(MAX_BOARD_PAGE));
+                head.push(RESP_ENTRIES);
+                head.extend_from_slice(&(n as u16).to_be_bytes());
+                let mut tail = Vec::with_capacity(9);
+                tail.extend_from_slice(&cursor.to_be_bytes());
+                tail.push(u8::from(*more));
+                return frame::Split {
+                    head,
+                    body: entries[..n].iter().map(|e| &e.wire[..]).collect(),
+                    tail,
+                };
+            }
+            Self::Removed => head.push(RESP_REMOVED),
+            Self::Error(code) => {
+                head.push(RESP_ERROR);
+                head.push(code.to_byte());
+            }
+        }
+        frame::Split::whole(head)
     }
     fn decode(bytes: &[u8]) -> Result<Self, BoardDecodeError> {
         BoardResponse::decode(bytes)
@@ -435,10 +488,7 @@ mod tests {
         }
         let full = BoardResponse::Entries {
             entries: (0..MAX_BOARD_PAGE)
-                .map(|i| BoardEntry {
-                    peer: vec![i as u8; MAX_PEER_ID].into(),
-                    sealed: vec![7u8; MAX_SEALED].into(),
-                })
+                .map(|i| BoardEntry::new(&[i as u8; MAX_PEER_ID], &[7u8; MAX_SEALED]))
                 .collect(),
             cursor: 9,
             more: true,
@@ -480,13 +530,7 @@ mod tests {
         );
         // A response-sized frame is refused as a request before it is read.
         let big = BoardResponse::Entries {
-            entries: vec![
-                BoardEntry {
-                    peer: vec![1; 38].into(),
-                    sealed: vec![2u8; MAX_SEALED].into(),
-                };
-                2
-            ],
+            entries: vec![BoardEntry::new(&[1; 38], &[2u8; MAX_SEALED]); 2],
             cursor: 1,
             more: false,
         };
@@ -513,7 +557,7 @@ mod tests {
         assert_eq!(NAMESPACE_LEN, 75);
         assert_eq!(MAX_SEALED, 1053);
         assert_eq!(MAX_BOARD_REQUEST, 1136);
-        assert_eq!(MAX_BOARD_RESPONSE, 286_732);
+        assert_eq!(MAX_BOARD_RESPONSE, 1_146_892);
     }
 
     #[test]

@@ -88,6 +88,56 @@ pub trait Message: Sized + Send + Sync + 'static {
     fn encode(&self) -> Vec<u8>;
     /// Decodes exactly `bytes`, or says why not.
     fn decode(bytes: &[u8]) -> Result<Self, Self::Error>;
+    /// The canonical bytes in parts, as [`write_message`] writes them: a message that holds
+    /// its bulk as shared buffers (a page of the teaser board) lists them as the body, so that
+    /// they are written from where they are. The default is [`Message::encode`] as the head.
+    fn split(&self) -> Split<'_> {
+        Split::whole(self.encode())
+    }
+}
+
+/// A message's canonical bytes as `head`, then every slice of `body`, then `tail`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split<'a> {
+    pub head: Vec<u8>,
+    pub body: Vec<&'a [u8]>,
+    pub tail: Vec<u8>,
+}
+
+impl Split<'_> {
+    /// All of a message's bytes in its head.
+    pub fn whole(bytes: Vec<u8>) -> Self {
+        Self {
+            head: bytes,
+            body: Vec::new(),
+            tail: Vec::new(),
+        }
+    }
+
+    /// How many bytes the parts hold together.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.iter().map(|b| b.len()).sum::<usize>() + self.tail.len()
+    }
+
+    /// Whether the parts hold no byte.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The parts in one buffer.
+    pub fn concat(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        for part in self.parts() {
+            out.extend_from_slice(part);
+        }
+        out
+    }
+
+    fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(&self.head[..])
+            .chain(self.body.iter().copied())
+            .chain(std::iter::once(&self.tail[..]))
+    }
 }
 
 /// Reads one frame of at most `M::MAX` bytes and decodes it as an `M`.
@@ -100,7 +150,7 @@ pub async fn write_message<M: Message, T: AsyncWrite + Unpin>(
     io: &mut T,
     message: &M,
 ) -> io::Result<()> {
-    write(io, &message.encode()).await
+    write_split(io, &message.split()).await
 }
 
 /// Largest piece of a frame handed to the stream in one write. A yamux stream sends each
@@ -112,11 +162,47 @@ pub const WRITE_PIECE: usize = 8 * 1024;
 
 /// Writes one frame (in pieces of at most [`WRITE_PIECE`] bytes) and flushes it.
 pub async fn write<T: AsyncWrite + Unpin>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
-    let mut buf = unsigned_varint::encode::usize_buffer();
-    io.write_all(unsigned_varint::encode::usize(bytes.len(), &mut buf))
-        .await?;
-    for piece in bytes.chunks(WRITE_PIECE) {
-        io.write_all(piece).await?;
+    write_parts(io, bytes.len(), std::iter::once(bytes)).await
+}
+
+/// Writes one frame of `split`'s parts (in pieces of at most [`WRITE_PIECE`] bytes) and
+/// flushes it.
+pub async fn write_split<T: AsyncWrite + Unpin>(io: &mut T, split: &Split<'_>) -> io::Result<()> {
+    write_parts(io, split.len(), split.parts()).await
+}
+
+/// Writes the length prefix and then `parts` (`len` bytes together) as pieces of
+/// [`WRITE_PIECE`] bytes, the last one shorter: every write but the last is a whole piece, so
+/// the prefix and small parts share a piece instead of taking a write (a yamux frame, a noise
+/// message, a TCP send) each.
+async fn write_parts<'a, T: AsyncWrite + Unpin>(
+    io: &mut T,
+    len: usize,
+    parts: impl Iterator<Item = &'a [u8]>,
+) -> io::Result<()> {
+    let mut prefix = unsigned_varint::encode::usize_buffer();
+    let prefix = unsigned_varint::encode::usize(len, &mut prefix);
+    let mut piece = Vec::with_capacity((prefix.len() + len).min(WRITE_PIECE));
+    piece.extend_from_slice(prefix);
+    for mut part in parts {
+        while !part.is_empty() {
+            if piece.is_empty() && part.len() >= WRITE_PIECE {
+                // A whole piece straight from the part.
+                io.write_all(&part[..WRITE_PIECE]).await?;
+                part = &part[WRITE_PIECE..];
+                continue;
+            }
+            let take = part.len().min(WRITE_PIECE - piece.len());
+            piece.extend_from_slice(&part[..take]);
+            part = &part[take..];
+            if piece.len() == WRITE_PIECE {
+                io.write_all(&piece).await?;
+                piece.clear();
+            }
+        }
+    }
+    if !piece.is_empty() {
+        io.write_all(&piece).await?;
     }
     io.flush().await
 }
@@ -170,16 +256,46 @@ mod tests {
         let data: Vec<u8> = (0..3 * WRITE_PIECE + 5).map(|i| i as u8).collect();
         let mut w = Writes(Vec::new(), Vec::new());
         block_on(write(&mut w, &data)).unwrap();
-        // The prefix, then three whole pieces and the rest.
+        // Three whole pieces (the 3-byte prefix and the first bytes share the first), then the
+        // rest.
         assert_eq!(
-            w.0[1..],
-            [WRITE_PIECE, WRITE_PIECE, WRITE_PIECE, 5],
+            w.0,
+            [WRITE_PIECE, WRITE_PIECE, WRITE_PIECE, 5 + 3],
             "{:?}",
             w.0
         );
         assert_eq!(
             block_on(read(&mut Cursor::new(w.1), data.len())).unwrap(),
             data
+        );
+    }
+
+    #[test]
+    fn a_split_message_is_written_as_whole_pieces_from_its_parts() {
+        // A small frame is one write, prefix included.
+        let mut w = Writes(Vec::new(), Vec::new());
+        block_on(write(&mut w, b"hello")).unwrap();
+        assert_eq!((w.0, w.1), (vec![6], b"\x05hello".to_vec()));
+        // Many small parts and one large one, as a page of the board is written.
+        let big = vec![7u8; 2 * WRITE_PIECE + 11];
+        let small: Vec<Vec<u8>> = (0..300u16)
+            .map(|i| vec![i as u8; 1 + usize::from(i % 97)])
+            .collect();
+        let mut body: Vec<&[u8]> = small.iter().map(|v| &v[..]).collect();
+        body.insert(150, &big);
+        let split = Split {
+            head: vec![1, 2, 3],
+            body,
+            tail: vec![4; 9],
+        };
+        let mut w = Writes(Vec::new(), Vec::new());
+        block_on(write_split(&mut w, &split)).unwrap();
+        let (last, whole) = w.0.split_last().unwrap();
+        assert!(whole.iter().all(|&n| n == WRITE_PIECE), "{:?}", w.0);
+        assert!(*last > 0 && *last <= WRITE_PIECE);
+        assert_eq!(
+            block_on(read(&mut Cursor::new(w.1), split.len())).unwrap(),
+            split.concat()
         );
     }
 

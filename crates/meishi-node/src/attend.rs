@@ -941,13 +941,13 @@ impl Attend {
         let relay = &self.relays[i];
         let mut out = Vec::new();
         for entry in entries {
-            let Ok(peer) = PeerId::from_bytes(&entry.peer) else {
+            let Ok(peer) = PeerId::from_bytes(entry.peer()) else {
                 continue;
             };
             if peer == self.local {
                 continue;
             }
-            let Ok(plain) = ev.key.open(&entry.sealed) else {
+            let Ok(plain) = ev.key.open(entry.sealed()) else {
                 continue;
             };
             let Ok(teaser) = SignedTeaser::decode(&plain) else {

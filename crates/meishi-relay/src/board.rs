@@ -21,7 +21,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use libp2p::{PeerId, StreamProtocol};
 use meishi_event::{BoardEntry, BoardErrorCode, BoardRequest, BoardResponse, MAX_BOARD_PAGE};
 
@@ -50,10 +49,9 @@ pub enum Outcome {
 /// What the board keeps per entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Teaser {
-    /// The sealed teaser, opaque to the relay; shared with every Get answer that lists it.
-    pub sealed: Bytes,
-    /// The writer's peer id as bytes, as a Get lists it (encoded once, not per reader).
-    pub peer: Bytes,
+    /// The writer's peer id and the sealed teaser (opaque to the relay), encoded once as a Get
+    /// lists them and shared with every Get answer that lists it.
+    pub entry: BoardEntry,
     /// When the origin relay stored this version, in Unix microseconds.
     pub stamp: u64,
 }
@@ -240,7 +238,7 @@ impl Board {
     /// does (`entry.left` seconds from now).
     pub fn apply(&mut self, namespace: &str, entry: Entry, now: Instant) -> Applied {
         let held = self.registry.get(namespace, &entry.peer, now).map(|l| {
-            let same = l.value.sealed == entry.sealed && l.ttl == u64::from(entry.ttl);
+            let same = l.value.entry.sealed() == entry.sealed && l.ttl == u64::from(entry.ttl);
             (l.value.stamp, same)
         });
         if held.is_some_and(|(h, _)| h >= entry.stamp) {
@@ -261,8 +259,7 @@ impl Board {
             return Applied::Restamped;
         }
         let teaser = Teaser {
-            sealed: Bytes::from(entry.sealed),
-            peer: Bytes::from(peer.to_bytes()),
+            entry: BoardEntry::new(&peer.to_bytes(), &entry.sealed),
             stamp: entry.stamp,
         };
         match self.registry.put_for(
@@ -342,8 +339,7 @@ impl Board {
                 // and than a removal of it.
                 let stamp = self.next_stamp(&namespace, &peer, now, clock);
                 let teaser = Teaser {
-                    sealed: Bytes::from(sealed),
-                    peer: Bytes::from(peer.to_bytes()),
+                    entry: BoardEntry::new(&peer.to_bytes(), &sealed),
                     stamp,
                 };
                 let done = self.put(namespace.clone(), peer, ip, teaser, ttl, now);
@@ -373,13 +369,8 @@ impl Board {
             } => {
                 let limit = usize::from(limit.min(MAX_BOARD_PAGE));
                 let (page, cursor, more) = self.registry.page(&namespace, cursor, limit, now);
-                let entries: Vec<BoardEntry> = page
-                    .into_iter()
-                    .map(|l| BoardEntry {
-                        peer: l.value.peer.clone(),
-                        sealed: l.value.sealed.clone(),
-                    })
-                    .collect();
+                let entries: Vec<BoardEntry> =
+                    page.into_iter().map(|l| l.value.entry.clone()).collect();
                 (
                     Outcome::Listed(entries.len()),
                     BoardResponse::Entries {
@@ -435,7 +426,7 @@ fn entry_of(l: &crate::registry::Listed<'_, Teaser>) -> Entry {
         stamp: l.value.stamp,
         ttl: u32::try_from(l.ttl).unwrap_or(u32::MAX),
         left: u32::try_from(l.ttl_left).unwrap_or(u32::MAX),
-        sealed: l.value.sealed.to_vec(),
+        sealed: l.value.entry.sealed().to_vec(),
     }
 }
 
@@ -522,11 +513,10 @@ mod tests {
                 panic!("{resp:?}")
             };
             let e = entries.remove(0);
-            assert_eq!((e.peer.as_ref(), e.sealed.len()), (&p.to_bytes()[..], 300));
+            assert_eq!((e.peer(), e.sealed().len()), (&p.to_bytes()[..], 300));
             answers.push(e);
         }
-        assert_eq!(answers[0].sealed.as_ptr(), answers[1].sealed.as_ptr());
-        assert_eq!(answers[0].peer.as_ptr(), answers[1].peer.as_ptr());
+        assert_eq!(answers[0].wire().as_ptr(), answers[1].wire().as_ptr());
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! `cap / 2 + 8 * share`, less than the cap for the defaults, and a ninth site gets its share.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -138,13 +139,34 @@ pub(crate) fn count_down<K: std::hash::Hash + Eq>(m: &mut HashMap<K, usize>, k: 
 pub struct Registry<V> {
     caps: Caps,
     next_seq: u64,
-    entries: HashMap<u64, Entry<V>>,
+    entries: HashMap<u64, Entry<V>, BuildHasherDefault<SeqHasher>>,
     namespaces: HashMap<String, Namespace>,
     /// The entries of each peer (at most `per_peer`), to drop them all when it goes away.
     peers: HashMap<PeerId, Vec<u64>>,
     hosts: HashMap<Prefix, usize>,
     sites: HashMap<Prefix, usize>,
     expiry: BTreeMap<(Instant, u64), ()>,
+}
+
+/// Hashes the registry's own sequence numbers, which no peer chooses: one multiplication
+/// (Fibonacci hashing) instead of SipHash, whose resistance to chosen keys buys nothing here.
+/// Every entry of every board page read is looked up by its sequence number.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SeqHasher(u64);
+
+impl Hasher for SeqHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; anything else is folded in, still correct.
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 /// One listed entry.
@@ -170,7 +192,7 @@ impl<V> Registry<V> {
         Self {
             caps,
             next_seq: first.max(1),
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             namespaces: HashMap::new(),
             peers: HashMap::new(),
             hosts: HashMap::new(),

@@ -8,7 +8,7 @@
 
 use libp2p::PeerId;
 use meishi_event::frame;
-use meishi_event::{is_namespace, MAX_BOARD_PAGE, MAX_PEER_ID, MAX_SEALED, NAMESPACE_LEN};
+use meishi_event::{is_namespace, MAX_PEER_ID, MAX_SEALED, NAMESPACE_LEN};
 
 /// Protocol id of the catch-up protocol. proto-spec/relay.md#catch-up
 pub const PULL_PROTOCOL: &str = "/meishi/fleet/1";
@@ -27,8 +27,9 @@ pub const REMOVAL_V1: u8 = 0x02;
 pub const MAX_REPLICA: usize = 1 + 1 + NAMESPACE_LEN + MAX_ENTRY;
 /// Largest encoded [`Removal`]: type, namespace, peer, stamp, time kept.
 pub const MAX_REMOVAL: usize = 1 + 1 + NAMESPACE_LEN + 1 + MAX_PEER_ID + 8 + 4;
-/// Most entries in one [`PullResponse::Entries`].
-pub const MAX_PULL_PAGE: u16 = MAX_BOARD_PAGE;
+/// Most entries in one [`PullResponse::Entries`]. A pull is between relays, a few per minute:
+/// it keeps the board's page of before 2026-11-30, not the node's larger one.
+pub const MAX_PULL_PAGE: u16 = 256;
 /// Largest encoded pull request.
 pub const MAX_PULL_REQUEST: usize = 1 + 1 + NAMESPACE_LEN + 8 + 2;
 /// Largest encoded pull response.

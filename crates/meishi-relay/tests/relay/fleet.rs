@@ -125,8 +125,8 @@ async fn sealed_of(reader: &mut Swarm<Client>, relay: PeerId, peer: PeerId) -> O
     match board_ask(reader, relay, get).await {
         BoardResponse::Entries { entries, .. } => entries
             .into_iter()
-            .find(|e| e.peer == peer.to_bytes())
-            .map(|e| e.sealed.to_vec()),
+            .find(|e| e.peer() == peer.to_bytes())
+            .map(|e| e.sealed().to_vec()),
         other => panic!("{other:?}"),
     }
 }

@@ -407,8 +407,8 @@ async fn teaser_board_stores_sealed_blobs_per_namespace() {
         BoardResponse::Entries { entries, more, .. } => {
             assert!(!more);
             assert_eq!(entries.len(), 1);
-            assert_eq!(PeerId::from_bytes(&entries[0].peer).unwrap(), a_id);
-            assert_eq!(ev.open(&entries[0].sealed).unwrap(), b"signed teaser");
+            assert_eq!(PeerId::from_bytes(entries[0].peer()).unwrap(), a_id);
+            assert_eq!(ev.open(entries[0].sealed()).unwrap(), b"signed teaser");
         }
         other => panic!("{other:?}"),
     }
@@ -1008,7 +1008,7 @@ async fn listed(c: &mut Swarm<Client>, relay_id: PeerId, ns: &str) -> Vec<PeerId
     match board_ask(c, relay_id, get).await {
         BoardResponse::Entries { entries, .. } => entries
             .iter()
-            .map(|e| PeerId::from_bytes(&e.peer).unwrap())
+            .map(|e| PeerId::from_bytes(e.peer()).unwrap())
             .collect(),
         other => panic!("{other:?}"),
     }

@@ -25,7 +25,7 @@ use crate::spawn::Target;
 
 /// TTL of teasers and registrations by default: the node's (refreshed after half of it).
 pub const TTL: u32 = 300;
-const PAGE: u16 = 256;
+const PAGE: u16 = meishi_event::MAX_BOARD_PAGE;
 
 /// Kinds of operation, for counting failures.
 #[derive(Debug, Clone, Copy)]
@@ -441,7 +441,7 @@ impl Attendee {
                         .fetch_add(entries.len(), Ordering::Relaxed);
                     for e in entries {
                         // Teasers that are not an attendee's (the lag writer's) are skipped.
-                        if let Some(i) = self.sh.ev.open(&e.sealed).ok().and_then(|t| number(&t)) {
+                        if let Some(i) = self.sh.ev.open(e.sealed()).ok().and_then(|t| number(&t)) {
                             self.board.insert(i);
                         }
                     }

@@ -120,8 +120,8 @@ async fn reader(
             };
             let at = Instant::now();
             for e in entries {
-                if e.peer == writer {
-                    let _ = tx.try_send((i, at, e.sealed.to_vec()));
+                if e.peer() == writer {
+                    let _ = tx.try_send((i, at, e.sealed().to_vec()));
                 }
             }
             cursor = c;
