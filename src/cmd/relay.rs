@@ -175,6 +175,7 @@ pub fn run(home: &Home, args: RelayArgs) -> Result<()> {
     let store = config.store_path().map(Path::to_owned);
     let fleet = config.fleet.peers.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.threads)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

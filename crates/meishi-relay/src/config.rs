@@ -36,8 +36,15 @@ pub struct Config {
     pub store: StoreConfig,
     /// The other relays of this relay's fleet, which hold the teaser board with it (`[fleet]`).
     pub fleet: FleetConfig,
+    /// Threads that run the relay's connections and its event loop (the async runtime's
+    /// workers). One by default: a relay's work is many small tasks, and with one thread they
+    /// never wait for each other across cores (docs/relay.md#where-a-relays-cpu-and-memory-go).
+    pub threads: usize,
     pub limits: Limits,
 }
+
+/// Most `threads` accepted.
+pub const MAX_THREADS: usize = 256;
 
 impl Default for Config {
     fn default() -> Self {
@@ -51,6 +58,7 @@ impl Default for Config {
             key_file: None,
             store: StoreConfig::default(),
             fleet: FleetConfig::default(),
+            threads: 1,
             limits: Limits::default(),
         }
     }
@@ -490,6 +498,12 @@ impl Config {
         if self.fleet.max_topics > 65_536 {
             return Err(ConfigError::TooLarge("fleet.max_topics"));
         }
+        if self.threads == 0 {
+            return Err(ConfigError::Zero("threads"));
+        }
+        if self.threads > MAX_THREADS {
+            return Err(ConfigError::TooLarge("threads"));
+        }
         let l = &self.limits;
         let nonzero: [(&'static str, u64); 19] = [
             ("max_connections", l.max_connections.into()),
@@ -697,6 +711,16 @@ mod tests {
             c.validate(),
             Err(ConfigError::Zero("max_circuits"))
         ));
+        assert_eq!(Config::default().threads, 1);
+        for (threads, refused) in [
+            (0, true),
+            (1, false),
+            (MAX_THREADS, false),
+            (MAX_THREADS + 1, true),
+        ] {
+            let c = Config::from_toml(&format!("threads = {threads}")).unwrap();
+            assert_eq!(c.validate().is_err(), refused, "threads = {threads}");
+        }
         let mut c = Config::default();
         c.limits.max_circuit_duration_secs = u64::MAX;
         assert!(matches!(c.validate(), Err(ConfigError::TooLarge(_))));
