@@ -43,6 +43,9 @@ pub struct Config {
     pub limits: Limits,
 }
 
+/// Largest `limits.max_discover` accepted.
+pub const MAX_DISCOVER: u64 = 4_096;
+
 /// Most `threads` accepted.
 pub const MAX_THREADS: usize = 256;
 
@@ -611,7 +614,9 @@ impl Config {
         {
             return Err(ConfigError::TooLarge("max_circuit_duration_secs"));
         }
-        if l.max_discover > u64::from(meishi_event::MAX_BOARD_PAGE) * 16 {
+        // A DISCOVER page is one response of signed peer records: 4,096 keeps it in the
+        // hundreds of kilobytes.
+        if l.max_discover > MAX_DISCOVER {
             return Err(ConfigError::TooLarge("max_discover"));
         }
         Ok(())

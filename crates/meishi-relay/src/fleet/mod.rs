@@ -72,7 +72,8 @@ pub const DEFAULT_REPAIR: Duration = Duration::from_secs(60);
 /// Pull requests in flight to one peer at once.
 const PULLS_IN_FLIGHT: usize = 2;
 /// Pages one pull of one namespace follows before it stops, per page a full namespace of the
-/// relay's board takes (`max_per_namespace` in pages of 256: 80 for the default of 20,480):
+/// relay's board takes (`max_per_namespace` in pull pages of 256: 80 for the default of
+/// 20,480):
 /// twice that, so that a namespace that keeps growing while it is read is still read to its
 /// end, yet does not keep the pull going for ever.
 const PULL_PAGES_PER_FULL_READ: usize = 2;
