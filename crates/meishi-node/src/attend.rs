@@ -137,7 +137,30 @@ struct RelaySlot {
     home: bool,
     /// The last dial failed; cleared by a connection.
     failed: bool,
+    /// The largest board page this relay is asked for: [`MAX_BOARD_PAGE`], or
+    /// [`OLD_BOARD_PAGE`] once it refused a larger one as a relay from before 2026-11-30 does.
+    page: u16,
     joined: Vec<Joined>,
+}
+
+/// The board page of relays from before 2026-11-30, which refuse a Get for more as a bad
+/// request. proto-spec/relay.md#teaser-board
+const OLD_BOARD_PAGE: u16 = 256;
+
+/// The page to ask a relay for after its answer to a Get for `asked` entries (`None`: no
+/// answer). A relay from before 2026-11-30 reads a Get for more than 256 as malformed and ends
+/// the stream without an answer, so a Get for more that fails (or is refused as a bad request)
+/// is asked again with the old page; a failure for another reason (a dropped connection) only
+/// makes that relay's pages smaller.
+fn page_after(asked: u16, response: Option<&BoardResponse>) -> u16 {
+    match response {
+        None | Some(BoardResponse::Error(meishi_event::BoardErrorCode::BadRequest))
+            if asked > OLD_BOARD_PAGE =>
+        {
+            OLD_BOARD_PAGE
+        }
+        _ => asked,
+    }
 }
 
 /// A relay address split into its peer id and the address without `/p2p`.
@@ -157,6 +180,7 @@ impl RelaySlot {
             reserved: false,
             home: false,
             failed: false,
+            page: MAX_BOARD_PAGE,
             joined: Vec::new(),
         }
     }
@@ -706,7 +730,7 @@ impl Attend {
             None
         };
         let slot = &mut self.relays[i];
-        let peer = slot.peer;
+        let (peer, page) = (slot.peer, slot.page);
         // A home relay is posted to once it holds my reservation (registrations need it); the
         // others whenever due.
         let posts = slot.reserved || !slot.home;
@@ -749,7 +773,7 @@ impl Attend {
                     BoardRequest::Get {
                         namespace: ev.key.namespace().to_owned(),
                         cursor: joined.cursor,
-                        limit: MAX_BOARD_PAGE,
+                        limit: page,
                     },
                 );
                 self.board_ops
@@ -917,10 +941,26 @@ impl Attend {
             }
             BoardOp::Get { relay, event } => (relay, event),
         };
-        let Some(joined) = self.relays.get_mut(i).and_then(|s| s.joined.get_mut(e)) else {
+        let Some(slot) = self.relays.get_mut(i) else {
+            return Vec::new();
+        };
+        let page = page_after(slot.page, response.as_ref());
+        let smaller = page < slot.page;
+        slot.page = page;
+        let Some(joined) = slot.joined.get_mut(e) else {
             return Vec::new();
         };
         joined.get_in_flight = false;
+        if smaller {
+            // Ask again at once with the page an older relay serves.
+            tracing::debug!(relay = %self.relays[i].peer, page, "the relay serves smaller board pages");
+            let (now, min) = (Instant::now(), self.min_poll);
+            if let Some(j) = self.relays.get_mut(i).and_then(|s| s.joined.get_mut(e)) {
+                j.read_soon(now, min);
+            }
+            self.service(swarm, i, now);
+            return Vec::new();
+        }
         let Some(BoardResponse::Entries {
             entries,
             cursor,
@@ -1028,6 +1068,26 @@ impl Attend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relay_that_refuses_a_large_page_is_asked_for_the_old_one() {
+        use meishi_event::BoardErrorCode;
+        let refused = BoardResponse::Error(BoardErrorCode::BadRequest);
+        assert_eq!(page_after(MAX_BOARD_PAGE, Some(&refused)), OLD_BOARD_PAGE);
+        // Not again below the old page, and not for other answers or failures.
+        assert_eq!(page_after(OLD_BOARD_PAGE, Some(&refused)), OLD_BOARD_PAGE);
+        let limited = BoardResponse::Error(BoardErrorCode::RateLimited);
+        assert_eq!(page_after(MAX_BOARD_PAGE, Some(&limited)), MAX_BOARD_PAGE);
+        assert_eq!(page_after(OLD_BOARD_PAGE, None), OLD_BOARD_PAGE);
+        // A Get for more than the old page that gets no answer (the stream ended).
+        assert_eq!(page_after(MAX_BOARD_PAGE, None), OLD_BOARD_PAGE);
+        let page = BoardResponse::Entries {
+            entries: Vec::new(),
+            cursor: 0,
+            more: false,
+        };
+        assert_eq!(page_after(MAX_BOARD_PAGE, Some(&page)), MAX_BOARD_PAGE);
+    }
 
     /// A relay that answers every read at once with "more": the reads the node sends over ten
     /// seconds, stepping the clock by a millisecond.
