@@ -88,11 +88,6 @@ impl BoardEntry {
         &self.wire[self.sealed_at()..]
     }
 
-    /// The sealed teaser as a shared buffer (no copy).
-    pub fn sealed_bytes(&self) -> Bytes {
-        self.wire.slice(self.sealed_at()..)
-    }
-
     /// The bytes this entry takes in an `Entries` response.
     pub fn wire(&self) -> &Bytes {
         &self.wire
@@ -231,12 +226,12 @@ impl<'a> Reader<'a> {
         }
         Ok(s.to_owned())
     }
-    fn sealed(&mut self) -> Result<Vec<u8>, BoardDecodeError> {
+    fn sealed(&mut self) -> Result<&'a [u8], BoardDecodeError> {
         let n = usize::from(self.u16()?);
         if n > MAX_SEALED {
             return Err(BoardDecodeError::FieldTooLarge);
         }
-        Ok(self.take(n)?.to_vec())
+        self.take(n)
     }
     fn end(self) -> Result<(), BoardDecodeError> {
         if self.b.is_empty() {
@@ -305,7 +300,7 @@ impl BoardRequest {
             REQ_PUT => Self::Put {
                 namespace: r.namespace()?,
                 ttl: r.u32()?,
-                sealed: r.sealed()?,
+                sealed: r.sealed()?.to_vec(),
             },
             REQ_GET => {
                 let namespace = r.namespace()?;
@@ -357,11 +352,7 @@ impl BoardResponse {
                         return Err(BoardDecodeError::FieldTooLarge);
                     }
                     let peer = r.take(plen)?;
-                    let n = usize::from(r.u16()?);
-                    if n > MAX_SEALED {
-                        return Err(BoardDecodeError::FieldTooLarge);
-                    }
-                    entries.push(BoardEntry::new(peer, r.take(n)?));
+                    entries.push(BoardEntry::new(peer, r.sealed()?));
                 }
                 let cursor = r.u64()?;
                 let more = match r.u8()? {
