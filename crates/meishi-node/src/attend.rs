@@ -138,13 +138,13 @@ struct RelaySlot {
     /// The last dial failed; cleared by a connection.
     failed: bool,
     /// The largest board page this relay is asked for: [`MAX_BOARD_PAGE`], or
-    /// [`OLD_BOARD_PAGE`] once it refused a larger one as a relay from before 2026-11-30 does.
+    /// [`OLD_BOARD_PAGE`] once a Get for a larger one failed (see [`page_after`]).
     page: u16,
     joined: Vec<Joined>,
 }
 
-/// The board page of relays from before 2026-11-30, which refuse a Get for more as a bad
-/// request. proto-spec/relay.md#teaser-board
+/// The board page of relays from before 2026-11-30, which read a Get for more as malformed
+/// and end its stream without an answer. proto-spec/relay.md#teaser-board
 const OLD_BOARD_PAGE: u16 = 256;
 
 /// The page to ask a relay for after its answer to a Get for `asked` entries (`None`: no
@@ -953,11 +953,9 @@ impl Attend {
         joined.get_in_flight = false;
         if smaller {
             // Ask again at once with the page an older relay serves.
+            let now = Instant::now();
+            joined.read_soon(now, self.min_poll);
             tracing::debug!(relay = %self.relays[i].peer, page, "the relay serves smaller board pages");
-            let (now, min) = (Instant::now(), self.min_poll);
-            if let Some(j) = self.relays.get_mut(i).and_then(|s| s.joined.get_mut(e)) {
-                j.read_soon(now, min);
-            }
             self.service(swarm, i, now);
             return Vec::new();
         }
