@@ -31,7 +31,9 @@ use libp2p::{rendezvous, Multiaddr, PeerId, StreamProtocol, Swarm};
 use meishi_card::envelope::{SignError, SignedTeaser};
 use meishi_card::Identity;
 use meishi_event::shard::{self, HOME_RELAYS};
-use meishi_event::{BoardRequest, BoardResponse, CodeError, EventKey, TicketError, MAX_BOARD_PAGE};
+use meishi_event::{
+    BoardRequest, BoardResponse, CodeError, EventKey, SealError, TicketError, MAX_BOARD_PAGE,
+};
 
 use crate::behaviour::Behaviour;
 use crate::config::Limits;
@@ -201,6 +203,8 @@ pub(crate) struct EventSlot {
     namespace: rendezvous::Namespace,
     /// What the event is called (the label it was joined under), to show; never the code.
     label: Option<String>,
+    /// The teaser last sealed for this event and its sealed bytes, posted again unchanged.
+    sealed: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for EventSlot {
@@ -232,7 +236,22 @@ impl EventSlot {
             key,
             namespace,
             label,
+            sealed: None,
         })
+    }
+
+    /// `teaser` sealed for this event: the same bytes as last time while the teaser is the
+    /// same. Sealing draws a new nonce, and a relay lists an entry whose bytes changed to every
+    /// reader again; the same bytes it only extends (proto-spec/relay.md#teaser-board).
+    pub(crate) fn seal(&mut self, teaser: &[u8]) -> Result<Vec<u8>, SealError> {
+        if let Some((t, sealed)) = &self.sealed {
+            if t.as_slice() == teaser {
+                return Ok(sealed.clone());
+            }
+        }
+        let sealed = self.key.seal(teaser)?;
+        self.sealed = Some((teaser.to_vec(), sealed.clone()));
+        Ok(sealed)
     }
 }
 
@@ -736,7 +755,7 @@ impl Attend {
         let posts = slot.reserved || !slot.home;
         let reserved = slot.reserved;
         for (e, joined) in slot.joined.iter_mut().enumerate() {
-            let Some(ev) = self.events.get(e) else {
+            let Some(ev) = self.events.get_mut(e) else {
                 continue;
             };
             if let (true, true, Some(teaser)) = (now >= joined.next_refresh, posts, &teaser) {
@@ -752,7 +771,7 @@ impl Attend {
                         joined.next_refresh = now + self.poll;
                     }
                 }
-                match ev.key.seal(teaser) {
+                match ev.seal(teaser) {
                     Ok(sealed) => {
                         let id = swarm.behaviour_mut().board.send_request(
                             &peer,
@@ -1064,8 +1083,24 @@ impl Attend {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_teaser_is_posted_as_the_same_sealed_bytes() {
+        let mut ev = EventSlot::derive("a refresh keeps its bytes".into(), None).unwrap();
+        let first = ev.seal(b"teaser one").unwrap();
+        assert_eq!(ev.seal(b"teaser one").unwrap(), first, "a refresh");
+        assert_eq!(ev.key.open(&first).unwrap(), b"teaser one");
+        // A changed teaser is sealed anew (a fresh nonce), and then kept in turn.
+        let second = ev.seal(b"teaser two").unwrap();
+        assert_ne!(second, first);
+        assert_eq!(ev.key.open(&second).unwrap(), b"teaser two");
+        assert_eq!(ev.seal(b"teaser two").unwrap(), second);
+        // Two sealings of one teaser differ (the nonce), which is why the node keeps them.
+        assert_ne!(ev.key.seal(b"teaser two").unwrap(), second);
+    }
 
     #[test]
     fn a_relay_that_refuses_a_large_page_is_asked_for_the_old_one() {

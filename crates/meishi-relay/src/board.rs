@@ -155,10 +155,172 @@ impl Removals {
     }
 }
 
+/// The most bytes of entries [`Pages`] keeps gathered (a page of 1,024 teasers of 320 bytes
+/// is about 370 KB; the board of an event of 10,000 read from the start is ten of them).
+pub const PAGES_MAX_BYTES: usize = 8 << 20;
+
+/// The most pages [`Pages`] keeps track of, gathered or seen once.
+pub const PAGES_MAX: usize = 4_096;
+
+/// Pages of the board answered lately. When every attendee of an event reads the whole board
+/// from the start, each relay answers the same pages thousands of times: the second reader of
+/// a page while it is unchanged gets it gathered into one buffer ([`BoardEntry::gathered`]),
+/// and every later reader from there, without walking the registry or touching each entry's
+/// own buffer. A page is dropped once it may differ from what [`Registry::page`] would
+/// answer: an entry of its namespace was removed, an entry was added while it was the last
+/// page, or one of its entries has expired.
+#[derive(Default)]
+struct Pages {
+    by_ns: HashMap<String, HashMap<(u64, u16), Kept>>,
+    /// Pages tracked, and the bytes of the gathered ones.
+    count: usize,
+    bytes: usize,
+    /// Counts lookups, to find the least recently used.
+    tick: u64,
+}
+
+struct Kept {
+    /// `None` while seen once only.
+    entries: Option<Vec<BoardEntry>>,
+    next: u64,
+    more: bool,
+    /// [`Registry::changes`] of the namespace when it was read.
+    changes: (u64, u64),
+    /// When its first entry expires.
+    until: Instant,
+    used: u64,
+}
+
+impl Kept {
+    fn bytes(&self) -> usize {
+        self.entries
+            .as_ref()
+            .map_or(0, |e| e.iter().map(|e| e.wire().len()).sum())
+    }
+
+    fn valid(&self, changes: (u64, u64), now: Instant) -> bool {
+        self.changes.0 == changes.0
+            && (self.more || self.changes.1 == changes.1)
+            && now < self.until
+    }
+}
+
+impl Pages {
+    /// The page of `namespace` from `cursor`, if one is kept that is still what the registry
+    /// (whose namespace is at `changes`) answers; drops it if it is not.
+    fn get(
+        &mut self,
+        namespace: &str,
+        key: (u64, u16),
+        changes: (u64, u64),
+        now: Instant,
+    ) -> Option<(Vec<BoardEntry>, u64, bool)> {
+        self.tick += 1;
+        let pages = self.by_ns.get_mut(namespace)?;
+        let kept = pages.get_mut(&key)?;
+        if !kept.valid(changes, now) {
+            let bytes = kept.bytes();
+            pages.remove(&key);
+            if pages.is_empty() {
+                self.by_ns.remove(namespace);
+            }
+            self.count -= 1;
+            self.bytes -= bytes;
+            return None;
+        }
+        kept.used = self.tick;
+        let entries = kept.entries.clone()?;
+        Some((entries, kept.next, kept.more))
+    }
+
+    /// A page just read from the registry: noted the first time, gathered (and returned so,
+    /// for this reader too) the second.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the page and what it was read from"
+    )]
+    fn offer(
+        &mut self,
+        namespace: &str,
+        key: (u64, u16),
+        changes: (u64, u64),
+        until: Instant,
+        entries: Vec<BoardEntry>,
+        next: u64,
+        more: bool,
+    ) -> Vec<BoardEntry> {
+        let tick = self.tick;
+        let seen = self
+            .by_ns
+            .get(namespace)
+            .and_then(|p| p.get(&key))
+            .is_some_and(|k| k.entries.is_none());
+        if seen {
+            // Seen once, and still valid (`get` drops it otherwise): gather it.
+            let bytes: usize = entries.iter().map(|e| e.wire().len()).sum();
+            if self.bytes + bytes > PAGES_MAX_BYTES {
+                self.evict();
+            }
+            if self.bytes + bytes > PAGES_MAX_BYTES {
+                return entries;
+            }
+            if let Some(kept) = self.by_ns.get_mut(namespace).and_then(|p| p.get_mut(&key)) {
+                let gathered = BoardEntry::gathered(&entries);
+                kept.entries = Some(gathered.clone());
+                kept.used = tick;
+                self.bytes += bytes;
+                return gathered;
+            }
+            // Evicted just now: noted again below.
+        }
+        if self.count >= PAGES_MAX {
+            self.evict();
+        }
+        let old = self.by_ns.entry(namespace.to_owned()).or_default().insert(
+            key,
+            Kept {
+                entries: None,
+                next,
+                more,
+                changes,
+                until,
+                used: tick,
+            },
+        );
+        match old {
+            Some(old) => self.bytes -= old.bytes(),
+            None => self.count += 1,
+        }
+        entries
+    }
+
+    /// Drops the least recently used half.
+    fn evict(&mut self) {
+        let mut used: Vec<u64> = self
+            .by_ns
+            .values()
+            .flat_map(|p| p.values().map(|k| k.used))
+            .collect();
+        used.sort_unstable();
+        let Some(&median) = used.get(used.len() / 2) else {
+            return;
+        };
+        let (mut count, mut bytes) = (0, 0);
+        self.by_ns.retain(|_, pages| {
+            pages.retain(|_, k| k.used > median);
+            count += pages.len();
+            bytes += pages.values().map(Kept::bytes).sum::<usize>();
+            !pages.is_empty()
+        });
+        (self.count, self.bytes) = (count, bytes);
+    }
+}
+
 /// The board's state.
 pub struct Board {
     registry: Registry<Teaser>,
     removals: Removals,
+    pages: Pages,
 }
 
 impl Board {
@@ -166,6 +328,38 @@ impl Board {
         Self {
             registry,
             removals: Removals::default(),
+            pages: Pages::default(),
+        }
+    }
+
+    /// A reader's page: from the pages kept when one is, else from the registry.
+    fn page(
+        &mut self,
+        namespace: &str,
+        cursor: u64,
+        limit: u16,
+        now: Instant,
+    ) -> (Vec<BoardEntry>, u64, bool) {
+        let key = (cursor, limit);
+        let changes = self.registry.changes(namespace);
+        if let Some(changes) = changes {
+            if let Some(kept) = self.pages.get(namespace, key, changes, now) {
+                return kept;
+            }
+        }
+        let (page, next, more) = self
+            .registry
+            .page(namespace, cursor, usize::from(limit), now);
+        let until = page.iter().map(|l| l.expires).min();
+        let entries: Vec<BoardEntry> = page.iter().map(|l| l.value.entry.clone()).collect();
+        match (changes, until) {
+            (Some(changes), Some(until)) => {
+                let entries = self
+                    .pages
+                    .offer(namespace, key, changes, until, entries, next, more);
+                (entries, next, more)
+            }
+            _ => (entries, next, more),
         }
     }
 
@@ -338,6 +532,19 @@ impl Board {
                 // Newer than what is held, even a copy stamped by a relay whose clock is ahead,
                 // and than a removal of it.
                 let stamp = self.next_stamp(&namespace, &peer, now, clock);
+                // The same sealed bytes again (a refresh): kept in place, not listed again to
+                // every reader (proto-spec/relay.md#teaser-board).
+                if self.registry.refresh_in_place(
+                    &namespace,
+                    &peer,
+                    ip,
+                    u64::from(ttl),
+                    now,
+                    |t| t.entry.sealed() == sealed.as_slice(),
+                    |t| t.stamp = stamp,
+                ) {
+                    return (Outcome::Stored, BoardResponse::Stored { ttl });
+                }
                 let teaser = Teaser {
                     entry: BoardEntry::new(&peer.to_bytes(), &sealed),
                     stamp,
@@ -367,10 +574,8 @@ impl Board {
                 cursor,
                 limit,
             } => {
-                let limit = usize::from(limit.min(MAX_BOARD_PAGE));
-                let (page, cursor, more) = self.registry.page(&namespace, cursor, limit, now);
-                let entries: Vec<BoardEntry> =
-                    page.into_iter().map(|l| l.value.entry.clone()).collect();
+                let (entries, cursor, more) =
+                    self.page(&namespace, cursor, limit.min(MAX_BOARD_PAGE), now);
                 (
                     Outcome::Listed(entries.len()),
                     BoardResponse::Entries {
@@ -491,9 +696,8 @@ mod tests {
         assert_eq!(b.registry().len(), 1);
     }
 
-    /// A node of a sharded fleet posts the same sealed teaser to every relay, each stamps it,
-    /// and each copies it to the others: a copy of the same teaser with a higher stamp takes
-    /// the stamp and the time left, but is not listed to readers again.
+    /// Readers are answered from bytes held, never encoded per reader: the first from the
+    /// entry's own buffer, the second gathers the page into one, and every later one shares it.
     #[test]
     fn every_reader_is_answered_from_the_bytes_held_not_a_copy() {
         let now = Instant::now();
@@ -507,7 +711,7 @@ mod tests {
             limit: 10,
         };
         let mut answers = Vec::new();
-        for _ in 0..2 {
+        for _ in 0..3 {
             let (_, resp) = b.handle(PeerId::random(), None, get(), now, 1_001);
             let BoardResponse::Entries { mut entries, .. } = resp else {
                 panic!("{resp:?}")
@@ -516,9 +720,22 @@ mod tests {
             assert_eq!((e.peer(), e.sealed().len()), (&p.to_bytes()[..], 300));
             answers.push(e);
         }
-        assert_eq!(answers[0].wire().as_ptr(), answers[1].wire().as_ptr());
+        let held = b
+            .registry()
+            .get(NS, &p, now)
+            .unwrap()
+            .value
+            .entry
+            .wire()
+            .as_ptr();
+        assert_eq!(answers[0].wire().as_ptr(), held);
+        assert_ne!(answers[1].wire().as_ptr(), held);
+        assert_eq!(answers[1].wire().as_ptr(), answers[2].wire().as_ptr());
     }
 
+    /// A node of a sharded fleet posts the same sealed teaser to every relay, each stamps it,
+    /// and each copies it to the others: a copy of the same teaser with a higher stamp takes
+    /// the stamp and the time left, but is not listed to readers again.
     #[test]
     fn a_newer_copy_of_the_same_teaser_is_restamped_not_listed_again() {
         let now = Instant::now();
@@ -552,6 +769,194 @@ mod tests {
         };
         assert_eq!(b.apply(NS, other_ttl, now), Applied::Stored);
         assert_eq!(b.registry().page(NS, cursor, 10, now).0.len(), 1);
+    }
+
+    fn get(b: &mut Board, cursor: u64, limit: u16, now: Instant) -> (Vec<BoardEntry>, u64, bool) {
+        let req = BoardRequest::Get {
+            namespace: NS.into(),
+            cursor,
+            limit,
+        };
+        match b.handle(PeerId::random(), None, req, now, 1).1 {
+            BoardResponse::Entries {
+                entries,
+                cursor,
+                more,
+            } => (entries, cursor, more),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Whether `entries` lie one after the other in one buffer (a gathered page).
+    fn adjacent(entries: &[BoardEntry]) -> bool {
+        entries.windows(2).all(|w| {
+            w[0].wire().as_ptr() as usize + w[0].wire().len() == w[1].wire().as_ptr() as usize
+        })
+    }
+
+    #[test]
+    fn the_second_reader_of_a_page_gathers_it_for_every_later_one() {
+        let now = Instant::now();
+        let mut b = board();
+        for n in 0..20u8 {
+            b.handle(PeerId::random(), None, client_put(&[n; 100]), now, 1_000);
+        }
+        let first = get(&mut b, 0, 8, now);
+        assert!(
+            !adjacent(&first.0),
+            "the first reader gets the entries held"
+        );
+        let second = get(&mut b, 0, 8, now);
+        let third = get(&mut b, 0, 8, now);
+        assert_eq!(first, second);
+        assert_eq!(second, third);
+        assert!(adjacent(&second.0));
+        assert_eq!(second.0[0].wire().as_ptr(), third.0[0].wire().as_ptr());
+        // A page further on is its own.
+        let (rest, _, more) = get(&mut b, first.1, 1_024, now);
+        assert_eq!((rest.len(), more), (12, false));
+    }
+
+    /// Whatever happens to the board (writes, refreshes, removals, time passing with and
+    /// without a sweep), a Get answers what the registry holds at that moment, pages kept or
+    /// not; and pages are kept and gathered along the way.
+    #[test]
+    fn pages_kept_always_answer_what_the_registry_holds() {
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut b = board();
+        let peers: Vec<PeerId> = (0..24).map(|_| PeerId::random()).collect();
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rand = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // Busy stretches of writes, and quiet ones of reads while time passes (pages are kept
+        // long enough for their entries to expire, swept or not).
+        let quiet = |step: u64| (step / 500) % 2 == 1;
+        let mut cursors = vec![0u64];
+        let (mut reads, mut gathered) = (0, 0);
+        for step in 0..20_000u64 {
+            let r = rand();
+            let p = peers[(r % 24) as usize];
+            let clock = 1_000 + step;
+            let op = match (r >> 8) % 16 {
+                0..=3 if quiet(step) => 4,
+                op => op,
+            };
+            match op {
+                0..=2 => {
+                    // One of three teasers, with one of two TTLs: often the same bytes.
+                    let put = BoardRequest::Put {
+                        namespace: NS.into(),
+                        ttl: if (r >> 16) % 4 == 0 { 60 } else { 300 },
+                        sealed: vec![((r >> 20) % 3) as u8; 50 + (r >> 24) as usize % 50],
+                    };
+                    b.handle(p, None, put, now, clock);
+                }
+                3 => {
+                    let remove = BoardRequest::Remove {
+                        namespace: NS.into(),
+                    };
+                    b.handle(p, None, remove, now, clock);
+                }
+                4 => {
+                    now += Duration::from_secs((r >> 16) % 30);
+                    if (r >> 24) % 4 == 0 {
+                        b.expire(now);
+                    }
+                }
+                _ => {
+                    let cursor = cursors[(r >> 16) as usize % cursors.len()];
+                    let limit = [1, 3, 8, 1_024][(r >> 32) as usize % 4];
+                    let (want, want_next, want_more) = b.registry().page(NS, cursor, limit, now);
+                    let want: Vec<&[u8]> = want.iter().map(|l| &l.value.entry.wire()[..]).collect();
+                    let want = (want.concat(), want.len(), want_next, want_more);
+                    let (got, next, more) = get(&mut b, cursor, limit as u16, now);
+                    let wires: Vec<&[u8]> = got.iter().map(|e| &e.wire()[..]).collect();
+                    assert_eq!(
+                        (wires.concat(), got.len(), next, more),
+                        want,
+                        "step {step}: a Get from {cursor} for {limit}"
+                    );
+                    reads += 1;
+                    if got.len() > 1 && adjacent(&got) {
+                        gathered += 1;
+                    }
+                    if cursors.len() < 32 {
+                        cursors.push(next);
+                    } else {
+                        cursors[(r >> 40) as usize % 32] = next;
+                    }
+                }
+            }
+        }
+        // The board changes every few steps here, so most pages are not read twice while
+        // they hold; enough are to check the pages kept against the registry.
+        assert!(
+            gathered > reads / 50,
+            "{gathered} of {reads} reads answered from a gathered page"
+        );
+    }
+
+    /// A node posts the same sealed bytes every half TTL: the relay extends the entry where it
+    /// is, so a reader past it does not read it again, and the fleet still gets a newer stamp.
+    #[test]
+    fn a_clients_refresh_of_the_same_bytes_keeps_its_place() {
+        let now = Instant::now();
+        let mut b = board();
+        let p = PeerId::random();
+        let ip: Option<IpAddr> = Some("198.51.100.7".parse().unwrap());
+        let read = |b: &Board, cursor| b.registry().page(NS, cursor, 10, now).0.len();
+        b.handle(p, ip, client_put(b"mine"), now, 1_000);
+        let (page, cursor, _) = b.registry().page(NS, 0, 10, now);
+        assert_eq!(page.len(), 1);
+        let later = now + Duration::from_secs(150);
+        let (outcome, resp) = b.handle(p, ip, client_put(b"mine"), later, 2_000);
+        assert_eq!(
+            (outcome, resp),
+            (Outcome::Stored, BoardResponse::Stored { ttl: 300 })
+        );
+        assert_eq!(read(&b, cursor), 0, "not listed again");
+        let e = b.entry(NS, &p, later).unwrap();
+        assert_eq!(
+            (e.stamp, e.left),
+            (2_000, 300),
+            "newer stamp, full TTL again"
+        );
+        assert_eq!(b.registry().len(), 1);
+        // It lives 300 s from the refresh, not from the first write.
+        assert_eq!(b.expire(now + Duration::from_secs(300)), 0);
+        assert!(b.entry(NS, &p, now + Duration::from_secs(449)).is_some());
+        // Other bytes, another TTL, or the same bytes from another host: a new version.
+        let cases = [
+            (client_put(b"changed"), ip),
+            (
+                BoardRequest::Put {
+                    namespace: NS.into(),
+                    ttl: 600,
+                    sealed: b"changed".to_vec(),
+                },
+                ip,
+            ),
+            (
+                BoardRequest::Put {
+                    namespace: NS.into(),
+                    ttl: 600,
+                    sealed: b"changed".to_vec(),
+                },
+                Some("203.0.113.9".parse().unwrap()),
+            ),
+        ];
+        let mut cursor = cursor;
+        for (n, (put, from)) in cases.into_iter().enumerate() {
+            let (outcome, _) = b.handle(p, from, put, later, 3_000 + n as u64);
+            assert_eq!(outcome, Outcome::Stored);
+            assert_eq!(read(&b, cursor), 1, "case {n} is listed again");
+            cursor = b.registry().page(NS, cursor, 10, now).1;
+        }
     }
 
     #[test]

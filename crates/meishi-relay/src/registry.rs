@@ -113,6 +113,10 @@ struct Namespace {
     by_peer: HashMap<PeerId, u64>,
     /// Entries of each site in this namespace.
     by_site: HashMap<Prefix, usize>,
+    /// The registry's change count at the last removal from this namespace (or its creation),
+    /// and at the last entry added: what a page read earlier is checked against.
+    removed_at: u64,
+    appended_at: u64,
 }
 
 /// A site may hold more than its `share` of a store of `cap` entries only while the store
@@ -146,6 +150,8 @@ pub struct Registry<V> {
     hosts: HashMap<Prefix, usize>,
     sites: HashMap<Prefix, usize>,
     expiry: BTreeMap<(Instant, u64), ()>,
+    /// Counts every entry added and removed, over all namespaces.
+    changes: u64,
 }
 
 /// Hashes the registry's own sequence numbers, which no peer chooses: one multiplication
@@ -178,6 +184,8 @@ pub struct Listed<'a, V> {
     pub ttl_left: u64,
     /// The TTL it was written with.
     pub ttl: u64,
+    /// When it expires (as of now: a refresh moves it later).
+    pub expires: Instant,
 }
 
 impl<V> Registry<V> {
@@ -198,6 +206,7 @@ impl<V> Registry<V> {
             hosts: HashMap::new(),
             sites: HashMap::new(),
             expiry: BTreeMap::new(),
+            changes: 0,
         }
     }
 
@@ -331,7 +340,16 @@ impl<V> Registry<V> {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.saturating_add(1);
         let expires = now + Duration::from_secs(left.min(ttl).max(1));
-        let ns = self.namespaces.entry(namespace.to_owned()).or_default();
+        self.changes += 1;
+        let changes = self.changes;
+        let ns = self
+            .namespaces
+            .entry(namespace.to_owned())
+            .or_insert_with(|| Namespace {
+                removed_at: changes,
+                ..Namespace::default()
+            });
+        ns.appended_at = changes;
         ns.by_seq.insert(seq);
         ns.by_peer.insert(peer, seq);
         if let Some(o) = origin {
@@ -372,6 +390,7 @@ impl<V> Registry<V> {
                 .min(e.ttl)
                 .max(1),
             ttl: e.ttl,
+            expires: e.expires,
         })
     }
 
@@ -401,6 +420,47 @@ impl<V> Registry<V> {
         }
         f(&mut e.value);
         let expires = now + Duration::from_secs(left.min(e.ttl).max(1));
+        self.expiry.remove(&(e.expires, seq));
+        e.expires = expires;
+        self.expiry.insert((expires, seq), ());
+        true
+    }
+
+    /// A writer's refresh of what it already holds: when `peer`'s live entry in `namespace`
+    /// was written from the host of `ip` with this `ttl` and `same` says the value is the
+    /// one written again, changes it with `f` and makes it expire `ttl` seconds from now,
+    /// keeping its sequence number (readers past it do not read it again) and its place in
+    /// every cap. False, and nothing changed, otherwise: the caller stores it as a new write.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "put_from's arguments and the two closures"
+    )]
+    pub fn refresh_in_place(
+        &mut self,
+        namespace: &str,
+        peer: &PeerId,
+        ip: Option<IpAddr>,
+        ttl: u64,
+        now: Instant,
+        same: impl FnOnce(&V) -> bool,
+        f: impl FnOnce(&mut V),
+    ) -> bool {
+        let Some(&seq) = self
+            .namespaces
+            .get(namespace)
+            .and_then(|ns| ns.by_peer.get(peer))
+        else {
+            return false;
+        };
+        let Some(e) = self.entries.get_mut(&seq) else {
+            return false;
+        };
+        let host = ip.map(|ip| Origin::of(ip).host);
+        if e.expires <= now || e.ttl != ttl || e.origin.map(|o| o.host) != host || !same(&e.value) {
+            return false;
+        }
+        f(&mut e.value);
+        let expires = now + Duration::from_secs(ttl.max(1));
         self.expiry.remove(&(e.expires, seq));
         e.expires = expires;
         self.expiry.insert((expires, seq), ());
@@ -454,7 +514,9 @@ impl<V> Registry<V> {
             return false;
         };
         self.expiry.remove(&(e.expires, seq));
+        self.changes += 1;
         if let Some(ns) = self.namespaces.get_mut(&e.namespace) {
+            ns.removed_at = self.changes;
             ns.by_seq.remove(&seq);
             ns.by_peer.remove(&e.peer);
             if let Some(o) = e.origin {
@@ -490,6 +552,17 @@ impl<V> Registry<V> {
         due.len()
     }
 
+    /// When `namespace` last lost an entry (or was created) and last gained one, as counts of
+    /// the registry's changes; `None` when it holds nothing. A page read from it is still what
+    /// [`Registry::page`] returns while both are unchanged, and, when more entries followed
+    /// it, while the first is (entries are only ever added after every other: they can only
+    /// change the last page), as long as none of its entries has expired.
+    pub fn changes(&self, namespace: &str) -> Option<(u64, u64)> {
+        self.namespaces
+            .get(namespace)
+            .map(|ns| (ns.removed_at, ns.appended_at))
+    }
+
     /// Up to `limit` live entries of `namespace` written after `cursor`, in write order.
     /// Returns them, the cursor to ask from next, and whether more remain.
     pub fn page(
@@ -522,6 +595,7 @@ impl<V> Registry<V> {
                 value: &e.value,
                 ttl_left: left.min(e.ttl),
                 ttl: e.ttl,
+                expires: e.expires,
             });
             next = *seq;
         }

@@ -28,6 +28,9 @@
 //! of minutes free of refreshes, as the measurements in docs/relay.md do. `--venue V` puts V
 //! attendees behind one address (a venue NAT, 127.0.0.1) and spreads the others over
 //! `--hosts H` loopback addresses (127.1.x.y: carriers' CGNAT), interleaved in time.
+//! `--stay SECS` keeps every attendee polling and posting again (as a node does all through an
+//! event) for that long after everyone saw everyone, and reports the relays' CPU over that time
+//! on its own: what an event costs its relays per hour once everyone is in.
 //!
 //! ```sh
 //! # A fleet of four relays started by the probe (the release `meishi` binary), 10,000 attendees:
@@ -83,8 +86,10 @@ type Error = Box<dyn std::error::Error>;
 
 const USAGE: &str = "usage: relay-load [RELAY_ADDR] N [--relay ADDR]... [--relay-pid PID]... \
     [--metrics HOST:PORT]... [--spawn-fleet K [--meishi PATH] [--relay-config FILE]] \
-    [--poll SECS] [--ttl SECS] [--refresh SECS] [--idle SECS] [--deadline SECS] [--concurrency K] \
-    [--venue V] [--hosts H] [--teaser-bytes B] [--lag-samples S] [--lag-every SECS] \
+    [--poll SECS] [--ttl SECS] [--refresh SECS] [--idle SECS] [--deadline SECS] [--stay SECS] \
+    [--concurrency K] \
+    [--venue V] [--hosts H] [--teaser-bytes B] [--seal once|each-post] [--lag-samples S] \
+    [--lag-every SECS] \
     [--workers K]";
 
 struct Args {
@@ -101,10 +106,15 @@ struct Args {
     refresh: Option<Duration>,
     idle: Duration,
     deadline: Duration,
+    /// How long the attendees stay (polling and refreshing) after everyone saw everyone.
+    stay: Duration,
     concurrency: usize,
     venue: Option<usize>,
     hosts: usize,
     teaser_bytes: usize,
+    /// Seal the teaser anew for every post (a fresh nonce, so other bytes each time), as nodes
+    /// did before 2026-11-30, instead of once.
+    reseal: bool,
     lag_samples: Option<usize>,
     lag_every: Duration,
     /// Processes simulating attendees (1: this one).
@@ -129,10 +139,12 @@ fn args() -> Result<Args, Error> {
         refresh: None,
         idle: Duration::from_secs(60),
         deadline: Duration::from_secs(600),
+        stay: Duration::ZERO,
         concurrency: 32,
         venue: None,
         hosts: 64,
         teaser_bytes: 320,
+        reseal: false,
         lag_samples: None,
         lag_every: Duration::from_secs(1),
         workers: 1,
@@ -160,10 +172,18 @@ fn args() -> Result<Args, Error> {
             "--refresh" => a.refresh = Some(secs(&v)?),
             "--idle" => a.idle = secs(&v)?,
             "--deadline" => a.deadline = secs(&v)?,
+            "--stay" => a.stay = secs(&v)?,
             "--concurrency" => a.concurrency = v.parse::<usize>()?.max(1),
             "--venue" => a.venue = Some(v.parse()?),
             "--hosts" => a.hosts = v.parse::<usize>()?.clamp(1, 254 * 250),
             "--teaser-bytes" => a.teaser_bytes = v.parse::<usize>()?.min(1_024),
+            "--seal" => {
+                a.reseal = match v.as_str() {
+                    "once" => false,
+                    "each-post" => true,
+                    _ => return Err(USAGE.into()),
+                }
+            }
             "--lag-samples" => a.lag_samples = Some(v.parse()?),
             "--lag-every" => a.lag_every = secs(&v)?,
             "--workers" => a.workers = v.parse::<usize>()?.max(1),
@@ -266,6 +286,7 @@ fn shared(
             .unwrap_or(Duration::from_secs(u64::from(a.ttl) / 2)),
         idle: a.idle,
         teaser_bytes: a.teaser_bytes,
+        reseal: a.reseal,
         t0,
         gate: Semaphore::new(concurrency.max(1)),
         failed: (0..k).map(|_| Default::default()).collect(),
@@ -353,6 +374,10 @@ fn worker_args(a: &Args, targets: &[Target], t0_unix: u64) -> Vec<String> {
         ("--venue", a.venue.unwrap_or(a.n).to_string()),
         ("--hosts", a.hosts.to_string()),
         ("--teaser-bytes", a.teaser_bytes.to_string()),
+        (
+            "--seal",
+            if a.reseal { "each-post" } else { "once" }.to_owned(),
+        ),
         ("--t0", t0_unix.to_string()),
     ] {
         v.extend([flag.to_owned(), value]);
@@ -448,6 +473,8 @@ async fn main() -> Result<(), Error> {
     let mut peak_rss: Vec<u64> = before.iter().map(|b| b.map_or(0, |b| b.rss_kb)).collect();
     let deadline = Instant::now() + a.deadline;
     let mut last_note = Instant::now();
+    // Once everyone saw everyone: when, and each relay's counters then (`--stay`).
+    let mut settled: Option<(Instant, Vec<Option<ProcStat>>)> = None;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         for (t, peak) in targets.iter().zip(&mut peak_rss) {
@@ -470,15 +497,39 @@ async fn main() -> Result<(), Error> {
             );
         }
         let lag_done = lag.as_ref().is_none_or(|l| l.is_finished());
-        if Instant::now() >= deadline || (complete >= a.n && lag_done) {
+        if let Some((at, _)) = &settled {
+            if at.elapsed() >= a.stay {
+                break;
+            }
+        } else if Instant::now() >= deadline {
             break;
+        } else if complete >= a.n && lag_done {
+            if a.stay.is_zero() {
+                break;
+            }
+            eprintln!(
+                "{:.0} s: everyone saw everyone; staying {:.0} s",
+                sh.t0.elapsed().as_secs_f64(),
+                a.stay.as_secs_f64()
+            );
+            let now: Vec<Option<ProcStat>> = targets
+                .iter()
+                .map(|t| t.pid.and_then(spawn::proc_stat))
+                .collect();
+            settled = Some((Instant::now(), now));
         }
     }
     let t_end = sh.t0.elapsed();
-    let after: Vec<Option<ProcStat>> = targets
+    let end: Vec<Option<ProcStat>> = targets
         .iter()
         .map(|t| t.pid.and_then(spawn::proc_stat))
         .collect();
+    // The run's counters are those of the moment everyone saw everyone; the stay after it is
+    // reported on its own.
+    let (after, stay) = match settled {
+        Some((at, then)) => (then, Some((at.elapsed(), end))),
+        None => (end, None),
+    };
     // Read while every attendee still holds its connections.
     let counts: Vec<Option<spawn::RelayCounts>> = targets
         .iter()
@@ -520,6 +571,7 @@ async fn main() -> Result<(), Error> {
         t_end,
         before: &before,
         after: &after,
+        stay: stay.as_ref().map(|(d, s)| (*d, s.as_slice())),
         peak_rss: &peak_rss,
         counts: &counts,
         lag: lag.as_ref(),
@@ -538,10 +590,20 @@ struct Run<'a> {
     t_end: Duration,
     before: &'a [Option<ProcStat>],
     after: &'a [Option<ProcStat>],
+    /// `--stay`: how long, and each relay's counters at its end.
+    stay: Option<(Duration, &'a [Option<ProcStat>])>,
     peak_rss: &'a [u64],
     counts: &'a [Option<spawn::RelayCounts>],
     lag: Option<&'a lag::Lag>,
     venue: usize,
+}
+
+fn sealing(a: &Args) -> &'static str {
+    if a.reseal {
+        "anew for each post"
+    } else {
+        "once"
+    }
 }
 
 fn quantile(v: &[f64], f: f64) -> f64 {
@@ -580,16 +642,18 @@ impl Run<'_> {
         if self.venue < n {
             println!(
                 "sources: {} behind one venue address, {} over {} other addresses; teasers of \
-                 {} bytes",
+                 {} bytes, sealed {}",
                 self.venue,
                 n - self.venue,
                 a.hosts.min(n - self.venue),
-                a.teaser_bytes
+                a.teaser_bytes,
+                sealing(a)
             );
         } else {
             println!(
-                "sources: all from 127.0.0.1; teasers of {} bytes",
-                a.teaser_bytes
+                "sources: all from 127.0.0.1; teasers of {} bytes, sealed {}",
+                a.teaser_bytes,
+                sealing(a)
             );
         }
         println!(
@@ -680,6 +744,19 @@ impl Run<'_> {
                 e.cpu_s - b.cpu_s,
                 (e.cpu_s - b.cpu_s) * 1e3 / n as f64
             );
+        }
+        if let (Some(b), Some((d, ends))) = (self.after[i], self.stay) {
+            if let Some(e) = ends[i] {
+                let cpu = e.cpu_s - b.cpu_s;
+                println!(
+                    "  staying {:.0} s after everyone saw everyone: CPU {cpu:.2} s \
+                     ({:.1} % of a core, {:.2} ms per attendee per hour); RSS {:.0} MiB at its end",
+                    d.as_secs_f64(),
+                    cpu * 100.0 / d.as_secs_f64(),
+                    cpu * 1e3 / n as f64 * 3600.0 / d.as_secs_f64(),
+                    e.rss_kb as f64 / 1024.0
+                );
+            }
         }
         let fails: Vec<String> = OPS
             .iter()

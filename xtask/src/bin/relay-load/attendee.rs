@@ -62,6 +62,8 @@ pub struct Shared {
     pub refresh: Duration,
     pub idle: Duration,
     pub teaser_bytes: usize,
+    /// Seal anew for every post instead of once.
+    pub reseal: bool,
     pub t0: Instant,
     /// Attendees joining or polling at once.
     pub gate: Semaphore,
@@ -124,6 +126,9 @@ struct Attendee {
     /// 10,000 peer ids would take gigabytes).
     board: Seen,
     found: HashSet<PeerId>,
+    /// My sealed teaser, posted again unchanged at every refresh as the node does (a relay
+    /// extends the same bytes in place instead of listing them to every reader again).
+    sealed: Option<Vec<u8>>,
 }
 
 /// A set of attendee numbers.
@@ -342,8 +347,11 @@ impl Attendee {
     async fn post(&mut self) {
         let all: Vec<usize> = (0..self.sh.relays.len()).collect();
         let up = self.connect(&all).await;
-        let label = format!("attendee {} {}", self.number, self.me);
-        let Some(sealed) = self.sh.sealed_teaser(&label) else {
+        if self.sealed.is_none() || self.sh.reseal {
+            let label = format!("attendee {} {}", self.number, self.me);
+            self.sealed = self.sh.sealed_teaser(&label);
+        }
+        let Some(sealed) = self.sealed.clone() else {
             for &i in &up {
                 self.sh.fail(i, Op::Put);
             }
@@ -571,6 +579,7 @@ pub async fn run(
         cookie: None,
         board: Seen::new(sh.n),
         found: HashSet::new(),
+        sealed: None,
     };
     {
         let _permit = sh.gate.acquire().await;
