@@ -466,6 +466,26 @@ mod tests {
     }
 
     #[test]
+    fn gathered_entries_are_the_same_entries_in_one_buffer() {
+        let entries: Vec<BoardEntry> = (0..5u8)
+            .map(|n| BoardEntry::new(&[n; 38], &vec![n; 10 + usize::from(n)]))
+            .collect();
+        let gathered = BoardEntry::gathered(&entries);
+        assert_eq!(gathered, entries);
+        for w in gathered.windows(2) {
+            let end = w[0].wire().as_ptr() as usize + w[0].wire().len();
+            assert_eq!(end, w[1].wire().as_ptr() as usize, "one after the other");
+        }
+        let page = |entries: Vec<BoardEntry>| BoardResponse::Entries {
+            entries,
+            cursor: 9,
+            more: true,
+        };
+        assert_eq!(page(gathered).encode(), page(entries).encode());
+        assert!(BoardEntry::gathered(&[]).is_empty());
+    }
+
+    #[test]
     fn board_messages_round_trip() {
         let reqs = [
             BoardRequest::Put {

@@ -3,7 +3,7 @@
 //!
 //! An attendee posts its teaser sealed with a key derived from the event code
 //! ([`meishi_event::EventKey::seal`]) and reads everyone else's in one request per page
-//! of up to 256, instead of opening a relayed circuit to each attendee. The relay stores
+//! of up to 1,024, instead of opening a relayed circuit to each attendee. The relay stores
 //! opaque blobs: it cannot read them, and it lists a namespace only to someone who names it.
 //!
 //! Each entry keeps a **stamp**: when it was stored by the relay its client wrote to (its
@@ -39,6 +39,8 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new(meishi_event::BOARD_PRO
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Stored,
+    /// A Put of the bytes held again (a refresh): extended in place.
+    Refreshed,
     Removed,
     Listed(usize),
     Refused(BoardErrorCode),
@@ -543,7 +545,7 @@ impl Board {
                     |t| t.entry.sealed() == sealed.as_slice(),
                     |t| t.stamp = stamp,
                 ) {
-                    return (Outcome::Stored, BoardResponse::Stored { ttl });
+                    return (Outcome::Refreshed, BoardResponse::Stored { ttl });
                 }
                 let teaser = Teaser {
                     entry: BoardEntry::new(&peer.to_bytes(), &sealed),
@@ -917,7 +919,7 @@ mod tests {
         let (outcome, resp) = b.handle(p, ip, client_put(b"mine"), later, 2_000);
         assert_eq!(
             (outcome, resp),
-            (Outcome::Stored, BoardResponse::Stored { ttl: 300 })
+            (Outcome::Refreshed, BoardResponse::Stored { ttl: 300 })
         );
         assert_eq!(read(&b, cursor), 0, "not listed again");
         let e = b.entry(NS, &p, later).unwrap();

@@ -1038,10 +1038,18 @@ impl EventLoop {
                     meishi_event::BoardRequest::Get { .. } => None,
                 };
                 let (outcome, resp) = self.board.handle(peer, ip, request, now, unix_micros());
+                let home = outcome == board::Outcome::Refreshed
+                    && self.swarm.behaviour().relay.held_by(&peer) > 0;
                 // Both kinds of write go to the fleet (proto-spec/relay.md#replication).
                 let net = self.swarm.behaviour_mut().fleet.inner_mut();
                 match (outcome, written) {
                     (board::Outcome::Stored, Some(ns)) => {
+                        self.fleet.stored(net, &self.board, &ns, &peer, now);
+                    }
+                    // A refresh reaches every relay from the node itself; only its home
+                    // relays (those holding its reservation) copy it too, for one the node
+                    // could not reach (proto-spec/relay.md#replication).
+                    (board::Outcome::Refreshed, Some(ns)) if home => {
                         self.fleet.stored(net, &self.board, &ns, &peer, now);
                     }
                     (board::Outcome::Removed, Some(ns)) => {
@@ -1051,6 +1059,7 @@ impl EventLoop {
                 }
                 let label = match outcome {
                     board::Outcome::Stored => "stored",
+                    board::Outcome::Refreshed => "refreshed",
                     board::Outcome::Removed => "removed",
                     board::Outcome::Listed(_) => "listed",
                     board::Outcome::Refused(_) => "refused",

@@ -774,3 +774,44 @@ async fn a_departed_node_is_removed_from_the_whole_fleet() {
         r.shutdown().await;
     }
 }
+
+/// A node posts its refresh (the same sealed bytes again) to every relay itself, so only the
+/// relays holding its reservation (its home relays) copy the refresh to the fleet: a refresh
+/// from a node that only posts to A is not published, one from a node at home on A is.
+#[tokio::test]
+async fn only_a_home_relay_copies_a_refresh_to_the_fleet() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = fleet_of(dir.path(), 2, &[]);
+    let (a, b) = (start(&m[0]).await, start(&m[1]).await);
+    until_meshed(&[&a, &b]).await;
+    let mut on_b = connected_client(&m[1].addr).await;
+    let applied = || -> u64 {
+        ["gossip", "pull"]
+            .map(|via| entries(&b, m[0].id, via, "applied"))
+            .iter()
+            .sum()
+    };
+
+    let mut y = connected_client(&m[0].addr).await;
+    let y_id = *y.local_peer_id();
+    post(&mut y, m[0].id, b"y, posted only").await;
+    until_listed(&mut on_b, m[1].id, y_id, b"y, posted only").await;
+    post(&mut y, m[0].id, b"y, posted only").await;
+
+    let mut x = connected_client(&m[0].addr).await;
+    let x_id = *x.local_peer_id();
+    reserve_on(&mut x, &m[0].addr).await;
+    post(&mut x, m[0].id, b"x, home on A").await;
+    until_listed(&mut on_b, m[1].id, x_id, b"x, home on A").await;
+    post(&mut x, m[0].id, b"x, home on A").await;
+    // x's refresh reaches B (restamped there); y's, published before it over the same
+    // connection, would have arrived first.
+    eventually("x's refresh reaches B", || applied() >= 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(applied(), 3, "{}", b.metrics_text());
+    let refreshed = "meishi_relay_requests_total{service=\"board\",outcome=\"refreshed\"}";
+    assert_eq!(metric(&a, refreshed), 2);
+    for r in [a, b] {
+        r.shutdown().await;
+    }
+}
