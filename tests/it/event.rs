@@ -17,6 +17,8 @@ const CODE: &str = "m4kq-7xpa-z2re-9hwd-c5tn";
 pub(crate) struct Proc {
     child: Child,
     lines: mpsc::Receiver<Value>,
+    /// Where its stderr goes, if kept: shown when a wait fails.
+    stderr: Option<std::path::PathBuf>,
 }
 
 impl Drop for Proc {
@@ -29,8 +31,31 @@ impl Drop for Proc {
 impl Proc {
     pub(crate) fn start(home: &Home, args: &[&str]) -> Proc {
         let mut cmd = home.cmd(args);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-        Proc::spawned(cmd)
+        // Next to the home, one file per process (a home may run one after another).
+        let dir = home.path.parent().expect("a home in a temporary directory");
+        let n = std::fs::read_dir(dir).map_or(0, |d| d.count());
+        let path = dir.join(format!("stderr-{n}.log"));
+        let file = std::fs::File::create(&path).expect("a stderr file");
+        cmd.stdout(Stdio::piped()).stderr(file);
+        let mut p = Proc::spawned(cmd);
+        p.stderr = Some(path);
+        p
+    }
+
+    /// The end of what the process wrote to stderr, when it is kept.
+    fn stderr_tail(&self) -> String {
+        let Some(text) = self
+            .stderr
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+        else {
+            return String::new();
+        };
+        let from = text.len().saturating_sub(4_000);
+        let from = (from..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(text.len());
+        format!("; its stderr ends with:\n{}", &text[from..])
     }
 
     fn spawned(mut cmd: std::process::Command) -> Proc {
@@ -46,7 +71,11 @@ impl Proc {
                 }
             }
         });
-        Proc { child, lines }
+        Proc {
+            child,
+            lines,
+            stderr: None,
+        }
     }
 
     /// The next event of this kind (generous bound: the suite runs on a loaded machine).
@@ -59,7 +88,7 @@ impl Proc {
             match self.lines.recv_timeout(left.min(Duration::from_secs(60))) {
                 Ok(v) if v["event"] == kind => return v,
                 Ok(v) => seen.push(v),
-                Err(e) => panic!("no {kind} event: {e}; saw {seen:?}"),
+                Err(e) => panic!("no {kind} event: {e}; saw {seen:?}{}", self.stderr_tail()),
             }
         }
     }
@@ -78,7 +107,10 @@ impl Proc {
                     Some(i) if found[i].is_none() => found[i] = Some(v),
                     _ => seen.push(v),
                 },
-                Err(e) => panic!("not all of {kinds:?}: {e}; got {found:?}, saw {seen:?}"),
+                Err(e) => panic!(
+                    "not all of {kinds:?}: {e}; got {found:?}, saw {seen:?}{}",
+                    self.stderr_tail()
+                ),
             }
         }
         found.into_iter().flatten().collect()
