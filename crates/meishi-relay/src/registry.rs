@@ -405,25 +405,7 @@ impl<V> Registry<V> {
         now: Instant,
         f: impl FnOnce(&mut V),
     ) -> bool {
-        let Some(&seq) = self
-            .namespaces
-            .get(namespace)
-            .and_then(|ns| ns.by_peer.get(peer))
-        else {
-            return false;
-        };
-        let Some(e) = self.entries.get_mut(&seq) else {
-            return false;
-        };
-        if e.expires <= now {
-            return false;
-        }
-        f(&mut e.value);
-        let expires = now + Duration::from_secs(left.min(e.ttl).max(1));
-        self.expiry.remove(&(e.expires, seq));
-        e.expires = expires;
-        self.expiry.insert((expires, seq), ());
-        true
+        self.in_place(namespace, peer, left, now, |_| true, f)
     }
 
     /// A writer's refresh of what it already holds: when `peer`'s live entry in `namespace`
@@ -445,6 +427,22 @@ impl<V> Registry<V> {
         same: impl FnOnce(&V) -> bool,
         f: impl FnOnce(&mut V),
     ) -> bool {
+        let host = ip.map(|ip| Origin::of(ip).host);
+        let check =
+            |e: &Entry<V>| e.ttl == ttl && e.origin.map(|o| o.host) == host && same(&e.value);
+        self.in_place(namespace, peer, ttl, now, check, f)
+    }
+
+    /// [`Registry::update_in_place`], only if `check` holds for the live entry.
+    fn in_place(
+        &mut self,
+        namespace: &str,
+        peer: &PeerId,
+        left: u64,
+        now: Instant,
+        check: impl FnOnce(&Entry<V>) -> bool,
+        f: impl FnOnce(&mut V),
+    ) -> bool {
         let Some(&seq) = self
             .namespaces
             .get(namespace)
@@ -455,12 +453,11 @@ impl<V> Registry<V> {
         let Some(e) = self.entries.get_mut(&seq) else {
             return false;
         };
-        let host = ip.map(|ip| Origin::of(ip).host);
-        if e.expires <= now || e.ttl != ttl || e.origin.map(|o| o.host) != host || !same(&e.value) {
+        if e.expires <= now || !check(e) {
             return false;
         }
         f(&mut e.value);
-        let expires = now + Duration::from_secs(ttl.max(1));
+        let expires = now + Duration::from_secs(left.min(e.ttl).max(1));
         self.expiry.remove(&(e.expires, seq));
         e.expires = expires;
         self.expiry.insert((expires, seq), ());
