@@ -21,9 +21,10 @@
 //! Attendees are light clients: each is its own identity and swarm (TCP, noise, yamux, the
 //! relay client, rendezvous, the board), but none runs identify, ping, DCUtR, mDNS or the card
 //! exchange, and none verifies the signed teaser inside the sealed one (they only open it with
-//! the event key). Like the node they post their teaser and register with a TTL of 300 s and
-//! do it again every half TTL, and leave a connection to a relay that is not home to close
-//! when idle (60 s). With 10,000 attendees on two shared cores, the simulator cannot refresh
+//! the event key); a teaser is filler as long as the reference card's signed teaser with two
+//! relay hints (227 bytes; `--teaser-bytes B` sets another length). Like the node they post
+//! their teaser and register with a TTL of 300 s and do it again every half TTL, and leave a
+//! connection to a relay that is not home to close when idle (60 s). With 10,000 attendees on two shared cores, the simulator cannot refresh
 //! them all in time (entries expire before their owners post again); `--ttl 3600` keeps a run
 //! of minutes free of refreshes, as the measurements in docs/relay.md do. `--venue V` puts V
 //! attendees behind one address (a venue NAT, 127.0.0.1) and spreads the others over
@@ -125,6 +126,34 @@ struct Args {
     t0_unix: Option<u64>,
 }
 
+/// The reference card (shared/reference-cards/ada.json, the repository's copy).
+const ADA_JSON: &str = include_str!("../../../crates/meishi-card/testdata/ada.json");
+
+/// The length of the reference card's signed teaser as an attendee of a fleet posts it: its
+/// name, its headline (the card's note, else its title, as `meishi` shows it) and two relay
+/// hints (proto-spec/exchange.md#format-2-relay-hints). The default `--teaser-bytes`.
+fn reference_teaser_len() -> Result<usize, Error> {
+    use meishi_card::envelope::SignedTeaser;
+    use meishi_card::{Card, Identity};
+    let card: Card = serde_json::from_str(ADA_JSON)?;
+    let headline = card.note.clone().or_else(|| card.title.clone());
+    let relays: Vec<Vec<u8>> = [[1; 32], [2; 32]]
+        .iter()
+        .map(|s| Identity::from_seed(s).public().peer_id_bytes().to_vec())
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let t = SignedTeaser::sign_with_relays(
+        &Identity::from_seed(&[0xad; 32]),
+        now,
+        &card.name,
+        headline.as_deref(),
+        &relays,
+    )?;
+    Ok(t.as_bytes().len())
+}
+
 fn args() -> Result<Args, Error> {
     let mut a = Args {
         relays: Vec::new(),
@@ -143,7 +172,7 @@ fn args() -> Result<Args, Error> {
         concurrency: 32,
         venue: None,
         hosts: 64,
-        teaser_bytes: 320,
+        teaser_bytes: reference_teaser_len()?,
         reseal: false,
         lag_samples: None,
         lag_every: Duration::from_secs(1),

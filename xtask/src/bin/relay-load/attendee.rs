@@ -88,7 +88,8 @@ impl Shared {
         self.failed[relay][op as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A sealed teaser of `teaser_bytes` (about a real signed teaser with two relay hints).
+    /// A sealed teaser of `teaser_bytes` (by default the length of the reference card's signed
+    /// teaser with two relay hints).
     pub fn sealed_teaser(&self, label: &str) -> Option<Vec<u8>> {
         let mut t = label.as_bytes().to_vec();
         t.resize(self.teaser_bytes.max(t.len()), b'.');
