@@ -24,11 +24,12 @@
 //! the event key); a teaser is filler as long as the reference card's signed teaser with two
 //! relay hints (227 bytes; `--teaser-bytes B` sets another length). Like the node they post
 //! their teaser and register with a TTL of 300 s and do it again every half TTL, and leave a
-//! connection to a relay that is not home to close when idle (60 s). With 10,000 attendees on two shared cores, the simulator cannot refresh
-//! them all in time (entries expire before their owners post again); `--ttl 3600` keeps a run
-//! of minutes free of refreshes, as the measurements in docs/relay.md do. `--venue V` puts V
-//! attendees behind one address (a venue NAT, 127.0.0.1) and spreads the others over
-//! `--hosts H` loopback addresses (127.1.x.y: carriers' CGNAT), interleaved in time.
+//! connection to a relay that is not home to close when idle (60 s). With 10,000 attendees on
+//! two shared cores, the simulator cannot refresh them all in time (entries expire before
+//! their owners post again); `--ttl 3600` keeps a run of minutes free of refreshes, as the
+//! measurements in docs/relay.md do. `--venue V` puts V attendees behind one address (a venue
+//! NAT, 127.0.0.1) and spreads the others over `--hosts H` loopback addresses (127.1.x.y:
+//! carriers' CGNAT), interleaved in time.
 //! `--stay SECS` keeps every attendee polling and posting again (as a node does all through an
 //! event) for that long after everyone saw everyone, and reports the relays' CPU over that time
 //! on its own: what an event costs its relays per hour once everyone is in.
