@@ -74,6 +74,10 @@ pub enum EventCmd {
         /// The relay attendees use, ending in /p2p/<relay id> (repeatable).
         #[arg(long, value_name = "MULTIADDR", required = true)]
         relay: Vec<Multiaddr>,
+        /// The relays are one fleet (each runs with the others as `--peer`): attendees post
+        /// their teasers only to their two home relays, and the fleet copies them to the rest.
+        #[arg(long)]
+        fleet: bool,
         /// Write the join QR code to this PNG file (else it is drawn in the terminal).
         #[arg(long, value_name = "FILE")]
         png: Option<PathBuf>,
@@ -119,11 +123,12 @@ pub fn event(home: &Home, args: EventArgs) -> Result<()> {
     if let Some(EventCmd::New {
         name,
         relay,
+        fleet,
         png,
         json,
     }) = args.cmd
     {
-        return new(name, &relay, png, json);
+        return new(name, &relay, fleet, png, json);
     }
     let Some(code) = args.code else {
         return Err(Failure::new(
@@ -178,8 +183,8 @@ pub(crate) fn codes_and_relays(
     for code in given {
         // A join URI (from `meishi event new` or a scanned badge) carries the relays itself,
         // and the event's name.
-        let code = if code.starts_with("meishi:") {
-            let (code, theirs, name) = parse_join_uri(&code)?;
+        let (code, uri) = if code.starts_with("meishi:") {
+            let (inner, theirs, name) = parse_join_uri(&code)?;
             if label.is_none() {
                 label = name;
             }
@@ -188,11 +193,14 @@ pub(crate) fn codes_and_relays(
                     relays.push(r);
                 }
             }
-            code
+            // The node takes a fleet's URI whole: it posts refreshes differently to a fleet.
+            let fleet = code.parse::<JoinTicket>().is_ok_and(|t| t.fleet());
+            (inner, fleet.then_some(code))
         } else {
-            code
+            (code, None)
         };
         check_code(&code, weak_ok)?;
+        let code = uri.unwrap_or(code);
         codes.push(code);
     }
     // The node's transports dial IP addresses only: a DNS name would be accepted here and then
@@ -258,7 +266,13 @@ async fn join_beside_up(
     }
 }
 
-fn new(name: Option<String>, relays: &[Multiaddr], png: Option<PathBuf>, json: bool) -> Result<()> {
+fn new(
+    name: Option<String>,
+    relays: &[Multiaddr],
+    fleet: bool,
+    png: Option<PathBuf>,
+    json: bool,
+) -> Result<()> {
     if let Some(n) = &name {
         check_label(n)?;
     }
@@ -274,14 +288,21 @@ fn new(name: Option<String>, relays: &[Multiaddr], png: Option<PathBuf>, json: b
     let code = new_code()?;
     let mut ticket = JoinTicket::new(code.clone(), relays.to_vec())
         .map_err(|e| Failure::new(BAD_INPUT, anyhow::anyhow!("cannot make the join URI: {e}")))?;
+    let bad_uri = |e| Failure::new(BAD_INPUT, anyhow::anyhow!("cannot make the join URI: {e}"));
+    if fleet {
+        ticket = ticket.with_fleet().map_err(bad_uri)?;
+    }
     if let Some(n) = &name {
-        ticket = ticket.with_name(n.clone()).map_err(|e| {
-            Failure::new(BAD_INPUT, anyhow::anyhow!("cannot make the join URI: {e}"))
-        })?;
+        ticket = ticket.with_name(n.clone()).map_err(bad_uri)?;
     }
     let uri = ticket.to_string();
     let relay_args: Vec<String> = relays.iter().map(|r| format!("--relay {r}")).collect();
-    let join = format!("meishi event {code} {}", relay_args.join(" "));
+    // A fleet is said only in the URI (its characters need no more than single quotes).
+    let join = if fleet {
+        format!("meishi event '{uri}'")
+    } else {
+        format!("meishi event {code} {}", relay_args.join(" "))
+    };
     let ecc = meishi_qr::Ecc::default();
     if let Some(p) = &png {
         let title = name
@@ -300,7 +321,7 @@ fn new(name: Option<String>, relays: &[Multiaddr], png: Option<PathBuf>, json: b
         let relays: Vec<String> = relays.iter().map(|r| r.to_string()).collect();
         println!(
             "{}",
-            json!({"name": name, "code": code, "relays": relays, "join": join, "uri": uri, "png": png.as_ref().map(|p| p.display().to_string())})
+            json!({"name": name, "code": code, "relays": relays, "fleet": fleet, "join": join, "uri": uri, "png": png.as_ref().map(|p| p.display().to_string())})
         );
     } else {
         if let Some(n) = &name {

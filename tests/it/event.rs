@@ -1389,11 +1389,13 @@ fn event_fleet_of_three_relays_shards_attendees_and_survives_one() {
         person("Bob", [1, 2]),
         person("Cy", [0, 2]),
     );
-    let mut new = vec!["event", "new", "--name", "Fleet Conf", "--json"];
+    // The relays are one fleet, and the URI says so: attendees post to their home relays only.
+    let mut new = vec!["event", "new", "--fleet", "--name", "Fleet Conf", "--json"];
     for r in &addrs {
         new.extend(["--relay", r.as_str()]);
     }
     let uri = a.json(&new)["uri"].as_str().expect("uri").to_owned();
+    assert!(uri.contains("&fleet=1"), "{uri}");
     let up = |ns: &str, h: &Home| spawn_in(ns, h, &["up", "--no-mdns", "--json", "--event", &uri]);
     let people = [
         (up(&nat.host_a, &a), "Ada", [0, 1]),

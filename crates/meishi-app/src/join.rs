@@ -83,6 +83,7 @@ pub fn parse_join_uri(uri: &str) -> Result<(String, Vec<Multiaddr>, Option<Strin
 /// An event to join, checked: its code, the relays to find it on, what to call it.
 #[derive(Debug, Clone)]
 pub struct Joining {
+    /// The event code, or the whole join URI when it says its relays are one fleet.
     pub code: String,
     pub relays: Vec<Multiaddr>,
     pub label: Option<String>,
@@ -109,6 +110,12 @@ pub fn joining(
         check_label(l)?;
     }
     let warning = check_code(&code, weak_ok)?;
+    // The node takes a fleet's URI whole: it posts refreshes differently to a fleet.
+    let fleet = input.starts_with("meishi:")
+        && input
+            .parse::<meishi_event::JoinTicket>()
+            .is_ok_and(|t| t.fleet());
+    let code = if fleet { input.to_owned() } else { code };
     for r in relays {
         if !theirs.contains(r) {
             theirs.push(r.clone());
@@ -139,5 +146,28 @@ pub fn check_relays(relays: &[Multiaddr]) -> Result<(), JoinError> {
     }) {
         Some(r) => Err(JoinError::DnsRelay(r.to_string())),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+mod tests {
+    use super::*;
+
+    const RELAY: &str =
+        "/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWBHkR6nGT5KH3Xow9voA2aSQ67423yzWZCVbruRadyybt";
+
+    #[test]
+    fn a_fleet_uri_reaches_the_node_whole_and_a_plain_one_as_its_code() {
+        let code = "k3ep-th1s-c0de-s3cr-3tpl";
+        let plain = meishi_event::JoinTicket::new(code, vec![RELAY.parse().unwrap()]).unwrap();
+        let fleet = plain.clone().with_fleet().unwrap().to_string();
+        let j = joining(&plain.to_string(), &[], None, false).unwrap();
+        assert_eq!(j.code, code);
+        assert_eq!(j.relays, [RELAY.parse::<Multiaddr>().unwrap()]);
+        // The node reads the URI itself, and with it that the relays are one fleet.
+        let j = joining(&fleet, &[], None, false).unwrap();
+        assert_eq!(j.code, fleet);
+        assert_eq!(j.relays, [RELAY.parse::<Multiaddr>().unwrap()]);
     }
 }

@@ -2,7 +2,7 @@
 //! code carries. proto-spec/relay.md#join-uri
 //!
 //! ```text
-//! meishi:event?code=<code>&relay=<multiaddr>[&relay=<multiaddr>…]
+//! meishi:event?code=<code>&relay=<multiaddr>[&relay=<multiaddr>…][&fleet=1][&name=<name>]
 //! ```
 //!
 //! The code and every relay are percent-encoded (RFC 3986 unreserved characters kept), so the
@@ -68,6 +68,9 @@ pub enum TicketError {
     BadName { max: usize },
     #[error("it has two names")]
     TwoNames,
+    /// `fleet` with a value other than `1`.
+    #[error("the fleet value must be 1")]
+    BadFleet,
 }
 
 /// Longest event name, in bytes: the event label of an envelope (proto-spec/exchange.md).
@@ -108,6 +111,9 @@ pub struct JoinTicket {
     relays: Vec<Multiaddr>,
     /// The event's name, as the organizer chose it (what meetings at the event are called).
     name: Option<String>,
+    /// The relays are one fleet: each copies every board entry to the others
+    /// (proto-spec/relay.md#fleets), so a node posts a refresh only to its home relays.
+    fleet: bool,
 }
 
 impl JoinTicket {
@@ -131,6 +137,7 @@ impl JoinTicket {
             code,
             relays,
             name: None,
+            fleet: false,
         };
         ticket.checked_len()
     }
@@ -142,6 +149,19 @@ impl JoinTicket {
         check_name(&name)?;
         self.name = Some(name);
         self.checked_len()
+    }
+
+    /// The ticket saying that its relays are one fleet (each runs with the others as
+    /// `--peer`): nodes then post a refresh only to their home relays, and the fleet copies it
+    /// to the others (proto-spec/relay.md#sharding).
+    pub fn with_fleet(mut self) -> Result<Self, TicketError> {
+        self.fleet = true;
+        self.checked_len()
+    }
+
+    /// Whether the relays are one fleet ([`JoinTicket::with_fleet`]).
+    pub fn fleet(&self) -> bool {
+        self.fleet
     }
 
     fn checked_len(self) -> Result<Self, TicketError> {
@@ -206,8 +226,8 @@ fn decode(value: &str) -> Option<String> {
 impl FromStr for JoinTicket {
     type Err = TicketError;
 
-    /// Reads a join URI. Parameters other than `code`, `relay` and `name` are ignored (later versions
-    /// may add some); their values must still be valid percent-encoding.
+    /// Reads a join URI. Parameters other than `code`, `relay`, `fleet` and `name` are ignored
+    /// (later versions may add some); their values must still be valid percent-encoding.
     fn from_str(uri: &str) -> Result<Self, TicketError> {
         if uri.len() > MAX_JOIN_URI {
             return Err(TicketError::TooLong {
@@ -218,7 +238,7 @@ impl FromStr for JoinTicket {
         let query = uri
             .strip_prefix(JOIN_URI_PREFIX)
             .ok_or(TicketError::Prefix)?;
-        let (mut code, mut relays, mut name) = (None, Vec::new(), None);
+        let (mut code, mut relays, mut name, mut fleet) = (None, Vec::new(), None, false);
         for pair in query.split('&') {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = decode(value).ok_or_else(|| TicketError::PercentEncoding {
@@ -232,6 +252,8 @@ impl FromStr for JoinTicket {
                     name = Some(value);
                 }
                 "name" => return Err(TicketError::TwoNames),
+                "fleet" if value == "1" => fleet = true,
+                "fleet" => return Err(TicketError::BadFleet),
                 "relay" if relays.len() >= MAX_JOIN_RELAYS => {
                     return Err(TicketError::TooManyRelays {
                         max: MAX_JOIN_RELAYS,
@@ -254,7 +276,13 @@ impl FromStr for JoinTicket {
         }
         // What a reader accepts, it can write back: the URI it displays (escaped anew, which
         // can be longer than the one read) must be within the limit too (found by fuzzing).
-        Self { code, relays, name }.checked_len()
+        Self {
+            code,
+            relays,
+            name,
+            fleet,
+        }
+        .checked_len()
     }
 }
 
@@ -267,6 +295,9 @@ impl fmt::Display for JoinTicket {
         )?;
         for r in &self.relays {
             write!(f, "&relay={}", utf8_percent_encode(&r.to_string(), ESCAPED))?;
+        }
+        if self.fleet {
+            f.write_str("&fleet=1")?;
         }
         if let Some(n) = &self.name {
             write!(f, "&name={}", utf8_percent_encode(n, ESCAPED))?;
@@ -481,6 +512,28 @@ mod tests {
                 .with_name("a\u{202E}b"),
             Err(bad)
         );
+    }
+
+    #[test]
+    fn a_fleet_ticket_says_so_and_reads_back() {
+        let plain = JoinTicket::new("ab-cd", vec![relay()]).unwrap();
+        assert!(!plain.fleet());
+        assert!(!plain.to_string().contains("fleet"));
+        let t = plain.with_fleet().unwrap().with_name("Meetup").unwrap();
+        let uri = t.to_string();
+        assert!(uri.contains("&fleet=1&name=Meetup"), "{uri}");
+        let back: JoinTicket = uri.parse().unwrap();
+        assert!(back.fleet());
+        assert_eq!(back, t);
+        // Said twice is still a fleet; any other value is refused, not read as "no".
+        let twice: JoinTicket = format!("{uri}&fleet=1").parse().unwrap();
+        assert!(twice.fleet());
+        for bad in ["0", "yes", ""] {
+            check_err(
+                &format!("meishi:event?code=abcd&relay={RELAY}&fleet={bad}"),
+                TicketError::BadFleet,
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //! relays (TTL [`REGISTER_TTL`], refreshed every half TTL and after every reservation: the
 //! rendezvous client never refreshes on its own), posts its sealed teaser to the teaser board of
 //! *every* relay with the same TTL (a relay that is not home is dialled for the post and the
-//! connection left to close when idle), and reads the board, with cursors, and the rendezvous
+//! connection left to close when idle; when the join URI says that the relays are one fleet,
+//! to its home relays only, which copy it to the rest of the fleet), and reads the board, with
+//! cursors, and the rendezvous
 //! registrations, with cookies, from its *primary* relay only: the first home relay that is up.
 //! Relays of a fleet hold every entry; relays that are not a fleet hold every entry too, because
 //! everyone posts everywhere. With more relays than [`HOME_RELAYS`], the teaser names the home
@@ -205,6 +207,8 @@ pub(crate) struct EventSlot {
     label: Option<String>,
     /// The teaser last sealed for this event and its sealed bytes, posted again unchanged.
     sealed: Option<(Vec<u8>, Vec<u8>)>,
+    /// The relays of its join URI when that says they are one fleet (`fleet=1`).
+    pub(crate) fleet: Vec<Multiaddr>,
 }
 
 impl std::fmt::Debug for EventSlot {
@@ -237,6 +241,7 @@ impl EventSlot {
             namespace,
             label,
             sealed: None,
+            fleet: Vec::new(),
         })
     }
 
@@ -311,6 +316,10 @@ pub(crate) struct Attend {
     /// The teaser as posted: the home relays it names and its bytes, signed again when they
     /// change.
     posted: Option<(Vec<PeerId>, Vec<u8>)>,
+    /// Relays known to be one fleet each (from join URIs with `fleet=1`): a relay of a fleet
+    /// that is not home gets my teaser from my home relays in the same fleet, not from me
+    /// (proto-spec/relay.md#sharding).
+    fleets: Vec<Vec<PeerId>>,
     /// Signs the teaser again when my home relays change.
     identity: Arc<Identity>,
     clock_offset_secs: i64,
@@ -342,15 +351,33 @@ impl Attend {
             limits.event_min_poll,
             limits.relay_backoff,
         );
-        if relays.len() > MAX_RELAYS {
-            return Err(JoinError::TooManyRelays { max: MAX_RELAYS });
-        }
         if codes.len() > MAX_EVENTS {
             return Err(JoinError::TooManyEvents { max: MAX_EVENTS });
         }
         let mut events = Vec::new();
+        let mut relays = relays;
         for code in codes {
-            let ev = EventSlot::derive(code, label.map(str::to_owned))?;
+            // A join URI in place of a code: its relays are kept too, and whether they are a
+            // fleet.
+            let (code, fleet) = if code.trim_start().starts_with("meishi:") {
+                let ticket: meishi_event::JoinTicket = code.trim().parse()?;
+                let fleet = if ticket.fleet() {
+                    ticket.relays().to_vec()
+                } else {
+                    Vec::new()
+                };
+                let (code, theirs) = ticket.into_parts();
+                for r in theirs {
+                    if !relays.contains(&r) {
+                        relays.push(r);
+                    }
+                }
+                (code, fleet)
+            } else {
+                (code, Vec::new())
+            };
+            let mut ev = EventSlot::derive(code, label.map(str::to_owned))?;
+            ev.fleet = fleet;
             if events
                 .iter()
                 .any(|e: &EventSlot| e.namespace == ev.namespace)
@@ -358,6 +385,9 @@ impl Attend {
                 continue;
             }
             events.push(ev);
+        }
+        if relays.len() > MAX_RELAYS {
+            return Err(JoinError::TooManyRelays { max: MAX_RELAYS });
         }
         let now = Instant::now();
         let mut slots: Vec<RelaySlot> = Vec::new();
@@ -374,6 +404,7 @@ impl Attend {
             events,
             teaser: teaser.cloned(),
             posted: None,
+            fleets: Vec::new(),
             identity,
             clock_offset_secs: limits.clock_offset_secs,
             board_ops: HashMap::new(),
@@ -387,6 +418,10 @@ impl Attend {
         };
         for i in 0..this.relays.len() {
             this.reset_joined(i, now);
+        }
+        for e in 0..this.events.len() {
+            let fleet = std::mem::take(&mut this.events[e].fleet);
+            this.add_fleet(&fleet);
         }
         this.rerank();
         this.choose_homes(None, now);
@@ -425,6 +460,9 @@ impl Attend {
             return Err(JoinError::TooManyEvents { max: MAX_EVENTS });
         }
         let now = Instant::now();
+        let mut event = event;
+        let fleet = std::mem::take(&mut event.fleet);
+        self.add_fleet(&fleet);
         match known {
             Some(e) => {
                 // Joined before: keep the code it was joined with (attendees are announced
@@ -510,6 +548,36 @@ impl Attend {
     pub(crate) fn set_teaser(&mut self, teaser: Option<&SignedTeaser>) {
         self.teaser = teaser.cloned();
         self.posted = None;
+    }
+
+    /// Notes that `relays` are one fleet (a join URI said `fleet=1`). At most [`MAX_EVENTS`]
+    /// fleets are kept; a set already known is not added again.
+    fn add_fleet(&mut self, relays: &[Multiaddr]) {
+        let mut peers: Vec<PeerId> = relays
+            .iter()
+            .filter_map(|r| relay_parts(r.clone()).ok().map(|(p, _)| p))
+            .collect();
+        peers.sort_unstable();
+        peers.dedup();
+        if peers.len() < 2 || self.fleets.contains(&peers) || self.fleets.len() >= MAX_EVENTS {
+            return;
+        }
+        self.fleets.push(peers);
+    }
+
+    /// Whether relay `i` gets my teaser from the fleet rather than from me: it is not home,
+    /// and a home relay holding my reservation is in a fleet with it. That relay copies each
+    /// post, first or refresh, to the fleet (proto-spec/relay.md#replication).
+    fn copied_by_fleet(&self, i: usize) -> bool {
+        let slot = &self.relays[i];
+        !slot.home
+            && self.fleets.iter().any(|f| {
+                f.contains(&slot.peer)
+                    && self
+                        .relays
+                        .iter()
+                        .any(|h| h.home && h.reserved && f.contains(&h.peer))
+            })
     }
 
     // ---- sharding: proto-spec/relay.md#sharding ----
@@ -652,7 +720,9 @@ impl Attend {
 
     /// Whether a post to relay `i` is due.
     fn post_due(&self, i: usize, now: Instant) -> bool {
-        self.can_post() && self.relays[i].joined.iter().any(|j| now >= j.next_refresh)
+        self.can_post()
+            && !self.copied_by_fleet(i)
+            && self.relays[i].joined.iter().any(|j| now >= j.next_refresh)
     }
 
     /// Listens on relay `i`'s circuit address: asks it for a reservation.
@@ -748,11 +818,12 @@ impl Attend {
         } else {
             None
         };
+        let copied = self.copied_by_fleet(i);
         let slot = &mut self.relays[i];
         let (peer, page) = (slot.peer, slot.page);
         // A home relay is posted to once it holds my reservation (registrations need it); the
-        // others whenever due.
-        let posts = slot.reserved || !slot.home;
+        // others whenever due, unless my home relays copy my posts to them.
+        let posts = (slot.reserved || !slot.home) && !copied;
         let reserved = slot.reserved;
         for (e, joined) in slot.joined.iter_mut().enumerate() {
             let Some(ev) = self.events.get_mut(e) else {
@@ -1100,6 +1171,71 @@ mod tests {
         assert_eq!(ev.seal(b"teaser two").unwrap(), second);
         // Two sealings of one teaser differ (the nonce), which is why the node keeps them.
         assert_ne!(ev.key.seal(b"teaser two").unwrap(), second);
+    }
+
+    /// An attendee of four relays, joined on `uri` with `RELAYS` replaced by the four, whose
+    /// home relays hold its reservation.
+    fn attendee_of_four(uri: &str) -> Attend {
+        let identity = Identity::from_seed(&[9; 32]);
+        let local = crate::node::peer_id_of(&identity.public()).unwrap();
+        let relays: Vec<String> = (0..4u8)
+            .map(|i| {
+                let id =
+                    crate::node::peer_id_of(&Identity::from_seed(&[i + 1; 32]).public()).unwrap();
+                let addr = format!("/ip4/192.0.2.1/tcp/{}/p2p/{id}", 4001 + u16::from(i));
+                format!("relay={}", addr.replace('/', "%2F"))
+            })
+            .collect();
+        let teaser = SignedTeaser::sign(&identity, 1, "Ada", None).unwrap();
+        let mut a = Attend::new(
+            local,
+            Arc::new(identity),
+            Vec::new(),
+            vec![uri.replace("RELAYS", &relays.join("&"))],
+            None,
+            Some(&teaser),
+            &Limits::default(),
+        )
+        .unwrap();
+        for slot in &mut a.relays {
+            slot.reserved = slot.home;
+        }
+        a
+    }
+
+    #[test]
+    fn in_a_fleet_only_home_relays_are_posted_to() {
+        // After the attendees below joined: every post is due.
+        let now = Instant::now() + Duration::from_secs(1);
+        let uri = "meishi:event?code=fl33-t0nl-yh0m-e5ok&RELAYS";
+        let plain = attendee_of_four(uri);
+        assert_eq!(plain.relays.len(), 4, "the URI's relays are kept");
+        assert!(
+            (0..4).all(|i| plain.post_due(i, now)),
+            "relays not said to be a fleet all get my teaser"
+        );
+
+        let mut a = attendee_of_four(&format!("{uri}&fleet=1"));
+        let homes: Vec<bool> = a.relays.iter().map(|s| s.home).collect();
+        assert_eq!(homes.iter().filter(|&&h| h).count(), HOME_RELAYS);
+        let due: Vec<bool> = (0..4).map(|i| a.post_due(i, now)).collect();
+        assert_eq!(due, homes, "in a fleet, my home relays only");
+        // Without a home relay holding my reservation, nobody copies my teaser, and it is
+        // posted nowhere (it names relays that cannot reach me yet).
+        for slot in &mut a.relays {
+            slot.reserved = false;
+        }
+        assert!((0..4).all(|i| !a.post_due(i, now)));
+        // A fleet that is not that of my home relays gets my teaser from me.
+        a.relays.iter_mut().for_each(|s| s.reserved = s.home);
+        let other = homes.iter().position(|&h| !h).unwrap();
+        let other_peer = a.relays[other].peer;
+        let stranger = crate::node::peer_id_of(&Identity::from_seed(&[7; 32]).public()).unwrap();
+        a.fleets = vec![vec![other_peer, stranger]];
+        assert!(
+            a.post_due(other, now),
+            "its fleet holds none of my home relays"
+        );
     }
 
     #[test]

@@ -217,7 +217,8 @@ pub struct Config {
     /// Relays to keep a reservation on, each ending in `/p2p/<relay peer id>` (at most 8).
     pub relays: Vec<Multiaddr>,
     /// Event codes to join on every relay (at most 8, with those joined later by
-    /// [`crate::Node::join_event`]). proto-spec/relay.md
+    /// [`crate::Node::join_event`]), or join URIs (their relays are added to `relays`, and
+    /// kept as one fleet when the URI says `fleet=1`). proto-spec/relay.md
     pub event_codes: Vec<String>,
     /// Which peers `auto` answers without asking. proto-spec/exchange.md#consent
     pub scope: Scope,

@@ -430,13 +430,16 @@ impl Node {
         label: Option<String>,
     ) -> Result<(), JoinError> {
         let given = relays;
-        let (code, mut relays, label) = if code.trim_start().starts_with("meishi:") {
+        let (code, mut relays, label, fleet) = if code.trim_start().starts_with("meishi:") {
             let ticket: JoinTicket = code.trim().parse()?;
             let label = label.or_else(|| ticket.name().map(str::to_owned));
+            let fleet = ticket.fleet();
             let (code, relays) = ticket.into_parts();
-            (code, relays, label)
+            // Only the URI's relays are said to be one fleet, not those given besides.
+            let fleet = if fleet { relays.clone() } else { Vec::new() };
+            (code, relays, label, fleet)
         } else {
-            (code, Vec::new(), label)
+            (code, Vec::new(), label, Vec::new())
         };
         for r in given {
             if !relays.contains(&r) {
@@ -448,10 +451,11 @@ impl Node {
             return Err(JoinError::RelayWithoutPeerId(bad.clone()));
         }
         meishi_event::normalize(&code)?;
-        let event = tokio::task::spawn_blocking(move || EventSlot::derive(code, label))
+        let mut event = tokio::task::spawn_blocking(move || EventSlot::derive(code, label))
             .await
             // The blocking pool is gone only when the runtime shuts down, and the node with it.
             .map_err(|_| Shutdown)??;
+        event.fleet = fleet;
         self.call(|reply| Command::Join {
             event,
             relays,

@@ -530,6 +530,15 @@ impl RelayHandle {
         metrics::render(&self.registry)
     }
 
+    /// The value of one metric line of [`RelayHandle::metrics_text`], named with its labels
+    /// (`meishi_relay_requests_total{service="board",outcome="stored"}`), if the relay has it.
+    pub fn metric(&self, line: &str) -> Option<f64> {
+        self.metrics_text()
+            .lines()
+            .find_map(|l| l.strip_prefix(line).and_then(|v| v.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
     /// Stops the relay and waits for its event loop to end. Cancel-safe: dropping the future
     /// still stops the relay.
     pub async fn shutdown(mut self) {

@@ -11,7 +11,9 @@
 //!
 //! **A fleet** (several `--relay`, or `--spawn-fleet K`): each attendee ranks the relays with
 //! `meishi_event::shard::rank` over its peer id, reserves and registers on its first two (its
-//! home relays), posts its sealed teaser to every relay, and reads the board with Gets from
+//! home relays), posts its sealed teaser to its home relays only, as a node does when the join
+//! URI says `fleet=1` (`--post all`: to every relay, as a node does otherwise), and reads the
+//! board with Gets from
 //! its cursor on its primary relay (the first home) only. No DISCOVER: in a fleet a node
 //! takes the addresses to dial from the relay hints in teasers, not from rendezvous (whose
 //! registrations are not replicated). Complete: it has seen every attendee on the board.
@@ -90,7 +92,7 @@ const USAGE: &str = "usage: relay-load [RELAY_ADDR] N [--relay ADDR]... [--relay
     [--metrics HOST:PORT]... [--spawn-fleet K [--meishi PATH] [--relay-config FILE]] \
     [--poll SECS] [--ttl SECS] [--refresh SECS] [--idle SECS] [--deadline SECS] [--stay SECS] \
     [--concurrency K] \
-    [--venue V] [--hosts H] [--teaser-bytes B] [--seal once|each-post] [--lag-samples S] \
+    [--venue V] [--hosts H] [--teaser-bytes B] [--seal once|each-post] [--post home|all] [--lag-samples S] \
     [--lag-every SECS] \
     [--workers K]";
 
@@ -117,6 +119,8 @@ struct Args {
     /// Seal the teaser anew for every post (a fresh nonce, so other bytes each time), as nodes
     /// did before 2026-11-30, instead of once.
     reseal: bool,
+    /// Which relays of a fleet a post goes to.
+    post: attendee::PostTo,
     lag_samples: Option<usize>,
     lag_every: Duration,
     /// Processes simulating attendees (1: this one).
@@ -175,6 +179,7 @@ fn args() -> Result<Args, Error> {
         hosts: 64,
         teaser_bytes: reference_teaser_len()?,
         reseal: false,
+        post: attendee::PostTo::Home,
         lag_samples: None,
         lag_every: Duration::from_secs(1),
         workers: 1,
@@ -214,6 +219,7 @@ fn args() -> Result<Args, Error> {
                     _ => return Err(USAGE.into()),
                 }
             }
+            "--post" => a.post = attendee::PostTo::parse(&v).ok_or(USAGE)?,
             "--lag-samples" => a.lag_samples = Some(v.parse()?),
             "--lag-every" => a.lag_every = secs(&v)?,
             "--workers" => a.workers = v.parse::<usize>()?.max(1),
@@ -317,6 +323,7 @@ fn shared(
         idle: a.idle,
         teaser_bytes: a.teaser_bytes,
         reseal: a.reseal,
+        post: a.post,
         t0,
         gate: Semaphore::new(concurrency.max(1)),
         failed: (0..k).map(|_| Default::default()).collect(),
@@ -408,6 +415,7 @@ fn worker_args(a: &Args, targets: &[Target], t0_unix: u64) -> Vec<String> {
             "--seal",
             if a.reseal { "each-post" } else { "once" }.to_owned(),
         ),
+        ("--post", a.post.name().to_owned()),
         ("--t0", t0_unix.to_string()),
     ] {
         v.extend([flag.to_owned(), value]);
@@ -656,8 +664,13 @@ impl Run<'_> {
         };
         if k > 1 {
             println!(
-                "attendees: {n}{procs} over a fleet of {k} relays (reserve on 2, post to all, \
+                "attendees: {n}{procs} over a fleet of {k} relays (reserve on 2, post to {}, \
                  read the primary), poll every {:.0} s, at most {} joining or polling at once",
+                if a.post == attendee::PostTo::Home {
+                    "those 2"
+                } else {
+                    "all"
+                },
                 a.poll.as_secs_f64(),
                 a.concurrency
             );
@@ -672,18 +685,20 @@ impl Run<'_> {
         if self.venue < n {
             println!(
                 "sources: {} behind one venue address, {} over {} other addresses; teasers of \
-                 {} bytes, sealed {}",
+                 {} bytes, sealed {}, posted to {} relays",
                 self.venue,
                 n - self.venue,
                 a.hosts.min(n - self.venue),
                 a.teaser_bytes,
-                sealing(a)
+                sealing(a),
+                a.post.name()
             );
         } else {
             println!(
-                "sources: all from 127.0.0.1; teasers of {} bytes, sealed {}",
+                "sources: all from 127.0.0.1; teasers of {} bytes, sealed {}, posted to {} relays",
                 a.teaser_bytes,
-                sealing(a)
+                sealing(a),
+                a.post.name()
             );
         }
         println!(

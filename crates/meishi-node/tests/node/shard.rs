@@ -153,6 +153,37 @@ async fn sees_all(
     latest.into_iter().flatten().collect()
 }
 
+/// Waits until each of `nodes` reserved on its home relays and saw every other at the relays
+/// its teaser names; returns each one's home relays.
+async fn reserve_and_see_each_other(nodes: &mut [TestNode], f: &Fleet) -> Vec<BTreeSet<usize>> {
+    let home: Vec<BTreeSet<usize>> = nodes.iter().map(|t| homes(f, t.peer, None)).collect();
+    for (t, h) in nodes.iter_mut().zip(&home) {
+        reserves_on(t, f, h).await;
+    }
+    for i in 0..nodes.len() {
+        let others: Vec<(PeerId, BTreeSet<usize>)> = (0..nodes.len())
+            .filter(|&j| j != i)
+            .map(|j| (nodes[j].peer, home[j].clone()))
+            .collect();
+        sees_all(&mut nodes[i], f, &others).await;
+    }
+    home
+}
+
+/// Waits until `t` has seen each of `nodes` on the board.
+async fn sees_each_of(t: &mut TestNode, nodes: &[TestNode]) {
+    let mut unseen: BTreeSet<PeerId> = nodes.iter().map(|n| n.peer).collect();
+    while !unseen.is_empty() {
+        let peer = t
+            .wait_for(|e| match e {
+                Event::AttendeeDiscovered { peer, .. } => Some(*peer),
+                _ => None,
+            })
+            .await;
+        unseen.remove(&peer);
+    }
+}
+
 async fn swap(from: &TestNode, to: PeerId, addrs: Vec<Multiaddr>) {
     let out = tokio::time::timeout(PATIENCE, from.node.give(to, addrs))
         .await
@@ -168,18 +199,8 @@ async fn nodes_shard_over_four_relays_and_move_when_one_dies() {
     for (n, name) in [(61, "Ada"), (62, "Bob"), (63, "Cy")] {
         nodes.push(attendee(n, name, f.addrs()).await);
     }
-    let home: Vec<BTreeSet<usize>> = nodes.iter().map(|t| homes(&f, t.peer, None)).collect();
-    for (t, h) in nodes.iter_mut().zip(&home) {
-        reserves_on(t, &f, h).await;
-    }
     // Everyone sees everyone, at the relays their teasers name, and swaps through them.
-    for i in 0..nodes.len() {
-        let others: Vec<(PeerId, BTreeSet<usize>)> = (0..nodes.len())
-            .filter(|&j| j != i)
-            .map(|j| (nodes[j].peer, home[j].clone()))
-            .collect();
-        sees_all(&mut nodes[i], &f, &others).await;
-    }
+    let home = reserve_and_see_each_other(&mut nodes, &f).await;
     assert!(home.iter().all(|h| h.len() == 2));
     let ada = nodes[0].peer;
     let to_ada: Vec<Multiaddr> = home[0]
@@ -209,16 +230,50 @@ async fn nodes_shard_over_four_relays_and_move_when_one_dies() {
     relays.insert(dead, f.start(dead).await);
     reserves_on(&mut nodes[0], &f, &BTreeSet::from([dead])).await;
     let mut dee = attendee(64, "Dee", vec![f.addr(dead)]).await;
-    let mut unseen: BTreeSet<PeerId> = nodes.iter().map(|t| t.peer).collect();
-    while !unseen.is_empty() {
-        let peer = dee
-            .wait_for(|e| match e {
-                Event::AttendeeDiscovered { peer, .. } => Some(*peer),
-                _ => None,
-            })
-            .await;
-        unseen.remove(&peer);
+    sees_each_of(&mut dee, &nodes).await;
+    for r in relays {
+        r.shutdown().await;
     }
+}
+
+/// Client writes `relay` stored (board Puts of a new entry).
+fn stored_from_clients(relay: &RelayHandle) -> u64 {
+    relay
+        .metric("meishi_relay_requests_total{service=\"board\",outcome=\"stored\"}")
+        .map_or(0, |v| v as u64)
+}
+
+/// Joined with a join URI that says `fleet=1`, nodes post their teasers only to their home
+/// relays, and the fleet copies them to the others: every relay stored exactly the writes of
+/// the attendees it is home to, and a newcomer who knows only the relay home to the fewest
+/// still sees everyone on its board.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_fleet_uri_nodes_post_only_to_their_home_relays() {
+    let (f, relays) = fleet(4).await;
+    let uri = meishi_event::JoinTicket::new(CODE, f.addrs())
+        .unwrap()
+        .with_fleet()
+        .unwrap()
+        .to_string();
+    let mut nodes = Vec::new();
+    for (n, name) in [(71, "Ada"), (72, "Bob"), (73, "Cy")] {
+        // No relay besides the URI's: the node takes them from it.
+        nodes.push(crate::relay::attendee_of(n, name, Vec::new(), &uri).await);
+    }
+    let home = reserve_and_see_each_other(&mut nodes, &f).await;
+    let homed: Vec<u64> = (0..4)
+        .map(|r| home.iter().filter(|h| h.contains(&r)).count() as u64)
+        .collect();
+    let stored: Vec<u64> = relays.iter().map(stored_from_clients).collect();
+    assert_eq!(
+        stored, homed,
+        "each relay got the posts of its own attendees only"
+    );
+
+    let fewest = (0..4).min_by_key(|&r| homed[r]).unwrap();
+    assert!(homed[fewest] < 3, "{homed:?}");
+    let mut dee = attendee(74, "Dee", vec![f.addr(fewest)]).await;
+    sees_each_of(&mut dee, &nodes).await;
     for r in relays {
         r.shutdown().await;
     }

@@ -78,12 +78,7 @@ async fn start(m: &Member) -> RelayHandle {
 
 /// The value of the metric line `line` (name and labels), 0 when the relay has none.
 fn metric(relay: &RelayHandle, line: &str) -> u64 {
-    relay
-        .metrics_text()
-        .lines()
-        .find_map(|l| l.strip_prefix(line).and_then(|v| v.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+    relay.metric(line).map_or(0, |v| v as u64)
 }
 
 /// Entries `relay` counted from fleet peer `from`, by way and outcome.

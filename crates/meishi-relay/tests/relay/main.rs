@@ -606,12 +606,7 @@ async fn a_connection_that_never_reserved_does_not_move_the_reservation_gauge() 
 
 /// The value of the metric line `name` (with its labels), if the relay has it.
 fn metric(relay: &RelayHandle, name: &str) -> Option<u64> {
-    let want = format!("{name} ");
-    relay
-        .metrics_text()
-        .lines()
-        .find_map(|l| l.strip_prefix(want.as_str()))
-        .and_then(|v| v.trim().parse().ok())
+    relay.metric(name).map(|v| v as u64)
 }
 
 /// The metric `name` once it reads `want` (the relay's event loop updates it a moment after a

@@ -1,7 +1,8 @@
 //! One simulated attendee, as `meishi up --event` behaves towards relays: with one relay it
 //! reserves, registers and posts there and reads the board and DISCOVER from it; with several
 //! (a fleet) it ranks them ([`meishi_event::shard::rank`]), reserves and registers on its
-//! [`HOME_RELAYS`] home relays, posts its teaser to every relay and reads the board from its
+//! [`HOME_RELAYS`] home relays, posts its teaser to those (or with `--post all` to every relay)
+//! and reads the board from its
 //! primary (the first home) only. It posts and registers again every refresh interval, and
 //! leaves a connection it does not need to close when idle, as the node does.
 
@@ -50,6 +51,34 @@ pub const OPS: [(Op, &str); 6] = [
     (Op::Discover, "discover"),
 ];
 
+/// Which relays of a fleet an attendee posts its teaser to (`--post`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostTo {
+    /// Its home relays only, which copy it to the others: what a node does when the join
+    /// URI says `fleet=1` (proto-spec/relay.md#sharding). The default.
+    Home,
+    /// Every relay, every time: what a node does when the join URI does not say so, and
+    /// what every node did before join URIs could say `fleet=1` (2026-11-30).
+    All,
+}
+
+impl PostTo {
+    pub fn parse(v: &str) -> Option<Self> {
+        match v {
+            "home" => Some(Self::Home),
+            "all" => Some(Self::All),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Home => "home",
+            Self::All => "all",
+        }
+    }
+}
+
 /// What every attendee shares: the event, the relays, the schedule and the counters.
 pub struct Shared {
     pub ev: EventKey,
@@ -64,6 +93,8 @@ pub struct Shared {
     pub teaser_bytes: usize,
     /// Seal anew for every post instead of once.
     pub reseal: bool,
+    /// Which relays of a fleet a post goes to.
+    pub post: PostTo,
     pub t0: Instant,
     /// Attendees joining or polling at once.
     pub gate: Semaphore,
@@ -344,10 +375,14 @@ impl Attendee {
         }
     }
 
-    /// Posts the sealed teaser to every relay (connecting first where needed).
+    /// Posts the sealed teaser to the home relays, or to every relay, as `--post` says
+    /// (connecting first where needed).
     async fn post(&mut self) {
-        let all: Vec<usize> = (0..self.sh.relays.len()).collect();
-        let up = self.connect(&all).await;
+        let to: Vec<usize> = match self.sh.post {
+            PostTo::Home => self.homes.clone(),
+            PostTo::All => (0..self.sh.relays.len()).collect(),
+        };
+        let up = self.connect(&to).await;
         if self.sealed.is_none() || self.sh.reseal {
             let label = format!("attendee {} {}", self.number, self.me);
             self.sealed = self.sh.sealed_teaser(&label);
