@@ -289,6 +289,10 @@ pub struct Limits {
     /// reservation or a circuit does. Mostly the connections of nodes that only posted their
     /// teaser here (docs/relay.md#where-a-relays-cpu-and-memory-go).
     pub idle_timeout_secs: u64,
+    /// How often the relay pings each connection (libp2p ping) to find peers that are gone
+    /// without closing it. Nodes ping their relays themselves (every 15 s), and every ping
+    /// costs the relay CPU with each of its thousands of connections (docs/relay.md).
+    pub ping_interval_secs: u64,
     /// How long a peer's registrations and board entries outlive its last connection, so
     /// that a node that reconnects at once keeps its place. proto-spec/relay.md#rendezvous
     pub disconnect_grace_ms: u64,
@@ -345,6 +349,7 @@ impl Default for Limits {
             max_connections_per_site: 8_192,
             max_pending_incoming: 2_048,
             idle_timeout_secs: 10,
+            ping_interval_secs: 60,
             disconnect_grace_ms: 20_000,
 
             // Each attendee reserves on its two home relays of four: 5,000 per relay for
@@ -508,7 +513,7 @@ impl Config {
             return Err(ConfigError::TooLarge("threads"));
         }
         let l = &self.limits;
-        let nonzero: [(&'static str, u64); 19] = [
+        let nonzero: [(&'static str, u64); 20] = [
             ("max_connections", l.max_connections.into()),
             (
                 "max_connections_per_peer",
@@ -521,6 +526,7 @@ impl Config {
             ),
             ("max_pending_incoming", l.max_pending_incoming.into()),
             ("idle_timeout_secs", l.idle_timeout_secs),
+            ("ping_interval_secs", l.ping_interval_secs),
             ("max_reservations", l.max_reservations as u64),
             (
                 "max_reservations_per_peer",

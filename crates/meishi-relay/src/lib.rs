@@ -276,7 +276,9 @@ fn build_swarm(
                     identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
                         .with_agent_version(AGENT.into()),
                 ),
-                ping: ping::Behaviour::default(),
+                ping: ping::Behaviour::new(
+                    ping::Config::new().with_interval(Duration::from_secs(l.ping_interval_secs)),
+                ),
                 autonat: autonat::v2::server::Behaviour::default(),
                 nudge: nudge::Behaviour::new(fleet_members.clone()),
                 fleet: fleet::only::Only::new(fleet_members, fleet_net),

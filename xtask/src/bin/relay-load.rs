@@ -21,8 +21,8 @@
 //! readers poll the others (the `lag` module).
 //!
 //! Attendees are light clients: each is its own identity and swarm (TCP, noise, yamux, the
-//! relay client, rendezvous, the board), but none runs identify, ping, DCUtR, mDNS or the card
-//! exchange, and none verifies the signed teaser inside the sealed one (they only open it with
+//! relay client, rendezvous, the board, and libp2p ping with `--ping SECS`), but none runs
+//! identify, DCUtR, mDNS or the card exchange, and none verifies the signed teaser inside the sealed one (they only open it with
 //! the event key); a teaser is filler as long as the reference card's signed teaser with two
 //! relay hints (227 bytes; `--teaser-bytes B` sets another length). Like the node they post
 //! their teaser and register with a TTL of 300 s and do it again every half TTL, and leave a
@@ -92,7 +92,7 @@ const USAGE: &str = "usage: relay-load [RELAY_ADDR] N [--relay ADDR]... [--relay
     [--metrics HOST:PORT]... [--spawn-fleet K [--meishi PATH] [--relay-config FILE]] \
     [--poll SECS] [--ttl SECS] [--refresh SECS] [--idle SECS] [--deadline SECS] [--stay SECS] \
     [--concurrency K] \
-    [--venue V] [--hosts H] [--teaser-bytes B] [--seal once|each-post] [--post home|all] [--lag-samples S] \
+    [--venue V] [--hosts H] [--teaser-bytes B] [--seal once|each-post] [--post home|all] [--ping SECS] [--lag-samples S] \
     [--lag-every SECS] \
     [--workers K]";
 
@@ -121,6 +121,8 @@ struct Args {
     reseal: bool,
     /// Which relays of a fleet a post goes to.
     post: attendee::PostTo,
+    /// Attendees ping their connections at this interval (nodes: 15 s); none by default.
+    ping: Option<Duration>,
     lag_samples: Option<usize>,
     lag_every: Duration,
     /// Processes simulating attendees (1: this one).
@@ -180,6 +182,7 @@ fn args() -> Result<Args, Error> {
         teaser_bytes: reference_teaser_len()?,
         reseal: false,
         post: attendee::PostTo::Home,
+        ping: None,
         lag_samples: None,
         lag_every: Duration::from_secs(1),
         workers: 1,
@@ -220,6 +223,7 @@ fn args() -> Result<Args, Error> {
                 }
             }
             "--post" => a.post = attendee::PostTo::parse(&v).ok_or(USAGE)?,
+            "--ping" => a.ping = Some(secs(&v)?).filter(|d| !d.is_zero()),
             "--lag-samples" => a.lag_samples = Some(v.parse()?),
             "--lag-every" => a.lag_every = secs(&v)?,
             "--workers" => a.workers = v.parse::<usize>()?.max(1),
@@ -324,6 +328,7 @@ fn shared(
         teaser_bytes: a.teaser_bytes,
         reseal: a.reseal,
         post: a.post,
+        ping: a.ping,
         t0,
         gate: Semaphore::new(concurrency.max(1)),
         failed: (0..k).map(|_| Default::default()).collect(),
@@ -416,6 +421,10 @@ fn worker_args(a: &Args, targets: &[Target], t0_unix: u64) -> Vec<String> {
             if a.reseal { "each-post" } else { "once" }.to_owned(),
         ),
         ("--post", a.post.name().to_owned()),
+        (
+            "--ping",
+            a.ping.map_or(0.0, |d| d.as_secs_f64()).to_string(),
+        ),
         ("--t0", t0_unix.to_string()),
     ] {
         v.extend([flag.to_owned(), value]);
@@ -699,6 +708,12 @@ impl Run<'_> {
                 a.teaser_bytes,
                 sealing(a),
                 a.post.name()
+            );
+        }
+        if let Some(every) = a.ping {
+            println!(
+                "attendees ping each connection every {:.0} s",
+                every.as_secs_f64()
             );
         }
         println!(

@@ -95,6 +95,8 @@ pub struct Shared {
     pub reseal: bool,
     /// Which relays of a fleet a post goes to.
     pub post: PostTo,
+    /// Ping every connection at this interval, as nodes do (`--ping`).
+    pub ping: Option<Duration>,
     pub t0: Instant,
     /// Attendees joining or polling at once.
     pub gate: Semaphore,
@@ -591,7 +593,7 @@ pub async fn run(
         connected: Vec::new(),
         swarm: None,
     };
-    let Ok(s) = client::swarm(src, sh.idle) else {
+    let Ok(s) = client::swarm(src, sh.idle, sh.ping) else {
         sh.fail(0, Op::Dial);
         return out;
     };

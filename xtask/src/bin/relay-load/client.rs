@@ -1,6 +1,7 @@
 //! A light libp2p client: its own identity and swarm, TCP dialed from a chosen loopback
 //! address (so that the relays see attendees behind several hosts), the circuit relay client,
-//! the rendezvous client and the teaser board. No identify, ping, DCUtR or exchange protocol.
+//! the rendezvous client and the teaser board, and with `--ping` libp2p's ping as nodes run it.
+//! No identify, DCUtR or exchange protocol.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -9,8 +10,9 @@ use futures::StreamExt;
 use libp2p::core::upgrade::Version;
 use libp2p::core::Transport;
 use libp2p::identity::Keypair;
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{noise, relay, rendezvous, request_response, yamux, Swarm};
+use libp2p::{noise, ping, relay, rendezvous, request_response, yamux, Swarm};
 use meishi_relay::board;
 
 use crate::source_tcp::SourceTcp;
@@ -22,6 +24,7 @@ pub struct Client {
     pub relay: relay::client::Behaviour,
     pub rendezvous: rendezvous::client::Behaviour,
     pub board: request_response::Behaviour<board::Codec>,
+    pub ping: Toggle<ping::Behaviour>,
 }
 
 pub type Ev = SwarmEvent<ClientEvent>;
@@ -30,8 +33,9 @@ pub type Ev = SwarmEvent<ClientEvent>;
 pub const STEP: Duration = Duration::from_secs(60);
 
 /// A client with a fresh identity dialing from `src`; connections with nothing to do close
-/// after `idle` (a reservation keeps its connection open).
-pub fn swarm(src: IpAddr, idle: Duration) -> Result<Swarm<Client>, Error> {
+/// after `idle` (a reservation keeps its connection open). With `ping`, it pings every
+/// connection at that interval, as a node does its relays (`Limits::ping_interval`, 15 s).
+pub fn swarm(src: IpAddr, idle: Duration, ping: Option<Duration>) -> Result<Swarm<Client>, Error> {
     let key = Keypair::generate_ed25519();
     let tcp = SourceTcp(src)
         .upgrade(Version::V1Lazy)
@@ -49,6 +53,9 @@ pub fn swarm(src: IpAddr, idle: Duration) -> Result<Swarm<Client>, Error> {
                 [(board::PROTOCOL, request_response::ProtocolSupport::Outbound)],
                 request_response::Config::default().with_request_timeout(STEP),
             ),
+            ping: ping
+                .map(|every| ping::Behaviour::new(ping::Config::new().with_interval(every)))
+                .into(),
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
         .build())

@@ -97,7 +97,7 @@ async fn reader(
     tx: mpsc::Sender<(usize, Instant, Vec<u8>)>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Ok(mut s) = client::swarm(IpAddr::from(READER_SRC), Duration::from_secs(3600)) else {
+    let Ok(mut s) = client::swarm(IpAddr::from(READER_SRC), Duration::from_secs(3600), None) else {
         return;
     };
     let mut cursor = 0;
@@ -146,7 +146,7 @@ pub async fn measure(
 ) -> Lag {
     let mut lag = Lag::default();
     let k = sh.relays.len();
-    let Ok(mut w) = client::swarm(IpAddr::from(WRITER_SRC), Duration::from_secs(3600)) else {
+    let Ok(mut w) = client::swarm(IpAddr::from(WRITER_SRC), Duration::from_secs(3600), None) else {
         return lag;
     };
     let writer = w.local_peer_id().to_bytes();
