@@ -289,9 +289,10 @@ pub struct Limits {
     /// reservation or a circuit does. Mostly the connections of nodes that only posted their
     /// teaser here (docs/relay.md#where-a-relays-cpu-and-memory-go).
     pub idle_timeout_secs: u64,
-    /// How often the relay pings each connection (libp2p ping) to find peers that are gone
-    /// without closing it. Nodes ping their relays themselves (every 15 s), and every ping
-    /// costs the relay CPU with each of its thousands of connections (docs/relay.md).
+    /// How often the relay pings each connection (libp2p ping): round-trip times for
+    /// `libp2p_ping_rtt_seconds`, and traffic on a connection that is otherwise silent (a
+    /// failed ping closes nothing). Nodes ping their relays themselves, every 15 s, and each
+    /// ping costs the relay CPU on each of its thousands of connections (docs/relay.md).
     pub ping_interval_secs: u64,
     /// How long a peer's registrations and board entries outlive its last connection, so
     /// that a node that reconnects at once keeps its place. proto-spec/relay.md#rendezvous
