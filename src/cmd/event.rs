@@ -193,7 +193,7 @@ pub(crate) fn codes_and_relays(
                     relays.push(r);
                 }
             }
-            // The node takes a fleet's URI whole: it posts refreshes differently to a fleet.
+            // The node takes a fleet's URI whole: in a fleet it posts to its home relays only.
             let fleet = code.parse::<JoinTicket>().is_ok_and(|t| t.fleet());
             (inner, fleet.then_some(code))
         } else {

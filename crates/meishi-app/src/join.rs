@@ -110,7 +110,7 @@ pub fn joining(
         check_label(l)?;
     }
     let warning = check_code(&code, weak_ok)?;
-    // The node takes a fleet's URI whole: it posts refreshes differently to a fleet.
+    // The node takes a fleet's URI whole: in a fleet it posts to its home relays only.
     let fleet = input.starts_with("meishi:")
         && input
             .parse::<meishi_event::JoinTicket>()

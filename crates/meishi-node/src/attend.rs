@@ -197,6 +197,40 @@ impl RelaySlot {
     }
 }
 
+/// What a code given to join an event holds: the code itself, or a join URI's code, relays,
+/// name, and (when it says `fleet=1`) those relays again as one fleet.
+pub(crate) struct CodeParts {
+    pub(crate) code: String,
+    pub(crate) relays: Vec<Multiaddr>,
+    pub(crate) name: Option<String>,
+    pub(crate) fleet: Vec<Multiaddr>,
+}
+
+impl CodeParts {
+    /// Reads `code`: a join URI when it starts with `meishi:`, else an event code as given.
+    pub(crate) fn read(code: String) -> Result<Self, JoinError> {
+        if !code.trim_start().starts_with("meishi:") {
+            return Ok(Self {
+                code,
+                relays: Vec::new(),
+                name: None,
+                fleet: Vec::new(),
+            });
+        }
+        let ticket: meishi_event::JoinTicket = code.trim().parse()?;
+        let name = ticket.name().map(str::to_owned);
+        let fleet = ticket.fleet();
+        let (code, relays) = ticket.into_parts();
+        let fleet = if fleet { relays.clone() } else { Vec::new() };
+        Ok(Self {
+            code,
+            relays,
+            name,
+            fleet,
+        })
+    }
+}
+
 /// One joined event: its code, the key derived from it, and the label it was joined under.
 pub(crate) struct EventSlot {
     /// The code as the application gave it (kept in memory only, never sent).
@@ -359,25 +393,14 @@ impl Attend {
         for code in codes {
             // A join URI in place of a code: its relays are kept too, and whether they are a
             // fleet.
-            let (code, fleet) = if code.trim_start().starts_with("meishi:") {
-                let ticket: meishi_event::JoinTicket = code.trim().parse()?;
-                let fleet = if ticket.fleet() {
-                    ticket.relays().to_vec()
-                } else {
-                    Vec::new()
-                };
-                let (code, theirs) = ticket.into_parts();
-                for r in theirs {
-                    if !relays.contains(&r) {
-                        relays.push(r);
-                    }
+            let parts = CodeParts::read(code)?;
+            for r in parts.relays {
+                if !relays.contains(&r) {
+                    relays.push(r);
                 }
-                (code, fleet)
-            } else {
-                (code, Vec::new())
-            };
-            let mut ev = EventSlot::derive(code, label.map(str::to_owned))?;
-            ev.fleet = fleet;
+            }
+            let mut ev = EventSlot::derive(parts.code, label.map(str::to_owned))?;
+            ev.fleet = parts.fleet;
             if events
                 .iter()
                 .any(|e: &EventSlot| e.namespace == ev.namespace)

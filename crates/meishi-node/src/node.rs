@@ -11,9 +11,9 @@ use meishi_card::envelope::{CheckError, Envelope, EnvelopeError, SignError, Sign
 use meishi_card::{DecodeError, PublicKey, SignedCard};
 use tokio::sync::{mpsc, oneshot};
 
-use meishi_event::{DropId, JoinTicket, SlotId, MAX_DROP_SEALED, MAX_SLOT_RECORD};
+use meishi_event::{DropId, SlotId, MAX_DROP_SEALED, MAX_SLOT_RECORD};
 
-use crate::attend::{EventSlot, JoinError, JoinedEvent};
+use crate::attend::{CodeParts, EventSlot, JoinError, JoinedEvent};
 use crate::config::{Config, Peers, Policy};
 use crate::drops::{distinct, DropClientError, Listed};
 use crate::event::{Attendee, Discovered, Event};
@@ -430,17 +430,14 @@ impl Node {
         label: Option<String>,
     ) -> Result<(), JoinError> {
         let given = relays;
-        let (code, mut relays, label, fleet) = if code.trim_start().starts_with("meishi:") {
-            let ticket: JoinTicket = code.trim().parse()?;
-            let label = label.or_else(|| ticket.name().map(str::to_owned));
-            let fleet = ticket.fleet();
-            let (code, relays) = ticket.into_parts();
-            // Only the URI's relays are said to be one fleet, not those given besides.
-            let fleet = if fleet { relays.clone() } else { Vec::new() };
-            (code, relays, label, fleet)
-        } else {
-            (code, Vec::new(), label, Vec::new())
-        };
+        // Only the URI's relays are said to be one fleet, not those given besides.
+        let CodeParts {
+            code,
+            mut relays,
+            name,
+            fleet,
+        } = CodeParts::read(code)?;
+        let label = label.or(name);
         for r in given {
             if !relays.contains(&r) {
                 relays.push(r);
