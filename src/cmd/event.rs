@@ -183,7 +183,7 @@ pub(crate) fn codes_and_relays(
     for code in given {
         // A join URI (from `meishi event new` or a scanned badge) carries the relays itself,
         // and the event's name.
-        let (code, uri) = if code.starts_with("meishi:") {
+        let (inner, input) = if code.starts_with("meishi:") {
             let (inner, theirs, name) = parse_join_uri(&code)?;
             if label.is_none() {
                 label = name;
@@ -193,15 +193,12 @@ pub(crate) fn codes_and_relays(
                     relays.push(r);
                 }
             }
-            // The node takes a fleet's URI whole: in a fleet it posts to its home relays only.
-            let fleet = code.parse::<JoinTicket>().is_ok_and(|t| t.fleet());
-            (inner, fleet.then_some(code))
+            (inner, code)
         } else {
-            (code, None)
+            (code.clone(), code)
         };
-        check_code(&code, weak_ok)?;
-        let code = uri.unwrap_or(code);
-        codes.push(code);
+        check_code(&inner, weak_ok)?;
+        codes.push(meishi_app::join::node_code(&input, inner));
     }
     // The node's transports dial IP addresses only: a DNS name would be accepted here and then
     // never work.

@@ -80,6 +80,21 @@ pub fn parse_join_uri(uri: &str) -> Result<(String, Vec<Multiaddr>, Option<Strin
     Ok((code, relays, name))
 }
 
+/// What the node is given to join the event of `input` (a code, or a join URI whose code is
+/// `code`): a URI that says its relays are one fleet goes whole, since the node reads that from
+/// it (in a fleet it posts to its home relays only); otherwise the code.
+pub fn node_code(input: &str, code: String) -> String {
+    let fleet = input.starts_with("meishi:")
+        && input
+            .parse::<meishi_event::JoinTicket>()
+            .is_ok_and(|t| t.fleet());
+    if fleet {
+        input.to_owned()
+    } else {
+        code
+    }
+}
+
 /// An event to join, checked: its code, the relays to find it on, what to call it.
 #[derive(Debug, Clone)]
 pub struct Joining {
@@ -110,12 +125,7 @@ pub fn joining(
         check_label(l)?;
     }
     let warning = check_code(&code, weak_ok)?;
-    // The node takes a fleet's URI whole: in a fleet it posts to its home relays only.
-    let fleet = input.starts_with("meishi:")
-        && input
-            .parse::<meishi_event::JoinTicket>()
-            .is_ok_and(|t| t.fleet());
-    let code = if fleet { input.to_owned() } else { code };
+    let code = node_code(input, code);
     for r in relays {
         if !theirs.contains(r) {
             theirs.push(r.clone());
