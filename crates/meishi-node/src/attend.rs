@@ -13,8 +13,9 @@
 //! *every* relay with the same TTL (a relay that is not home is dialled for the post and the
 //! connection left to close when idle; when the join URI says that the relays are one fleet,
 //! to its home relays only, which copy it to the rest of the fleet), and reads the board, with
-//! cursors, and the rendezvous
-//! registrations, with cookies, from its *primary* relay only: the first home relay that is up.
+//! cursors, from its *primary* relay only: the first home relay that is up. It does not
+//! DISCOVER the registrations: the board names every attendee and where to reach it, and a
+//! DISCOVER every poll would double the requests each relay answers (proto-spec/relay.md#node-side-what-the-node-implements-meishi_node).
 //! Relays of a fleet hold every entry; relays that are not a fleet hold every entry too, because
 //! everyone posts everywhere. With more relays than [`HOME_RELAYS`], the teaser names the home
 //! relays (a format-2 teaser), so others dial the node through them. Teasers read from the
@@ -75,7 +76,6 @@ enum Link {
 /// One event on one relay.
 #[derive(Debug)]
 struct Joined {
-    cookie: Option<rendezvous::Cookie>,
     cursor: u64,
     next_refresh: Instant,
     next_poll: Instant,
@@ -89,7 +89,6 @@ struct Joined {
 impl Joined {
     fn new(now: Instant) -> Self {
         Joined {
-            cookie: None,
             cursor: 0,
             next_refresh: now,
             next_poll: now,
@@ -359,10 +358,6 @@ pub(crate) struct Attend {
     clock_offset_secs: i64,
     board_ops: HashMap<OutboundRequestId, BoardOp>,
     attendees: HashMap<PeerId, Attendee>,
-    /// Circuit addresses, on the event relays, of peers registered at their rendezvous points.
-    /// Never the addresses of their peer records: those are the peer's to choose, and the node
-    /// dials only what it can vouch for (proto-spec/exchange.md#bounds).
-    addrs: HashMap<PeerId, Vec<Multiaddr>>,
     poll: Duration,
     min_poll: Duration,
     backoff_min: Duration,
@@ -432,7 +427,6 @@ impl Attend {
             clock_offset_secs: limits.clock_offset_secs,
             board_ops: HashMap::new(),
             attendees: HashMap::new(),
-            addrs: HashMap::new(),
             poll,
             min_poll,
             backoff_min: backoff.0,
@@ -546,20 +540,15 @@ impl Attend {
         self.relays.iter().position(|s| s.peer == *peer)
     }
 
-    /// Addresses to reach an attendee: its circuit addresses on every event relay it was seen
-    /// on (its board entry or its rendezvous registration there).
+    /// Addresses to reach an attendee: its circuit addresses on the relays its teaser names, or
+    /// on the relay its board entry was read from. Never the addresses of its peer record:
+    /// those are the peer's to choose, and the node dials only what it can vouch for
+    /// (proto-spec/exchange.md#bounds).
     pub(crate) fn addrs_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
-        let mut out: Vec<Multiaddr> = self
-            .attendees
+        self.attendees
             .get(peer)
             .map(|a| a.addrs.clone())
-            .unwrap_or_default();
-        for a in self.addrs.get(peer).into_iter().flatten() {
-            if !out.contains(a) {
-                out.push(a.clone());
-            }
-        }
-        out
+            .unwrap_or_default()
     }
 
     /// Whether `peer` was seen on a joined event's board (its teaser opened with the event key).
@@ -891,12 +880,6 @@ impl Attend {
                 );
                 self.board_ops
                     .insert(id, BoardOp::Get { relay: i, event: e });
-                swarm.behaviour_mut().rendezvous.discover(
-                    Some(ev.namespace.clone()),
-                    joined.cookie.clone(),
-                    Some(u64::from(MAX_BOARD_PAGE)),
-                    peer,
-                );
             }
         }
     }
@@ -997,41 +980,6 @@ impl Attend {
             j.next_refresh = now;
         }
         Some(slot.circuit())
-    }
-
-    pub(crate) fn on_discovered(
-        &mut self,
-        relay: &PeerId,
-        registrations: Vec<rendezvous::Registration>,
-        cookie: rendezvous::Cookie,
-    ) {
-        let Some(i) = self.relay_index(relay) else {
-            return;
-        };
-        if let Some(e) = cookie
-            .namespace()
-            .and_then(|ns| self.events.iter().position(|ev| ev.namespace == *ns))
-        {
-            if let Some(j) = self.relays[i].joined.get_mut(e) {
-                j.cookie = Some(cookie);
-            }
-        }
-        let circuit = self.relays[i].circuit();
-        for r in registrations {
-            let peer = r.record.peer_id();
-            if peer == self.local {
-                continue;
-            }
-            if !self.addrs.contains_key(&peer) && self.addrs.len() >= MAX_ATTENDEES {
-                continue;
-            }
-            // Registered here: reachable through this relay, whatever its record says.
-            let a = circuit.clone().with(Protocol::P2p(peer));
-            let list = self.addrs.entry(peer).or_default();
-            if !list.contains(&a) && list.len() < MAX_ADDRS {
-                list.push(a);
-            }
-        }
     }
 
     /// A board response (or failure). Returns the attendees to announce.

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{dcutr, identify, mdns, ping, relay, rendezvous, Multiaddr, PeerId, Swarm};
+use libp2p::{dcutr, identify, mdns, ping, relay, Multiaddr, PeerId, Swarm};
 use meishi_card::envelope::{Envelope, SignError, SignedTeaser, NONCE_LEN};
 use meishi_card::{Identity, PublicKey, SignedCard};
 use meishi_event::{DropRequest, SlotRequest};
@@ -656,13 +656,6 @@ impl EventLoop {
                     }
                 }
             }
-            BehaviourEvent::Rendezvous(rendezvous::client::Event::Discovered {
-                rendezvous_node,
-                registrations,
-                cookie,
-            }) => self
-                .attend
-                .on_discovered(&rendezvous_node, registrations, cookie),
             BehaviourEvent::Rendezvous(event) => {
                 tracing::debug!(?event, "rendezvous");
             }

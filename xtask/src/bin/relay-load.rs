@@ -6,17 +6,20 @@
 //!
 //! **One relay** (one address): each attendee reserves a slot, registers under the event,
 //! posts a sealed teaser, then polls the way `meishi up --event` does: one teaser-board read
-//! from its cursor and one rendezvous DISCOVER with its cookie every poll interval, following
-//! full pages at once. Complete: it has seen every attendee (itself included) on both.
+//! from its cursor every poll interval, following full pages at once. Complete: it has seen
+//! every attendee (itself included) on the board. With `--discover on` it also sends one
+//! rendezvous DISCOVER with its cookie every poll, as nodes did until 2026-11-30, and is
+//! complete when it has seen everyone on both.
 //!
 //! **A fleet** (several `--relay`, or `--spawn-fleet K`): each attendee ranks the relays with
 //! `meishi_event::shard::rank` over its peer id, reserves and registers on its first two (its
 //! home relays), posts its sealed teaser to its home relays only, as a node does when the join
 //! URI says `fleet=1` (`--post all`: to every relay, as a node does otherwise), and reads the
 //! board with Gets from
-//! its cursor on its primary relay (the first home) only. No DISCOVER: in a fleet a node
-//! takes the addresses to dial from the relay hints in teasers, not from rendezvous (whose
-//! registrations are not replicated). Complete: it has seen every attendee on the board.
+//! its cursor on its primary relay (the first home) only. No DISCOVER (`--discover` needs one
+//! relay): a node takes the addresses to dial from the relay hints in teasers, not from
+//! rendezvous (whose registrations are not replicated). Complete: it has seen every attendee
+//! on the board.
 //! Replication lag is sampled from the outside: a separate writer posts to one relay and
 //! readers poll the others (the `lag` module).
 //!
@@ -92,7 +95,7 @@ const USAGE: &str = "usage: relay-load [RELAY_ADDR] N [--relay ADDR]... [--relay
     [--metrics HOST:PORT]... [--spawn-fleet K [--meishi PATH] [--relay-config FILE]] \
     [--poll SECS] [--ttl SECS] [--refresh SECS] [--idle SECS] [--deadline SECS] [--stay SECS] \
     [--concurrency K] \
-    [--venue V] [--hosts H] [--teaser-bytes B] [--seal once|each-post] [--post home|all] [--ping SECS] [--lag-samples S] \
+    [--venue V] [--hosts H] [--teaser-bytes B] [--seal once|each-post] [--post home|all] [--ping SECS] [--discover on|off] [--lag-samples S] \
     [--lag-every SECS] \
     [--workers K]";
 
@@ -123,6 +126,8 @@ struct Args {
     post: attendee::PostTo,
     /// Attendees ping their connections at this interval (nodes: 15 s); none by default.
     ping: Option<Duration>,
+    /// One relay only: attendees DISCOVER at every poll too, as nodes did until 2026-11-30.
+    discover: bool,
     lag_samples: Option<usize>,
     lag_every: Duration,
     /// Processes simulating attendees (1: this one).
@@ -183,6 +188,7 @@ fn args() -> Result<Args, Error> {
         reseal: false,
         post: attendee::PostTo::Home,
         ping: None,
+        discover: false,
         lag_samples: None,
         lag_every: Duration::from_secs(1),
         workers: 1,
@@ -224,6 +230,13 @@ fn args() -> Result<Args, Error> {
             }
             "--post" => a.post = attendee::PostTo::parse(&v).ok_or(USAGE)?,
             "--ping" => a.ping = Some(secs(&v)?).filter(|d| !d.is_zero()),
+            "--discover" => {
+                a.discover = match v.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(USAGE.into()),
+                }
+            }
             "--lag-samples" => a.lag_samples = Some(v.parse()?),
             "--lag-every" => a.lag_every = secs(&v)?,
             "--workers" => a.workers = v.parse::<usize>()?.max(1),
@@ -329,6 +342,7 @@ fn shared(
         reseal: a.reseal,
         post: a.post,
         ping: a.ping,
+        discover: a.discover && k == 1,
         t0,
         gate: Semaphore::new(concurrency.max(1)),
         failed: (0..k).map(|_| Default::default()).collect(),
@@ -424,6 +438,10 @@ fn worker_args(a: &Args, targets: &[Target], t0_unix: u64) -> Vec<String> {
         (
             "--ping",
             a.ping.map_or(0.0, |d| d.as_secs_f64()).to_string(),
+        ),
+        (
+            "--discover",
+            if a.discover { "on" } else { "off" }.to_owned(),
         ),
         ("--t0", t0_unix.to_string()),
     ] {
@@ -685,8 +703,13 @@ impl Run<'_> {
             );
         } else {
             println!(
-                "attendees: {n}{procs} on one relay (board and DISCOVER), poll every {:.0} s, \
+                "attendees: {n}{procs} on one relay ({}), poll every {:.0} s, \
                  at most {} joining or polling at once",
+                if a.discover {
+                    "board and DISCOVER"
+                } else {
+                    "board"
+                },
                 a.poll.as_secs_f64(),
                 a.concurrency
             );

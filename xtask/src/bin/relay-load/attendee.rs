@@ -1,5 +1,6 @@
 //! One simulated attendee, as `meishi up --event` behaves towards relays: with one relay it
-//! reserves, registers and posts there and reads the board and DISCOVER from it; with several
+//! reserves, registers and posts there and reads the board from it (and DISCOVERs, with
+//! `--discover on`); with several
 //! (a fleet) it ranks them ([`meishi_event::shard::rank`]), reserves and registers on its
 //! [`HOME_RELAYS`] home relays, posts its teaser to those (or with `--post all` to every relay)
 //! and reads the board from its
@@ -97,6 +98,8 @@ pub struct Shared {
     pub post: PostTo,
     /// Ping every connection at this interval, as nodes do (`--ping`).
     pub ping: Option<Duration>,
+    /// DISCOVER at every poll too (`--discover on`, one relay only).
+    pub discover: bool,
     pub t0: Instant,
     /// Attendees joining or polling at once.
     pub gate: Semaphore,
@@ -573,7 +576,7 @@ impl Attendee {
     }
 
     fn complete(&self) -> bool {
-        self.board.len >= self.sh.n && (self.sh.fleet() || self.found.len() >= self.sh.n)
+        self.board.len >= self.sh.n && (!self.sh.discover || self.found.len() >= self.sh.n)
     }
 }
 
@@ -635,7 +638,7 @@ pub async fn run(
                 next_refresh = Instant::now() + sh.refresh;
             }
             a.read_board().await;
-            if !sh.fleet() {
+            if sh.discover {
                 a.discover().await;
             }
         }

@@ -60,10 +60,10 @@ impl Tally {
             worst_seen: outcomes
                 .iter()
                 .map(|o| {
-                    if sh.fleet() {
-                        o.seen
-                    } else {
+                    if sh.discover {
                         o.seen.min(o.seen_discover)
+                    } else {
+                        o.seen
                     }
                 })
                 .min(),
