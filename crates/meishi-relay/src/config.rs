@@ -290,9 +290,9 @@ pub struct Limits {
     /// teaser here (docs/relay.md#where-a-relays-cpu-and-memory-go).
     pub idle_timeout_secs: u64,
     /// How often the relay pings each connection (libp2p ping): round-trip times for
-    /// `libp2p_ping_rtt_seconds`, and traffic on a connection that is otherwise silent (a
-    /// failed ping closes nothing). Nodes ping their relays themselves, every 15 s, and each
-    /// ping costs the relay CPU on each of its thousands of connections (docs/relay.md).
+    /// `libp2p_ping_rtt_seconds`, sampled (a failed ping closes nothing). Nodes ping their
+    /// relays themselves every 15 s, which keeps their NAT mappings alive; the relay's own
+    /// pings cost it CPU on each of its thousands of connections (docs/relay.md#what-full-nodes-add-pings).
     pub ping_interval_secs: u64,
     /// How long a peer's registrations and board entries outlive its last connection, so
     /// that a node that reconnects at once keeps its place. proto-spec/relay.md#rendezvous
@@ -350,7 +350,7 @@ impl Default for Limits {
             max_connections_per_site: 8_192,
             max_pending_incoming: 2_048,
             idle_timeout_secs: 10,
-            ping_interval_secs: 60,
+            ping_interval_secs: 300,
             disconnect_grace_ms: 20_000,
 
             // Each attendee reserves on its two home relays of four: 5,000 per relay for
