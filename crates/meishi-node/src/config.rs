@@ -129,7 +129,11 @@ pub struct Limits {
     pub attendee_refill: Duration,
     /// Commands buffered from `Node` handles.
     pub command_buffer: usize,
-    /// How often ping measures each connection.
+    /// How often ping measures each connection. On a relay connection over TCP it is also
+    /// the traffic that keeps the node's NAT mapping alive (QUIC keeps itself alive every
+    /// 5 s); 60 s is well inside the shortest idle timeouts of common NATs (Azure's 4 min,
+    /// AWS's 350 s; RFC 5382 asks for at least 2 h 4 min), and every ping costs each relay
+    /// CPU on every one of its connections (docs/relay.md#what-full-nodes-add-pings).
     pub ping_interval: Duration,
     /// How often the teaser board and rendezvous of each joined event are polled for newcomers.
     pub event_poll: Duration,
@@ -163,7 +167,7 @@ impl Default for Limits {
             attendee_burst: 128,
             attendee_refill: Duration::from_millis(250),
             command_buffer: 64,
-            ping_interval: Duration::from_secs(15),
+            ping_interval: Duration::from_secs(60),
             event_poll: Duration::from_secs(15),
             event_min_poll: Duration::from_millis(500),
             relay_backoff: (Duration::from_secs(1), Duration::from_secs(30)),

@@ -291,7 +291,7 @@ pub struct Limits {
     pub idle_timeout_secs: u64,
     /// How often the relay pings each connection (libp2p ping): round-trip times for
     /// `libp2p_ping_rtt_seconds`, sampled (a failed ping closes nothing). Nodes ping their
-    /// relays themselves every 15 s, which keeps their NAT mappings alive; the relay's own
+    /// relays themselves every 60 s, which keeps their NAT mappings alive; the relay's own
     /// pings cost it CPU on each of its thousands of connections (docs/relay.md#what-full-nodes-add-pings).
     pub ping_interval_secs: u64,
     /// How long a peer's registrations and board entries outlive its last connection, so

@@ -124,7 +124,7 @@ struct Args {
     reseal: bool,
     /// Which relays of a fleet a post goes to.
     post: attendee::PostTo,
-    /// Attendees ping their connections at this interval (nodes: 15 s); none by default.
+    /// Attendees ping their connections at this interval (nodes: 60 s); none by default.
     ping: Option<Duration>,
     /// One relay only: attendees DISCOVER at every poll too, as nodes did until 2026-11-30.
     discover: bool,

@@ -34,7 +34,7 @@ pub const STEP: Duration = Duration::from_secs(60);
 
 /// A client with a fresh identity dialing from `src`; connections with nothing to do close
 /// after `idle` (a reservation keeps its connection open). With `ping`, it pings every
-/// connection at that interval, as a node does its relays (`Limits::ping_interval`, 15 s).
+/// connection at that interval, as a node does its relays (`Limits::ping_interval`, 60 s; 15 s until 2026-11-30).
 pub fn swarm(src: IpAddr, idle: Duration, ping: Option<Duration>) -> Result<Swarm<Client>, Error> {
     let key = Keypair::generate_ed25519();
     let tcp = SourceTcp(src)
