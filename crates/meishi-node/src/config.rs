@@ -135,7 +135,7 @@ pub struct Limits {
     /// AWS's 350 s; RFC 5382 asks for at least 2 h 4 min), and every ping costs each relay
     /// CPU on every one of its connections (docs/relay.md#what-full-nodes-add-pings).
     pub ping_interval: Duration,
-    /// How often the teaser board and rendezvous of each joined event are polled for newcomers.
+    /// How often the teaser board of each joined event is read for newcomers.
     pub event_poll: Duration,
     /// The least time between two reads of one event's board (and rendezvous) on one relay,
     /// whatever the relay answers (a relay saying "more" forever is read at this pace).
