@@ -137,7 +137,7 @@ pub struct Limits {
     pub ping_interval: Duration,
     /// How often the teaser board of each joined event is read for newcomers.
     pub event_poll: Duration,
-    /// The least time between two reads of one event's board (and rendezvous) on one relay,
+    /// The least time between two reads of one event's board on one relay,
     /// whatever the relay answers (a relay saying "more" forever is read at this pace).
     pub event_min_poll: Duration,
     /// Backoff between attempts to reach a relay again: first wait, doubled up to the last.
