@@ -87,13 +87,28 @@ async fn relay_with(f: impl FnOnce(&mut Config)) -> (RelayHandle, Multiaddr, Mul
         ..Config::default()
     };
     f(&mut c);
-    // First spawn to learn the ports, then tell the relay those are its public addresses.
-    let probe = Relay::spawn(c.clone()).await.unwrap();
-    let addrs = probe.listen_addrs().to_vec();
-    probe.shutdown().await;
-    c.listen = addrs.iter().map(|a| a.to_string()).collect();
-    c.external_addresses = c.listen.clone();
-    let h = Relay::spawn(c).await.unwrap();
+    // First spawn to learn the ports, then tell the relay those are its public addresses. The
+    // probe's QUIC socket may not be closed yet when the relay binds again, or another test may
+    // have taken a port in between (seen in CI: `Listen { .. quic-v1, reason: "" }`): then try
+    // again with fresh ports.
+    let mut attempts = 0;
+    let h = loop {
+        attempts += 1;
+        let mut each = c.clone();
+        let probe = Relay::spawn(each.clone()).await.unwrap();
+        let addrs = probe.listen_addrs().to_vec();
+        probe.shutdown().await;
+        each.listen = addrs.iter().map(|a| a.to_string()).collect();
+        each.external_addresses = each.listen.clone();
+        match Relay::spawn(each).await {
+            Ok(h) => break h,
+            Err(e) if attempts < 10 => {
+                eprintln!("relay_with: binding the probed ports again failed ({e}); new ports");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("relay_with: {attempts} attempts to bind probed ports failed: {e}"),
+        }
+    };
     let id = h.peer_id();
     let with_id = |quic: bool| {
         let a = h
